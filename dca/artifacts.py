@@ -1,0 +1,183 @@
+"""Run folders: atomic writes, provenance records, and "is this stage already done?".
+
+A run folder holds every artifact of one run. Each artifact is written to a temporary file in the
+same folder and moved into place with :func:`os.replace`, so an interrupted run never leaves a
+half-written file under the final name. Beside each artifact ``X`` lies ``X.provenance.json``: the
+stage's parameters, their fingerprint, the model, data, seed, package versions and git commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+PACKAGES = ("dca", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "numpy", "pandas")
+
+
+class MissingArtifactError(FileNotFoundError):
+    """An input artifact is missing; the message says which stage or notebook produces it."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it onto ``path`` atomically.
+
+    Works for files and folders. On an exception the temporary is removed and ``path`` is untouched.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_path(d / "x.txt") as tmp:
+    ...     _ = tmp.write_text("hello")
+    >>> (d / "x.txt").read_text()
+    'hello'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()
+    try:
+        yield tmp
+        if path.is_dir() and tmp.is_dir():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write text atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write JSON (indented, sorted keys) atomically."""
+    return write_text(path, json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
+    """Write a DataFrame to parquet atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def write_jsonl(path: str | Path, records: list[dict[str, Any]]) -> Path:
+    """Write one JSON object per line, atomically."""
+    lines = "".join(json.dumps(r, default=_json_default, ensure_ascii=False) + "\n" for r in records)
+    return write_text(path, lines)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (_dt.date, _dt.datetime)):
+        return obj.isoformat()
+    return str(obj)
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that decide the numbers."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit(cwd: str | Path | None = None) -> str:
+    """The repository's HEAD commit, with ``-dirty`` if the tree has changes; ``unknown`` outside git."""
+    cwd = Path(cwd) if cwd else Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def provenance(stage: str, params: dict[str, Any], fingerprint: str, **extra: Any) -> dict[str, Any]:
+    """The provenance record of one artifact."""
+    return {
+        "stage": stage,
+        "params": params,
+        "fingerprint": fingerprint,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": git_commit(),
+        **extra,
+    }
+
+
+def provenance_path(artifact: str | Path) -> Path:
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name + ".provenance.json")
+
+
+def write_provenance(artifact: str | Path, record: dict[str, Any]) -> Path:
+    return write_json(provenance_path(artifact), record)
+
+
+def is_done(artifact: str | Path, fingerprint: str) -> bool:
+    """True when ``artifact`` exists and its provenance carries the same parameter fingerprint."""
+    artifact = Path(artifact)
+    prov = provenance_path(artifact)
+    if not artifact.exists() or not prov.exists():
+        return False
+    try:
+        return read_json(prov).get("fingerprint") == fingerprint
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def require(artifact: str | Path, produced_by: str) -> Path:
+    """Return ``artifact`` or raise :class:`MissingArtifactError` naming the notebook/stage to run first."""
+    artifact = Path(artifact)
+    if not artifact.exists():
+        raise MissingArtifactError(
+            f"{artifact} does not exist: run {produced_by} first (same run_dir={artifact.parent})"
+        )
+    return artifact

@@ -1,0 +1,197 @@
+"""Stage configs: dataclasses whose fields are a notebook's papermill parameters and the CLI's names.
+
+Every stage has one frozen dataclass deriving from :class:`StageConfig`. Building one from a mapping
+(a profile section, ``key=value`` pairs from the command line, papermill parameters) goes through
+:meth:`StageConfig.from_dict`, which rejects unknown keys by name and converts strings to the field's
+type, so ``batch_size=abc`` fails with a message naming the key and the bad value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import yaml
+
+C = TypeVar("C", bound="StageConfig")
+
+
+class ConfigError(ValueError):
+    """A parameter is unknown or has a bad value; the message names it and the valid choices."""
+
+
+def _convert(name: str, value: Any, tp: Any) -> Any:
+    """Convert ``value`` (often a string from the command line) to the annotated type ``tp``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in {"none", "null", ""}):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(name, value, arg)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{name}: bad value {value!r}")
+    if origin is typing.Literal:
+        for choice in args:
+            if value == choice or (isinstance(value, str) and str(choice) == value):
+                return choice
+        raise ConfigError(f"{name}={value!r} is not valid; choose one of {list(args)}")
+    if origin in (list, tuple):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()] if value.strip() else []
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}={value!r} is not a list")
+        inner = args[0] if args else str
+        items = [_convert(name, v, inner) for v in value]
+        return tuple(items) if origin is tuple else items
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "1", "yes", "on"}:
+            return True
+        if isinstance(value, str) and value.lower() in {"false", "0", "no", "off"}:
+            return False
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"{name}={value!r} is not a boolean (use true or false)")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r} is not an integer")
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value) if not isinstance(value, str) else int(value.strip())
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}={value!r} is not an integer") from None
+    if tp is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}={value!r} is not a number") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{name}={value!r} is not a string")
+        return str(value)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class StageConfig:
+    """Base class of every stage config. Subclasses add fields with ``metadata={"help": ...}``."""
+
+    #: Name of the stage: the profile section and the CLI sub-command.
+    stage: ClassVar[str] = "stage"
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """Names of the parameters, in declaration order."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls: type[C], values: Mapping[str, Any] | None = None, **overrides: Any) -> C:
+        """Build a config, rejecting unknown keys and converting values to the field types.
+
+        >>> from dca.extract import ExtractConfig
+        >>> ExtractConfig.from_dict({"n_questions": "12"}).n_questions
+        12
+        >>> ExtractConfig.from_dict({"n_question": 12})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        dca.config.ConfigError: unknown parameter 'n_question' for stage 'extract'; valid: ...
+        """
+        merged = dict(values or {})
+        merged.update(overrides)
+        hints = typing.get_type_hints(cls)
+        valid = cls.field_names()
+        kwargs = {}
+        for key, value in merged.items():
+            if key not in valid:
+                raise ConfigError(
+                    f"unknown parameter {key!r} for stage {cls.stage!r}; valid: {', '.join(valid)}"
+                )
+            kwargs[key] = _convert(key, value, hints[key])
+        config = cls(**kwargs)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Check values beyond their types; subclasses raise :class:`ConfigError` naming the field."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``dict`` of the parameters (JSON-serialisable)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def fingerprint(self, exclude: tuple[str, ...] = ()) -> str:
+        """Short hash of the parameters that decide a stage's output (for skipping finished stages)."""
+        data = {k: v for k, v in self.to_dict().items() if k not in exclude}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    @classmethod
+    def help(cls) -> str:
+        """One line per parameter: name, default, help text."""
+        lines = []
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            lines.append(f"  {f.name} = {default!r}\n      {f.metadata.get('help', '')}")
+        return "\n".join(lines)
+
+
+def positive(config: StageConfig, *names: str, allow_zero: bool = False) -> None:
+    """Raise :class:`ConfigError` unless each named field is > 0 (or >= 0 with ``allow_zero``)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is None:
+            continue
+        if value < 0 or (value == 0 and not allow_zero):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise ConfigError(f"{name}={value!r} must be {bound}")
+
+
+def in_range(config: StageConfig, name: str, low: float, high: float) -> None:
+    """Raise :class:`ConfigError` unless ``low <= config.name <= high``."""
+    value = getattr(config, name)
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value!r} must lie in [{low}, {high}]")
+
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
+
+
+def profile_path(profile: str | Path) -> Path:
+    """Resolve a profile name (``default``, ``smoke``, ...) or a path to a YAML file."""
+    path = Path(profile)
+    if path.suffix in {".yaml", ".yml"} and path.exists():
+        return path
+    candidate = PROFILE_DIR / f"{profile}.yaml"
+    if candidate.exists():
+        return candidate
+    names = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+    raise ConfigError(f"unknown profile {str(profile)!r}; available: {', '.join(names)} (or a .yaml path)")
+
+
+def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
+    """Read a profile: a YAML mapping from stage name to that stage's parameters.
+
+    A top-level ``common`` section holds parameters given to every stage that has a field of
+    that name (``run_dir``, ``model``, ``seed``...).
+    """
+    data = yaml.safe_load(profile_path(profile).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"profile {profile!r} must be a mapping of stage -> parameters")
+    return {str(k): dict(v or {}) for k, v in data.items()}
