@@ -1,0 +1,122 @@
+"""Reading the answer letter and the verbalized confidence ``C_v`` from a model's reply.
+
+A reply that cannot be read is never a silent NaN and never an exception: each parse returns a
+result with ``ok`` and a ``reason`` (``"ok"``, ``"no_letter"``, ``"letter_not_an_option"``,
+``"no_probability"``, ``"negative"``, ``"above_100"``).
+
+Rules for the confidence number:
+
+* ``Probability: 80%``, ``80 %``, ``80.5%`` and ``probability 80`` are percentages;
+* a number written with a decimal point and at most 1 without a ``%`` sign (``0.8``) is a fraction
+  and is multiplied by 100; ``1`` alone is read as 1 %;
+* the number after the word *probability* (or *confidence*) wins; without that word, the last number
+  followed by ``%`` is taken;
+* a negative number or one above 100 is reported as such, with ``value`` NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+_KEYWORD_NUMBER = re.compile(
+    r"(?:probability|confidence)\s*(?:of\s+(?:being\s+)?correct(?:ness)?\s*)?(?:is\s*)?[:=]?\s*"
+    r"(?P<num>[-\u2212]?\d+(?:\.\d+)?|[-\u2212]?\.\d+)\s*(?P<pct>%|percent)?",
+    re.IGNORECASE,
+)
+_PERCENT_NUMBER = re.compile(r"(?P<num>[-\u2212]?\d+(?:\.\d+)?)\s*(?P<pct>%)")
+_ANSWER_LETTER = re.compile(r"(?i:answer)\s*(?:(?i:is)\s*)?[:\-]?\s*\(?\s*(?P<letter>[A-Z])\b(?![a-z'])")
+_LEADING_LETTER = re.compile(r"^\s*\(?(?P<letter>[A-Z])[\).:](?:\s|$)")
+
+
+@dataclass(frozen=True)
+class ConfidenceParse:
+    """The verbalized confidence read from a reply.
+
+    ``value`` is in percent (0-100) or NaN; ``start:end`` is the character span of the number's
+    text in the reply (-1 when none); ``scale`` is 100.0 for a percentage, 1.0 for a fraction.
+    """
+
+    value: float
+    ok: bool
+    reason: str
+    start: int = -1
+    end: int = -1
+    scale: float = 100.0
+
+
+@dataclass(frozen=True)
+class LetterParse:
+    """The answer letter read from a reply, with the character offset of the letter (-1 if none)."""
+
+    letter: str | None
+    ok: bool
+    reason: str
+    start: int = -1
+
+
+def parse_confidence(text: str) -> ConfidenceParse:
+    """Parse ``C_v`` (percent) from a reply.
+
+    >>> parse_confidence("Answer: B\\nProbability: 80%").value
+    80.0
+    >>> parse_confidence("I am 0.8 sure. Probability: 0.8").value
+    80.0
+    >>> parse_confidence("Probability: 80.5 %").value
+    80.5
+    >>> parse_confidence("Answer: B").reason
+    'no_probability'
+    >>> parse_confidence("Probability: 120%").reason
+    'above_100'
+    """
+    match = _KEYWORD_NUMBER.search(text)
+    if match is None:
+        matches = list(_PERCENT_NUMBER.finditer(text))
+        match = matches[-1] if matches else None
+    if match is None:
+        return ConfidenceParse(math.nan, False, "no_probability")
+    raw = match.group("num").replace("\u2212", "-")
+    number = float(raw)
+    has_pct = bool(match.group("pct"))
+    scale = 100.0
+    if not has_pct and "." in raw and 0 <= number <= 1:
+        number *= 100.0
+        scale = 1.0
+    start, end = match.span("num")
+    if number < 0:
+        return ConfidenceParse(math.nan, False, "negative", start, end, scale)
+    if number > 100:
+        return ConfidenceParse(math.nan, False, "above_100", start, end, scale)
+    return ConfidenceParse(number, True, "ok", start, end, scale)
+
+
+def parse_letter(text: str, letters: tuple[str, ...] | list[str]) -> LetterParse:
+    """Parse the answer letter: after ``Answer:``, else a leading ``B)`` / ``B.``; must be an option.
+
+    >>> parse_letter("Answer: C\\nProbability: 40%", "ABCD").letter
+    'C'
+    >>> parse_letter("B) 5", "ABCD").letter
+    'B'
+    >>> parse_letter("Answer: E", "ABCD").reason
+    'letter_not_an_option'
+    >>> parse_letter("I don't know", "ABCD").reason
+    'no_letter'
+    """
+    match = _ANSWER_LETTER.search(text) or _LEADING_LETTER.search(text)
+    if match is None:
+        return LetterParse(None, False, "no_letter")
+    letter = match.group("letter").upper()
+    if letter not in tuple(letters):
+        return LetterParse(None, False, "letter_not_an_option", match.start("letter"))
+    return LetterParse(letter, True, "ok", match.start("letter"))
+
+
+def combined_reason(letter: LetterParse, confidence: ConfidenceParse) -> str:
+    """One reason for a reply: ``ok``, or the failures joined with ``+``.
+
+    >>> combined_reason(LetterParse("A", True, "ok", 8), ConfidenceParse(float("nan"), False, "no_probability"))
+    'no_probability'
+    """
+    reasons = [r.reason for r in (letter, confidence) if not r.ok]
+    return "+".join(reasons) if reasons else "ok"

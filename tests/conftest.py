@@ -1,0 +1,38 @@
+"""Shared fixtures: a tiny random model (seconds) and, where marked, the embedded SmolLM2-135M."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """Folder with a tiny random Llama and a locally trained tokenizer with a chat template."""
+    from dca.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir):
+    """The tiny model loaded for inference on the CPU in float32."""
+    from dca.models import load_model
+
+    return load_model(str(tiny_model_dir), device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def embedded_model():
+    """The embedded SmolLM2-135M-Instruct (converted by ``make setup``)."""
+    from dca import embedded
+    from dca.models import load_model
+
+    if not embedded.is_installed() and not embedded.find_gguf():
+        pytest.skip("embedded model not installed: run `make setup`")
+    return load_model("embedded", device="cpu", dtype="float32")
