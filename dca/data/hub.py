@@ -1,0 +1,188 @@
+"""The paper's four datasets, loaded through the ``datasets`` library (PAPER.md §5).
+
+Each source in :data:`HUB_SOURCES` names its Hub id, config, default and allowed splits, and a
+converter from one Hub row (in the Hub's own schema) to a :class:`Question`. Users get
+``datasets.load_dataset(hub_id, config, split=...)``; tests call the same converters on small
+fixture files in the same schema through ``data_files``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dca.data.questions import DataError, Question, validate_questions
+
+Converter = Callable[[dict[str, Any], int, int], Question]
+
+
+def stable_hash(text: str) -> int:
+    """A process-independent 64-bit hash of ``text`` (Python's ``hash`` is salted per run).
+
+    >>> stable_hash("abc") == stable_hash("abc")
+    True
+    """
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+def _openbookqa(row: dict[str, Any], index: int, seed: int) -> Question:
+    labels = list(row["choices"]["label"])
+    key = str(row["answerKey"]).strip()
+    if key not in labels:
+        raise DataError(f"openbookqa id {row.get('id')!r}: answerKey {key!r} not in labels {labels}")
+    return Question(
+        id=str(row["id"]),
+        question=row["question_stem"],
+        choices=tuple(row["choices"]["text"]),
+        answer=labels.index(key),
+        source="openbookqa",
+    )
+
+
+def _truthfulqa(row: dict[str, Any], index: int, seed: int) -> Question:
+    """mc1: exactly one label is 1 (always the first option on the Hub), so shuffle, seeded
+    by ``seed`` plus a stable hash of the question, and record where the correct option went."""
+    choices = list(row["mc1_targets"]["choices"])
+    labels = [int(x) for x in row["mc1_targets"]["labels"]]
+    if labels.count(1) != 1:
+        raise DataError(f"truthfulqa row {index}: mc1 needs exactly one correct label, got {labels}")
+    order = list(range(len(choices)))
+    random.Random(seed + stable_hash(row["question"])).shuffle(order)
+    return Question(
+        id=f"truthfulqa-{index:04d}",
+        question=row["question"],
+        choices=tuple(choices[i] for i in order),
+        answer=order.index(labels.index(1)),
+        source="truthfulqa",
+    )
+
+
+def _cosmosqa(row: dict[str, Any], index: int, seed: int) -> Question:
+    label = int(row["label"])
+    if label < 0:
+        raise DataError(
+            f"cosmosqa id {row.get('id')!r}: label {label} is hidden (the test split has no "
+            "answers); use split='validation' or 'train'"
+        )
+    return Question(
+        id=str(row["id"]),
+        question=row["question"],
+        choices=tuple(row[f"answer{i}"] for i in range(4)),
+        answer=label,
+        context=row["context"],
+        source="cosmosqa",
+    )
+
+
+def _mmlu(row: dict[str, Any], index: int, seed: int) -> Question:
+    return Question(
+        id=f"mmlu-{index:05d}",
+        question=row["question"],
+        choices=tuple(row["choices"]),
+        answer=int(row["answer"]),  # ClassLabel 0-3
+        subject=row["subject"],
+        source="mmlu",
+    )
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a paper dataset lives on the Hub and how its rows become questions."""
+
+    hub_id: str
+    config: str | None
+    default_split: str
+    splits: tuple[str, ...]
+    converter: Converter
+
+
+HUB_SOURCES: dict[str, HubSource] = {
+    "openbookqa": HubSource(
+        "allenai/openbookqa", "main", "test", ("train", "validation", "test"), _openbookqa
+    ),
+    "truthfulqa": HubSource(
+        "truthfulqa/truthful_qa", "multiple_choice", "validation", ("validation",), _truthfulqa
+    ),
+    # The test split's labels are hidden (-1), so validation is the default.
+    "cosmosqa": HubSource(
+        "allenai/cosmos_qa", None, "validation", ("train", "validation"), _cosmosqa
+    ),
+    "mmlu": HubSource(
+        "cais/mmlu", "all", "test", ("test", "validation", "dev", "auxiliary_train"), _mmlu
+    ),
+}
+
+
+def load_hub_rows(
+    name: str, split: str, data_files: str | Path | None = None, **load_kwargs: Any
+) -> Iterable[dict[str, Any]]:
+    """Rows of a Hub dataset split, as dicts in the Hub's schema.
+
+    With ``data_files`` (a JSON/JSONL/Parquet file in the same schema) the rows come from that file
+    instead of the Hub; tests use this with the fixtures in ``tests/fixtures/hub``.
+    Failures (offline, not cached, no ``datasets``) become a :class:`DataError` that says how to
+    run without the Hub.
+    """
+    src = HUB_SOURCES[name]
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - datasets is a pinned dependency
+        raise DataError(f"loading {name!r} needs the 'datasets' package ({exc})") from exc
+    try:
+        if data_files is not None:
+            builder = "parquet" if str(data_files).endswith(".parquet") else "json"
+            return datasets.load_dataset(
+                builder, data_files=str(data_files), split="train", **load_kwargs
+            )
+        return datasets.load_dataset(src.hub_id, src.config, split=split, **load_kwargs)
+    except Exception as exc:  # noqa: BLE001 - every failure gets the same actionable message
+        raise DataError(
+            f"could not load {name!r} ({src.hub_id}"
+            f"{'/' + src.config if src.config else ''}, split {split!r}): "
+            f"{type(exc).__name__}: {str(exc)[:300]}. If you are offline and it is not cached, "
+            "use source='synthetic' or a local .jsonl/.csv file instead."
+        ) from exc
+
+
+def hub_questions(
+    name: str,
+    split: str | None = None,
+    seed: int = 0,
+    data_files: str | Path | None = None,
+    **load_kwargs: Any,
+) -> list[Question]:
+    """Load and convert a paper dataset.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`HUB_SOURCES`.
+    split : str, optional
+        Defaults to the source's ``default_split``.
+    seed : int
+        Seeds TruthfulQA's option shuffle (other sources ignore it).
+    data_files : path, optional
+        Read rows in the Hub schema from this file instead of the Hub.
+    **load_kwargs
+        Passed to ``datasets.load_dataset`` (e.g. ``cache_dir``).
+    """
+    if name not in HUB_SOURCES:
+        raise DataError(f"unknown Hub source {name!r}; known: {', '.join(HUB_SOURCES)}")
+    src = HUB_SOURCES[name]
+    split = split or src.default_split
+    if split not in src.splits:
+        raise DataError(f"{name!r} has no usable split {split!r}; choose one of {list(src.splits)}")
+    questions = []
+    for i, row in enumerate(load_hub_rows(name, split, data_files=data_files, **load_kwargs)):
+        try:
+            questions.append(src.converter(dict(row), i, seed))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"{name} row {i}: unexpected schema ({type(exc).__name__}: {exc})") from exc
+    validate_questions(questions)
+    return questions
