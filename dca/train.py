@@ -1,0 +1,347 @@
+"""Stage 3: DPO with a LoRA adapter on the preference pairs (PAPER.md §2.4).
+
+TRL's ``DPOTrainer`` minimises, for each pair (prompt :math:`x`, chosen :math:`y_w`, rejected
+:math:`y_l`), the sigmoid (DPO) loss
+
+.. math::
+
+    \\mathcal{L} = -\\log \\sigma\\Big(\\beta \\big[\\log \\tfrac{\\pi_\\theta(y_w|x)}{\\pi_\\mathrm{ref}(y_w|x)}
+                   - \\log \\tfrac{\\pi_\\theta(y_l|x)}{\\pi_\\mathrm{ref}(y_l|x)}\\big]\\Big)
+
+or the IPO loss :math:`(h - \\tfrac{1}{2\\beta})^2` on the length-normalised log-ratio difference
+:math:`h`. The policy :math:`\\pi_\\theta` is the base model plus a LoRA adapter; the reference
+:math:`\\pi_\\mathrm{ref}` is the same model with the adapter switched off, so no second copy of the
+model is held in memory. Since chosen and rejected differ only in the confidence number, the
+log-ratio difference comes from those few tokens alone.
+
+The same :func:`train_dpo` runs in one process, under ``torchrun --nproc_per_node N`` and under
+``accelerate launch`` (data-parallel through Accelerate inside the trainer); only the main process
+writes artifacts. ``python -m dca.train key=value ...`` is the command-line entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from dca import artifacts
+from dca.config import ConfigError, StageConfig, in_range, positive
+
+PAIRS_PRODUCER = "notebooks/02_preference_pairs (or `python -m dca pairs`)"
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(StageConfig):
+    """Parameters of stage 3 (DPO + LoRA); the papermill parameters of notebook 03.
+
+    The defaults are the CPU set for the embedded SmolLM2-135M (about 200 pairs in under 10 minutes on
+    2 cores); the GPU set of PAPER.md §2.4 lives in the ``gpu`` profiles.
+    """
+
+    stage = "train"
+
+    run_dir: str = dataclasses.field(
+        default="runs/default",
+        metadata={"help": "Run folder: reads pairs.jsonl; writes adapter/, checkpoints/, train_log.jsonl, "
+                          "train_config.json."})
+    model: str = dataclasses.field(
+        default="embedded",
+        metadata={"help": "Base model: 'embedded' (SmolLM2-135M-Instruct), a Hub id or a local folder. Must be "
+                          "the model that produced the stage-1 responses."})
+    beta: float = dataclasses.field(
+        default=0.1,
+        metadata={"help": "DPO beta: how far the policy may move from the reference (higher = less). For IPO it "
+                          "is the regulariser tau."})
+    loss_type: Literal["sigmoid", "ipo", "hinge"] = dataclasses.field(
+        default="sigmoid",
+        metadata={"help": "'sigmoid' (DPO, the paper's choice), 'ipo' (one secondary source says IPO was used) "
+                          "or 'hinge' (SLiC)."})
+    lora_r: int = dataclasses.field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = dataclasses.field(default=32, metadata={"help": "LoRA scaling alpha (scale = alpha / r)."})
+    lora_dropout: float = dataclasses.field(
+        default=0.05,
+        metadata={"help": "Dropout on the LoRA branch. Active during training: TRL's disable_dropout is turned "
+                          "off here so that this value is honoured."})
+    target_modules: list[str] = dataclasses.field(
+        default_factory=lambda: list(ALL_LINEAR),
+        metadata={"help": "Module names that get a LoRA adapter (comma-separated on the command line); default "
+                          "all linear projections of attention and MLP."})
+    learning_rate: float = dataclasses.field(
+        default=2e-4,
+        metadata={"help": "Peak learning rate (AdamW). CPU default 2e-4 for ~200 pairs; paper-scale GPU runs "
+                          "use 5e-6 to 2e-5."})
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = dataclasses.field(
+        default="cosine", metadata={"help": "Learning-rate schedule after the warm-up."})
+    warmup_ratio: float = dataclasses.field(
+        default=0.1, metadata={"help": "Fraction of the optimiser steps spent warming up linearly, in [0, 1)."})
+    epochs: float = dataclasses.field(
+        default=3.0, metadata={"help": "Passes over the pairs (ignored when max_steps > 0)."})
+    batch_size: int = dataclasses.field(
+        default=8, metadata={"help": "Pairs per device per forward pass."})
+    grad_accum: int = dataclasses.field(
+        default=1,
+        metadata={"help": "Gradient-accumulation steps; effective batch = batch_size x grad_accum x processes."})
+    max_length: int = dataclasses.field(
+        default=512,
+        metadata={"help": "Longest prompt + reply in tokens; longer ones are truncated at the end, and pairs "
+                          "whose prompt alone fills it are dropped by TRL."})
+    max_steps: int = dataclasses.field(
+        default=-1, metadata={"help": "Stop after this many optimiser steps; -1 = run all epochs."})
+    seed: int = dataclasses.field(
+        default=0, metadata={"help": "Seed of the LoRA initialisation, data order and dropout."})
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = dataclasses.field(
+        default="auto",
+        metadata={"help": "'auto' = bf16 on CUDA, fp32 elsewhere. bf16/fp16 load the base weights in that type "
+                          "and train with autocast; the LoRA weights stay fp32."})
+    precompute_ref: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "Compute the reference log-probabilities once before training (TRL's "
+                          "precompute_ref_log_probs) instead of an adapter-off forward at every step. Single "
+                          "process only."})
+    save_steps: int = dataclasses.field(
+        default=10, metadata={"help": "Write a resumable checkpoint every this many optimiser steps."})
+    logging_steps: int = dataclasses.field(
+        default=1, metadata={"help": "Record loss, rewards and learning rate every this many steps."})
+    resume: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "Resume from the last checkpoint in run_dir/checkpoints when one exists for the same "
+                          "parameters."})
+    gradient_checkpointing: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "Recompute activations in the backward pass: less memory, ~30% slower. Useful for "
+                          "the 7-9B models on one GPU."})
+
+    def validate(self) -> None:
+        positive(self, "beta", "lora_r", "lora_alpha", "learning_rate", "batch_size", "grad_accum",
+                 "max_length", "save_steps", "logging_steps")
+        positive(self, "epochs", allow_zero=True)
+        in_range(self, "lora_dropout", 0.0, 1.0)
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"warmup_ratio={self.warmup_ratio!r} must lie in [0, 1)")
+        if self.max_steps <= 0 and self.max_steps != -1:
+            raise ConfigError(f"max_steps={self.max_steps!r} must be > 0, or -1 for all epochs")
+        if self.max_steps == -1 and self.epochs == 0:
+            raise ConfigError("epochs=0 trains nothing; set epochs > 0 or max_steps > 0")
+        if not self.target_modules:
+            raise ConfigError("target_modules is empty; name at least one module (e.g. q_proj,v_proj)")
+
+    def train_fingerprint(self, pairs: Path) -> str:
+        """Fingerprint of the adapter: the parameters that change the weights plus the pairs' fingerprint."""
+        payload = json.dumps({
+            "config": self.fingerprint(exclude=("run_dir", "resume", "save_steps", "logging_steps")),
+            "pairs": _input_fingerprint(pairs),
+        }, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _input_fingerprint(path: Path) -> str:
+    prov = artifacts.provenance_path(path)
+    if prov.exists():
+        fp = artifacts.read_json(prov).get("fingerprint")
+        if fp:
+            return str(fp)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` -> ``bf16`` on CUDA, ``fp32`` elsewhere.
+
+    >>> resolve_precision("fp16")
+    'fp16'
+    """
+    if precision != "auto":
+        return precision
+    return "bf16" if _cuda() else "fp32"
+
+
+def load_base_model(model: str, precision: str):
+    """Tokenizer and float base model for training (GGUF quantizer marker stripped)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dca.embedded import strip_gguf_quantizer
+    from dca.models import resolve_model_path
+
+    path = resolve_model_path(model)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    if getattr(lm, "hf_quantizer", None) is not None or getattr(lm.config, "quantization_config", None):
+        strip_gguf_quantizer(lm)
+    return tokenizer, lm
+
+
+def pairs_dataset(records: list[dict[str, Any]]):
+    """A ``datasets.Dataset`` of the conversational preference columns TRL reads."""
+    from datasets import Dataset
+
+    if not records:
+        raise ValueError("pairs.jsonl holds no pairs: nothing to train on (see pairs_stats.json for why)")
+    return Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in records])
+
+
+def dpo_args(config: TrainConfig, precision: str, world_size: int):
+    """The ``trl.DPOConfig`` of a :class:`TrainConfig`."""
+    from trl import DPOConfig
+
+    return DPOConfig(
+        output_dir=str(Path(config.run_dir) / "checkpoints"),
+        beta=config.beta,
+        loss_type=[config.loss_type],
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of the total steps (transformers 5)
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        max_length=config.max_length,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=precision == "bf16",  # TRL's default is bf16=True, even on a CPU: always say it
+        fp16=precision == "fp16",
+        gradient_checkpointing=config.gradient_checkpointing,  # TRL's default is True
+        precompute_ref_log_probs=config.precompute_ref and world_size == 1,
+        disable_dropout=False,  # TRL's default would also zero the LoRA dropout
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        report_to="none",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=_cuda(),
+        ddp_find_unused_parameters=False,
+    )
+
+
+def _last_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    marker = checkpoints / "FINGERPRINT"
+    if not checkpoints.is_dir() or not marker.exists() or marker.read_text().strip() != fingerprint:
+        return None
+    return get_last_checkpoint(str(checkpoints))
+
+
+def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = False) -> Path:
+    """Train the LoRA adapter with DPO on ``run_dir/pairs.jsonl``; return ``run_dir/adapter``.
+
+    Skips when the adapter exists for the same parameters and pairs (unless ``force``). Resumes from
+    the last checkpoint of an interrupted run with the same parameters when ``config.resume``.
+    Writes (main process only) ``adapter/`` (+ provenance), ``train_config.json`` and
+    ``train_log.jsonl`` (the trainer's log history: loss, rewards/*, learning_rate per step).
+    """
+    from accelerate import PartialState
+    from peft import LoraConfig
+    from trl import DPOTrainer
+
+    run_dir = Path(config.run_dir)
+    pairs_path = artifacts.require(run_dir / "pairs.jsonl", PAIRS_PRODUCER)
+    adapter = run_dir / "adapter"
+    fingerprint = config.train_fingerprint(pairs_path)
+    if not force and artifacts.is_done(adapter, fingerprint):
+        return adapter
+
+    started = time.time()
+    precision = resolve_precision(config.precision)
+    state = PartialState()  # initialises torch.distributed under torchrun / accelerate launch
+    args = dpo_args(config, precision, state.num_processes)
+    checkpoints = Path(args.output_dir)
+    last = _last_checkpoint(checkpoints, fingerprint) if config.resume else None
+    if state.is_main_process:
+        if last is None and checkpoints.exists():
+            shutil.rmtree(checkpoints)  # other parameters, or resume=false: start afresh
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        (checkpoints / "FINGERPRINT").write_text(fingerprint + "\n")
+    state.wait_for_everyone()
+
+    records = artifacts.read_jsonl(pairs_path)
+    dataset = pairs_dataset(records)
+    tokenizer, base = load_base_model(config.model, precision)
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM")
+    trainer = DPOTrainer(model=base, ref_model=None, args=args, train_dataset=dataset,
+                         processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
+    result = trainer.train(resume_from_checkpoint=True if last else None)
+
+    if trainer.accelerator.is_main_process:
+        trainable, total = trainer.model.get_nb_trainable_parameters()
+        record = artifacts.provenance(
+            config.stage, config.to_dict(), fingerprint,
+            model=config.model, precision=precision, world_size=state.num_processes,
+            device=str(trainer.accelerator.device), distributed_type=str(state.distributed_type),
+            n_pairs=len(records), n_train=len(trainer.train_dataset), global_step=trainer.state.global_step,
+            resumed_from=last, train_runtime_s=result.metrics.get("train_runtime"),
+            wall_time_s=round(time.time() - started, 2), trainable_params=trainable, total_params=total,
+            inputs={"pairs": str(pairs_path), "pairs_fingerprint": _input_fingerprint(pairs_path)},
+            final_train_loss=result.training_loss,
+        )
+        artifacts.write_jsonl(run_dir / "train_log.jsonl", trainer.state.log_history)
+        artifacts.write_provenance(run_dir / "train_log.jsonl", record)
+        artifacts.write_json(run_dir / "train_config.json", config.to_dict())
+        artifacts.write_provenance(run_dir / "train_config.json", record)
+        with artifacts.atomic_path(adapter) as tmp:
+            trainer.model.save_pretrained(str(tmp))
+        artifacts.write_provenance(adapter, record)
+    trainer.accelerator.wait_for_everyone()
+    return adapter
+
+
+def read_train_log(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The training log (one dict per logging step, and a final summary) of a finished run."""
+    return artifacts.read_jsonl(artifacts.require(Path(run_dir) / "train_log.jsonl",
+                                                  "notebooks/03_dpo_training (or `python -m dca train`)"))
+
+
+def parse_overrides(argv: list[str]) -> dict[str, str]:
+    """``["beta=0.2", "model=embedded"]`` -> ``{"beta": "0.2", "model": "embedded"}``.
+
+    >>> parse_overrides(["beta=0.2", "target_modules=q_proj,v_proj"])
+    {'beta': '0.2', 'target_modules': 'q_proj,v_proj'}
+    """
+    out = {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"expected key=value, got {arg!r}")
+        out[key.strip()] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dca.train key=value ...`` (also under ``torchrun`` / ``accelerate launch``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print("usage: python -m dca.train key=value ...\n\nparameters:\n" + TrainConfig.help())
+        return 0
+    try:
+        config = TrainConfig.from_dict(parse_overrides(argv))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    adapter = train_dpo(config)
+    from dca.distributed import is_main_process
+
+    if is_main_process():
+        print(f"adapter ready at {adapter}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

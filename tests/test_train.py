@@ -1,0 +1,190 @@
+"""Stage 3: DPO + LoRA with TRL on the tiny model: artifacts, skipping, determinism, resuming."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from dca import artifacts
+from dca.config import ConfigError
+from dca.train import ALL_LINEAR, TrainConfig, dpo_args, main, parse_overrides, read_train_log, train_dpo
+
+
+def write_pairs(run_dir: Path, n: int = 16, seed: int = 0) -> Path:
+    """A small pairs.jsonl in TRL's conversational format (what dca.pairs writes)."""
+    rng = random.Random(seed)
+    records = []
+    for i in range(n):
+        c_v, c_i = rng.choice([80, 90, 95, 100]), rng.randint(5, 60)
+        reply = "Answer: {}\nProbability: {}%"
+        letter = "ABCD"[i % 4]
+        records.append({
+            "prompt": [{"role": "system", "content": "Answer with a letter and a probability."},
+                       {"role": "user", "content": f"Question: What is {i} + 1?\nA) {i}\nB) {i + 1}\nC) {i + 2}"}],
+            "chosen": [{"role": "assistant", "content": reply.format(letter, c_i)}],
+            "rejected": [{"role": "assistant", "content": reply.format(letter, c_v)}],
+            "id": f"q{i}", "c_v": float(c_v), "c_i_target": c_i, "correct": i % 2 == 0,
+        })
+    return artifacts.write_jsonl(run_dir / "pairs.jsonl", records)
+
+
+def tiny_config(run_dir: Path, model_dir: Path, **kw) -> TrainConfig:
+    values = dict(run_dir=str(run_dir), model=str(model_dir), max_steps=4, batch_size=2, save_steps=2,
+                  logging_steps=1, max_length=128, learning_rate=5e-3, lora_r=4, lora_alpha=8)
+    values.update(kw)
+    return TrainConfig.from_dict(values)
+
+
+class Interrupt(Exception):
+    """Stands for a kill (Ctrl-C, a lost machine) in the middle of training."""
+
+
+def callback_at(step: int, action):
+    from transformers import TrainerCallback
+
+    class _Callback(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            action(state.global_step)
+
+    return _Callback()
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    return {row["step"]: row["loss"] for row in read_train_log(run_dir) if "loss" in row}
+
+
+def test_config_defaults_help_and_validation():
+    config = TrainConfig()
+    assert config.target_modules == ALL_LINEAR and config.loss_type == "sigmoid" and config.beta == 0.1
+    assert (config.lora_r, config.lora_alpha, config.lora_dropout) == (16, 32, 0.05)
+    for f in dataclasses.fields(TrainConfig):
+        assert f.metadata.get("help"), f.name
+    assert TrainConfig.from_dict({"target_modules": "q_proj,v_proj"}).target_modules == ["q_proj", "v_proj"]
+    assert TrainConfig.from_dict({"loss_type": "ipo"}).loss_type == "ipo"
+    with pytest.raises(ConfigError, match="unknown parameter 'lr'"):
+        TrainConfig.from_dict({"lr": 1e-4})
+    with pytest.raises(ConfigError, match="loss_type"):
+        TrainConfig.from_dict({"loss_type": "dpo"})
+    with pytest.raises(ConfigError, match="warmup_ratio"):
+        TrainConfig.from_dict({"warmup_ratio": 1.0})
+    with pytest.raises(ConfigError, match="max_steps"):
+        TrainConfig.from_dict({"max_steps": 0})
+    assert parse_overrides(["a=b=c"]) == {"a": "b=c"}
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["beta"])
+
+
+def test_dpo_args_on_cpu_are_fp32_and_honour_the_config(tmp_path):
+    args = dpo_args(TrainConfig(run_dir=str(tmp_path), loss_type="ipo", precompute_ref=True), "fp32", 1)
+    assert args.bf16 is False and args.fp16 is False  # TRL would default to bf16=True even on a CPU
+    assert args.loss_type == ["ipo"] and args.beta == 0.1 and args.gradient_checkpointing is False
+    assert args.disable_dropout is False and args.precompute_ref_log_probs is True
+    assert args.output_dir == str(tmp_path / "checkpoints") and args.report_to in ([], "none", ["none"])
+    assert args.warmup_steps == 0.1 and args.lr_scheduler_type == "cosine"
+    assert dpo_args(TrainConfig(precompute_ref=True), "fp32", 2).precompute_ref_log_probs is False
+
+
+def test_missing_pairs_names_the_notebook(tmp_path):
+    with pytest.raises(artifacts.MissingArtifactError, match="02_preference_pairs"):
+        train_dpo(TrainConfig(run_dir=str(tmp_path)))
+
+
+def test_cli_rejects_unknown_parameter(capsys):
+    assert main(["nope=1"]) == 2
+    assert "unknown parameter 'nope'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_model_dir):
+    """One finished 4-step run on the tiny model (shared by the tests below)."""
+    run_dir = tmp_path_factory.mktemp("run_a")
+    write_pairs(run_dir)
+    config = tiny_config(run_dir, tiny_model_dir)
+    return config, train_dpo(config)
+
+
+def test_artifacts_are_written(trained):
+    config, adapter = trained
+    run_dir = Path(config.run_dir)
+    assert adapter == run_dir / "adapter"
+    assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
+    adapter_config = json.loads((adapter / "adapter_config.json").read_text())
+    assert adapter_config["r"] == 4 and set(adapter_config["target_modules"]) == set(ALL_LINEAR)
+    prov = artifacts.read_json(artifacts.provenance_path(adapter))
+    assert prov["world_size"] == 1 and prov["global_step"] == 4 and prov["precision"] == "fp32"
+    assert prov["n_pairs"] == 16 and prov["resumed_from"] is None
+    assert TrainConfig.from_dict(artifacts.read_json(run_dir / "train_config.json")) == config
+    log = read_train_log(run_dir)
+    steps = [row for row in log if "loss" in row]
+    assert [row["step"] for row in steps] == [1, 2, 3, 4]
+    for key in ("loss", "rewards/chosen", "rewards/margins", "rewards/accuracies", "learning_rate"):
+        assert all(math.isfinite(row[key]) for row in steps), key
+    assert steps[0]["loss"] == pytest.approx(math.log(2), abs=1e-4)  # LoRA starts as the identity
+
+
+def test_adapter_loads_and_changes_the_model(trained, tiny_model_dir):
+    import torch
+
+    from dca.models import load_model
+
+    config, adapter = trained
+    base = load_model(str(tiny_model_dir), device="cpu", dtype="float32")
+    tuned = load_model(str(tiny_model_dir), device="cpu", dtype="float32", adapter=adapter)
+    ids = base.tokenizer("Answer: B\nProbability: 37%", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert not torch.allclose(base.model(ids).logits, tuned.model(ids).logits)
+
+
+def test_finished_run_is_skipped(trained):
+    config, adapter = trained
+    stamp = (adapter / "adapter_model.safetensors").stat().st_mtime_ns
+    assert train_dpo(config) == adapter
+    assert (adapter / "adapter_model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_same_seed_same_losses(trained, tmp_path, tiny_model_dir):
+    config, _ = trained
+    write_pairs(tmp_path)
+    train_dpo(tiny_config(tmp_path, tiny_model_dir))
+    assert losses(tmp_path) == losses(Path(config.run_dir))
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(trained, tmp_path, tiny_model_dir):
+    config, _ = trained
+    write_pairs(tmp_path)
+
+    def kill(step):
+        if step == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_dpo(tiny_config(tmp_path, tiny_model_dir), callbacks=[callback_at(3, kill)])
+    assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir() and not (tmp_path / "adapter").exists()
+
+    seen: list[int] = []
+    train_dpo(tiny_config(tmp_path, tiny_model_dir), callbacks=[callback_at(0, seen.append)])
+    assert seen == [3, 4]  # continued from step 2, not from 0
+    prov = artifacts.read_json(artifacts.provenance_path(tmp_path / "adapter"))
+    assert prov["resumed_from"].endswith("checkpoint-2") and prov["global_step"] == 4
+    # the resumed run is the uninterrupted one, step for step
+    assert losses(tmp_path) == pytest.approx(losses(Path(config.run_dir)), rel=1e-5)
+
+
+def test_other_parameters_do_not_resume(trained, tmp_path, tiny_model_dir):
+    write_pairs(tmp_path)
+
+    def kill(step):
+        if step == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_dpo(tiny_config(tmp_path, tiny_model_dir), callbacks=[callback_at(3, kill)])
+    seen: list[int] = []
+    train_dpo(tiny_config(tmp_path, tiny_model_dir, beta=0.5, max_steps=2),
+              callbacks=[callback_at(0, seen.append)])
+    assert seen == [1, 2]
