@@ -1,0 +1,122 @@
+"""Tests of dca.plots: every figure renders to a PNG; bars follow the ECE bins."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from dca.metrics import MetricInputError, ece  # noqa: E402
+from dca.plots import (plot_confidence_histograms, plot_confidence_scatter,  # noqa: E402
+                       plot_eps_distribution, plot_reliability)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def run():
+    rng = np.random.default_rng(0)
+    c_i = rng.uniform(0, 100, 200)
+    c_v = np.clip(np.round(c_i + rng.normal(10, 15, 200)), 0, 100)
+    return c_v, c_i, rng.random(200) < c_i / 100
+
+
+def save_png(ax, path):
+    ax.figure.savefig(path, dpi=60)
+    data = path.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 1000
+    return data
+
+
+def test_scatter(run, tmp_path):
+    c_v, c_i, y = run
+    ax = plot_confidence_scatter(None, c_v, c_i, correct=y)
+    save_png(ax, tmp_path / "scatter.png")
+    assert ax.get_xlabel() == "internal confidence $C_i$ (%)"
+    assert ax.get_ylabel() == "verbalized confidence $C_v$ (%)"
+    assert [len(c.get_offsets()) for c in ax.collections] == [int(y.sum()), int((~y).sum())]
+    diagonal = [line for line in ax.get_lines() if line.get_gid() == "diagonal"]
+    assert len(diagonal) == 1 and list(diagonal[0].get_xdata()) == [0, 100]
+
+
+def test_scatter_draws_on_given_axes(run):
+    fig, axes = plt.subplots(1, 2)
+    assert plot_confidence_scatter(axes[1], run[0], run[1]) is axes[1]
+    assert len(axes[1].collections) == 1 and len(axes[0].collections) == 0
+
+
+def test_histograms_before_after(run, tmp_path):
+    c_v, c_i, _ = run
+    ax = plot_confidence_histograms(None, before=c_v, after=c_i, quantity="c_v")
+    save_png(ax, tmp_path / "hist.png")
+    before, after = ax.containers
+    assert len(before) == len(after) == 10
+    heights = [bar.get_height() for bar in before]
+    assert sum(heights) == pytest.approx(100)  # shares in percent
+    assert heights[-1] == pytest.approx(100 * np.mean(c_v >= 90))  # 100 % falls in the last bin
+    assert ax.get_xlabel() == "verbalized confidence $C_v$ (%)"
+    assert ax.get_ylabel() == "share of questions (%)"
+
+
+def test_histogram_single_run_and_bad_quantity():
+    ax = plot_confidence_histograms(None, [0, 100, 100, 50], quantity="c_i")
+    assert [b.get_height() for b in ax.containers[0]][::9] == [25.0, 50.0]
+    with pytest.raises(ValueError, match="quantity"):
+        plot_confidence_histograms(None, [50], quantity="cv")
+    with pytest.raises(MetricInputError, match="outside"):
+        plot_confidence_histograms(None, [150])
+
+
+def test_reliability_empty_bins_draw_no_bar(tmp_path):
+    conf = np.array([5, 8, 55, 95, 100, 100])  # bins 0, 5 and 9 only
+    y = np.array([False, True, True, True, True, False])
+    ax = plot_reliability(None, conf, y, label="$C_v$")
+    save_png(ax, tmp_path / "reliability.png")
+    bars = ax.containers[0]
+    assert [b.get_x() for b in bars] == [0.0, 50.0, 90.0]
+    assert [b.get_height() for b in bars] == pytest.approx([50.0, 100.0, 200 / 3])
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "2", "3"]  # bin counts
+    assert f"ECE = {ece(conf, y):.3f}" in bars.get_label()
+    assert ax.get_xlabel() == "confidence (%)" and ax.get_ylabel() == "accuracy in bin (%)"
+
+
+def test_reliability_two_series_share_axes(run, tmp_path):
+    c_v, c_i, y = run
+    fig, ax = plt.subplots()
+    plot_reliability(ax, c_v, y, "$C_v$", slot=0, n_slots=2)
+    plot_reliability(ax, c_i, y, "$C_i$", slot=1, n_slots=2)
+    save_png(ax, tmp_path / "reliability2.png")
+    first, second = ax.containers
+    assert first[0].get_width() == pytest.approx(4.6) and second[0].get_x() == pytest.approx(5.0)
+    assert sum(line.get_gid() == "diagonal" for line in ax.get_lines()) == 1
+    with pytest.raises(ValueError, match="slot"):
+        plot_reliability(ax, c_v, y, slot=2, n_slots=2)
+
+
+def test_eps_distribution(run, tmp_path):
+    c_v, c_i, _ = run
+    eps_before, eps_after = c_v - c_i, (c_v - c_i) / 2
+    ax = plot_eps_distribution(None, eps_before, eps_after)
+    save_png(ax, tmp_path / "eps.png")
+    assert len(ax.patches) == 2  # one step outline per run
+    assert "percentage points" in ax.get_xlabel() and ax.get_ylabel() == "share of questions (%)"
+    means = sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == "--")
+    assert means == pytest.approx(sorted([eps_before.mean(), eps_after.mean()]))
+    with pytest.raises(MetricInputError, match="eps_after has 1 values"):
+        plot_eps_distribution(None, [1.0], [np.nan])
+
+
+def test_plots_accept_empty_runs(tmp_path):
+    save_png(plot_eps_distribution(None, []), tmp_path / "empty_eps.png")
+    save_png(plot_confidence_histograms(None, []), tmp_path / "empty_hist.png")
+    save_png(plot_reliability(None, [], []), tmp_path / "empty_rel.png")
