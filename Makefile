@@ -28,3 +28,8 @@ test: setup
 
 smoke-book:
 	$(MAKE) book PROFILE=smoke
+
+## Student notebooks (solution cells removed) into book/_students/.
+.PHONY: students
+students: setup
+	$(PY) -m dca.book students
