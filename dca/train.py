@@ -226,6 +226,7 @@ def dpo_args(config: TrainConfig, precision: str, world_size: int):
         report_to="none",
         dataloader_num_workers=0,
         dataloader_pin_memory=_cuda(),
+        use_cpu=not _cuda(),  # on a CPU, only use_cpu makes Accelerate start gloo under torchrun
         ddp_find_unused_parameters=False,
     )
 
@@ -247,9 +248,10 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     Writes (main process only) ``adapter/`` (+ provenance), ``train_config.json`` and
     ``train_log.jsonl`` (the trainer's log history: loss, rewards/*, learning_rate per step).
     """
-    from accelerate import PartialState
     from peft import LoraConfig
     from trl import DPOTrainer
+
+    from dca.distributed import world_size
 
     run_dir = Path(config.run_dir)
     pairs_path = artifacts.require(run_dir / "pairs.jsonl", PAIRS_PRODUCER)
@@ -260,8 +262,8 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
 
     started = time.time()
     precision = resolve_precision(config.precision)
-    state = PartialState()  # initialises torch.distributed under torchrun / accelerate launch
-    args = dpo_args(config, precision, state.num_processes)
+    args = dpo_args(config, precision, world_size())
+    state = args.distributed_state  # torch.distributed is up under torchrun / accelerate launch
     checkpoints = Path(args.output_dir)
     last = _last_checkpoint(checkpoints, fingerprint) if config.resume else None
     if state.is_main_process:
