@@ -1,0 +1,130 @@
+"""Internal confidence ``C_i``: the probability the model gives the answer letter it emits.
+
+For a reply such as ``"Answer: B\\nProbability: 80%"`` the letter is emitted after the context
+``prompt + "Answer:"``. One forward pass over that context gives the next-token distribution
+
+.. math::
+
+    p(t \\mid \\text{context}) = \\operatorname{softmax}(z)_t, \\qquad z \\in \\mathbb{R}^{|V|}
+
+(temperature 1), and
+
+.. math::
+
+    C_i = 100\\, p(\\ell \\mid \\text{context}), \\qquad
+    C_i^{\\text{norm}} = 100\\, \\frac{p(\\ell \\mid \\text{context})}{\\sum_{o \\in O} p(o \\mid \\text{context})}
+
+where :math:`\\ell` is the emitted letter's token and :math:`O` the tokens of the question's own option
+letters. Which token a letter is (``"B"`` or ``" B"``) depends on the tokenizer and on the text
+before it; it is found by tokenizing the context with each letter appended, never hard-coded.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from dca.elicit import batches, length_order
+from dca.prefix import PrefixCache, common_prefix_length, pad_batch
+
+
+class LetterTokenError(ValueError):
+    """A letter does not form one token after the context, so its probability is not defined."""
+
+
+@dataclass(frozen=True)
+class LetterQuery:
+    """What to score: the context before the letter, the emitted letter, the question's letters."""
+
+    context: str
+    letter: str
+    options: tuple[str, ...]
+
+
+def query_from_reply(prompt: str, reply: str, letter_start: int, letter: str,
+                     options: tuple[str, ...]) -> LetterQuery:
+    """The :class:`LetterQuery` for a reply whose letter starts at character ``letter_start``."""
+    return LetterQuery(context=prompt + reply[:letter_start], letter=letter, options=tuple(options))
+
+
+def letter_token_ids(tokenizer: Any, context: str, options: tuple[str, ...]) -> tuple[list[int], dict[str, int]]:
+    """Token ids of the context (trailing spaces moved into the letter) and of each option letter.
+
+    Trailing spaces of the context belong to the letter's token in most tokenizers (``"Answer:" + " B"``),
+    so they are stripped from the context and prepended to the letter.
+
+    Returns
+    -------
+    context_ids, {letter: token_id}
+    """
+    stripped = context.rstrip(" ")
+    spaces = context[len(stripped):]
+    ctx_ids = tokenizer(stripped, add_special_tokens=False)["input_ids"]
+    ids: dict[str, int] = {}
+    for option in options:
+        full = tokenizer(stripped + spaces + option, add_special_tokens=False)["input_ids"]
+        if full[: len(ctx_ids)] != ctx_ids or len(full) != len(ctx_ids) + 1:
+            # Fall back to the letter's token as tokenized on its own, with its spaces.
+            alone = tokenizer(spaces + option, add_special_tokens=False)["input_ids"]
+            if len(alone) != 1:
+                raise LetterTokenError(f"letter {option!r} after {stripped[-20:]!r} is not a single token")
+            ids[option] = alone[0]
+        else:
+            ids[option] = full[-1]
+    return ctx_ids, ids
+
+
+@dataclass(frozen=True)
+class InternalConfidence:
+    """``c_i`` and ``c_i_norm`` in percent, NaN when the letter could not be scored (``reason``)."""
+
+    c_i: float
+    c_i_norm: float
+    reason: str = "ok"
+
+
+@torch.inference_mode()
+def internal_confidence(model: Any, tokenizer: Any, queries: list[LetterQuery | None], *,
+                        batch_size: int = 16, share_prefix: bool = True,
+                        progress: bool = True) -> list[InternalConfidence]:
+    """``C_i`` and ``C_i^norm`` for each query, from batched forward passes (``None`` -> NaN).
+
+    Contexts are sorted by length and left-padded; position ids follow the attention mask, so the
+    result equals a one-at-a-time computation up to floating-point rounding. With ``share_prefix``
+    the contexts' common token prefix is computed once (:mod:`dca.prefix`).
+    """
+    results: list[InternalConfidence] = [InternalConfidence(math.nan, math.nan, "no_letter")] * len(queries)
+    prepared: dict[int, tuple[list[int], int, list[int]]] = {}
+    for i, q in enumerate(queries):
+        if q is None:
+            continue
+        try:
+            ctx_ids, ids = letter_token_ids(tokenizer, q.context, q.options)
+        except LetterTokenError as err:
+            results[i] = InternalConfidence(math.nan, math.nan, f"letter_token: {err}")
+            continue
+        prepared[i] = (ctx_ids, ids[q.letter], [ids[o] for o in q.options])
+    if not prepared:
+        return results
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    keys = list(prepared)
+    shared = common_prefix_length([prepared[k][0] for k in keys]) if share_prefix else 0
+    prefix = PrefixCache(model, prepared[keys[0]][0][:shared])
+    order = [keys[j] for j in length_order([len(prepared[k][0]) for k in keys])]
+    for batch in tqdm(batches(order, batch_size), desc="C_i", disable=not progress, unit="batch"):
+        ids, mask, positions = pad_batch([prepared[i][0][shared:] for i in batch], shared, pad_id)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                       past_key_values=prefix.for_batch(len(batch)), use_cache=shared > 0,
+                       logits_to_keep=1).logits[:, -1, :]  # (batch, vocab)
+        probs = torch.softmax(logits.float(), dim=-1).cpu()
+        for row, i in enumerate(batch):
+            _, target, option_ids = prepared[i]
+            p = probs[row, target].item()
+            total = probs[row, option_ids].sum().item()
+            results[i] = InternalConfidence(100.0 * p, 100.0 * p / total if total > 0 else math.nan)
+    return results

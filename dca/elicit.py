@@ -1,0 +1,69 @@
+"""Batched greedy generation of replies.
+
+Prompts are sorted by length so that a batch holds prompts of similar length (less padding), padded
+on the left, generated greedily, and the replies are put back into the original order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from dca.prefix import PrefixCache, common_prefix_length, pad_batch
+
+
+def length_order(lengths: list[int]) -> list[int]:
+    """Indices that sort by length, longest first (so the first batch shows the worst-case memory).
+
+    >>> length_order([3, 9, 5])
+    [1, 2, 0]
+    """
+    return sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+
+
+def batches(indices: list[int], batch_size: int) -> list[list[int]]:
+    """Consecutive chunks of ``batch_size``.
+
+    >>> batches([4, 1, 0, 2, 3], 2)
+    [[4, 1], [0, 2], [3]]
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    return [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
+
+
+@torch.inference_mode()
+def generate_replies(model: Any, tokenizer: Any, prompts: list[str], *, batch_size: int = 16,
+                     max_new_tokens: int = 16, share_prefix: bool = True, progress: bool = True,
+                     desc: str = "eliciting") -> list[str]:
+    """Greedy replies to rendered prompt texts, in the order of ``prompts``.
+
+    Parameters
+    ----------
+    prompts : exact prompt texts (chat template already applied; no special tokens are added).
+    max_new_tokens : the two-line reply needs about 10 tokens; 16 leaves room.
+    share_prefix : compute the prompts' common token prefix once and reuse its key/value cache
+        (:mod:`dca.prefix`); the replies are the same as without it up to floating-point rounding.
+    """
+    if not prompts:
+        return []
+    device = next(model.parameters()).device
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    shared = common_prefix_length(encoded) if share_prefix else 0
+    prefix = PrefixCache(model, encoded[0][:shared])
+    order = length_order([len(e) for e in encoded])
+    replies: list[str] = [""] * len(prompts)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for batch in tqdm(batches(order, batch_size), desc=desc, disable=not progress, unit="batch"):
+        ids, mask, _ = pad_batch([encoded[i][shared:] for i in batch], shared, pad_id)
+        full = torch.cat([torch.tensor([prefix.prefix_ids] * len(batch), dtype=torch.long).view(len(batch), shared), ids], 1)
+        out = model.generate(
+            input_ids=full.to(device), attention_mask=mask.to(device), past_key_values=prefix.for_batch(len(batch)),
+            max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id,
+            temperature=None, top_p=None, top_k=None,
+        )  # (batch, shared + width + new)
+        for row, i in enumerate(batch):
+            replies[i] = tokenizer.decode(out[row, full.shape[1]:], skip_special_tokens=True).strip()
+    return replies

