@@ -15,13 +15,15 @@ section filtered to the fields the stage has. An unknown key fails, naming the k
 
 A notebook is executed again only when something it depends on changed: the executed copy records,
 in its metadata (``dca_book.hash``), a hash of its source, its parameters, the profile name, every
-file of the ``dca`` package and the hash of the notebook before it. Run twice with nothing changed,
+file of the ``dca`` package and the run id of the execution of the notebook before it (so when one
+notebook runs again, every notebook after it runs again too). Run twice with nothing changed,
 the second run executes nothing. On a failure the partially executed notebook stays in
 ``book/_executed/`` (papermill marks the failing cell) and the command exits non-zero.
 
 This module is also a tiny Sphinx extension (listed in ``_config.yml``): it points the Colab and
 Binder launch buttons of an executed page at its paired notebook in ``notebooks/``, which exists in
-the repository, instead of at ``book/_executed/``, which does not.
+the repository, instead of at ``book/_executed/``, which does not; and it drops a script that
+sphinx-thebe adds twice (a console error otherwise).
 """
 
 from __future__ import annotations
@@ -296,7 +298,8 @@ def execute(
     wall = time.perf_counter() - start
     run_dir = parameters.get("run_dir")
     exists = bool(run_dir) and (cwd / str(run_dir)).exists()
-    _mark(output, dict(record, status="ok", wall_time_s=round(wall, 1), run_dir_exists=exists))
+    run_id = hashlib.sha256(f"{record.get('hash')}{time.time_ns()}{os.getpid()}".encode()).hexdigest()[:16]
+    _mark(output, dict(record, status="ok", wall_time_s=round(wall, 1), run_dir_exists=exists, run_id=run_id))
     return wall
 
 
@@ -328,17 +331,18 @@ def execute_all(
     profile_path(profile)  # fail early on an unknown profile
     params = {nb.name: notebook_parameters(nb, profile) for nb in notebooks}
     package = package_digest()
-    upstream = ""
+    upstream = ""  # run id of the previous notebook's execution: a re-executed notebook re-executes the rest
     report = []
     for nb in notebooks:
         digest = execution_hash(nb.source.read_text(), params[nb.name], str(profile), package, upstream)
-        upstream = digest
         selected = not only or any(nb.name == o or nb.name.startswith(f"{o}_") for o in only)
         if not selected:
+            upstream = recorded(nb.executed).get("run_id", "")
             continue
         if not force and is_current(nb.executed, digest, params[nb.name]):
             print(f"[book] {nb.name}: up to date (profile {profile})", flush=True)
             report.append((nb.name, "up to date", 0.0))
+            upstream = recorded(nb.executed).get("run_id", "")
             continue
         print(f"[book] {nb.name}: executing (profile {profile}) ...", flush=True)
         record = {"hash": digest, "profile": str(profile), "parameters": params[nb.name]}
@@ -349,6 +353,7 @@ def execute_all(
             raise BookError(f"{nb.name} failed: {_first_line(err)}") from err
         print(f"[book] {nb.name}: executed in {wall:.1f} s", flush=True)
         report.append((nb.name, "executed", wall))
+        upstream = recorded(nb.executed).get("run_id", "")
     return report
 
 
@@ -442,9 +447,23 @@ def _launch_to_sources(app: Any, pagename: str, templatename: str, context: dict
         )
 
 
+def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    """Drop repeated ``<script>`` entries: sphinx-thebe 0.3.1 registers its inline config twice
+    under Jupyter Book 1.0.4, and the second ``const THEBE_JS_URL`` is a SyntaxError in the console."""
+    seen, kept = set(), []
+    for js in context.get("script_files", []):
+        key = (str(getattr(js, "filename", js) or ""), json.dumps(getattr(js, "attributes", {}), sort_keys=True, default=str))
+        if key not in seen:
+            seen.add(key)
+            kept.append(js)
+    if "script_files" in context:
+        context["script_files"] = kept
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx entry point (``sphinx.extra_extensions: [dca.book]``)."""
     app.connect("html-page-context", _launch_to_sources, priority=900)  # after sphinx-book-theme's 501
+    app.connect("html-page-context", _dedupe_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 

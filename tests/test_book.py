@@ -1,0 +1,464 @@
+"""The book: notebook sources, the papermill driver, and the smoke book in a real browser.
+
+The browser tests (marker ``browser``) build the smoke book with ``python -m dca.book build
+--profile smoke`` (which re-executes nothing when nothing changed) and open every page in Debian's
+headless ``chromium`` over a local http.server, talking to it through the DevTools protocol on a
+pipe (``--remote-debugging-pipe``, no extra Python package). Every page must load with no console
+error, no failed request and no request leaving 127.0.0.1; its figures must be ``<img>`` elements
+that decoded; its math must be typeset by the local MathJax. Screenshots of every page go to
+``$DCA_SCREENSHOTS`` if set. Without chromium the tests skip, except under ``CI=true`` where they fail.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dca import book
+from dca.book import NOTEBOOKS, Notebook
+from dca.config import ConfigError
+
+ROOT = book.ROOT
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+# --------------------------------------------------------------------------------------------
+# Sources: toc, pairing, parameters, profiles
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [ch["file"] for ch in part["chapters"]]
+    return files
+
+
+def test_toc_has_every_notebook_in_order_and_every_chapter():
+    files = _toc_files()
+    executed = [f for f in files if f.startswith("book/_executed/")]
+    assert executed == [f"book/_executed/{nb.name}" for nb in NOTEBOOKS]
+    chapters = {f"book/{p.stem}" for p in (ROOT / "book").glob("*.md")}
+    assert chapters == set(files) - set(executed), "every book/*.md is in the toc, and only those"
+
+
+def test_config_serves_mathjax_locally_and_builds_no_code():
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert cfg["execute"]["execute_notebooks"] == "off"
+    assert cfg["only_build_toc_files"] is True
+    sphinx = cfg["sphinx"]["config"]
+    assert not re.match(r"^(https?:)?//", sphinx["mathjax_path"])
+    assert "book/_static" in sphinx["html_static_path"]
+    assert {"sphinx_exercise", "sphinxcontrib.bibtex"} <= set(cfg["sphinx"]["extra_extensions"])
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda nb: nb.name)
+def test_notebook_is_paired_and_in_sync(nb):
+    import jupytext
+    import nbformat
+
+    ipynb = nb.source.with_suffix(".ipynb")
+    assert nb.source.exists() and ipynb.exists(), f"run `jupytext --sync {nb.source.relative_to(ROOT)}`"
+    text = jupytext.read(nb.source)
+    paired = nbformat.read(ipynb, as_version=4)
+    assert [(c.cell_type, c.source) for c in text.cells] == [(c.cell_type, c.source) for c in paired.cells], (
+        f"{ipynb.name} is out of sync with {nb.source.name}: run `jupytext --sync {nb.source.relative_to(ROOT)}`"
+    )
+    assert all(not c.get("outputs") for c in paired.cells), f"{ipynb.name} must be committed without outputs"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda nb: nb.name)
+def test_parameters_cell_names_are_the_stage_config_fields(nb):
+    cls = book.config_class(nb)
+    if cls is None:
+        pytest.skip(f"no StageConfig with stage {nb.stage!r} yet ({nb.module})")
+    names = book.notebook_parameter_names(nb.source)
+    assert names == cls.field_names(), (
+        f"{nb.name}: the parameters cell must hold exactly the fields of {cls.__name__}; "
+        f"`python -m dca.book parameters {nb.name[:2]}` prints it"
+    )
+
+
+@pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "profiles").glob("*.yaml")))
+def test_profiles_give_valid_parameters_to_every_notebook(profile):
+    for nb in NOTEBOOKS:
+        params = book.notebook_parameters(nb, profile)
+        assert params.get("run_dir"), f"{profile}/{nb.name}: every stage has a run_dir"
+
+
+def test_profiles_exist():
+    names = {p.stem for p in (ROOT / "profiles").glob("*.yaml")}
+    assert {"default", "smoke", "gemma-2-9b", "llama-3.2-3b", "mistral-7b"} <= names
+
+
+def test_unknown_profile_key_fails_naming_it(tmp_path):
+    profile = tmp_path / "typo.yaml"
+    profile.write_text("common:\n  run_dir: runs/x\n  not_a_field_anywhere: 1\nmetrics:\n  n_bot: 10\n")
+    nb = next(nb for nb in NOTEBOOKS if nb.stage == "metrics")
+    with pytest.raises(ConfigError, match=r"'n_bot'.*metrics.*04_metrics.*valid: run_dir"):
+        book.notebook_parameters(nb, profile)
+    assert book.main(["build", "--profile", str(profile), "--no-html"]) == 1  # the CLI says so and exits 1
+
+
+def test_common_keys_go_only_to_stages_that_have_them(tmp_path):
+    profile = tmp_path / "p.yaml"
+    profile.write_text("common:\n  run_dir: runs/p\n  no_stage_has_this: 3\n  n_boot: 7\n")
+    nb = next(nb for nb in NOTEBOOKS if nb.stage == "metrics")
+    params = book.notebook_parameters(nb, profile)
+    assert params["run_dir"] == "runs/p" and params["n_boot"] == 7
+    assert "no_stage_has_this" not in params
+
+
+# --------------------------------------------------------------------------------------------
+# The driver, on throwaway notebooks: skip when unchanged, cascade, keep failures
+
+HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n"
+
+
+def _tiny_notebook(path: Path, body: str) -> None:
+    path.write_text(
+        HEADER
+        + '\n# %% [markdown]\n# # Tiny\n\n# %% tags=["parameters"]\nrun_dir = "x"\nn_boot = 1\nseed = 0\n\n'
+        + "# %%\n" + body + "\n"
+    )
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    src, out, run = tmp_path / "src", tmp_path / "out", tmp_path / "run"
+    src.mkdir()
+    _tiny_notebook(src / "a.py", "import pathlib\npathlib.Path(run_dir).mkdir(exist_ok=True)\n"
+                   "(pathlib.Path(run_dir) / 'a.txt').write_text(str(n_boot))")
+    _tiny_notebook(src / "b.py", "import pathlib\nprint((pathlib.Path(run_dir) / 'a.txt').read_text())")
+    nbs = [Notebook(n, "metrics", "dca.book", source_dir=src, executed_dir=out) for n in ("a", "b")]
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(f"common:\n  run_dir: {run}\nmetrics:\n  n_boot: 5\n")
+    return nbs, profile, run
+
+
+def _what(report):
+    return [what for _, what, _ in report]
+
+
+def test_driver_skips_unchanged_and_cascades_changes(tiny):
+    import nbformat
+
+    nbs, profile, run = tiny
+    assert _what(book.execute_all(str(profile), notebooks=nbs)) == ["executed", "executed"]
+    executed = nbformat.read(nbs[1].executed, as_version=4)
+    assert executed.metadata["dca_book"]["status"] == "ok"
+    assert executed.metadata["dca_book"]["parameters"]["n_boot"] == 5
+    assert "5" in json.dumps(executed.cells[-1].outputs)  # b read what a wrote, with the profile's value
+    assert "outputs" not in nbs[0].source.read_text(), "the source stays clean"
+
+    assert _what(book.execute_all(str(profile), notebooks=nbs)) == ["up to date", "up to date"]
+
+    nbs[0].source.write_text(nbs[0].source.read_text() + "\n# %%\nprint('changed')\n")
+    assert _what(book.execute_all(str(profile), notebooks=nbs)) == ["executed", "executed"], "a change cascades"
+
+    shutil.rmtree(run)  # the run folder is gone: the notebooks must run again
+    assert _what(book.execute_all(str(profile), notebooks=nbs)) == ["executed", "executed"]
+
+    assert _what(book.execute_all(str(profile), only=["b"], notebooks=nbs)) == ["up to date"]
+
+
+def test_driver_keeps_the_failed_notebook_and_fails(tiny):
+    import nbformat
+
+    nbs, profile, _ = tiny
+    _tiny_notebook(nbs[1].source, "raise RuntimeError('deliberate failure')")
+    with pytest.raises(book.BookError, match="b failed"):
+        book.execute_all(str(profile), notebooks=nbs)
+    failed = nbformat.read(nbs[1].executed, as_version=4)
+    assert failed.metadata["dca_book"]["status"] == "failed"
+    assert "deliberate failure" in json.dumps([c.get("outputs", []) for c in failed.cells])
+    # a failed notebook is never "up to date"
+    with pytest.raises(book.BookError):
+        book.execute_all(str(profile), notebooks=nbs)
+
+
+# --------------------------------------------------------------------------------------------
+# The smoke book, built once per test session
+
+
+@pytest.fixture(scope="session")
+def smoke_book() -> Path:
+    """Build the smoke book (a no-op when it is up to date) and return its HTML folder."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "dca.book", "build", "--profile", "smoke"],
+        cwd=ROOT, capture_output=True, text=True, timeout=1500,
+    )
+    if proc.returncode != 0:
+        log = proc.stdout + proc.stderr
+        flagged = [line for line in log.splitlines() if re.search(r"WARNING|ERROR|error:|Error|FAILED", line)]
+        pytest.fail(f"smoke book build failed (exit {proc.returncode}):\n" + "\n".join(flagged[-60:])
+                    + f"\n--- last output ---\n{log[-3000:]}")
+    print(f"smoke book built in {time.perf_counter() - start:.0f} s")
+    return book.HTML_DIR
+
+
+def _pages() -> list[str]:
+    return [f"{f}.html" for f in _toc_files()]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_built_html_uses_local_mathjax_and_no_cdn(smoke_book):
+    assert (smoke_book / "_static" / "mathjax" / "tex-mml-chtml.js").exists()
+    for page in _pages():
+        html = (smoke_book / page).read_text()
+        srcs = re.findall(r'<script[^>]*\ssrc="([^"]+)"', html)
+        links = re.findall(r'<link[^>]*\shref="([^"]+)"', html)
+        if 'class="math' in html:  # Sphinx adds MathJax to the pages that have math
+            assert any(re.search(r"_static/mathjax/tex-mml-chtml\.js", s) for s in srcs), f"{page}: no local MathJax"
+        assert not [s for s in srcs if "mathjax" in s.lower() and not s.startswith("../") and not s.startswith("_static")], srcs
+        external = [u for u in srcs + links if re.match(r"^(https?:)?//", u) and "rel=\"canonical\"" not in u]
+        assert not external, f"{page} loads from the network: {external}"
+        assert "cdn.jsdelivr" not in html and "cdnjs" not in html, page
+
+
+# --------------------------------------------------------------------------------------------
+# Headless chromium over the DevTools protocol (pipe transport)
+
+
+class Chromium:
+    """A headless chromium driven through ``--remote-debugging-pipe`` (fds 3 and 4)."""
+
+    def __init__(self, user_data_dir: str) -> None:
+        to_r, self._to_w = os.pipe()
+        self._from_r, from_w = os.pipe()
+
+        def child_fds() -> None:
+            a, b = os.dup(to_r), os.dup(from_w)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-dev-shm-usage", "--hide-scrollbars", "--remote-debugging-pipe",
+             # nothing may leave the machine: any other host fails to resolve (and shows as an error)
+             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+             f"--user-data-dir={user_data_dir}", "--window-size=1280,1600", "about:blank"],
+            pass_fds=(3, 4), preexec_fn=child_fds,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        os.close(to_r)
+        os.close(from_w)
+        self._buf = b""
+        self._id = 0
+        self.events: list[dict] = []
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            self.call(f"{domain}.enable", session=True)
+
+    def _recv(self, timeout: float) -> dict:
+        end = time.monotonic() + timeout
+        while b"\0" not in self._buf:
+            ready, _, _ = select.select([self._from_r], [], [], max(0.0, end - time.monotonic()))
+            if not ready:
+                raise TimeoutError("chromium did not answer")
+            chunk = os.read(self._from_r, 1 << 20)
+            if not chunk:
+                raise EOFError("chromium closed the pipe")
+            self._buf += chunk
+        msg, self._buf = self._buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def call(self, method: str, params: dict | None = None, session: bool = False, timeout: float = 60) -> dict:
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = self.session
+        os.write(self._to_w, json.dumps(msg).encode() + b"\0")
+        while True:
+            reply = self._recv(timeout)
+            if reply.get("id") == self._id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def evaluate(self, expression: str, timeout: float = 60):
+        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                                "awaitPromise": True}, session=True, timeout=timeout)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:60]}...: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def open(self, url: str, timeout: float = 60) -> list[dict]:
+        """Navigate and wait for the load event; return the events seen on the way."""
+        self.events = []
+        self.call("Page.navigate", {"url": url}, session=True)
+        end = time.monotonic() + timeout
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            self.events.append(self._recv(max(0.1, end - time.monotonic())))
+        return self.events
+
+    def drain(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                self.events.append(self._recv(max(0.05, end - time.monotonic())))
+            except TimeoutError:
+                break
+
+    def screenshot(self, path: Path) -> None:
+        import base64
+
+        data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": False}, session=True)
+        path.write_bytes(base64.b64decode(data["data"]))
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", timeout=10)
+        except Exception:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        os.close(self._to_w)
+        os.close(self._from_r)
+
+
+def _problems(events: list[dict]) -> list[str]:
+    """Console errors, uncaught exceptions, failed or off-machine requests among DevTools events."""
+    out = []
+    for e in events:
+        method, p = e.get("method"), e.get("params", {})
+        if method == "Runtime.exceptionThrown":
+            d = p["exceptionDetails"]
+            out.append(f"uncaught: {d.get('exception', {}).get('description', d.get('text'))}")
+        elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+            out.append("console.error: " + " ".join(str(a.get("value", a.get("description"))) for a in p["args"]))
+        elif method == "Log.entryAdded" and p["entry"]["level"] == "error":
+            out.append(f"log error: {p['entry']['text']} {p['entry'].get('url', '')}")
+        elif method == "Network.loadingFailed" and not p.get("canceled"):
+            out.append(f"request failed: {p.get('errorText')}")
+        elif method == "Network.requestWillBeSent":
+            url = p["request"]["url"]
+            if not re.match(r"^(http://127\.0\.0\.1[:/]|data:|blob:|about:)", url):
+                out.append(f"request leaves the machine: {url}")
+    return out
+
+
+# innerText of the page without code, outputs and typeset math: where raw TeX would show
+VISIBLE_TEXT = """(() => {
+  const root = document.querySelector('main') || document.body;
+  const clone = root.cloneNode(true);
+  clone.querySelectorAll('pre, code, script, style, mjx-container, .cell_output, .highlight, textarea')
+       .forEach(n => n.remove());
+  return clone.textContent;
+})()"""
+
+PAGE_STATE = """(async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const imgs = [...document.querySelectorAll('main img')];
+  await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+  return {
+    title: document.title,
+    h1: (document.querySelector('main h1') || {}).textContent || '',
+    math: document.querySelectorAll('main .math').length,
+    mjx: document.querySelectorAll('main mjx-container').length,
+    mathjaxSrc: [...document.scripts].map(s => s.src).filter(s => /mathjax/i.test(s)),
+    mathjaxVersion: (window.MathJax && MathJax.version) || null,
+    outputImgs: document.querySelectorAll('main .cell_output img').length,
+    broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+  };
+})()"""
+
+
+def _expected_figures(page: str) -> int:
+    """Image outputs in the executed notebook behind a page (0 for a markdown chapter)."""
+    ipynb = ROOT / page.replace(".html", ".ipynb")
+    if not ipynb.exists():
+        return 0
+    nb = json.loads(ipynb.read_text())
+    return sum(
+        1 for c in nb["cells"] if c["cell_type"] == "code" and "remove-output" not in c["metadata"].get("tags", [])
+        for o in c.get("outputs", []) if any(k.startswith("image/") for k in o.get("data", {}))
+    )
+
+
+@pytest.fixture(scope="session")
+def served_book(smoke_book):
+    """An http.server on 127.0.0.1 serving the built HTML; yields (base url, requests log)."""
+    log: list[tuple[str, int]] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_request(self, code="-", size="-"):
+            log.append((self.path, int(code) if str(code).isdigit() else 0))
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(smoke_book)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", log
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if CHROMIUM is None:
+        if IN_CI:
+            pytest.fail("chromium is missing under CI=true; .ci/run installs it (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI installs it")
+    with tempfile.TemporaryDirectory(prefix="dca-chromium-") as user_data:
+        b = Chromium(user_data)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("page", _pages())
+def test_page_renders_in_chromium(page, served_book, browser):
+    base, log = served_book
+    log.clear()
+    events = browser.open(f"{base}/{page}")
+    state = browser.evaluate(PAGE_STATE)
+    browser.drain(0.5)  # late console messages
+    problems = _problems(browser.events)
+    shots = os.environ.get("DCA_SCREENSHOTS")
+    if shots:
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        browser.screenshot(Path(shots) / (page.replace("/", "__").replace(".html", ".png")))
+
+    assert state["h1"].strip(), f"{page}: no title heading"
+    assert not problems, f"{page}:\n" + "\n".join(problems)
+    assert not [(p, c) for p, c in log if c >= 400], f"{page}: failed requests {log}"
+    # offline math: the local MathJax ran and typeset every formula
+    assert all(s.startswith(base) for s in state["mathjaxSrc"]), state["mathjaxSrc"]
+    if state["math"]:
+        assert state["mathjaxSrc"], f"{page}: math but no MathJax"
+        assert state["mathjaxVersion"], f"{page}: MathJax did not start"
+        assert state["mjx"] >= state["math"], f"{page}: {state['math']} formulas but {state['mjx']} typeset"
+    text = browser.evaluate(VISIBLE_TEXT)
+    for raw in ("$$", "\\(", "\\)", "\\[", "\\]"):
+        assert raw not in text, f"{page}: raw TeX {raw!r} in the visible text"
+    # figures: one decoded <img> per image output of the executed notebook
+    assert not state["broken"], f"{page}: images that did not load: {state['broken']}"
+    assert state["outputImgs"] == _expected_figures(page), (page, state["outputImgs"], _expected_figures(page))
+    assert events  # the page did load
