@@ -194,6 +194,8 @@ def notebook_parameters(nb: Notebook, profile: str | Path) -> dict[str, Any]:
             )
     merged = {k: v for k, v in common.items() if k in names}
     merged.update(section)
+    if "profile" in names and "profile" not in merged:  # stages that record which profile made a result
+        merged["profile"] = Path(profile).stem
     if cls is None:
         return merged
     try:

@@ -102,7 +102,7 @@ class _Stripper:
                 pass
             else:  # any other directive is kept as written
                 out += lines[i - (len(body) + 2) : i]
-        return "\n".join(out).strip("\n")
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
 
 
 def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
