@@ -1,0 +1,3 @@
+from dca.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The results store: one tidy row per (run, model, dataset, method, metric), appended by each run.
+
+Columns: ``run, model, dataset, method, metric, value, low, high, n, seed, profile, commit, date,
+source``. ``method`` is ``vanilla`` (the base model) or ``dca`` (after training); ``low``/``high``
+are bootstrap 95 % percentile intervals. ``source`` says where a row came from (``this repository``
+for our runs; a contributed file names its machine). The results chapter reads our store
+(``runs/results.csv``) and every contributed ``results/*.csv`` committed to the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from dca import artifacts
+
+COLUMNS = ("run", "model", "dataset", "method", "metric", "value", "low", "high", "n", "seed",
+           "profile", "commit", "date", "source")
+ROOT = Path(__file__).resolve().parent.parent
+CONTRIBUTED = ROOT / "results"
+
+
+def read_store(path: str | Path) -> pd.DataFrame:
+    """The rows of one store file (an empty table with the right columns when it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame(columns=list(COLUMNS))
+    frame = pd.read_csv(path)
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} is not a results store: missing columns {missing}")
+    return frame[list(COLUMNS)]
+
+
+def append(path: str | Path, rows: pd.DataFrame) -> Path:
+    """Append rows atomically; rows of the same ``run`` already there are replaced, not duplicated."""
+    missing = [c for c in COLUMNS if c not in rows.columns]
+    if missing:
+        raise ValueError(f"rows lack columns {missing}")
+    old = read_store(path)
+    old = old[~old["run"].isin(set(rows["run"]))]
+    frames = [f for f in (old, rows[list(COLUMNS)]) if not f.empty]
+    merged = pd.concat(frames, ignore_index=True) if frames else rows[list(COLUMNS)]
+    path = Path(path)
+    with artifacts.atomic_path(path) as tmp:
+        merged.to_csv(tmp, index=False)
+    return path
+
+
+def read_all(store: str | Path, contributed: str | Path = CONTRIBUTED) -> pd.DataFrame:
+    """Our store plus every contributed ``results/*.csv``."""
+    frames = [read_store(store)] + [read_store(p) for p in sorted(Path(contributed).glob("*.csv"))]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(COLUMNS))

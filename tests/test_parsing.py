@@ -1,0 +1,74 @@
+"""Reading the letter and C_v from replies: formats, failures with reasons, never a silent NaN."""
+
+import math
+
+import pytest
+
+from dca.parsing import combined_reason, parse_confidence, parse_letter
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Answer: B\nProbability: 80%", 80.0),
+    ("Answer: B\nProbability: 80 %", 80.0),
+    ("Probability: 0.8", 80.0),
+    ("Probability: 80.5%", 80.5),
+    ("I think so. Probability: 80% because it is likely.", 80.0),
+    ("My confidence: 65%", 65.0),
+    ("Answer: C (about 40% sure)", 40.0),
+    ("Probability: 0%", 0.0),
+    ("Probability: 100%", 100.0),
+    ("Probability: 1", 1.0),
+    ("probability = 55", 55.0),
+    ("Probability: 7\nProbability: 80", 7.0),
+])
+def test_confidence_formats(text, expected):
+    result = parse_confidence(text)
+    assert result.ok and result.reason == "ok"
+    assert result.value == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("Answer: B", "no_probability"),
+    ("", "no_probability"),
+    ("Probability: -5%", "negative"),
+    ("Probability: 120%", "above_100"),
+    ("Probability: 240", "above_100"),
+])
+def test_confidence_failures_have_reasons(text, reason):
+    result = parse_confidence(text)
+    assert not result.ok and result.reason == reason
+    assert math.isnan(result.value)
+
+
+def test_confidence_span_points_at_number():
+    text = "Answer: B\nProbability: 80.5 %"
+    result = parse_confidence(text)
+    assert text[result.start:result.end] == "80.5" and result.scale == 100.0
+    frac = parse_confidence("Probability: 0.25")
+    assert frac.scale == 1.0 and frac.value == pytest.approx(25.0)
+
+
+@pytest.mark.parametrize("text, letter", [
+    ("Answer: C\nProbability: 40%", "C"),
+    ("answer: d", None),  # a lowercase letter is not an answer letter
+    ("The answer is B.", "B"),
+    ("Answer: (A)", "A"),
+    ("B) 5", "B"),
+    ("Answer:B", "B"),
+])
+def test_letter(text, letter):
+    result = parse_letter(text, ("A", "B", "C", "D"))
+    assert result.letter == letter
+    if letter:
+        assert text[result.start] == letter
+
+
+def test_letter_failures():
+    assert parse_letter("I don't know", "ABCD").reason == "no_letter"
+    assert parse_letter("Answer: E", "ABCD").reason == "letter_not_an_option"
+    assert parse_letter("A model that never follows the format", "ABCD").reason == "no_letter"
+
+
+def test_combined_reason():
+    letter, conf = parse_letter("nothing", "AB"), parse_confidence("nothing")
+    assert combined_reason(letter, conf) == "no_letter+no_probability"

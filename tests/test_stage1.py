@@ -1,0 +1,138 @@
+"""Stage 1 on the tiny random model (seconds) and on the embedded SmolLM2-135M (marked)."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dca.cli import main as cli_main
+from dca.confidence import LetterQuery, internal_confidence, letter_token_ids
+from dca.config import ConfigError
+from dca.data import load_questions
+from dca.elicit import generate_replies
+from dca.extract import COLUMNS, ExtractConfig, extract_table, run_extract, summarize
+from dca.prompts import build_messages, render_prompt
+
+
+def _queries(tokenizer, n=6):
+    questions = load_questions("synthetic", n=n, seed=3)
+    out = []
+    for j, q in enumerate(questions):
+        # k_shot varies, so prompts have clearly different lengths
+        prompt = render_prompt(tokenizer, build_messages(q.question, q.choices, k_shot=j % 4))
+        out.append(LetterQuery(prompt + "Answer:", q.letters[j % len(q.letters)], q.letters))
+    return out
+
+
+def _one_at_a_time(model, tokenizer, query):
+    """An independent plain computation: no padding, no cache, full softmax."""
+    ctx, ids = letter_token_ids(tokenizer, query.context, query.options)
+    with torch.no_grad():
+        logits = model(torch.tensor([ctx])).logits[0, -1].double()
+    p = torch.softmax(logits, -1)
+    return 100 * p[ids[query.letter]].item(), 100 * (p[ids[query.letter]] / p[[ids[o] for o in query.options]].sum()).item()
+
+
+@pytest.mark.parametrize("share_prefix", [True, False])
+def test_batched_c_i_equals_one_at_a_time(tiny_model, share_prefix):
+    model, tok = tiny_model.model, tiny_model.tokenizer
+    queries = _queries(tok)
+    assert len({len(q.context) for q in queries}) > 1
+    batched = internal_confidence(model, tok, queries, batch_size=4, share_prefix=share_prefix, progress=False)
+    for q, got in zip(queries, batched):
+        c_i, c_norm = _one_at_a_time(model, tok, q)
+        assert got.c_i == pytest.approx(c_i, abs=1e-4)
+        assert got.c_i_norm == pytest.approx(c_norm, abs=1e-4)
+        assert 0 <= got.c_i <= got.c_i_norm <= 100
+
+
+def test_c_i_none_query_is_nan_with_reason(tiny_model):
+    out = internal_confidence(tiny_model.model, tiny_model.tokenizer, [None], progress=False)
+    assert math.isnan(out[0].c_i) and out[0].reason == "no_letter"
+
+
+def test_letter_tokens_come_from_tokenizer(tiny_model):
+    tok = tiny_model.tokenizer
+    ctx, ids = letter_token_ids(tok, "Answer: ", ("A", "B"))
+    assert tok.decode([ids["B"]]) == " B"  # the space belongs to the letter's token
+    ctx2, ids2 = letter_token_ids(tok, "Answer:\n", ("A", "B"))
+    assert tok.decode([ids2["A"]]).strip() == "A"
+
+
+def test_generation_same_with_and_without_shared_prefix(tiny_model):
+    tok = tiny_model.tokenizer
+    qs = load_questions("synthetic", n=5, seed=1)
+    prompts = [render_prompt(tok, build_messages(q.question, q.choices, k_shot=2)) for q in qs]
+    a = generate_replies(tiny_model.model, tok, prompts, batch_size=2, max_new_tokens=6, progress=False)
+    b = generate_replies(tiny_model.model, tok, prompts, batch_size=3, max_new_tokens=6, share_prefix=False, progress=False)
+    assert a == b and len(a) == 5
+
+
+def test_extract_table_with_a_model_that_never_follows_the_format(tiny_model):
+    qs = load_questions("synthetic", n=4, seed=0)
+    table = extract_table(tiny_model.model, tiny_model.tokenizer, qs, ["train", "train", "eval", "eval"],
+                          k_shot=1, batch_size=2, max_new_tokens=4, progress=False)
+    assert list(table.columns) == list(COLUMNS)
+    assert len(table) == 4
+    failed = table[~table["parse_ok"]]
+    assert (failed["parse_reason"] != "ok").all()  # every failure carries a reason
+    assert table.loc[table["letter"].isna(), "c_i"].isna().all()
+    assert summarize(table)["n"] == 4
+
+
+def test_run_extract_writes_table_and_provenance(tiny_model_dir, tmp_path):
+    config = ExtractConfig.from_dict(dict(run_dir=str(tmp_path), model=str(tiny_model_dir), n_questions=6,
+                                          n_eval=2, k_shot=1, max_new_tokens=4, batch_size=4))
+    out = run_extract(config, progress=False)
+    table = pd.read_parquet(out)
+    assert (table["split"] == "eval").sum() == 2 and len(table) == 6
+    assert set(table["id"][table["split"] == "train"]).isdisjoint(table["id"][table["split"] == "eval"])
+    prov = json.loads((tmp_path / "stage1.parquet.provenance.json").read_text())
+    assert prov["params"]["n_questions"] == 6 and prov["packages"]["torch"].startswith("2.13")
+    assert "git_commit" in prov and "summary" in prov
+    mtime = out.stat().st_mtime_ns
+    run_extract(config, progress=False)  # same parameters: skipped
+    assert out.stat().st_mtime_ns == mtime
+    assert not list(tmp_path.glob(".*tmp"))  # no half-written files left
+
+
+def test_prompt_is_the_exact_text(tiny_model):
+    tok = tiny_model.tokenizer
+    msgs = build_messages("2 + 2?", ["3", "4"], k_shot=0)
+    text = render_prompt(tok, msgs)
+    assert text.endswith("<|im_start|>assistant\n") and "A) 3\nB) 4" in text
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["extract", "n_question=3"], "unknown parameter 'n_question'"),
+    (["extract", "batch_size=abc"], "batch_size='abc' is not an integer"),
+    (["extract", "n_questions=10", "n_eval=10"], "n_eval=10 must be smaller"),
+    (["run", "train.bta=1"], "unknown parameter 'bta' for stage 'train'"),
+    (["run", "profile=nope"], "unknown profile 'nope'"),
+    (["fly"], "unknown command 'fly'"),
+])
+def test_cli_errors_name_the_bad_value(args, needle, capsys):
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "valid" in err or needle in err
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="k_shot"):
+        ExtractConfig.from_dict({"k_shot": 9})
+    with pytest.raises(ConfigError, match="dtype|n_eval"):
+        ExtractConfig.from_dict({"n_eval": 0})
+
+
+@pytest.mark.embedded
+def test_embedded_model_follows_the_format(embedded_model):
+    qs = load_questions("synthetic", n=8, seed=0)
+    table = extract_table(embedded_model.model, embedded_model.tokenizer, qs, ["eval"] * 8, k_shot=3,
+                          batch_size=8, progress=False)
+    assert table["letter"].notna().mean() >= 0.75  # the 3-shot prompt makes it answer with a letter
+    ok = table[table["letter"].notna()]
+    assert ((ok["c_i"] > 0) & (ok["c_i"] <= ok["c_i_norm"]) & (ok["c_i_norm"] <= 100)).all()
+    assert np.isfinite(table.loc[table["parse_ok"], "c_v"]).all()
