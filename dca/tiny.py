@@ -71,3 +71,54 @@ def build_tiny_model(path: str | Path, *, hidden_size: int = 64, num_layers: int
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def teach_format(path: str | Path, *, steps: int = 60, batch_size: int = 8, k_shot: int = 0,
+                 lr: float = 3e-3, seed: int = 0) -> Path:
+    """Fine-tune a tiny model (in place) until it answers in the requested two-line format.
+
+    A random model replies with noise, which exercises the failure paths but nothing after them.
+    A few seconds of plain next-token training on ``prompt + "Answer: X\\nProbability: N%"`` (random
+    letters and numbers, loss on the reply only) gives a fixture whose replies parse, so pairs,
+    training and evaluation can be tested end to end in seconds.
+    """
+    import random
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dca.data import synthetic_questions
+    from dca.prompts import build_messages, format_reply, render_prompt
+
+    path = Path(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    questions = synthetic_questions(64, seed=seed + 1)
+    examples = []
+    for q in questions:
+        prompt = render_prompt(tokenizer, build_messages(q.question, q.choices, k_shot=k_shot))
+        reply = format_reply(rng.choice(q.letters), rng.randrange(5, 100, 5)) + tokenizer.eos_token
+        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        r_ids = tokenizer(reply, add_special_tokens=False)["input_ids"]
+        examples.append((p_ids + r_ids, [-100] * len(p_ids) + r_ids))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for step in range(steps):
+        batch = [examples[(step * batch_size + j) % len(examples)] for j in range(batch_size)]
+        width = max(len(ids) for ids, _ in batch)
+        ids = torch.full((batch_size, width), tokenizer.pad_token_id)
+        labels = torch.full((batch_size, width), -100)
+        mask = torch.zeros((batch_size, width), dtype=torch.long)
+        for row, (seq, lab) in enumerate(batch):
+            ids[row, :len(seq)] = torch.tensor(seq)
+            labels[row, :len(lab)] = torch.tensor(lab)
+            mask[row, :len(seq)] = 1
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    model.save_pretrained(path)
+    return path

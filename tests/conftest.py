@@ -36,3 +36,11 @@ def embedded_model():
     if not embedded.is_installed() and not embedded.find_gguf():
         pytest.skip("embedded model not installed: run `make setup`")
     return load_model("embedded", device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def format_model_dir(tmp_path_factory):
+    """A tiny model taught the reply format (zero-shot prompts), so its replies parse."""
+    from dca.tiny import build_tiny_model, teach_format
+
+    return teach_format(build_tiny_model(tmp_path_factory.mktemp("tiny-format") / "model"))

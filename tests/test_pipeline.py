@@ -1,0 +1,51 @@
+"""The whole pipeline (extract -> pairs -> train -> evaluate) on a tiny model that follows the format."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from dca.cli import main as cli_main
+from dca.evaluate import comparison_table, load_metrics
+from dca.metrics import METRICS
+
+pytestmark = pytest.mark.slow
+
+
+def test_pipeline_end_to_end_and_skips_done_stages(format_model_dir, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    store = tmp_path / "results.csv"
+    args = ["run", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=16", "n_eval=8",
+            "k_shot=0", "max_new_tokens=10", "extract.batch_size=8", "train.max_steps=2", "train.batch_size=2",
+            "train.max_length=256", "n_boot=50", f"results_store={store}", "device=cpu"]
+    assert cli_main(args) == 0
+    for name in ("questions.jsonl", "stage1.parquet", "pairs.jsonl", "adapter", "train_log.jsonl",
+                 "eval.parquet", "metrics.json"):
+        assert (run_dir / name).exists(), name
+    result = load_metrics(run_dir)
+    assert set(result["before"]) == set(METRICS) and set(result["after"]) == set(METRICS)
+    assert result["n_eval"] == 8
+    table = comparison_table(result)
+    assert {"sigma_eps", "mean_abs_eps", "sigma_m", "rho"} <= set(table["metric"])
+    rows = pd.read_csv(store)
+    assert set(rows["method"]) == {"vanilla", "dca"} and (rows["run"] == str(run_dir)).all()
+    # eval questions are disjoint from the training questions the pairs came from
+    stage1 = pd.read_parquet(run_dir / "stage1.parquet")
+    pair_ids = {json.loads(line)["id"] for line in (run_dir / "pairs.jsonl").read_text().splitlines()}
+    assert pair_ids.isdisjoint(set(stage1.loc[stage1["split"] == "eval", "id"]))
+
+    mtimes = {p: (run_dir / p).stat().st_mtime_ns for p in ("stage1.parquet", "pairs.jsonl", "metrics.json")}
+    capsys.readouterr()
+    assert cli_main(args) == 0  # nothing changed: every stage is skipped
+    assert {p: (run_dir / p).stat().st_mtime_ns for p in mtimes} == mtimes
+    assert len(pd.read_csv(store)) == len(rows)  # the same run's rows are replaced, not duplicated
+
+
+def test_evaluate_without_adapter_names_the_notebook(format_model_dir, tmp_path, capsys):
+    from dca.artifacts import MissingArtifactError
+
+    run_dir = tmp_path / "run"
+    assert cli_main(["extract", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=4", "n_eval=2",
+                     "k_shot=0", "max_new_tokens=10"]) == 0
+    with pytest.raises(MissingArtifactError, match="03_dpo_training"):
+        cli_main(["evaluate", f"run_dir={run_dir}"])
