@@ -119,12 +119,19 @@ def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True)
     params = stage_parameters(names, args)
     configs = {n: STAGES[n].config().from_dict(params[n]) for n in names}
     seconds: dict[str, float] = {}
-    from dca.distributed import is_main_process
+    from dca.distributed import barrier, init_process_group, is_main_process
 
+    init_process_group()  # several processes: start the group before any stage (a stage may be skipped)
     for n in names:
         start = time.perf_counter()
         runner = STAGES[n].runner()
-        out = runner(configs[n]) if n in ("pairs", "train") else runner(configs[n], progress=progress)
+        if n == "pairs":  # cheap and written once: the main process builds, the others wait
+            out = runner(configs[n]) if is_main_process() else None
+            barrier()
+        elif n == "train":
+            out = runner(configs[n])
+        else:
+            out = runner(configs[n], progress=progress)
         seconds[n] = time.perf_counter() - start
         if is_main_process():
             print(f"[dca] {n}: {out} ({seconds[n]:.1f} s)", flush=True)
