@@ -33,3 +33,9 @@ smoke-book:
 .PHONY: students
 students: setup
 	$(PY) -m dca.book students
+
+## Benchmarks (issue 6): side-by-side ratios on this machine; tables in benchmarks/results/.
+.PHONY: bench
+bench: setup
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) benchmarks/run_all.py

@@ -60,7 +60,7 @@ def generate_replies(model: Any, tokenizer: Any, prompts: list[str], *, batch_si
         ids, mask, _ = pad_batch([encoded[i][shared:] for i in batch], shared, pad_id)
         full = torch.cat([torch.tensor([prefix.prefix_ids] * len(batch), dtype=torch.long).view(len(batch), shared), ids], 1)
         out = model.generate(
-            input_ids=full.to(device), attention_mask=mask.to(device), past_key_values=prefix.for_batch(len(batch)),
+            input_ids=full.to(device), attention_mask=mask.to(device), past_key_values=prefix.for_batch(len(batch), reserve=ids.shape[1] + max_new_tokens),
             max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id,
             temperature=None, top_p=None, top_k=None,
         )  # (batch, shared + width + new)

@@ -58,13 +58,98 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self.prefix_ids)
 
-    def for_batch(self, batch_size: int) -> Any:
-        """A fresh cache holding the prefix for ``batch_size`` rows (``None`` without a prefix)."""
+    def for_batch(self, batch_size: int, reserve: int = 0) -> Any:
+        """A fresh cache holding the prefix for ``batch_size`` rows (``None`` without a prefix).
+
+        ``reserve`` > 0 (the tokens still to come: remainder width + new tokens) makes every layer
+        write into one buffer allocated at its first update, instead of concatenating a longer copy
+        of the whole cache at every generated token (:class:`ReservedLayer`).
+        """
         if self.cache is None:
             return None
+        if _shareable(self.cache):
+            # Views, not copies: every row reads the same prefix tensors (``expand``), and the first
+            # update writes them into a new tensor, so the stored prefix is never written to. This
+            # saves a deep copy plus a ``batch_size``-fold repeat of the prefix per batch.
+            cache = copy.copy(self.cache)
+            cache.layers = [_expanded(layer, batch_size, reserve) for layer in self.cache.layers]
+            return cache
         cache = copy.deepcopy(self.cache)
         cache.batch_repeat_interleave(batch_size)
         return cache
+
+
+def _shareable(cache: Any) -> bool:
+    """Whether every layer of ``cache`` is a plain growing cache (``DynamicLayer``, updated by ``cat``)."""
+    try:
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+    except ImportError:  # pragma: no cover - older transformers
+        return False
+    layers = getattr(cache, "layers", None)
+    return (type(cache) is DynamicCache and bool(layers)
+            and all(type(layer) is DynamicLayer and layer.keys is not None for layer in layers))
+
+
+def _expanded(layer: Any, batch_size: int, reserve: int = 0) -> Any:
+    """A shallow copy of a one-row ``DynamicLayer`` whose keys/values are expanded to ``batch_size`` rows
+    (a :class:`ReservedLayer` when ``reserve`` > 0)."""
+    out = copy.copy(layer)
+    if reserve > 0:
+        out.__class__ = _reserved_layer_class()
+        out.reserve = reserve
+        out.buffers = None
+    out.keys = layer.keys.expand(batch_size, *layer.keys.shape[1:])
+    out.values = layer.values.expand(batch_size, *layer.values.shape[1:])
+    return out
+
+
+_RESERVED: Any = None
+
+
+def _reserved_layer_class() -> Any:
+    """:class:`ReservedLayer`, defined on first use (so importing this module does not import transformers)."""
+    global _RESERVED
+    if _RESERVED is None:
+        from transformers.cache_utils import DynamicLayer
+
+        class ReservedLayer(DynamicLayer):
+            """A ``DynamicLayer`` that writes new keys/values into a preallocated buffer.
+
+            ``DynamicLayer.update`` concatenates, copying the whole cache of the layer at every
+            generated token (a quadratic amount of copying; ~30 % of CPU generation time with a
+            250-token prompt). This layer allocates ``current + new + reserve`` positions once and
+            writes each update in place; ``keys``/``values`` are views of the filled part, so the
+            values the attention reads are exactly those a ``DynamicLayer`` would hold.
+            """
+
+            reserve: int = 0
+            buffers: Any = None
+
+            def update(self, key_states, value_states, *args, **kwargs):
+                if not self.is_initialized:
+                    self.lazy_initialization(key_states, value_states)
+                n = self.get_seq_length()
+                need = n + key_states.shape[-2]
+                bufs = self.buffers
+                if (bufs is None or need > bufs[0].shape[-2] or bufs[0].shape[0] != key_states.shape[0]
+                        or (n and self.keys.data_ptr() != bufs[0].data_ptr())):
+                    shape = (key_states.shape[0], key_states.shape[1], need + self.reserve, key_states.shape[-1])
+                    bufs = (key_states.new_empty(shape), value_states.new_empty(value_states.shape[:2] + shape[2:]))
+                    if n:
+                        bufs[0][:, :, :n] = self.keys
+                        bufs[1][:, :, :n] = self.values
+                    self.buffers = bufs
+                bufs[0][:, :, n:need] = key_states
+                bufs[1][:, :, n:need] = value_states
+                self.keys, self.values = bufs[0][:, :, :need], bufs[1][:, :, :need]
+                return self.keys, self.values
+
+            def reset(self) -> None:
+                self.buffers = None
+                super().reset()
+
+        _RESERVED = ReservedLayer
+    return _RESERVED
 
 
 def pad_batch(remainders: list[list[int]], prefix_len: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
