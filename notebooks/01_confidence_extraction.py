@@ -44,12 +44,193 @@ device = 'auto'  # auto (cuda if available) | cpu | cuda | cuda:N
 dtype = 'auto'  # auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16 | float16
 
 # %%
-import dca
+import os
+from pathlib import Path
 
-print(f"dca {dca.__version__}; run folder: {run_dir}")
+if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
+    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+
+from dca.extract import ExtractConfig, load_stage1, run_extract
+
+config = ExtractConfig.from_dict({name: value for name, value in {
+    "run_dir": run_dir, "model": model, "dataset": dataset, "data_split": data_split,
+    "n_questions": n_questions, "n_eval": n_eval, "seed": seed, "k_shot": k_shot,
+    "batch_size": batch_size, "max_new_tokens": max_new_tokens, "device": device, "dtype": dtype,
+}.items()})
+stage1_path = run_extract(config, progress=False)  # skipped when the table exists for these parameters
+print(stage1_path)
 
 # %% [markdown]
-# ## Exercise
+# `run_extract` loads the questions, splits them into disjoint training and held-out sets, asks the
+# model every question (greedy decoding, in batches), parses each reply and scores the emitted
+# letter. Its table has one row per question; the provenance file beside it records the parameters,
+# the model, the device, the library versions and the commit. The table is reused when it already
+# exists for the same parameters.
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from myst_nb import glue
+
+from dca import artifacts
+from dca.extract import summarize
+from dca.plots import plot_confidence_histograms, plot_confidence_scatter, plot_reliability
+
+table = load_stage1(config.run_dir)
+summary = summarize(table)
+provenance = artifacts.read_json(artifacts.provenance_path(stage1_path))
+print(f"{len(table)} questions ({(table['split'] == 'train').sum()} train, "
+      f"{(table['split'] == 'eval').sum()} held out) from {provenance['dataset']!r}, "
+      f"model {provenance['model']!r} ({provenance['model_class']}) on {provenance['device']}, "
+      f"{provenance['seconds']:.0f} s")
+
+# %% [markdown]
+# ## The prompt
+#
+# Every question is asked as a chat: a system message states the reply format, `k_shot` worked
+# examples (user question, assistant reply) show it, and the question comes last. The examples come
+# from a small fixed pool (`dca.prompts.FEW_SHOT_POOL`) whose answer letters and stated
+# probabilities are spread out, so that the prompt itself favours no letter and no number. Below is
+# the exact text the model received for the first question, rendered by the tokenizer's chat
+# template, with the middle worked examples cut out.
+
+# %%
+prompt = table["prompt"].iloc[0]
+messages = json.loads(table["messages"].iloc[0])
+replies = [m["content"] for m in messages if m["role"] == "assistant"]
+if len(replies) > 1:  # keep the system message, the first worked example and the question
+    head_end = prompt.find("\n", prompt.find(replies[0]) + len(replies[0]))
+    tail_start = prompt.rfind("\n", 0, prompt.rfind(messages[-1]["content"]) - 1) + 1
+    print(prompt[:head_end] + f"\n[... {len(replies) - 1} more worked examples cut ...]\n" + prompt[tail_start:])
+else:
+    print(prompt)
+lines = prompt.splitlines()
+print(f"\n({len(prompt)} characters, {len(lines)} lines, {config.k_shot} worked examples)")
+
+# %% [markdown]
+# ## What the model replied
+#
+# The replies are parsed by `dca.parsing`: `parse_letter` finds the answer letter and
+# `parse_confidence` the number after `Probability:` (a percentage, or a fraction which is
+# multiplied by 100). A reply that fails either parse keeps its row, with the reason; nothing is
+# dropped silently. Here are the first replies, verbatim (`⏎` marks a line break):
+
+# %%
+shown = table[["split", "gold_letter", "response", "letter", "c_v", "c_i", "parse_reason"]].head(10).copy()
+shown["response"] = shown["response"].str.replace("\n", " ⏎ ", regex=False)
+shown.round(1)
+
+# %%
+n = summary["n"]
+parse_rate = 100 * summary["parse_rate"]
+PAPER_MAX_UNPARSED = 5.0  # %: the paper reports fewer unparsable replies than this (PAPER.md §2.1)
+glue("n_questions", n, display=False)
+glue("parse_rate", float(parse_rate), display=False)
+glue("unparsed", float(100 - parse_rate), display=False)
+glue("paper_max_unparsed", PAPER_MAX_UNPARSED, display=False)
+reasons = table["parse_reason"].value_counts().rename_axis("parse reason").to_frame("replies")
+reasons["share (%)"] = (100 * reasons["replies"] / n).round(1)
+reasons
+
+# %% [markdown]
+# {glue:text}`parse_rate:.1f` % of the {glue:text}`n_questions` replies parsed; the paper reports
+# fewer than {glue:text}`paper_max_unparsed:.0f` % failures for its 3–9B models, and here
+# {glue:text}`unparsed:.1f` % failed. The table above gives the reasons (`ok` is a parsed reply;
+# `above_100` a stated probability above 100 %, `no_letter` no answer letter, `no_probability` no
+# number). A small model drifts from the format more often; the failed replies are kept in the
+# table, counted, and left out of the pairs and of the confidence statistics.
+#
+# ## Accuracy and the letter the model prefers
+
+# %%
+n_options = table["choices"].map(len)
+accuracy = 100 * summary["accuracy"]
+chance = float(100 * (1 / n_options).mean())
+letters = pd.DataFrame({"emitted": pd.Series(summary["letters"]),
+                        "correct answer": pd.Series(summary["gold_letters"])}).fillna(0).astype(int)
+letters["emitted (%)"] = (100 * letters["emitted"] / n).round(1)
+letters["correct answer (%)"] = (100 * letters["correct answer"] / n).round(1)
+top = letters["emitted"].idxmax()
+glue("accuracy", float(accuracy), display=False)
+glue("chance", chance, display=False)
+glue("top_letter", str(top), display=False)
+glue("top_share", float(letters.loc[top, "emitted (%)"]), display=False)
+glue("top_gold_share", float(letters.loc[top, "correct answer (%)"]), display=False)
+letters
+
+# %% [markdown]
+# The model answers {glue:text}`accuracy:.1f` % of the questions correctly (an unparsed reply counts
+# as wrong), against {glue:text}`chance:.1f` % for guessing at random. The letter table shows why:
+# the model emits {glue:text}`top_letter` in {glue:text}`top_share:.1f` % of its replies, while
+# {glue:text}`top_letter` is the correct answer to only {glue:text}`top_gold_share:.1f` % of the
+# questions. SmolLM2-135M-Instruct mostly picks a position rather than an answer — a known weakness
+# of very small models, which we report rather than hide. DCA does not need a good model: it asks
+# whether the model *says* what it *computes*, and that question is well posed for any model.
+#
+# ## The two confidences
+
+# %%
+quartiles = pd.DataFrame({key: summary[key] for key in ("c_i", "c_i_norm", "c_v")}).T
+quartiles.index = ["C_i (full vocabulary)", "C_i^norm (option letters)", "C_v (verbalized)"]
+quartiles.columns = ["mean", "25 %", "median", "75 %"]
+glue("ci_median", float(summary["c_i"]["median"]), display=False)
+glue("ci_iqr_low", float(summary["c_i"]["q25"]), display=False)
+glue("ci_iqr_high", float(summary["c_i"]["q75"]), display=False)
+glue("cv_median", float(summary["c_v"]["median"]), display=False)
+glue("cv_iqr_low", float(summary["c_v"]["q25"]), display=False)
+glue("cv_iqr_high", float(summary["c_v"]["q75"]), display=False)
+quartiles.round(1)
+
+# %% [markdown]
+# On the replies that parsed, the internal confidence has median {glue:text}`ci_median:.1f` % (half
+# of the values between {glue:text}`ci_iqr_low:.1f` and {glue:text}`ci_iqr_high:.1f` %), while the
+# stated confidence has median {glue:text}`cv_median:.0f` % (between {glue:text}`cv_iqr_low:.0f`
+# and {glue:text}`cv_iqr_high:.0f` %). $C_i^{\text{norm}}$ is always at least $C_i$: it spreads
+# the probability that went to tokens other than the option letters over those letters. The scatter
+# plot puts one point per question; on the dashed diagonal the model would say exactly what it
+# computes.
+
+# %% tags=["hide-input"]
+ok = table[table["parse_ok"]]
+with sns.axes_style("whitegrid"):
+    fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
+plot_confidence_scatter(ax, ok["c_v"], ok["c_i"], correct=ok["correct"])
+ax.set_title("Stated vs computed confidence, before training")
+plt.show()
+
+# %% [markdown]
+# The histograms show the shape of each confidence separately: the paper suspects that some models
+# collapse their stated confidence into the 90–100 % bin.
+
+# %% tags=["hide-input"]
+with sns.axes_style("whitegrid"):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained", sharey=True)
+plot_confidence_histograms(axes[0], ok["c_v"], quantity="c_v", names=("stage 1", ""))
+plot_confidence_histograms(axes[1], ok["c_i"], quantity="c_i", names=("stage 1", ""))
+axes[0].set_title("verbalized $C_v$")
+axes[1].set_title("internal $C_i$")
+plt.show()
+
+# %% [markdown]
+# Neither confidence has to match accuracy for DCA, but it is worth looking: the reliability
+# diagram bins the questions by confidence and shows the share answered correctly in each bin (the
+# number above a bar is the count of questions; the legend gives the expected calibration error,
+# defined in {ref}`chapter-metrics`).
+
+# %% tags=["hide-input"]
+with sns.axes_style("whitegrid"):
+    fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
+plot_reliability(ax, ok["c_v"], ok["correct"], label="$C_v$", slot=0, n_slots=2)
+plot_reliability(ax, ok["c_i"], ok["correct"], label="$C_i$", slot=1, n_slots=2)
+ax.set_title("Reliability of both confidences, before training")
+plt.show()
+
+# %% [markdown]
+# ## Exercises
 #
 # ```{exercise-start}
 # :label: ex-internal-confidence
@@ -75,6 +256,38 @@ p_letters = np.exp(z) / np.exp(z).sum()  # softmax over the four letters
 c_i_norm = 100 * p_letters[0]
 c_i = c_i_norm * (1 - 0.30)  # the letters hold 70 % of the full-vocabulary mass
 print(f"C_i = {c_i:.1f}, C_i^norm = {c_i_norm:.1f}")
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise-start}
+# :label: ex-overconfidence
+# ```
+#
+# Using this run's `table`, on the replies that parsed: in what share of them does the model state
+# more confidence than it computes ($C_v > C_i$)? What is the Spearman rank correlation between
+# $C_v$ and $C_i$ (use `scipy.stats.spearmanr`)? Compare with the `rho` that `dca.metrics.compute`
+# gives for the same rows.
+#
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-overconfidence
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+from scipy.stats import spearmanr
+
+from dca.metrics import compute
+
+ok = table[table["parse_ok"]]
+over = 100 * (ok["c_v"] > ok["c_i"]).mean()
+rho = spearmanr(ok["c_v"], ok["c_i"]).statistic
+print(f"C_v > C_i in {over:.1f} % of {len(ok)} parsed replies; Spearman rho = {rho:.3f}; "
+      f"dca.metrics: {compute(ok['c_v'], ok['c_i'], ok['correct'])['rho']:.3f}")
 
 # %% [markdown]
 # ```{solution-end}

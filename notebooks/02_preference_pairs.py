@@ -30,12 +30,118 @@ correct_only = False  # Keep only questions the model answered correctly (the pa
 min_gap = 0.0  # Drop pairs whose numbers differ by less than this many points, |C_v - round(C_i)| < min_gap. Pairs with equal numbers are always dropped.
 
 # %%
-import dca
+import os
+from pathlib import Path
 
-print(f"dca {dca.__version__}; run folder: {run_dir}")
+if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
+    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+
+from dca.pairs import PairsConfig, load_pairs, run_pairs
+
+config = PairsConfig.from_dict({name: value for name, value in {
+    "run_dir": run_dir, "target": target, "correct_only": correct_only, "min_gap": min_gap,
+}.items()})
+pairs_path = run_pairs(config)  # reads run_dir/stage1.parquet (notebook 01 writes it)
+print(pairs_path)
 
 # %% [markdown]
-# ## Exercise
+# ## What was kept, and why not
+#
+# Only training questions make pairs (the held-out ones are kept for {ref}`chapter-results`). A
+# question gives no pair when its reply did not parse, when both numbers are equal after rounding
+# (nothing to prefer), and — only if asked — when the answer was wrong or the two numbers are closer
+# than `min_gap`. The paper keeps wrong answers, and so do we by default: DCA aligns what the model
+# says with what it computes, right or wrong.
+
+# %%
+import json
+
+import pandas as pd
+from myst_nb import glue
+
+from dca import artifacts
+
+stats = artifacts.read_json(Path(config.run_dir) / "pairs_stats.json")
+explain = {
+    "rows": "rows of the stage-1 table",
+    "used": "training questions (split == 'train')",
+    "dropped_unparsed": "reply did not parse: no letter or no number",
+    "dropped_wrong": "wrong answer (only with correct_only=True)",
+    "dropped_equal": "C_v equals round(C_i): no preference",
+    "dropped_gap": "|C_v - round(C_i)| < min_gap",
+    "kept": "preference pairs written to pairs.jsonl",
+}
+counts = pd.DataFrame({"count": pd.Series(stats), "meaning": pd.Series(explain)}).loc[list(explain)]
+for key, value in stats.items():
+    glue(f"pairs_{key}", int(value), display=False)
+counts
+
+# %% [markdown]
+# Of the {glue:text}`pairs_used` training questions, {glue:text}`pairs_kept` became pairs;
+# {glue:text}`pairs_dropped_unparsed` were dropped because the reply did not parse and
+# {glue:text}`pairs_dropped_equal` because the stated number already equalled the internal one.
+#
+# ## One pair, side by side
+#
+# Both responses follow the same prompt (the system message, the worked examples and the
+# question, exactly as in stage 1). The *rejected* response is what the model wrote; the *chosen*
+# one is the same text with the number replaced by the rounded internal confidence, written in the
+# model's own notation (a percentage stays a percentage).
+
+# %%
+pairs = load_pairs(config.run_dir)
+record = pairs[0]
+side = pd.DataFrame({
+    "chosen (states round(C_i))": [record["chosen"][0]["content"], record["c_i_target"]],
+    "rejected (the model's own reply)": [record["rejected"][0]["content"], record["c_v"]],
+}, index=["response", "stated confidence (%)"])
+print("last prompt message:\n" + record["prompt"][-1]["content"] + "\n")
+print(f"question {record['id']}, answered {'correctly' if record['correct'] else 'wrongly'}")
+side.style.set_properties(**{"white-space": "pre-wrap", "font-family": "monospace"})
+
+# %% [markdown]
+# ## What DPO actually sees
+#
+# DPO compares the log-probabilities of the two *token sequences*. `dca.pairs.token_diff` tokenises
+# both full conversations with the model's chat template and finds the longest common prefix and
+# suffix: everything in between is the only place where the two sequences differ.
+
+# %%
+from dca.models import load_tokenizer
+from dca.pairs import token_diff
+
+stage1_model = artifacts.read_json(artifacts.provenance_path(Path(config.run_dir) / "stage1.parquet"))["params"]["model"]
+tokenizer = load_tokenizer(stage1_model)
+diff = token_diff(tokenizer, record)
+glue("diff_prefix", diff["prefix"], display=False)
+glue("diff_chosen_tokens", diff["chosen_len"] - diff["prefix"] - diff["suffix"], display=False)
+glue("diff_rejected_tokens", diff["rejected_len"] - diff["prefix"] - diff["suffix"], display=False)
+glue("diff_suffix", diff["suffix"], display=False)
+pd.DataFrame({"chosen": [diff["chosen_len"], repr(diff["chosen_middle"])],
+              "rejected": [diff["rejected_len"], repr(diff["rejected_middle"])]},
+             index=["tokens in the conversation", "differing tokens, decoded"])
+
+# %% [markdown]
+# The two conversations share their first {glue:text}`diff_prefix` tokens and their last
+# {glue:text}`diff_suffix` tokens; they differ in {glue:text}`diff_chosen_tokens` token(s) of the
+# chosen and {glue:text}`diff_rejected_tokens` of the rejected one — the number. Every gradient of
+# the DPO loss therefore flows through the number's tokens alone.
+#
+# Over all pairs, the stated numbers and the internal targets:
+
+# %%
+frame = pd.DataFrame([{k: r[k] for k in ("id", "c_v", "c_i_target", "correct")} for r in pairs])
+frame["gap"] = frame["c_v"] - frame["c_i_target"]
+glue("mean_gap", float(frame["gap"].mean()) if len(frame) else float("nan"), display=False)
+frame.describe().loc[["count", "mean", "min", "50%", "max"]].round(1)
+
+# %% [markdown]
+# On average the rejected (stated) number exceeds the chosen (internal) one by
+# {glue:text}`mean_gap:.1f` points: training pushes the stated confidence towards the internal one
+# by that much.
+
+# %% [markdown]
+# ## Exercises
 #
 # ```{exercise-start}
 # :label: ex-chosen-response
@@ -57,6 +163,47 @@ import re
 rejected = "The answer is B.\nAnswer: B\nProbability: 95%"
 chosen = re.sub(r"(Probability:\s*)\d+(?:\.\d+)?%", lambda m: f"{m.group(1)}{round(41.6)}%", rejected)
 print(chosen)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise-start}
+# :label: ex-pair-by-hand
+# ```
+#
+# Take the first row of this run's stage-1 table (`dca.extract.load_stage1(run_dir)`) whose split is
+# `train` and whose reply parsed. Build its chosen response by hand from the columns `response`,
+# `cv_start`, `cv_end` and `c_i` (round half up), and check that it equals the chosen response of
+# the pair with the same `id`, when that pair was kept.
+#
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-pair-by-hand
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+import math
+
+from dca.extract import load_stage1
+
+stage1 = load_stage1(run_dir)
+row = stage1[(stage1["split"] == "train") & stage1["parse_ok"]].iloc[0]
+number = math.floor(row["c_i"] + 0.5)
+if row["cv_scale"] == 100:
+    text = str(number)
+else:
+    text = f"{number / 100:.2f}"
+by_hand = row["response"][:int(row["cv_start"])] + text + row["response"][int(row["cv_end"]):]
+kept = {r["id"]: r for r in pairs}
+print(repr(by_hand))
+if row["id"] in kept:
+    print("matches the pair:", by_hand == kept[row["id"]]["chosen"][0]["content"])
+else:
+    print("this question gave no pair (see the counts above)")
 
 # %% [markdown]
 # ```{solution-end}

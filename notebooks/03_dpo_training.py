@@ -17,13 +17,42 @@
 # (chapter-training)=
 # # Training with Direct Preference Optimization
 #
-# Stage 3 (`dca.train`) fine-tunes a LoRA adapter with DPO on the preference pairs. The reference
-# policy is the base model (the adapter switched off). For a pair $(x, y_w, y_l)$ the DPO loss is
+# Stage 3 (`dca.train`) fine-tunes a LoRA adapter with Direct Preference Optimization
+# {cite:p}`rafailov2023dpo` on the preference pairs of {ref}`chapter-pairs`. For a pair $(x, y_w,
+# y_l)$ — prompt, chosen response, rejected response — write the difference of log-ratios between
+# the policy $\pi_\theta$ (base model plus adapter) and the reference $\pi_\text{ref}$ (the same
+# base model with the adapter switched off):
 #
 # $$
-# \mathcal{L}_\text{DPO} = -\log \sigma\left(\beta \log \frac{\pi_\theta(y_w \mid x)}{\pi_\text{ref}(y_w \mid x)}
-#   - \beta \log \frac{\pi_\theta(y_l \mid x)}{\pi_\text{ref}(y_l \mid x)}\right).
+# h_\theta(x, y_w, y_l) = \log \frac{\pi_\theta(y_w \mid x)}{\pi_\text{ref}(y_w \mid x)}
+#   - \log \frac{\pi_\theta(y_l \mid x)}{\pi_\text{ref}(y_l \mid x)}.
 # $$
+#
+# The DPO (sigmoid) loss, the paper's choice, and the IPO loss {cite:p}`azar2023ipo`, an option (`loss_type='ipo'`;
+# TRL averages the log-probabilities over the response tokens for IPO), are
+#
+# $$
+# \mathcal{L}_\text{DPO} = -\log \sigma\big(\beta\, h_\theta\big), \qquad
+# \mathcal{L}_\text{IPO} = \Big(h_\theta - \frac{1}{2\beta}\Big)^2 ,
+# $$
+#
+# where $\sigma$ is the logistic function and $\beta$ sets how far the policy may move from the
+# reference. TRL logs the *implicit rewards* $r_w = \beta \log \frac{\pi_\theta(y_w \mid x)}
+# {\pi_\text{ref}(y_w \mid x)}$ and $r_l$ (the same for $y_l$), their *margin* $r_w - r_l = \beta
+# h_\theta$, and the *reward accuracy*, the share of pairs in a batch with $r_w > r_l$. Since
+# chosen and rejected differ only in the confidence number ({ref}`chapter-pairs`), $h_\theta$ comes
+# from the number's tokens alone. At the first step the adapter is zero, $\pi_\theta = \pi_\text{ref}$,
+# so the margin is $0$ and the DPO loss is $\log 2$.
+#
+# ```{admonition} Paper scale needs a GPU
+# :class: warning
+# This chapter trains on a CPU: the embedded 135M-parameter model, a few hundred pairs at most, and
+# a learning rate raised for so few steps. The paper's models (3–9 billion parameters) need a CUDA
+# GPU with bfloat16: run `python -m dca run profile=gemma-2-9b` (or `llama-3.2-3b`, `mistral-7b`)
+# on one GPU, or `accelerate launch -m dca.train ...` on several; the profiles set the paper-scale
+# values of PAPER.md (learning rate 5e-6 to 2e-5, effective batch 16, bf16). See
+# {ref}`paper-scale` for the commands and the memory each model needs.
+# ```
 
 # %% tags=["parameters"]
 run_dir = 'runs/default'  # Run folder: reads pairs.jsonl; writes adapter/, checkpoints/, train_log.jsonl, train_config.json.
@@ -51,6 +80,145 @@ resume = True  # Resume from the last checkpoint in run_dir/checkpoints when one
 gradient_checkpointing = False  # Recompute activations in the backward pass: less memory, ~30% slower. Useful for the 7-9B models on one GPU.
 
 # %%
-import dca
+import os
+from pathlib import Path
 
-print(f"dca {dca.__version__}; run folder: {run_dir}")
+if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
+    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+
+from dca.train import TrainConfig, read_train_log, train_dpo
+
+config = TrainConfig.from_dict({name: value for name, value in {
+    "run_dir": run_dir, "model": model, "beta": beta, "loss_type": loss_type, "lora_r": lora_r,
+    "lora_alpha": lora_alpha, "lora_dropout": lora_dropout, "target_modules": target_modules,
+    "learning_rate": learning_rate, "lr_scheduler": lr_scheduler, "warmup_ratio": warmup_ratio,
+    "epochs": epochs, "batch_size": batch_size, "grad_accum": grad_accum, "max_length": max_length,
+    "max_steps": max_steps, "seed": seed, "precision": precision, "precompute_ref": precompute_ref,
+    "save_steps": save_steps, "logging_steps": logging_steps, "resume": resume,
+    "gradient_checkpointing": gradient_checkpointing,
+}.items()})
+
+# %% [markdown]
+# Training reads `pairs.jsonl` from the run folder (written by {ref}`chapter-pairs`), writes a
+# resumable checkpoint every `save_steps` steps, and at the end saves the adapter, the training log
+# and the configuration. It is skipped when the adapter exists for the same parameters and pairs.
+# The trainer's own progress display is hidden in the book (click to show it).
+
+# %% tags=["hide-output"]
+adapter_path = train_dpo(config)
+print(adapter_path)
+
+# %% [markdown]
+# ## The LoRA adapter
+#
+# LoRA {cite:p}`hu2021lora` freezes every weight $W$ of the base model and learns a low-rank update
+# on the chosen projections, $W + \frac{\alpha}{r} B A$ with $A \in \mathbb{R}^{r \times d_\text{in}}$,
+# $B \in \mathbb{R}^{d_\text{out} \times r}$ and $B = 0$ at the start (so the policy starts equal to
+# the reference). Dropout is applied on the LoRA branch only. The adapter actually saved:
+
+# %%
+import json
+import math
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from myst_nb import glue
+from safetensors import safe_open
+
+adapter_config = json.loads((adapter_path / "adapter_config.json").read_text())
+with safe_open(str(adapter_path / "adapter_model.safetensors"), framework="pt") as f:
+    n_lora = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+lora = pd.Series({
+    "rank r": adapter_config["r"],
+    "alpha": adapter_config["lora_alpha"],
+    "scale alpha / r": adapter_config["lora_alpha"] / adapter_config["r"],
+    "dropout": adapter_config["lora_dropout"],
+    "target modules": ", ".join(sorted(adapter_config["target_modules"])),
+    "trainable parameters": f"{n_lora:,}",
+}, name="value").to_frame()
+glue("n_lora", int(n_lora), display=False)
+lora
+
+# %% [markdown]
+# The adapter holds {glue:text}`n_lora:,d` trainable parameters; the base model's weights are never
+# changed, so the reference model costs no extra memory: it is the same model with the adapter off.
+#
+# ## The training curves
+#
+# The log has one row per logging step. Loss, reward margin and reward accuracy are measured on the
+# batch of that step, so with few pairs per batch they are noisy.
+
+# %%
+log = read_train_log(config.run_dir)
+steps = pd.DataFrame([row for row in log if "loss" in row]).set_index("step")
+final = next((row for row in log if "train_runtime" in row), {})
+steps[["loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "learning_rate"]].round(4)
+
+# %% tags=["hide-input"]
+with sns.axes_style("whitegrid"):
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
+for ax, (key, title) in zip(axes, [("loss", f"{config.loss_type} loss"),
+                                    ("rewards/margins", r"reward margin $r_w - r_l$"),
+                                    ("rewards/accuracies", "reward accuracy")]):
+    ax.plot(steps.index, steps[key], marker="o", ms=3)
+    ax.set_title(title)
+    ax.set_xlabel("optimiser step")
+if config.loss_type == "sigmoid":
+    axes[0].axhline(0.6931, ls="--", lw=1, color="0.4", label=r"$\log 2$ (no preference)")
+    axes[0].legend(fontsize="small")
+axes[2].set_ylim(-0.05, 1.05)
+plt.show()
+
+# %%
+first, last = steps.iloc[0], steps.iloc[-1]
+glue("n_steps", int(steps.index.max()), display=False)
+glue("loss_first", float(first["loss"]), display=False)
+glue("loss_last", float(last["loss"]), display=False)
+glue("margin_last", float(last["rewards/margins"]), display=False)
+glue("acc_last", float(100 * last["rewards/accuracies"]), display=False)
+glue("train_minutes", float(final.get("train_runtime", float("nan")) / 60), display=False)
+print(f"{int(steps.index.max())} steps in {final.get('train_runtime', float('nan')) / 60:.1f} min")
+
+# %% [markdown]
+# Over {glue:text}`n_steps` optimiser steps ({glue:text}`train_minutes:.1f` minutes here) the loss
+# went from {glue:text}`loss_first:.4f` to {glue:text}`loss_last:.4f`; at the last step the reward
+# margin was {glue:text}`margin_last:.4f` and the chosen response had the higher implicit reward in
+# {glue:text}`acc_last:.0f` % of the batch's pairs. A falling loss and a growing positive margin
+# mean the adapter is raising the probability of stating $\operatorname{round}(C_i)$ relative to
+# stating $C_v$. Whether that carries over to *new* questions, and whether the model still answers
+# as before, is what {ref}`chapter-results` measures on the held-out questions.
+
+# %% [markdown]
+# ## Exercise
+#
+# ```{exercise-start}
+# :label: ex-beta
+# ```
+#
+# The logged margin is $\beta h_\theta$. Take the last logged step of this run, recover
+# $h_\theta = \text{margin}/\beta$ and compute the DPO loss $-\log\sigma(\beta' h_\theta)$ that the
+# same policy would have under $\beta' \in \{0.01, 0.1, 0.5, 1\}$. Before computing: with a larger
+# $\beta$, is the loss of a policy that already prefers the chosen response lower or higher, and
+# would training then push the policy further from the reference or less far?
+#
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-beta
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+import numpy as np
+
+h = float(last["rewards/margins"]) / config.beta
+for b in (0.01, 0.1, 0.5, 1.0):
+    loss = np.logaddexp(0.0, -b * h)  # -log sigmoid(b * h), computed stably
+    print(f"beta' = {b:<5}  loss = {loss:.4f}")
+print(f"h = {h:.4f}: with h > 0 a larger beta gives a lower loss (the preference already counts more),"
+      " so the gradient fades sooner and the policy stays closer to the reference; with h < 0 the reverse.")
+
+# %% [markdown]
+# ```{solution-end}
+# ```
