@@ -39,3 +39,12 @@ students: setup
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/run_all.py
+
+## Paper scale (GPU + Hub access): the pipeline on the paper's four datasets, e.g. `make paper PROFILE=gemma-2-9b`.
+## Several GPUs: LAUNCH="accelerate launch --num_processes 4 -m" (or "torchrun --nproc_per_node 4 -m").
+PAPER_DATASETS ?= openbookqa truthfulqa cosmosqa mmlu
+LAUNCH ?= $(PY) -m
+.PHONY: paper
+paper: setup
+	set -e; for d in $(PAPER_DATASETS); do \
+	  $(LAUNCH) dca run profile=$(PROFILE) dataset=$$d run_dir=runs/$(PROFILE)-$$d; done
