@@ -17,15 +17,36 @@
 # (chapter-metrics)=
 # # Measuring alignment
 #
-# For each evaluated question $j$ the calibration error, in percentage points, is
-# $\varepsilon_j = C_{v,j} - C_{i,j}$. The paper's three metrics (lower is better) are the standard
-# deviation $\sigma_\varepsilon$, the mean absolute error and the standard error of the mean:
+# DCA does not ask whether a confidence matches accuracy; it asks whether the stated confidence
+# $C_v$ matches the internal one $C_i$. For each evaluated question $j$ the calibration error, in
+# percentage points, is
+#
+# $$
+# \varepsilon_j = C_{v,j} - C_{i,j} .
+# $$
+#
+# The paper {cite:p}`zhang2025dca` introduces three summaries of $\varepsilon$ over the $N$
+# evaluated questions, none of them binned, all *lower is better*:
 #
 # $$
 # \sigma_\varepsilon = \sqrt{\frac{1}{N-1}\sum_{j=1}^{N} (\varepsilon_j - \bar\varepsilon)^2}, \qquad
 # \overline{|\varepsilon|} = \frac{1}{N}\sum_{j=1}^{N} |\varepsilon_j|, \qquad
-# \sigma_M = \frac{\sigma_\varepsilon}{\sqrt{N}}.
+# \sigma_M = \frac{\sigma_\varepsilon}{\sqrt{N}} .
 # $$
+#
+# - $\sigma_\varepsilon$, the spread of the gap: a model whose stated confidence is always 20 points
+#   above its internal confidence has $\sigma_\varepsilon = 0$, since a constant offset is
+#   consistent and easy to read off. We use $N - 1$ in the denominator (the paper does not say).
+# - $\overline{|\varepsilon|}$, the typical size of the gap, offset included.
+# - $\sigma_M$, the standard error of the mean gap: $\sigma_\varepsilon$ shrunk by $\sqrt{N}$, so it
+#   also falls with more questions — compare it only between runs of equal $N$.
+#
+# It also reports Spearman's rank correlation $\rho$ between $C_v$ and $C_i$
+# {cite:p}`kumar2024confidence` (higher is better: does the model state a higher number when it
+# computes a higher probability?) and the accuracy. Beyond the paper, and labelled so, we report
+# the signed mean gap $\bar\varepsilon$ (over- or under-statement), the expected calibration error,
+# Brier score and AUROC of each confidence against correctness {cite:p}`guo2017calibration`, and a
+# 95 % percentile-bootstrap interval on every number.
 
 # %% tags=["parameters"]
 run_dir = 'runs/default'  # run folder to read (relative to the repository root)
@@ -33,13 +54,157 @@ n_boot = 1000  # bootstrap resamples for the 95 % intervals
 seed = 0  # seed of the bootstrap
 
 # %%
-import dca
+import os
+from pathlib import Path
 
-print(f"dca {dca.__version__}; run folder: {run_dir}; {n_boot} bootstrap resamples, seed {seed}")
+if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
+    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+
+from dca.book import MetricsChapterConfig
+
+config = MetricsChapterConfig.from_dict({name: value for name, value in {
+    "run_dir": run_dir, "n_boot": n_boot, "seed": seed,
+}.items()})
 
 # %% [markdown]
-# ## Exercise
+# ## The metric registry
 #
+# Every metric lives in one registry, `dca.metrics.METRICS`, which records its formula label, unit,
+# direction and source; `dca.metrics.compute` evaluates all of them. The table below is printed from
+# that registry, so it cannot drift from the code.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from IPython.display import Markdown
+from myst_nb import glue
+
+from dca.bootstrap import summary_table
+from dca.metrics import METRICS, compute
+from dca.plots import plot_reliability
+
+
+def math_label(label: str) -> str:
+    """A registry label ready for a Markdown table cell (a bare | would end the cell)."""
+    return label.replace("|", r"\vert ")
+
+
+def direction(higher_is_better) -> str:
+    return {True: "higher", False: "lower", None: "—"}[higher_is_better]
+
+
+registry = pd.DataFrame([{
+    "metric": info.name.replace("|", r"\|"), "formula": math_label(info.label), "unit": info.unit or "—",
+    "better": direction(info.higher_is_better), "source": info.source, "what it measures": info.description,
+} for info in METRICS.values()])
+Markdown(registry.to_markdown(index=False, disable_numparse=True))
+
+# %% [markdown]
+# ECE, Brier score and AUROC compare a confidence with *correctness*, not with the other
+# confidence: they show whether DCA, by moving $C_v$ towards $C_i$, makes the stated confidence more
+# or less useful as a predictor of being right. Their 10-bin ECE uses the bins of
+# `dca.metrics.bin_index` (0 % in the first bin, 100 % in the last; no hidden extra bin).
+#
+# ## The metrics of this run, before training
+#
+# The held-out questions of the run (stage-1 rows with `split == "eval"`, disjoint from the
+# questions the pairs were built from) whose replies parsed, as the base model answered them.
+# {ref}`chapter-results` reports the same table after training, with paired intervals.
+
+# %%
+from dca.extract import load_stage1
+
+stage1 = load_stage1(config.run_dir)
+held_out = stage1[stage1["split"] == "eval"]
+rows = held_out[held_out["parse_ok"] & held_out["c_i"].notna()]
+c_v, c_i, correct = (rows["c_v"].to_numpy(float), rows["c_i"].to_numpy(float), rows["correct"].to_numpy(bool))
+table = summary_table(c_v, c_i, correct, n_boot=config.n_boot, seed=config.seed)
+glue("m_n", int(len(rows)), display=False)
+glue("m_n_held_out", int(len(held_out)), display=False)
+glue("m_n_boot", int(config.n_boot), display=False)
+
+
+def fmt(value: float, unit: str) -> str:
+    digits = 2 if unit == "pp" else 1 if unit == "%" else 3
+    return "undefined" if np.isnan(value) else f"{value:.{digits}f}"
+
+
+shown = pd.DataFrame({
+    "metric": [math_label(label) for label in table["label"]],
+    "value": [fmt(v, u) for v, u in zip(table["value"], table["unit"])],
+    "95 % interval": ["—" if np.isnan(lo) else f"[{fmt(lo, u)}, {fmt(hi, u)}]"
+                      for lo, hi, u in zip(table["low"], table["high"], table["unit"])],
+    "unit": [u or "—" for u in table["unit"]],
+    "source": table["source"],
+    "note": table["note"].replace("", "—"),
+})
+for row in table.itertuples():
+    glue(f"m_{row.metric}", float(row.value), display=False)
+    glue(f"m_{row.metric}_low", float(row.low), display=False)
+    glue(f"m_{row.metric}_high", float(row.high), display=False)
+Markdown(shown.to_markdown(index=False, disable_numparse=True))
+
+# %% [markdown]
+# On these {glue:text}`m_n` questions (of {glue:text}`m_n_held_out` held out; intervals from
+# {glue:text}`m_n_boot` bootstrap resamples of the questions) the base model's stated confidence
+# misses its internal one by {glue:text}`m_mean_abs_eps:.1f` points on average (95 % interval
+# {glue:text}`m_mean_abs_eps_low:.1f` to {glue:text}`m_mean_abs_eps_high:.1f`), with a spread
+# $\sigma_\varepsilon$ of {glue:text}`m_sigma_eps:.1f` points and $\sigma_M$ of
+# {glue:text}`m_sigma_m:.2f`. The signed mean gap $\bar\varepsilon$ is {glue:text}`m_mean_eps:.1f`
+# points: positive means the model states more confidence than it computes. With a few dozen
+# questions the intervals are wide; a metric the data cannot define (for example $\rho$ when one
+# confidence is constant, AUROC when every answer is wrong) is reported as undefined, with the
+# reason, never as a number.
+#
+# ## Reliability, before training
+#
+# The reliability diagram puts the same questions in ten confidence bins and shows the accuracy in
+# each, for both confidences. Bars on the dashed diagonal would mean the confidence is calibrated
+# against correctness; the number above each bar is its count of questions.
+
+# %% tags=["hide-input"]
+with sns.axes_style("whitegrid"):
+    fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
+plot_reliability(ax, c_v, correct, label="$C_v$", slot=0, n_slots=2)
+plot_reliability(ax, c_i, correct, label="$C_i$", slot=1, n_slots=2)
+ax.set_title("Held-out questions, before training")
+plt.show()
+
+# %% [markdown]
+# ## Exercises
+#
+# ```{exercise-start}
+# :label: ex-sigma-m-run
+# ```
+#
+# From this run's held-out rows (`c_v`, `c_i` above), compute $\varepsilon$, then
+# $\sigma_\varepsilon$, $\overline{|\varepsilon|}$ and $\sigma_M$ by hand with numpy, and compare
+# them with `dca.metrics.compute`. How would $\sigma_M$ change if the run had four times as many
+# held-out questions with the same spread?
+#
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-sigma-m-run
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+eps = c_v - c_i
+by_hand = {"sigma_eps": eps.std(ddof=1), "mean_abs_eps": np.abs(eps).mean(),
+           "sigma_m": eps.std(ddof=1) / np.sqrt(eps.size)}
+library = compute(c_v, c_i, correct)
+for key, value in by_hand.items():
+    print(f"{key:>12}: by hand {value:.4f}, dca.metrics {library[key]:.4f}")
+print("Four times the questions, same spread: sigma_M halves (it scales as 1/sqrt(N)).")
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ```{exercise-start}
 # :label: ex-metrics-by-hand
 # ```
