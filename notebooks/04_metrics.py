@@ -73,7 +73,7 @@ config = MetricsChapterConfig.from_dict({name: value for name, value in {
 # direction and source; `dca.metrics.compute` evaluates all of them. The table below is printed from
 # that registry, so it cannot drift from the code.
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -128,7 +128,10 @@ glue("m_n_boot", int(config.n_boot), display=False)
 
 def fmt(value: float, unit: str) -> str:
     digits = 2 if unit == "pp" else 1 if unit == "%" else 3
-    return "undefined" if np.isnan(value) else f"{value:.{digits}f}"
+    if np.isnan(value):
+        return "undefined"
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # no "-0.000"
 
 
 shown = pd.DataFrame({

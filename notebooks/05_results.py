@@ -88,7 +88,10 @@ def math_label(label: str) -> str:
 def fmt(value: float, key: str) -> str:
     unit = METRICS[key].unit
     digits = 2 if unit == "pp" else 1 if unit == "%" else 3
-    return "undefined" if np.isnan(value) else f"{value:.{digits}f}"
+    if np.isnan(value):
+        return "undefined"
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # no "-0.000"
 
 
 def verdict(row) -> str:
@@ -115,7 +118,6 @@ shown = pd.DataFrame({
     "change": [verdict(row) for row in comparison.itertuples()],
     "source": comparison["source"],
 })
-Markdown(shown.to_markdown(index=False, disable_numparse=True))
 
 # %% [markdown]
 # ## Before and after, on {glue:text}`r_n_paired` held-out questions
@@ -126,6 +128,9 @@ Markdown(shown.to_markdown(index=False, disable_numparse=True))
 # interval of the difference excludes zero, and whether the change goes the metric's better way.
 # Accuracy over all held-out questions (an unparsed reply counts as wrong) went from
 # {glue:text}`r_acc_before:.1f` % to {glue:text}`r_acc_after:.1f` %.
+
+# %% tags=["hide-input"]
+Markdown(shown.to_markdown(index=False, disable_numparse=True))
 
 # %%
 paired = {row.metric: row for row in comparison.itertuples()}
