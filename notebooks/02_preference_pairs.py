@@ -92,8 +92,8 @@ counts
 pairs = load_pairs(config.run_dir)
 record = pairs[0]
 side = pd.DataFrame({
-    "chosen (states round(C_i))": [record["chosen"][0]["content"], record["c_i_target"]],
-    "rejected (the model's own reply)": [record["rejected"][0]["content"], record["c_v"]],
+    "chosen (states round(C_i))": [record["chosen"][0]["content"], f"{record['c_i_target']:g}"],
+    "rejected (the model's own reply)": [record["rejected"][0]["content"], f"{record['c_v']:g}"],
 }, index=["response", "stated confidence (%)"])
 print("last prompt message:\n" + record["prompt"][-1]["content"] + "\n")
 print(f"question {record['id']}, answered {'correctly' if record['correct'] else 'wrongly'}")
