@@ -51,12 +51,12 @@ class ExtractConfig(StageConfig):
     dataset: str = field(default="synthetic", metadata={
         "help": "openbookqa | truthfulqa | cosmosqa | mmlu | synthetic | path to .jsonl/.csv"})
     data_split: str | None = field(default=None, metadata={
-        "help": "the Hub split to read (None = the source's default: test or validation)"})
+        "help": "the Hub split to read (None = the default of the source: test or validation)"})
     n_questions: int = field(default=400, metadata={"help": "questions to use, train + eval"})
     n_eval: int = field(default=200, metadata={"help": "held-out evaluation questions (the rest train)"})
     seed: int = field(default=0, metadata={"help": "seeds the subset, the option shuffle and the split"})
     k_shot: int = field(default=3, metadata={
-        "help": "worked examples before each question (SmolLM2-135M follows the format only with >= 1)"})
+        "help": "worked examples before each question (SmolLM2-135M needs at least 1 to follow the format)"})
     batch_size: int = field(default=16, metadata={"help": "prompts per generation / forward batch"})
     max_new_tokens: int = field(default=16, metadata={"help": "reply length limit in tokens"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})

@@ -11,7 +11,9 @@ Rules for the confidence number:
   and is multiplied by 100; ``1`` alone is read as 1 %;
 * the number after the word *probability* (or *confidence*) wins; without that word, the last number
   followed by ``%`` is taken;
-* a negative number or one above 100 is reported as such, with ``value`` NaN.
+* a negative number or one above 100 is reported as such, with ``value`` NaN;
+* a number followed by a word other than *percent* ("Probability: 18 days from now") is not a
+  probability: ``number_not_a_probability``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ _KEYWORD_NUMBER = re.compile(
     r"(?P<num>[-\u2212]?\d+(?:\.\d+)?|[-\u2212]?\.\d+)\s*(?P<pct>%|percent)?",
     re.IGNORECASE,
 )
+_WORD_AFTER = re.compile(r"[ \t]*[A-Za-z]")
 _PERCENT_NUMBER = re.compile(r"(?P<num>[-\u2212]?\d+(?:\.\d+)?)\s*(?P<pct>%)")
 _ANSWER_LETTER = re.compile(r"(?i:answer)\s*(?:(?i:is)\s*)?[:\-]?\s*\(?\s*(?P<letter>[A-Z])\b(?![a-z'])")
 _LEADING_LETTER = re.compile(r"^\s*\(?(?P<letter>[A-Z])[\).:](?:\s|$)")
@@ -69,6 +72,8 @@ def parse_confidence(text: str) -> ConfidenceParse:
     'no_probability'
     >>> parse_confidence("Probability: 120%").reason
     'above_100'
+    >>> parse_confidence("Probability: 18 days from now = 1").reason
+    'number_not_a_probability'
     """
     match = _KEYWORD_NUMBER.search(text)
     if match is None:
@@ -84,6 +89,8 @@ def parse_confidence(text: str) -> ConfidenceParse:
         number *= 100.0
         scale = 1.0
     start, end = match.span("num")
+    if not has_pct and _WORD_AFTER.match(text, match.end("num")):
+        return ConfidenceParse(math.nan, False, "number_not_a_probability", start, end, scale)
     if number < 0:
         return ConfidenceParse(math.nan, False, "negative", start, end, scale)
     if number > 100:

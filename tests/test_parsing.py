@@ -19,6 +19,8 @@ from dca.parsing import combined_reason, parse_confidence, parse_letter
     ("Probability: 100%", 100.0),
     ("Probability: 1", 1.0),
     ("probability = 55", 55.0),
+    ("Probability: 80 (fairly sure)", 80.0),
+    ("Probability: 80 percent", 80.0),
     ("Probability: 7\nProbability: 80", 7.0),
 ])
 def test_confidence_formats(text, expected):
@@ -33,6 +35,7 @@ def test_confidence_formats(text, expected):
     ("Probability: -5%", "negative"),
     ("Probability: 120%", "above_100"),
     ("Probability: 240", "above_100"),
+    ("Probability: 18 days from now = 1", "number_not_a_probability"),
 ])
 def test_confidence_failures_have_reasons(text, reason):
     result = parse_confidence(text)
