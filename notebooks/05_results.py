@@ -54,7 +54,7 @@ print(metrics_path)
 # columns describe the same questions; the difference of each metric gets a *paired* bootstrap
 # interval (the same resampled questions before and after).
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
