@@ -46,7 +46,7 @@ class EvalConfig(StageConfig):
     run_dir: str = field(default="runs/default", metadata={"help": "folder holding every artifact of the run"})
     n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples for the 95 % intervals"})
     seed: int = field(default=0, metadata={"help": "seed of the bootstrap"})
-    batch_size: int = field(default=16, metadata={"help": "prompts per generation / forward batch"})
+    batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16"})
     results_store: str = field(default="runs/results.csv", metadata={

@@ -57,7 +57,7 @@ class ExtractConfig(StageConfig):
     seed: int = field(default=0, metadata={"help": "seeds the subset, the option shuffle and the split"})
     k_shot: int = field(default=3, metadata={
         "help": "worked examples before each question (SmolLM2-135M needs at least 1 to follow the format)"})
-    batch_size: int = field(default=16, metadata={"help": "prompts per generation / forward batch"})
+    batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch"})
     max_new_tokens: int = field(default=16, metadata={"help": "reply length limit in tokens"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16 | float16"})

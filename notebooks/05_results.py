@@ -25,7 +25,7 @@
 run_dir = 'runs/default'  # folder holding every artifact of the run
 n_boot = 1000  # bootstrap resamples for the 95 % intervals
 seed = 0  # seed of the bootstrap
-batch_size = 16  # prompts per generation / forward batch
+batch_size = 32  # prompts per generation / forward batch
 device = 'auto'  # auto (cuda if available) | cpu | cuda | cuda:N
 dtype = 'auto'  # auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16
 results_store = 'runs/results.csv'  # CSV the tidy result rows are appended to (the results chapter reads it)
