@@ -9,6 +9,7 @@ stage's parameters, their fingerprint, the model, data, seed, package versions a
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import datetime as _dt
 import json
 import os
@@ -171,6 +172,17 @@ def is_done(artifact: str | Path, fingerprint: str) -> bool:
         return read_json(prov).get("fingerprint") == fingerprint
     except (OSError, json.JSONDecodeError):
         return False
+
+
+def input_fingerprint(path: str | Path) -> str:
+    """The fingerprint an input artifact's provenance records, or its content hash without one."""
+    path = Path(path)
+    prov = provenance_path(path)
+    if prov.exists():
+        fp = read_json(prov).get("fingerprint")
+        if fp:
+            return str(fp)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def require(artifact: str | Path, produced_by: str) -> Path:

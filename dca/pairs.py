@@ -206,20 +206,10 @@ def token_diff(tokenizer: Any, record: dict[str, Any]) -> dict[str, Any]:
 # The stage
 
 
-def _input_fingerprint(path: Path) -> str:
-    """The stage-1 provenance fingerprint, or the file's content hash when it has no provenance."""
-    prov = artifacts.provenance_path(path)
-    if prov.exists():
-        fp = artifacts.read_json(prov).get("fingerprint")
-        if fp:
-            return str(fp)
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 def pairs_fingerprint(config: PairsConfig, stage1: Path) -> str:
     """Fingerprint of the pairs: the parameters that decide them plus the stage-1 table's fingerprint."""
     payload = json.dumps({"config": config.fingerprint(exclude=("run_dir",)),
-                          "stage1": _input_fingerprint(stage1)}, sort_keys=True)
+                          "stage1": artifacts.input_fingerprint(stage1)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -237,7 +227,7 @@ def run_pairs(config: PairsConfig, force: bool = False) -> Path:
         return out
     records, stats = build_pairs(pd.read_parquet(stage1), config)
     record = artifacts.provenance(config.stage, config.to_dict(), fingerprint,
-                                  inputs={"stage1": str(stage1), "stage1_fingerprint": _input_fingerprint(stage1)},
+                                  inputs={"stage1": str(stage1), "stage1_fingerprint": artifacts.input_fingerprint(stage1)},
                                   stats=stats)
     artifacts.write_jsonl(out, records)
     artifacts.write_provenance(out, record)

@@ -143,18 +143,9 @@ class TrainConfig(StageConfig):
         """Fingerprint of the adapter: the parameters that change the weights plus the pairs' fingerprint."""
         payload = json.dumps({
             "config": self.fingerprint(exclude=("run_dir", "resume", "save_steps", "logging_steps")),
-            "pairs": _input_fingerprint(pairs),
+            "pairs": artifacts.input_fingerprint(pairs),
         }, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _input_fingerprint(path: Path) -> str:
-    prov = artifacts.provenance_path(path)
-    if prov.exists():
-        fp = artifacts.read_json(prov).get("fingerprint")
-        if fp:
-            return str(fp)
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def _cuda() -> bool:
@@ -247,6 +238,17 @@ def _last_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
     return get_last_checkpoint(str(checkpoints))
 
 
+def check_same_model(config: TrainConfig, run_dir: Path) -> None:
+    """DPO must train the model whose replies the pairs hold: compare with stage 1's provenance."""
+    prov = artifacts.provenance_path(run_dir / "stage1.parquet")
+    if not prov.exists():
+        return
+    elicited = artifacts.read_json(prov).get("params", {}).get("model")
+    if elicited and elicited != config.model:
+        raise ConfigError(f"model={config.model!r}, but the pairs in {run_dir} hold replies of {elicited!r} "
+                          f"(stage 1); DPO must train the model that wrote them: set model={elicited!r}")
+
+
 def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = False) -> Path:
     """Train the LoRA adapter with DPO on ``run_dir/pairs.jsonl``; return ``run_dir/adapter``.
 
@@ -255,17 +257,17 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     Writes (main process only) ``adapter/`` (+ provenance), ``train_config.json`` and
     ``train_log.jsonl`` (the trainer's log history: loss, rewards/*, learning_rate per step).
     """
-    from peft import LoraConfig
-    from trl import DPOTrainer
-
     from dca.distributed import world_size
 
     run_dir = Path(config.run_dir)
     pairs_path = artifacts.require(run_dir / "pairs.jsonl", PAIRS_PRODUCER)
     adapter = run_dir / "adapter"
+    check_same_model(config, run_dir)
     fingerprint = config.train_fingerprint(pairs_path)
     if not force and artifacts.is_done(adapter, fingerprint):
         return adapter
+    from peft import LoraConfig  # imported only when there is training to do (TRL's import takes seconds)
+    from trl import DPOTrainer
 
     started = time.time()
     precision = resolve_precision(config.precision)
@@ -281,6 +283,9 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     state.wait_for_everyone()
 
     records = artifacts.read_jsonl(pairs_path)
+    if not records:
+        raise ValueError(f"{pairs_path} holds no preference pairs (see pairs_stats.json beside it: every reply "
+                         "was unparsed, filtered, or already stated round(C_i)); nothing to train on")
     dataset = pairs_dataset(records)
     tokenizer, base = load_base_model(config.model, precision)
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
@@ -298,7 +303,7 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
             n_pairs=len(records), n_train=len(trainer.train_dataset), global_step=trainer.state.global_step,
             resumed_from=last, train_runtime_s=result.metrics.get("train_runtime"),
             wall_time_s=round(time.time() - started, 2), trainable_params=trainable, total_params=total,
-            inputs={"pairs": str(pairs_path), "pairs_fingerprint": _input_fingerprint(pairs_path)},
+            inputs={"pairs": str(pairs_path), "pairs_fingerprint": artifacts.input_fingerprint(pairs_path)},
             final_train_loss=result.training_loss,
         )
         artifacts.write_jsonl(run_dir / "train_log.jsonl", trainer.state.log_history)

@@ -49,3 +49,15 @@ def test_evaluate_without_adapter_names_the_notebook(format_model_dir, tmp_path,
                      "k_shot=0", "max_new_tokens=10"]) == 0
     with pytest.raises(MissingArtifactError, match="03_dpo_training"):
         cli_main(["evaluate", f"run_dir={run_dir}"])
+
+
+def test_training_another_model_than_the_one_elicited_fails(format_model_dir, tmp_path):
+    from dca.config import ConfigError
+    from dca.train import TrainConfig, train_dpo
+
+    run_dir = tmp_path / "run"
+    assert cli_main(["extract", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=4", "n_eval=2",
+                     "k_shot=0", "max_new_tokens=10"]) == 0
+    assert cli_main(["pairs", f"run_dir={run_dir}"]) == 0
+    with pytest.raises(ConfigError, match="DPO must train the model that wrote them"):
+        train_dpo(TrainConfig.from_dict({"run_dir": str(run_dir), "model": "embedded"}))
