@@ -323,29 +323,16 @@ def read_train_log(run_dir: str | Path) -> list[dict[str, Any]]:
                                                   "notebooks/03_dpo_training (or `python -m dca train`)"))
 
 
-def parse_overrides(argv: list[str]) -> dict[str, str]:
-    """``["beta=0.2", "model=embedded"]`` -> ``{"beta": "0.2", "model": "embedded"}``.
-
-    >>> parse_overrides(["beta=0.2", "target_modules=q_proj,v_proj"])
-    {'beta': '0.2', 'target_modules': 'q_proj,v_proj'}
-    """
-    out = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"expected key=value, got {arg!r}")
-        out[key.strip()] = value
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m dca.train key=value ...`` (also under ``torchrun`` / ``accelerate launch``)."""
+    from dca.cli import parse_pairs
+
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
         print("usage: python -m dca.train key=value ...\n\nparameters:\n" + TrainConfig.help())
         return 0
     try:
-        config = TrainConfig.from_dict(parse_overrides(argv))
+        config = TrainConfig.from_dict(parse_pairs(argv))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -12,7 +12,8 @@ import pytest
 
 from dca import artifacts
 from dca.config import ConfigError
-from dca.train import ALL_LINEAR, TrainConfig, dpo_args, main, parse_overrides, read_train_log, train_dpo
+from dca.cli import parse_pairs as parse_overrides
+from dca.train import ALL_LINEAR, TrainConfig, dpo_args, main, read_train_log, train_dpo
 
 
 def write_pairs(run_dir: Path, n: int = 16, seed: int = 0) -> Path:
