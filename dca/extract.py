@@ -9,13 +9,12 @@ again with the trained model.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -186,10 +185,6 @@ def load_stage1(run_dir: str | Path) -> pd.DataFrame:
 def parsed_messages(table: pd.DataFrame) -> list[list[dict[str, str]]]:
     """The ``messages`` column decoded from JSON."""
     return [json.loads(m) for m in table["messages"]]
-
-
-def config_fields() -> list[str]:
-    return [f.name for f in dataclasses.fields(ExtractConfig)]
 
 
 __all__ = ["COLUMNS", "ExtractConfig", "extract_table", "load_stage1", "run_extract", "summarize"]
