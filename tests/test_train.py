@@ -155,16 +155,21 @@ def test_same_seed_same_losses(trained, tmp_path, tiny_model_dir):
     assert losses(tmp_path) == losses(Path(config.run_dir))
 
 
-def test_interrupted_run_resumes_from_its_checkpoint(trained, tmp_path, tiny_model_dir):
-    config, _ = trained
-    write_pairs(tmp_path)
-
+def interrupt_at_step_3(run_dir: Path, model_dir: Path) -> None:
+    """Start a tiny training run and interrupt it at step 3 (after the step-2 checkpoint)."""
     def kill(step):
         if step == 3:
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train_dpo(tiny_config(tmp_path, tiny_model_dir), callbacks=[callback_at(3, kill)])
+        train_dpo(tiny_config(run_dir, model_dir), callbacks=[callback_at(3, kill)])
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(trained, tmp_path, tiny_model_dir):
+    config, _ = trained
+    write_pairs(tmp_path)
+
+    interrupt_at_step_3(tmp_path, tiny_model_dir)
     assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir() and not (tmp_path / "adapter").exists()
 
     seen: list[int] = []
@@ -179,12 +184,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(trained, tmp_path, tiny_mod
 def test_other_parameters_do_not_resume(trained, tmp_path, tiny_model_dir):
     write_pairs(tmp_path)
 
-    def kill(step):
-        if step == 3:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        train_dpo(tiny_config(tmp_path, tiny_model_dir), callbacks=[callback_at(3, kill)])
+    interrupt_at_step_3(tmp_path, tiny_model_dir)
     seen: list[int] = []
     train_dpo(tiny_config(tmp_path, tiny_model_dir, beta=0.5, max_steps=2),
               callbacks=[callback_at(0, seen.append)])
