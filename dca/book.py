@@ -139,21 +139,25 @@ def _parents(module: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
+def parameters_source(source: Path) -> str:
+    """Source of the cell tagged ``parameters`` of a jupytext source."""
+    import jupytext
+
+    for cell in jupytext.read(source).cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            return cell.source
+    raise BookError(f"{source}: no code cell tagged 'parameters'")
+
+
 def notebook_parameter_names(source: Path) -> list[str]:
     """Names assigned in the cell tagged ``parameters`` of a jupytext source."""
     import ast
 
-    import jupytext
-
-    nb = jupytext.read(source)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
-            names = []
-            for node in ast.parse(cell.source).body:
-                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-                names += [t.id for t in targets if isinstance(t, ast.Name)]
-            return names
-    raise BookError(f"{source}: no code cell tagged 'parameters'")
+    names = []
+    for node in ast.parse(parameters_source(source)).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
 
 
 def parameters_cell(cls: type[StageConfig]) -> str:

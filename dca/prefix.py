@@ -67,19 +67,27 @@ class PrefixCache:
         """
         if self.cache is None:
             return None
-        if _shareable(self.cache):
-            # Views, not copies: every row reads the same prefix tensors (``expand``), and the first
-            # update writes them into a new tensor, so the stored prefix is never written to. This
-            # saves a deep copy plus a ``batch_size``-fold repeat of the prefix per batch.
-            cache = copy.copy(self.cache)
-            cache.layers = [_expanded(layer, batch_size, reserve) for layer in self.cache.layers]
-            return cache
+        if shareable(self.cache):
+            return expand_cache(self.cache, batch_size, reserve)
         cache = copy.deepcopy(self.cache)
         cache.batch_repeat_interleave(batch_size)
         return cache
 
 
-def _shareable(cache: Any) -> bool:
+def expand_cache(cache: Any, batch_size: int, reserve: int = 0) -> Any:
+    """A shallow copy of a one-row :func:`shareable` cache whose layers read ``batch_size`` rows.
+
+    Views, not copies: every row reads the same prefix tensors (``expand``), and the first update
+    writes them into a new tensor, so the stored prefix is never written to. This saves a deep copy
+    plus a ``batch_size``-fold repeat of the prefix per batch, and autograd sees the expansion: the
+    gradient reaching the prefix is the sum over the rows.
+    """
+    out = copy.copy(cache)
+    out.layers = [_expanded(layer, batch_size, reserve) for layer in cache.layers]
+    return out
+
+
+def shareable(cache: Any) -> bool:
     """Whether every layer of ``cache`` is a plain growing cache (``DynamicLayer``, updated by ``cat``)."""
     try:
         from transformers.cache_utils import DynamicCache, DynamicLayer

@@ -123,7 +123,15 @@ class TrainConfig(StageConfig):
     gradient_checkpointing: bool = dataclasses.field(
         default=False,
         metadata={"help": "Recompute activations in the backward pass: less memory, ~30% slower. Useful for "
-                          "the 7-9B models on one GPU."})
+                          "the 7-9B models on one GPU. Turns shared_prefix off for the policy pass (checkpointed "
+                          "layers drop key/value caches)."})
+    shared_prefix: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "Run the prompt start that all sequences of a batch share (system turn + worked "
+                          "examples) once per forward and the rest on its key/value cache (dca.dpo_prefix): "
+                          "same loss and gradient up to float rounding, ~2-3x fewer tokens per step with "
+                          "3-shot prompts. With lora_dropout > 0 the shared positions draw one dropout mask for "
+                          "the whole batch. false = TRL's full forward of every sequence."})
 
     def validate(self) -> None:
         positive(self, "beta", "lora_r", "lora_alpha", "learning_rate", "batch_size", "grad_accum",
@@ -292,6 +300,10 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
                       target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM")
     trainer = DPOTrainer(model=base, ref_model=None, args=args, train_dataset=dataset,
                          processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
+    if config.shared_prefix:
+        from dca import dpo_prefix
+
+        dpo_prefix.install(trainer.model.get_base_model())  # on top of TRL's fused LM head
     result = trainer.train(resume_from_checkpoint=True if last else None)
 
     if trainer.accelerator.is_main_process:
@@ -305,6 +317,7 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
             wall_time_s=round(time.time() - started, 2), trainable_params=trainable, total_params=total,
             inputs={"pairs": str(pairs_path), "pairs_fingerprint": artifacts.input_fingerprint(pairs_path)},
             final_train_loss=result.training_loss,
+            shared_prefix_forwards=getattr(trainer.model.get_base_model(), "dca_shared_prefix_calls", 0),
         )
         artifacts.write_jsonl(run_dir / "train_log.jsonl", trainer.state.log_history)
         artifacts.write_provenance(run_dir / "train_log.jsonl", record)

@@ -92,6 +92,10 @@ def test_parameters_cell_names_are_the_stage_config_fields(nb):
         f"{nb.name}: the parameters cell must hold exactly the fields of {cls.__name__}; "
         f"`python -m dca.book parameters {nb.name[:2]}` prints it"
     )
+    # and their defaults and help, so that a reader who opens the notebook runs the documented defaults
+    assert book.parameters_source(nb.source).strip() == book.parameters_cell(cls), (
+        f"{nb.name}: the parameters cell is out of date; `python -m dca.book parameters {nb.name[:2]}` prints it"
+    )
 
 
 @pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "profiles").glob("*.yaml")))

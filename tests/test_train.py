@@ -9,8 +9,9 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 
-from dca import artifacts
+from dca import artifacts, dpo_prefix
 from dca.config import ConfigError
 from dca.cli import parse_pairs as parse_overrides
 from dca.train import ALL_LINEAR, TrainConfig, dpo_args, main, read_train_log, train_dpo
@@ -191,10 +192,146 @@ def test_other_parameters_do_not_resume(trained, tmp_path, tiny_model_dir):
     assert seen == [1, 2]
 
 
-def test_precomputed_reference_gives_the_same_losses(trained, tmp_path, tiny_model_dir):
+def test_precomputed_reference_gives_the_same_losses(tmp_path, tiny_model_dir):
     """TRL's precompute_ref_log_probs: one adapter-off pass before training instead of one per step."""
-    config, _ = trained
-    write_pairs(tmp_path)
-    train_dpo(tiny_config(tmp_path, tiny_model_dir, precompute_ref=True))
+    runs = {}
+    for precompute in (False, True):
+        run_dir = tmp_path / f"precompute-{precompute}"
+        write_pairs(run_dir)
+        # no dropout: the precomputing pass changes the random stream the dropout masks are drawn from
+        train_dpo(tiny_config(run_dir, tiny_model_dir, precompute_ref=precompute, lora_dropout=0.0))
+        runs[precompute] = losses(run_dir)
     # equal up to float noise: the reference pass pads its batches differently
-    assert losses(tmp_path) == pytest.approx(losses(Path(config.run_dir)), abs=1e-3)
+    assert runs[True] == pytest.approx(runs[False], abs=1e-5)
+
+
+# ---- shared-prefix DPO forward (dca.dpo_prefix) ----
+
+FIELDS = ("log_probs", "entropy", "mean_logits", "is_top1")
+
+
+def fused_lora_model(model_dir, seed: int = 0):
+    """The tiny model with TRL's fused LM head and a LoRA adapter whose B matrices are not zero."""
+    from peft import LoraConfig, get_peft_model
+    from trl.trainer.utils import add_fused_lm_head
+
+    from dca.train import ALL_LINEAR, load_base_model
+
+    _, base = load_base_model(str(model_dir), "fp32")
+    add_fused_lm_head(base, outputs=FIELDS)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=ALL_LINEAR,
+                                            task_type="CAUSAL_LM"))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)  # so that the gradients of lora_A are not all zero
+    model.train()
+    return model
+
+
+def preference_batch(shared: int = 24, pairs: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
+    """TRL-collated pairs: a common prompt start, questions of different lengths, two-token-or-more replies."""
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+    rng = torch.Generator().manual_seed(seed)
+    start = torch.randint(5, 500, (shared,), generator=rng).tolist()
+    examples = []
+    for i in range(pairs):
+        question = torch.randint(5, 500, (3 + 4 * i,), generator=rng).tolist()
+        reply = torch.randint(5, 500, (2 + i,), generator=rng).tolist()
+        examples.append({"prompt_ids": start + question, "chosen_ids": reply + [7],
+                         "rejected_ids": reply[:-1] + [9, 11]})
+    batch = DataCollatorForPreference(pad_token_id=0)(examples)
+    batch["labels"] = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
+    return batch
+
+
+def forward(model, batch):
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
+                 fused_lm_head=True, use_cache=False)
+
+
+def grads(model, out) -> dict[str, torch.Tensor]:
+    model.zero_grad()
+    (out.log_probs.sum() + 0.1 * out.entropy.sum()).backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_shared_prefix_length_edge_cases():
+    ids = torch.tensor([[1, 2, 3], [1, 2, 3]])
+    ones = torch.ones_like(ids)
+    none = torch.full_like(ids, -100)
+    assert dpo_prefix.shared_prefix_length(ids, ones, none) == 2  # a column is left for the remainder
+    assert dpo_prefix.shared_prefix_length(ids[:, :0], ones[:, :0], none[:, :0]) == 0
+    assert dpo_prefix.shared_prefix_length(ids, ones, ids) == 0  # a label at the very start
+    assert dpo_prefix.shared_prefix_length(ids, torch.tensor([[1, 1, 1], [0, 1, 1]]), none) == 0  # a pad
+
+
+def test_outputs_and_gradients_match_the_full_forward(tiny_model_dir):
+    model = fused_lora_model(tiny_model_dir)
+    base = model.get_base_model()
+    batch = preference_batch()
+    expected = forward(model, batch)
+    expected_grads = grads(model, expected)
+
+    dpo_prefix.install(base)
+    got = forward(model, batch)
+    assert base.dca_shared_prefix_calls == 1
+    assert got.log_probs.shape == expected.log_probs.shape == (6, batch["input_ids"].shape[1] - 1)
+    mask = batch["labels"][:, 1:] != -100
+    assert torch.equal(got.label_mask, expected.label_mask)
+    assert (got.log_probs[~mask] == 0).all()
+    for field in ("log_probs", "entropy", "mean_logits"):
+        torch.testing.assert_close(getattr(got, field)[mask], getattr(expected, field)[mask], atol=1e-5, rtol=1e-5)
+    assert torch.equal(got.is_top1[mask], expected.is_top1[mask])
+    torch.testing.assert_close(got.loss, expected.loss, atol=1e-6, rtol=1e-6)
+    got_grads = grads(model, got)
+    assert got_grads.keys() == expected_grads.keys() and any("lora_A" in n for n in got_grads)
+    for name, g in got_grads.items():
+        assert g.abs().max() > 0, name
+        torch.testing.assert_close(g, expected_grads[name], atol=1e-5, rtol=1e-4, msg=name)
+
+    with torch.no_grad(), model.disable_adapter():  # the reference pass of DPOTrainer
+        ref_full = forward(model, batch).log_probs
+    assert base.dca_shared_prefix_calls == 2
+    base.dca_shared_prefix_ok = False  # forces the full forward
+    with torch.no_grad(), model.disable_adapter():
+        torch.testing.assert_close(ref_full, forward(model, batch).log_probs, atol=1e-5, rtol=1e-5)
+
+
+def test_steps_aside_without_a_shared_prefix(tiny_model_dir):
+    model = fused_lora_model(tiny_model_dir)
+    base = dpo_prefix.install(model.get_base_model())
+    short = preference_batch(shared=dpo_prefix.MIN_PREFIX - 1)
+    one_row = {k: v[:1] for k, v in preference_batch().items()}
+    for batch in (short, one_row):
+        out = forward(model, batch)
+        assert out.log_probs.shape == (batch["input_ids"].shape[0], batch["input_ids"].shape[1] - 1)
+    assert base.dca_shared_prefix_calls == 0
+    with torch.no_grad():  # a plain call (generation, evaluation) is TRL's/transformers' forward
+        assert model(input_ids=short["input_ids"][:, :5]).logits.shape[:2] == (6, 5)
+    base.gradient_checkpointing_enable()
+    model.train()
+    forward(model, preference_batch())
+    assert base.dca_shared_prefix_calls == 0  # checkpointed layers would drop the cache
+
+
+@pytest.mark.parametrize("gradient_checkpointing", [False, True])
+def test_training_losses_match_with_and_without_shared_prefix(tmp_path, tiny_model_dir, gradient_checkpointing):
+    runs = {}
+    for shared in (False, True):
+        run_dir = tmp_path / f"shared-{shared}"
+        write_pairs(run_dir, n=8)
+        config = tiny_config(run_dir, tiny_model_dir, lora_dropout=0.0, shared_prefix=shared, max_steps=3,
+                             gradient_checkpointing=gradient_checkpointing)
+        adapter = train_dpo(config)
+        runs[shared] = (
+            [row["loss"] for row in read_train_log(run_dir) if "loss" in row],
+            artifacts.read_json(artifacts.provenance_path(adapter))["shared_prefix_forwards"],
+        )
+    (plain, plain_calls), (shared, shared_calls) = runs[False], runs[True]
+    assert plain_calls == 0 and len(plain) == len(shared) == 3
+    # policy + reference pass per step; with checkpointing only the reference pass shares the prefix
+    assert shared_calls == (3 if gradient_checkpointing else 6)
+    assert all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(plain, shared)), (plain, shared)
