@@ -230,17 +230,18 @@ def fused_lora_model(model_dir, seed: int = 0):
     return model
 
 
-def preference_batch(shared: int = 24, pairs: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
-    """TRL-collated pairs: a common prompt start, questions of different lengths, two-token-or-more replies."""
+def preference_batch(shared: int = 24, question: int = 3, pairs: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
+    """TRL-collated pairs: a common prompt start, questions of different lengths (``question`` + 4 i
+    tokens), replies of different lengths."""
     from trl.trainer.dpo_trainer import DataCollatorForPreference
 
     rng = torch.Generator().manual_seed(seed)
     start = torch.randint(5, 500, (shared,), generator=rng).tolist()
     examples = []
     for i in range(pairs):
-        question = torch.randint(5, 500, (3 + 4 * i,), generator=rng).tolist()
+        asked = torch.randint(5, 500, (question + 4 * i,), generator=rng).tolist()
         reply = torch.randint(5, 500, (2 + i,), generator=rng).tolist()
-        examples.append({"prompt_ids": start + question, "chosen_ids": reply + [7],
+        examples.append({"prompt_ids": start + asked, "chosen_ids": reply + [7],
                          "rejected_ids": reply[:-1] + [9, 11]})
     batch = DataCollatorForPreference(pad_token_id=0)(examples)
     batch["labels"] = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
@@ -266,12 +267,16 @@ def test_shared_prefix_length_edge_cases():
     assert dpo_prefix.shared_prefix_length(ids[:, :0], ones[:, :0], none[:, :0]) == 0
     assert dpo_prefix.shared_prefix_length(ids, ones, ids) == 0  # a label at the very start
     assert dpo_prefix.shared_prefix_length(ids, torch.tensor([[1, 1, 1], [0, 1, 1]]), none) == 0  # a pad
+    assert dpo_prefix.pair_prompt_ends(ids, ones, none).tolist() == [2]  # one pair: all but the last column
+    assert dpo_prefix.pair_prompt_ends(ids[:1], ones[:1], none[:1]) is None  # an odd number of rows
 
 
-def test_outputs_and_gradients_match_the_full_forward(tiny_model_dir):
+@pytest.mark.parametrize("shared, question", [(24, 3), (24, 0), (0, 30)],
+                         ids=["prefix+pairs", "prefix-only", "pairs-only"])
+def test_outputs_and_gradients_match_the_full_forward(tiny_model_dir, shared, question):
     model = fused_lora_model(tiny_model_dir)
     base = model.get_base_model()
-    batch = preference_batch()
+    batch = preference_batch(shared=shared, question=question)
     expected = forward(model, batch)
     expected_grads = grads(model, expected)
 
@@ -303,7 +308,7 @@ def test_outputs_and_gradients_match_the_full_forward(tiny_model_dir):
 def test_steps_aside_without_a_shared_prefix(tiny_model_dir):
     model = fused_lora_model(tiny_model_dir)
     base = dpo_prefix.install(model.get_base_model())
-    short = preference_batch(shared=dpo_prefix.MIN_PREFIX - 1)
+    short = preference_batch(shared=0, question=3)  # pairs share 3 + 7 + 11 prompt tokens: too few to bother
     one_row = {k: v[:1] for k, v in preference_batch().items()}
     for batch in (short, one_row):
         out = forward(model, batch)
