@@ -3,21 +3,27 @@
 The same preference pairs feed every run: the pipeline's prompts (k-shot) for synthetic questions,
 with ``rejected`` = ``"Answer: X\\nProbability: Y%"`` and ``chosen`` = the same reply with another number
 (seeded), exactly the shape stage 2 writes (pairs that differ only in the confidence number). Every
-run has one epoch of ``steps x batch`` pairs and the same LoRA adapter (r 16, alpha 32, dropout 0.05,
-all linear projections).
+run makes one pass over the same ``steps x 8`` pairs with the same LoRA adapter (r 16, alpha 32,
+dropout 0.05, all linear projections).
 
 * **TRL defaults**: ``DPOConfig(output_dir=..., use_cpu=True, max_steps=...)`` and nothing else (but
   ``logging_steps=1``, ``save_strategy="no"``, ``report_to="none"``: bookkeeping only):
   ``use_cpu`` is the one change a CPU needs (without it TRL refuses ``bf16=True``). So it runs with
   TRL's bf16 autocast, gradient checkpointing, lr 1e-6, batch 8, ``disable_dropout=True``.
-* **dca defaults**: :func:`dca.train.train_dpo` with :class:`dca.train.TrainConfig` defaults (fp32 on a
-  CPU, no gradient checkpointing, lr 2e-4, batch 8, LoRA dropout kept).
-* **dca + precompute_ref** and **dca + bf16**: the two options a user can switch on (measured, not
-  defaults).
+* **TRL's forward, dca settings**: :func:`dca.train.train_dpo` with ``shared_prefix=false``: every
+  sequence runs whole, as in TRL (fp32 on a CPU, no gradient checkpointing, batch 4, lr 5e-4).
+* **dca defaults**: the same with the shared-prefix forward (:mod:`dca.dpo_prefix`). Its losses are
+  those of the row above up to float rounding and the dropout masks of the shared positions.
+* **dca + bf16**, **dca + precompute_ref**: options a user can switch on (measured, not defaults).
+
+A second table times one step's model work (reference forward, policy forward, policy backward) on
+one batch of 4 pairs with the full forward, the batch-prefix-only stage and the whole tree, interleaved
+and best of ``--repeats``: the before/after of each stage of :mod:`dca.dpo_prefix`.
 
 Time per step is the median over the steps after the first (the first warms up); tokens/s counts the
-real (non-pad) tokens of prompt+chosen and prompt+rejected per step. Wall time includes model loading,
-TRL's tokenisation and, for precompute_ref, the reference pass.
+real (non-pad) tokens of prompt+chosen and prompt+rejected of the pairs a step trains on, so runs with
+other batch sizes compare. Wall time includes model loading, TRL's tokenisation and, for
+precompute_ref, the reference pass.
 
 ``python benchmarks/bench_train.py --steps 4``
 """
@@ -106,29 +112,109 @@ def run_trl_defaults(model: str, records: list[dict], steps: int, out: Path, lor
                         f"lr={args.learning_rate}"}
 
 
-def run_dca(model: str, records: list[dict], steps: int, out: Path, **overrides) -> dict:
+def run_dca(model: str, records: list[dict], out: Path, **overrides) -> dict:
+    """One epoch of :func:`dca.train.train_dpo` over ``records``."""
     from dca import artifacts
     from dca.train import TrainConfig, train_dpo
 
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_jsonl(out / "pairs.jsonl", records)
-    config = TrainConfig(run_dir=str(out), model=model, max_steps=steps, save_steps=10_000, **overrides)
+    batch = overrides.pop("batch_size", TrainConfig.batch_size)
+    config = TrainConfig(run_dir=str(out), model=model, batch_size=batch, max_steps=len(records) // batch,
+                         save_steps=10_000, **overrides)
     timer = step_timer()
     start = time.perf_counter()
     train_dpo(config, callbacks=[timer], force=True)
     history = artifacts.read_jsonl(out / "train_log.jsonl")
     return {"step_times": timer.times, "wall_s": time.perf_counter() - start, "final_loss": final_loss(history),
-            "batch": config.batch_size,
+            "losses": [h["loss"] for h in history if "loss" in h], "batch": config.batch_size,
             "settings": f"precision={config.precision}, gradient_checkpointing={config.gradient_checkpointing}, "
-                        f"lr={config.learning_rate}, precompute_ref={config.precompute_ref}"}
+                        f"lr={config.learning_rate}, shared_prefix={config.shared_prefix}, "
+                        f"precompute_ref={config.precompute_ref}"}
+
+
+def one_step_table(model: str, records: list[dict], repeats: int) -> tuple[str, list[dict]]:
+    """One DPO step's model work (reference forward, policy forward, policy backward) on the same batch of
+    4 pairs with TRL's full forward, the batch-prefix-only forward and the full tree, interleaved
+    ``repeats`` times, best kept: the before/after of each stage of :mod:`dca.dpo_prefix`, free of the
+    trainer's bookkeeping and of the machine's drift between long runs."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+    from trl.trainer.utils import add_fused_lm_head
+
+    from dca import dpo_prefix
+    from dca.train import ALL_LINEAR, TrainConfig, load_base_model
+
+    defaults = TrainConfig()
+    torch.manual_seed(0)
+    tokenizer, base = load_base_model(model, "fp32")
+    add_fused_lm_head(base, outputs=("log_probs", "entropy", "mean_logits", "is_top1"))
+    peft = get_peft_model(base, LoraConfig(r=defaults.lora_r, lora_alpha=defaults.lora_alpha,
+                                           lora_dropout=defaults.lora_dropout, target_modules=list(ALL_LINEAR),
+                                           task_type="CAUSAL_LM"))
+    dpo_prefix.install(base)
+
+    def ids(x):
+        return x if isinstance(x, list) else x["input_ids"]
+
+    examples = []
+    for r in records[:defaults.batch_size]:
+        prompt = ids(tokenizer.apply_chat_template(r["prompt"], tokenize=True, add_generation_prompt=True))
+        examples.append({"prompt_ids": prompt, **{
+            f"{side}_ids": ids(tokenizer.apply_chat_template(r["prompt"] + r[side], tokenize=True))[len(prompt):]
+            for side in ("chosen", "rejected")}})
+    batch = DataCollatorForPreference(pad_token_id=tokenizer.pad_token_id or 0)(examples)
+    kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "use_cache": False,
+              "labels": batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100), "fused_lm_head": True}
+    pair_ends = dpo_prefix.pair_prompt_ends
+    peft.train()
+
+    def step(mode: str) -> dict:
+        base.dca_shared_prefix_ok = mode != "full"
+        dpo_prefix.pair_prompt_ends = pair_ends if mode == "tree" else (lambda *a, **k: None)
+        run = base.dca_tokens_run
+        t0 = time.perf_counter()
+        with torch.no_grad(), peft.disable_adapter():
+            peft(**kwargs)
+        t1 = time.perf_counter()
+        out = peft(**kwargs)
+        t2 = time.perf_counter()
+        out.log_probs.sum().backward()
+        t3 = time.perf_counter()
+        peft.zero_grad()
+        tokens = base.dca_tokens_run - run if mode != "full" else 2 * int(batch["attention_mask"].sum())
+        return {"ref": t1 - t0, "fwd": t2 - t1, "bwd": t3 - t2, "total": t3 - t0, "tokens": tokens // 2}
+
+    names = {"full": "TRL's full forward (every sequence whole)", "prefix": "+ batch prefix once (stage 1)",
+             "tree": "+ each pair's prompt once (stages 1-3, the default)"}
+    best: dict[str, dict] = {}
+    try:
+        for _ in range(repeats):
+            for mode in names:
+                r = step(mode)
+                if mode not in best or r["total"] < best[mode]["total"]:
+                    best[mode] = r
+    finally:
+        dpo_prefix.pair_prompt_ends = pair_ends
+    full = best["full"]["total"]
+    rows = [[names[m], r["tokens"], r["ref"], r["fwd"], r["bwd"], r["total"], full / r["total"]]
+            for m, r in best.items()]
+    text = (f"One step's model work on the same {len(examples)} pairs ({int(batch['attention_mask'].sum())} real "
+            f"tokens), fp32, interleaved x{repeats}, best kept:\n\n"
+            + table(["forward", "tokens run per pass", "reference fwd s", "policy fwd s", "policy bwd s", "total s",
+                     "× full"], rows))
+    return text, [{"variant": names[m], **r} for m, r in best.items()]
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=4, help="optimiser steps per run (one epoch of steps x 8 pairs)")
+    ap.add_argument("--steps", type=int, default=4, help="steps of 8 pairs (TRL's default batch): steps x 8 pairs")
     ap.add_argument("--k-shot", type=int, default=3)
     ap.add_argument("--model", default="embedded", help="'embedded' or a local model folder (a tiny one to test)")
-    ap.add_argument("--variants", default="trl,dca,dca_precompute,dca_bf16")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds of the interleaved one-step comparison")
+    ap.add_argument("--variants", default="trl,trl_forward,dca,dca_bf16",
+                    help="comma-separated among trl, trl_forward, dca, dca_bf16, dca_precompute")
     args = ap.parse_args(argv)
 
     from peft import LoraConfig
@@ -136,16 +222,20 @@ def main(argv: list[str] | None = None) -> dict:
     from dca.train import ALL_LINEAR, TrainConfig, load_base_model
 
     defaults = TrainConfig()
-    records = make_pairs(args.steps * defaults.batch_size, args.k_shot)
+    records = make_pairs(args.steps * 8, args.k_shot)
     tokenizer, _ = load_base_model(args.model, "fp32")
     per_pair = tokens_per_pair(tokenizer, records)
     lora = LoraConfig(r=defaults.lora_r, lora_alpha=defaults.lora_alpha, lora_dropout=defaults.lora_dropout,
                       target_modules=list(ALL_LINEAR), bias="none", task_type="CAUSAL_LM")
     runners = {
-        "trl": ("plain DPOTrainer, TRL defaults (+use_cpu)", lambda d: run_trl_defaults(args.model, records, args.steps, d, lora)),
-        "dca": ("dca train_dpo defaults", lambda d: run_dca(args.model, records, args.steps, d)),
-        "dca_precompute": ("dca + precompute_ref=true", lambda d: run_dca(args.model, records, args.steps, d, precompute_ref=True)),
-        "dca_bf16": ("dca + precision=bf16", lambda d: run_dca(args.model, records, args.steps, d, precision="bf16")),
+        "trl": ("plain DPOTrainer, TRL defaults (+use_cpu)",
+                lambda d: run_trl_defaults(args.model, records, args.steps, d, lora)),
+        "trl_forward": ("dca settings, TRL's full forward (shared_prefix=false)",
+                        lambda d: run_dca(args.model, records, d, shared_prefix=False)),
+        "dca": ("dca train_dpo defaults (shared prefix)", lambda d: run_dca(args.model, records, d)),
+        "dca_bf16": ("dca + precision=bf16", lambda d: run_dca(args.model, records, d, precision="bf16")),
+        "dca_precompute": ("dca + precompute_ref=true",
+                           lambda d: run_dca(args.model, records, d, precompute_ref=True)),
     }
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,18 +247,29 @@ def main(argv: list[str] | None = None) -> dict:
     for name, r in results.items():
         times = r["step_times"][1:] or r["step_times"]
         step = statistics.median(times)
-        base = base or step
         tps = r["batch"] * per_pair / step
-        rows.append([name, step, tps, base / step, r["wall_s"], r["final_loss"], r["settings"]])
-        data_rows.append({"variant": name, "median_step_s": step, "tokens_per_s": tps, "speedup_vs_trl": base / step,
-                          "wall_s": r["wall_s"], "final_loss": r["final_loss"], "step_times": r["step_times"],
-                          "settings": r["settings"]})
+        base = base or tps
+        rows.append([name, r["batch"], step, tps, tps / base, r["wall_s"], f"{r['final_loss']:.4f}", r["settings"]])
+        data_rows.append({"variant": name, "batch": r["batch"], "median_step_s": step, "tokens_per_s": tps,
+                          "tokens_per_s_vs_first": tps / base, "wall_s": r["wall_s"], "final_loss": r["final_loss"],
+                          "losses": r.get("losses"), "step_times": r["step_times"], "settings": r["settings"]})
+    same = ""
+    full, shared = results.get(runners["trl_forward"][0]), results.get(runners["dca"][0])
+    if full and shared:
+        gap = max(abs(a - b) for a, b in zip(full["losses"], shared["losses"]))
+        same = (f" Per-step losses of the full and the shared-prefix forward differ by at most {gap:.2g} "
+                f"(float rounding plus the dropout masks of the shared positions; without dropout the tests "
+                f"find 1e-7).")
     text = (f"{len(records)} pairs ({args.k_shot}-shot prompts, {per_pair:.0f} tokens per pair, chosen + rejected), "
-            f"{args.steps} steps of 8 pairs, one run each in sequence (not interleaved: timings are noisy). "
-            f"Final loss = the loss logged at the last step; the learning rates differ (TRL 1e-6, dca 2e-4), so "
-            f"the losses show that each run trains, not which is better.\n\n"
-            + table(["run", "s/step (median)", "tokens/s", "× TRL defaults", "wall s", "final loss", "settings"], rows))
-    data = {"pairs": len(records), "steps": args.steps, "tokens_per_pair": per_pair, "rows": data_rows}
+            f"one pass each, runs in sequence (not interleaved: timings are noisy). Final loss = the loss logged "
+            f"at the last step; the TRL defaults train at lr 1e-6 with batch 8, dca at lr 5e-4 with batch 4, so "
+            f"those two losses show that each run trains, not which is better.{same}\n\n"
+            + table(["run", "batch", "s/step (median)", "tokens/s", "× first row", "wall s", "final loss",
+                     "settings"], rows))
+    step_text, step_rows = one_step_table(args.model, records, args.repeats)
+    text += "\n\n" + step_text
+    data = {"pairs": len(records), "steps_of_8": args.steps, "tokens_per_pair": per_pair, "rows": data_rows,
+            "one_step": step_rows}
     report("train", "1c. DPO training vs a plain DPOTrainer with TRL defaults", text, data)
     return data
 

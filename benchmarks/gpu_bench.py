@@ -14,13 +14,15 @@ Measured (each after a warm-up, with ``torch.cuda.synchronize``):
 * **generation**: :func:`dca.elicit.generate_replies`, questions/s, vs a one-at-a-time
   ``model.generate`` loop on a few questions;
 * **DPO step**: TRL ``DPOTrainer`` with dca's arguments (:func:`dca.train.dpo_args`: bf16, LoRA r 16 on
-  all linear projections, reference = adapter off), median seconds per optimiser step, tokens/s and
-  model FLOP utilisation (MFU) against the H200's dense bf16 peak, 989 TFLOP/s:
+  all linear projections, reference = adapter off), half the steps with TRL's full forward and half
+  with dca's shared-prefix forward (:mod:`dca.dpo_prefix`): median seconds per optimiser step, pair
+  tokens/s and model FLOP utilisation (MFU) against the H200's dense bf16 peak, 989 TFLOP/s:
 
   FLOPs/step = 2·N·T (reference forward) + 2·N·T (policy forward) + 2·N·T (policy backward: gradients
   of the activations only; the frozen base weights need no weight gradients, LoRA's are negligible)
   = **6·N·T**, with N = all parameters (the tied embedding counted once, as the output projection) and T =
-  the real tokens of prompt+chosen and prompt+rejected in the step. Attention's sequence-quadratic
+  the real tokens the model runs in the step (prompt+chosen and prompt+rejected for the full forward;
+  for the shared-prefix forward the tokens of its tree, counted by :mod:`dca.dpo_prefix`). Attention's sequence-quadratic
   FLOPs are left out (~2 % at these lengths), so the MFU is a slight underestimate. With gradient
   checkpointing add 2·N·T (recompute).
 
@@ -103,12 +105,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n", type=int, default=512, help="questions for extraction / generation")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--loop-n", type=int, default=8, help="questions in the one-at-a-time generate loop")
-    ap.add_argument("--dpo-steps", type=int, default=8)
+    ap.add_argument("--dpo-steps", type=int, default=10, help="half with the full forward, half shared")
     ap.add_argument("--dpo-batch", type=int, default=16, help="pairs per step (the paper-scale effective batch)")
     ap.add_argument("--out", default=None, help="write the JSON results here too")
     args = ap.parse_args(argv)
     if args.tiny:
-        args.shape, args.n, args.batch_size, args.loop_n, args.dpo_steps, args.dpo_batch = "tiny", 32, 16, 4, 3, 4
+        args.shape, args.n, args.batch_size, args.loop_n, args.dpo_steps, args.dpo_batch = "tiny", 32, 16, 4, 4, 4
 
     import torch
 
@@ -166,6 +168,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def dpo(model, tok, args, n_params: int, device) -> dict:
+    """DPO steps: the first half with TRL's full forward, the second half with dca's shared-prefix forward
+    (one trainer, one adapter; a callback flips the switch), each timed after its own warm-up step."""
     import tempfile
 
     import torch
@@ -174,33 +178,39 @@ def dpo(model, tok, args, n_params: int, device) -> dict:
     from trl import DPOTrainer
 
     from bench_train import make_pairs
+    from dca import dpo_prefix
     from dca.train import ALL_LINEAR, TrainConfig, dpo_args, pairs_dataset
 
-    records = make_pairs(args.dpo_steps * args.dpo_batch, k_shot=3)
+    half = max(2, args.dpo_steps // 2)
+    records = make_pairs(2 * half * args.dpo_batch, k_shot=3)
     tokens = 0
     for r in records:
         for side in ("chosen", "rejected"):
             text = tok.apply_chat_template(r["prompt"] + r[side], tokenize=False)
             tokens += len(tok(text, add_special_tokens=False)["input_ids"])
-    tokens_per_step = tokens / args.dpo_steps
+    tokens_per_step = tokens / (2 * half)  # real tokens of the step's sequences, as TRL runs them
 
     class Timer(TrainerCallback):
-        times: list = []
+        def __init__(self, base):
+            self.base, self.times, self.run = base, {False: [], True: []}, {False: [0, 0], True: [0, 0]}
 
-        def on_step_begin(self, a, s, c, **kw):
+        def on_step_begin(self, a, state, c, **kw):
+            self.shared = state.global_step >= half
+            self.base.dca_shared_prefix_ok = self.shared
+            self.before = (self.base.dca_tokens_run, self.base.dca_tokens_full)
             sync()
             self.t = time.perf_counter()
 
         def on_step_end(self, a, s, c, **kw):
             sync()
-            self.times.append(time.perf_counter() - self.t)
+            self.times[self.shared].append(time.perf_counter() - self.t)
+            self.run[self.shared][0] += self.base.dca_tokens_run - self.before[0]
+            self.run[self.shared][1] += self.base.dca_tokens_full - self.before[1]
 
-    timer = Timer()
-    timer.times = []
     model.train()
     model.config.use_cache = False
     with tempfile.TemporaryDirectory() as tmp:
-        config = TrainConfig(run_dir=tmp, batch_size=args.dpo_batch, max_steps=args.dpo_steps, save_steps=10**6,
+        config = TrainConfig(run_dir=tmp, batch_size=args.dpo_batch, max_steps=2 * half, save_steps=10**6,
                              precision="bf16", learning_rate=1e-5, max_length=1024)
         dargs = dpo_args(config, "bf16" if device.type == "cuda" else "fp32", 1)
         dargs.save_strategy = "no"
@@ -209,18 +219,27 @@ def dpo(model, tok, args, n_params: int, device) -> dict:
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                           target_modules=list(ALL_LINEAR), bias="none", task_type="CAUSAL_LM")
         trainer = DPOTrainer(model=model, ref_model=None, args=dargs, train_dataset=pairs_dataset(records),
-                             processing_class=tok, peft_config=lora, callbacks=[timer])
+                             processing_class=tok, peft_config=lora)
+        base = dpo_prefix.install(trainer.model.get_base_model())
+        timer = Timer(base)
+        trainer.add_callback(timer)
         trainer.train()
-    steps = timer.times[1:] or timer.times
-    step = statistics.median(steps)
-    flops = 6 * n_params * tokens_per_step
-    out = {"dpo_steps": len(timer.times), "dpo_pairs_per_step": args.dpo_batch, "dpo_tokens_per_step": tokens_per_step,
-           "dpo_step_s_median": step, "dpo_tokens_per_s": tokens_per_step / step, "dpo_flops_per_step": flops,
-           "dpo_tflops": flops / step / 1e12, "dpo_mfu_h200": flops / step / H200_BF16_PEAK,
-           "dpo_peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
-           "dpo_step_times": timer.times}
-    print(f"[gpu_bench] DPO: {step:.3f} s/step, {out['dpo_tokens_per_s']:.0f} tokens/s, "
-          f"{out['dpo_tflops']:.1f} TFLOP/s = {100 * out['dpo_mfu_h200']:.1f} % of 989 TFLOP/s", flush=True)
+    out = {"dpo_pairs_per_step": args.dpo_batch, "dpo_tokens_per_step": tokens_per_step,
+           "dpo_peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None}
+    for shared, name in ((False, "full"), (True, "shared")):
+        times = timer.times[shared]
+        step = statistics.median(times[1:] or times)
+        # tokens the model actually ran per step (policy + reference pass, so halve): the MFU counts those
+        run = tokens_per_step if not shared else tokens_per_step * timer.run[True][0] / max(timer.run[True][1], 1)
+        flops = 6 * n_params * run
+        out.update({f"dpo_{name}_steps": len(times), f"dpo_{name}_step_s_median": step,
+                    f"dpo_{name}_tokens_per_s": tokens_per_step / step, f"dpo_{name}_tokens_run_per_step": run,
+                    f"dpo_{name}_tflops": flops / step / 1e12, f"dpo_{name}_mfu_h200": flops / step / H200_BF16_PEAK,
+                    f"dpo_{name}_step_times": times})
+        print(f"[gpu_bench] DPO ({name} forward): {step:.3f} s/step, {tokens_per_step / step:.0f} pair tokens/s, "
+              f"{run:.0f} tokens run per step, {flops / step / 1e12:.1f} TFLOP/s = "
+              f"{100 * flops / step / H200_BF16_PEAK:.1f} % of 989 TFLOP/s", flush=True)
+    out["dpo_shared_speedup"] = out["dpo_full_step_s_median"] / out["dpo_shared_step_s_median"]
     return out
 
 

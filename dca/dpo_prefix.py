@@ -125,11 +125,15 @@ def install(model: Any, min_saved: int = MIN_SAVED) -> Any:
     shared-prefix forward; return ``model``.
 
     Only calls with ``fused_lm_head=True`` and ``labels`` (DPOTrainer's policy and reference passes)
-    take the shared path; generation and every other call reach TRL's forward unchanged. The
-    attribute ``model.dca_shared_prefix_calls`` counts the calls that took the shared path.
+    take the shared path; generation and every other call reach TRL's forward unchanged. Counters on
+    ``model``: ``dca_shared_prefix_calls`` (calls that took the shared path), ``dca_tokens_full`` (real
+    tokens of those calls' sequences, what the full forward runs) and ``dca_tokens_run`` (tokens the
+    shared path ran). Setting ``model.dca_shared_prefix_ok = False`` turns the shared path off.
     """
     inner = model.forward
     model.dca_shared_prefix_calls = 0
+    model.dca_tokens_full = 0
+    model.dca_tokens_run = 0
     model.dca_shared_prefix_ok = True
 
     @functools.wraps(type(model).forward)
@@ -168,6 +172,7 @@ def _tree_forward(model: Any, inner: Any, input_ids: torch.Tensor, attention_mas
     saved = (rows - 1) * prefix + (int((ends - prefix).sum()) if paired else 0)  # tokens not run again
     if saved < min_saved or (prefix == 0 and (not paired or int(ends.min()) == 0)):
         return None  # (a row with no token before stage 3 and nothing cached would attend to nothing)
+    total = int(lengths.sum())
 
     cache = None
     if prefix:
@@ -216,4 +221,6 @@ def _tree_forward(model: Any, inner: Any, input_ids: torch.Tensor, attention_mas
 
     fields = {name: scattered(value) if isinstance(value, torch.Tensor) and value.dim() == 2 else value
               for name, value in out.items()}
+    model.dca_tokens_full += total
+    model.dca_tokens_run += total - saved
     return type(out)(**fields)

@@ -283,6 +283,7 @@ def test_outputs_and_gradients_match_the_full_forward(tiny_model_dir, shared, qu
     dpo_prefix.install(base)
     got = forward(model, batch)
     assert base.dca_shared_prefix_calls == 1
+    assert base.dca_tokens_full == int(batch["attention_mask"].sum()) > base.dca_tokens_run > 0
     assert got.log_probs.shape == expected.log_probs.shape == (6, batch["input_ids"].shape[1] - 1)
     mask = batch["labels"][:, 1:] != -100
     assert torch.equal(got.label_mask, expected.label_mask)
@@ -331,10 +332,11 @@ def test_training_losses_match_with_and_without_shared_prefix(tmp_path, tiny_mod
         config = tiny_config(run_dir, tiny_model_dir, lora_dropout=0.0, shared_prefix=shared, max_steps=3,
                              gradient_checkpointing=gradient_checkpointing)
         adapter = train_dpo(config)
-        runs[shared] = (
-            [row["loss"] for row in read_train_log(run_dir) if "loss" in row],
-            artifacts.read_json(artifacts.provenance_path(adapter))["shared_prefix_forwards"],
-        )
+        prov = artifacts.read_json(artifacts.provenance_path(adapter))
+        runs[shared] = ([row["loss"] for row in read_train_log(run_dir) if "loss" in row],
+                        prov["shared_prefix_forwards"])
+        fraction = prov["shared_prefix_token_fraction"]
+        assert (0 < fraction < 1) if shared else fraction is None
     (plain, plain_calls), (shared, shared_calls) = runs[False], runs[True]
     assert plain_calls == 0 and len(plain) == len(shared) == 3
     # policy + reference pass per step; with checkpointing only the reference pass shares the prefix
