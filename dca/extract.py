@@ -50,7 +50,7 @@ class ExtractConfig(StageConfig):
     dataset: str = field(default="synthetic", metadata={
         "help": "openbookqa | truthfulqa | cosmosqa | mmlu | synthetic | path to .jsonl/.csv"})
     data_split: str | None = field(default=None, metadata={
-        "help": "the Hub split to read (None = the default of the source: test or validation)"})
+        "help": "the Hub split to read (None: the default of the source, test or validation)"})
     n_questions: int = field(default=400, metadata={"help": "questions to use, train + eval"})
     n_eval: int = field(default=200, metadata={"help": "held-out evaluation questions (the rest train)"})
     seed: int = field(default=0, metadata={"help": "seeds the subset, the option shuffle and the split"})

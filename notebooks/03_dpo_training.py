@@ -57,10 +57,10 @@
 # %% tags=["parameters"]
 run_dir = 'runs/default'  # Run folder: reads pairs.jsonl; writes adapter/, checkpoints/, train_log.jsonl, train_config.json.
 model = 'embedded'  # Base model: 'embedded' (SmolLM2-135M-Instruct), a Hub id or a local folder. Must be the model that produced the stage-1 responses.
-beta = 0.1  # DPO beta: how far the policy may move from the reference (higher = less). For IPO it is the regulariser tau.
+beta = 0.1  # DPO beta: how far the policy may move from the reference (higher: less). For IPO it is the regulariser tau.
 loss_type = 'sigmoid'  # 'sigmoid' (DPO, the paper's choice), 'ipo' (one secondary source says IPO was used) or 'hinge' (SLiC).
 lora_r = 16  # LoRA rank.
-lora_alpha = 32  # LoRA scaling alpha (scale = alpha / r).
+lora_alpha = 32  # LoRA scaling alpha (scale: alpha / r).
 lora_dropout = 0.05  # Dropout on the LoRA branch. Active during training: TRL's disable_dropout is turned off here so that this value is honoured.
 target_modules = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']  # Module names that get a LoRA adapter (comma-separated on the command line); default all linear projections of attention and MLP.
 learning_rate = 0.0005  # Peak learning rate (AdamW). CPU default 5e-4 (few LoRA steps); paper-scale GPU runs use 5e-6 to 2e-5.
@@ -68,17 +68,17 @@ lr_scheduler = 'cosine'  # Learning-rate schedule after the warm-up.
 warmup_ratio = 0.1  # Fraction of the optimiser steps spent warming up linearly, in [0, 1).
 epochs = 1.0  # Passes over the pairs (ignored when max_steps > 0).
 batch_size = 4  # Pairs per device per forward pass (CPU default 4: more updates for the same compute than 8).
-grad_accum = 1  # Gradient-accumulation steps; effective batch = batch_size x grad_accum x processes.
+grad_accum = 1  # Gradient-accumulation steps; effective batch: batch_size x grad_accum x processes.
 max_length = 512  # Longest prompt + reply in tokens; longer ones are truncated at the end, and pairs whose prompt alone fills it are dropped by TRL.
-max_steps = -1  # Stop after this many optimiser steps; -1 = run all epochs (the default: one pass over the pairs). On SmolLM2-135M with 3-shot prompts a step of 4 pairs takes ~7 s on 2 CPU cores with shared_prefix (~28 s without).
+max_steps = -1  # Stop after this many optimiser steps; -1 runs all epochs (the default: one pass over the pairs). On SmolLM2-135M with 3-shot prompts a step of 4 pairs takes ~6 s on 2 CPU cores with shared_prefix (~28 s without).
 seed = 0  # Seed of the LoRA initialisation, data order and dropout.
-precision = 'auto'  # 'auto' = bf16 on CUDA, fp32 elsewhere. bf16/fp16 load the base weights in that type and train with autocast; the LoRA weights stay fp32.
+precision = 'auto'  # 'auto': bf16 on CUDA, fp32 elsewhere. bf16/fp16 load the base weights in that type and train with autocast; the LoRA weights stay fp32.
 precompute_ref = False  # Compute the reference log-probabilities once before training (TRL's precompute_ref_log_probs) instead of an adapter-off forward at every step. Pays off only for several epochs over all pairs (it runs over every pair even when max_steps stops earlier). Single process only.
 save_steps = 10  # Write a resumable checkpoint every this many optimiser steps.
 logging_steps = 1  # Record loss, rewards and learning rate every this many steps.
 resume = True  # Resume from the last checkpoint in run_dir/checkpoints when one exists for the same parameters.
 gradient_checkpointing = False  # Recompute activations in the backward pass: less memory, ~30% slower. Useful for the 7-9B models on one GPU. Turns shared_prefix off for the policy pass (checkpointed layers drop key/value caches).
-shared_prefix = True  # Run the prompt start that all sequences of a batch share (system turn + worked examples) once per forward and the rest on its key/value cache (dca.dpo_prefix): same loss and gradient up to float rounding, ~2-3x fewer tokens per step with 3-shot prompts. With lora_dropout > 0 the shared positions draw one dropout mask for the whole batch. false = TRL's full forward of every sequence.
+shared_prefix = True  # Run each batch as a tree on one key/value cache (dca.dpo_prefix): the prompt start all its sequences share (system turn + worked examples) once, each pair's prompt once for chosen and rejected, then the replies. Same loss and gradient up to float rounding, ~4x fewer tokens per pass with 3-shot prompts; with lora_dropout > 0 a shared token draws one dropout mask for all rows sharing it. false: TRL's full forward of every sequence.
 
 # %%
 import os

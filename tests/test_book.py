@@ -11,6 +11,7 @@ that decoded; its math must be typeset by the local MathJax. Screenshots of ever
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.server
 import json
@@ -92,6 +93,8 @@ def test_parameters_cell_names_are_the_stage_config_fields(nb):
         f"{nb.name}: the parameters cell must hold exactly the fields of {cls.__name__}; "
         f"`python -m dca.book parameters {nb.name[:2]}` prints it"
     )
+    # papermill skips a parameter line holding a second "=" (and warns "Unable to parse"): none in the help
+    assert not [f.name for f in dataclasses.fields(cls) if "=" in f.metadata.get("help", "")]
     # and their defaults and help, so that a reader who opens the notebook runs the documented defaults
     assert book.parameters_source(nb.source).strip() == book.parameters_cell(cls), (
         f"{nb.name}: the parameters cell is out of date; `python -m dca.book parameters {nb.name[:2]}` prints it"
