@@ -1,6 +1,7 @@
 """Run every CPU benchmark in sequence and collect their tables in ``benchmarks/results/RESULTS.md``.
 
-``make bench`` (or ``python benchmarks/run_all.py``). ``--quick`` halves the sizes. The GPU benchmark
+``make bench`` (or ``python benchmarks/run_all.py``). ``--quick`` halves the sizes (and scales the pipeline
+down); ``--collect`` only rebuilds ``results/RESULTS.md`` from the latest table of each benchmark. The GPU benchmark
 (``gpu_bench.py``) is not run here: see benchmarks/README.md.
 """
 
@@ -20,28 +21,33 @@ import bench_train  # noqa: E402
 from common import RESULTS, machine, today  # noqa: E402
 
 
+SECTIONS = ("extract", "elicit", "train", "pipeline_full")  # result files, in the order of the issue
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run of the benchmarks)")
     ap.add_argument("--only", default="extract,elicit,train,pipeline")
+    ap.add_argument("--collect", action="store_true", help="run nothing: rebuild RESULTS.md from the latest tables")
     args = ap.parse_args(argv)
     q = args.quick
     plan = {
         "extract": (bench_extract.main, ["--n", "16" if q else "32", "--repeats", "1" if q else "2"]),
         "elicit": (bench_elicit.main, ["--n", "8" if q else "16", "--repeats", "1" if q else "2"]),
         "train": (bench_train.main, ["--steps", "3" if q else "4"]),
-        "pipeline": (bench_pipeline.main, ["--scale", "small"]),
+        "pipeline": (bench_pipeline.main, ["--scale", "small" if q else "full"]),
     }
     start = time.perf_counter()
-    for name in args.only.split(","):
+    ran = [] if args.collect else args.only.split(",")
+    for name in ran:
         fn, fn_args = plan[name]
         t = time.perf_counter()
         fn(fn_args)
         print(f"[bench] {name}: {time.perf_counter() - t:.0f} s", flush=True)
-    names = {"extract": "extract", "elicit": "elicit", "train": "train", "pipeline": "pipeline_small"}
-    blocks = [(RESULTS / f"{names[n]}.md").read_text() for n in args.only.split(",") if (RESULTS / f"{names[n]}.md").exists()]
-    summary = (f"# Benchmark results\n\n{today()} · {machine()} · `make bench` took "
-               f"{time.perf_counter() - start:.0f} s\n\n" + "\n".join(blocks))
+    blocks = [(RESULTS / f"{name}.md").read_text() for name in SECTIONS if (RESULTS / f"{name}.md").exists()]
+    took = f"`make bench` ({', '.join(ran)}) took {time.perf_counter() - start:.0f} s" if ran else "collected"
+    summary = (f"# Benchmark results\n\nThe latest table of each benchmark; each carries its own date, machine and "
+               f"load. {today()} · {machine()} · {took}\n\n" + "\n".join(blocks))
     (RESULTS / "RESULTS.md").write_text(summary)
     print(f"[bench] wrote {RESULTS / 'RESULTS.md'}")
     return 0
