@@ -6,7 +6,7 @@ process); the peak resident memory of each is the child's ``ru_maxrss`` (from ``
 
 By default the run is *scaled* to fit ``make bench`` on a 2-core CPU (``--scale small``:
 ``n_questions=48 n_eval=24``, ``train.max_steps=3``); ``--scale full`` runs the default profile
-unchanged (300 questions, one epoch of DPO: about 10 minutes on 2 cores).
+unchanged (300 questions, one epoch of DPO: about 5 minutes on 2 cores).
 
 ``python benchmarks/bench_pipeline.py [--scale full]``
 """
