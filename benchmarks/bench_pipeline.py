@@ -4,9 +4,9 @@ Each stage runs in its own process, ``python -m dca <stage> profile=default run_
 order extract -> pairs -> train -> evaluate (what ``python -m dca run profile=default`` does in one
 process); the peak resident memory of each is the child's ``ru_maxrss`` (from ``os.wait4``).
 
-By default the run is *scaled* to fit ``make bench`` on a 2-core CPU (``--scale small``:
-``n_questions=48 n_eval=24``, ``train.max_steps=3``); ``--scale full`` runs the default profile
-unchanged (300 questions, one epoch of DPO: about 5 minutes on 2 cores).
+By default the run is *scaled* for a quick check (``--scale small``: ``n_questions=48 n_eval=24``,
+``train.max_steps=3``); ``--scale full``, what ``make bench`` runs, is the default profile unchanged
+(300 questions, one epoch of DPO: about 5 minutes on 2 cores).
 
 ``python benchmarks/bench_pipeline.py [--scale full]``
 """
