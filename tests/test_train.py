@@ -1,4 +1,5 @@
-"""Stage 3: DPO + LoRA with TRL on the tiny model: artifacts, skipping, determinism, resuming."""
+"""Stage 3: DPO + LoRA with TRL on the tiny model: artifacts, skipping, determinism, resuming, and the
+shared-prefix forward (dca.dpo_prefix) against TRL's full forward."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The training entry runs unchanged under ``torchrun --nproc_per_node 2`` (gloo on a CPU).
 
-About 15 s on 2 cores, so not marked ``slow``: it runs in CI with everything else.
+About 25 s on 2 cores (with a one-process run to compare), so not marked ``slow``: it runs in CI
+with everything else.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def test_torchrun_two_processes_train_data_parallel(tmp_path, tiny_model_dir):
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "dca.train", f"run_dir={run_dir}", f"model={tiny_model_dir}", "max_steps=2", "batch_size=2",
-           "save_steps=1", "max_length=128", "lora_r=4", "lora_alpha=8", "lora_dropout=0", "learning_rate=5e-3", "warmup_ratio=0"]
+           "save_steps=1", "max_length=128", "lora_r=4", "lora_alpha=8", "lora_dropout=0", "learning_rate=5e-3",
+           "warmup_ratio=0"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("adapter ready at") == 1  # only the main process reports and writes
@@ -51,7 +53,8 @@ def test_torchrun_two_processes_train_data_parallel(tmp_path, tiny_model_dir):
     single = tmp_path / "single"
     artifacts.write_jsonl(single / "pairs.jsonl", artifacts.read_jsonl(run_dir / "pairs.jsonl"))
     train_dpo(TrainConfig(run_dir=str(single), model=str(tiny_model_dir), max_steps=2, batch_size=4,
-                          max_length=128, lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=5e-3, warmup_ratio=0.0))
+                          max_length=128, lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=5e-3,
+                          warmup_ratio=0.0))
     single_steps = [row for row in artifacts.read_jsonl(single / "train_log.jsonl") if "loss" in row]
     assert steps[1]["loss"] < steps[0]["loss"] - 1e-3  # one update moved the policy
     assert [row["loss"] for row in steps] == pytest.approx([row["loss"] for row in single_steps], abs=1e-5)
