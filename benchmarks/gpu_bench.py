@@ -177,18 +177,14 @@ def dpo(model, tok, args, n_params: int, device) -> dict:
     from transformers import TrainerCallback
     from trl import DPOTrainer
 
-    from bench_train import make_pairs
+    from bench_train import make_pairs, tokens_per_pair
     from dca import dpo_prefix
     from dca.train import ALL_LINEAR, TrainConfig, dpo_args, pairs_dataset
 
     half = max(2, args.dpo_steps // 2)
     records = make_pairs(2 * half * args.dpo_batch, k_shot=3)
-    tokens = 0
-    for r in records:
-        for side in ("chosen", "rejected"):
-            text = tok.apply_chat_template(r["prompt"] + r[side], tokenize=False)
-            tokens += len(tok(text, add_special_tokens=False)["input_ids"])
-    tokens_per_step = tokens / (2 * half)  # real tokens of the step's sequences, as TRL runs them
+    # real tokens of the step's sequences (prompt+chosen, prompt+rejected), as TRL runs them
+    tokens_per_step = tokens_per_pair(tok, records) * args.dpo_batch
 
     class Timer(TrainerCallback):
         def __init__(self, base):

@@ -168,8 +168,9 @@ def _tree_forward(model: Any, inner: Any, input_ids: torch.Tensor, attention_mas
     prefix = shared_prefix_length(input_ids, attention_mask, labels)
     ends = pair_prompt_ends(input_ids, attention_mask, labels, prefix)
     half = rows // 2
-    paired = ends is not None and int((ends - prefix).sum()) > 0
-    saved = (rows - 1) * prefix + (int((ends - prefix).sum()) if paired else 0)  # tokens not run again
+    pair_shared = int((ends - prefix).sum()) if ends is not None else 0  # prompt tokens a pair runs once
+    paired = pair_shared > 0
+    saved = (rows - 1) * prefix + pair_shared  # tokens not run again
     if saved < min_saved or (prefix == 0 and (not paired or int(ends.min()) == 0)):
         return None  # (a row with no token before stage 3 and nothing cached would attend to nothing)
     total = int(lengths.sum())

@@ -334,8 +334,7 @@ def test_training_losses_match_with_and_without_shared_prefix(tmp_path, tiny_mod
                              gradient_checkpointing=gradient_checkpointing)
         adapter = train_dpo(config)
         prov = artifacts.read_json(artifacts.provenance_path(adapter))
-        runs[shared] = ([row["loss"] for row in read_train_log(run_dir) if "loss" in row],
-                        prov["shared_prefix_forwards"])
+        runs[shared] = (list(losses(run_dir).values()), prov["shared_prefix_forwards"])
         fraction = prov["shared_prefix_token_fraction"]
         assert (0 < fraction < 1) if shared else fraction is None
     (plain, plain_calls), (shared, shared_calls) = runs[False], runs[True]
