@@ -87,6 +87,33 @@ class InternalConfidence:
     reason: str = "ok"
 
 
+def confidence_from_generation(tokenizer: Any, query: LetterQuery, reply_prefix: str, generated: list[int],
+                               step_probs: torch.Tensor) -> InternalConfidence | None:
+    """``C_i`` read from the generation pass itself, or None when it cannot be (then score separately).
+
+    ``generated`` holds the reply's token ids and ``step_probs`` (``(steps, vocab)``) the next-token
+    probabilities at each generated position. The letter's probability is the one at the position
+    where it was generated, provided the generated tokens before it are exactly the tokens the
+    separate pass would feed (``reply_prefix``, the reply up to the letter, tokenized after the prompt)
+    and the letter was generated as its own token: then both ways compute the same conditional
+    probability, and one prefill per question suffices.
+    """
+    try:
+        ctx_ids, ids = letter_token_ids(tokenizer, query.context, query.options)
+    except LetterTokenError:
+        return None
+    stripped = reply_prefix.rstrip(" ")
+    before = tokenizer(stripped, add_special_tokens=False)["input_ids"] if stripped else []
+    step = len(before)
+    if (step >= step_probs.shape[0] or step >= len(generated) or generated[:step] != before
+            or generated[step] != ids[query.letter] or ctx_ids[len(ctx_ids) - step:] != before):
+        return None
+    probs = step_probs[step]
+    p = probs[ids[query.letter]].item()
+    total = probs[[ids[o] for o in query.options]].sum().item()
+    return InternalConfidence(100.0 * p, 100.0 * p / total if total > 0 else math.nan)
+
+
 @torch.inference_mode()
 def internal_confidence(model: Any, tokenizer: Any, queries: list[LetterQuery | None], *,
                         batch_size: int = 16, share_prefix: bool = True,

@@ -48,7 +48,7 @@ class EvalConfig(StageConfig):
     seed: int = field(default=0, metadata={"help": "seed of the bootstrap"})
     batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
-    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16"})
+    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16"})
     results_store: str = field(default="runs/results.csv", metadata={
         "help": "CSV the tidy result rows are appended to (the results chapter reads it)"})
     profile: str = field(default="", metadata={"help": "profile name recorded with the results (set by the CLI/book)"})

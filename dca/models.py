@@ -1,7 +1,10 @@
-"""Loading a model and its tokenizer: ``embedded``, a Hub id, or a local folder.
+"""Loading a model and its tokenizer: a packaged short name, a Hub id, or a local folder.
 
-Device and dtype are chosen automatically (CUDA -> bfloat16, otherwise CPU float32) and can be
-overridden with ``device=`` and ``dtype=``.
+Short names (``embedded`` = SmolLM2-135M-Instruct, ``qwen2.5-coder-1.5b`` =
+Qwen2.5-Coder-1.5B-Instruct) are models shipped in package-registry wheels (:mod:`dca.embedded`),
+converted once into a local cache. Device and dtype are chosen automatically — CUDA if present;
+bfloat16 where the hardware multiplies bfloat16 matrices natively (CUDA, or a CPU with AMX or
+AVX512-BF16 units), float32 elsewhere — and can be overridden with ``device=`` and ``dtype=``.
 """
 
 from __future__ import annotations
@@ -23,26 +26,75 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``auto`` -> bfloat16 on CUDA, float32 elsewhere.
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
-    >>> resolve_dtype("auto", torch.device("cpu"))
+
+def cpu_bf16_flags(cpuinfo: str | None = None) -> list[str]:
+    """The native bfloat16 matrix instructions this CPU advertises (Linux ``/proc/cpuinfo`` flags).
+
+    >>> cpu_bf16_flags("flags : fpu avx512f avx512_bf16 amx_tile amx_bf16")
+    ['amx_bf16', 'avx512_bf16']
+    >>> cpu_bf16_flags("flags : fpu avx2")
+    []
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return [f for f in CPU_BF16_FLAGS if f in flags]
+
+
+def auto_dtype(device: torch.device, cpuinfo: str | None = None) -> tuple[torch.dtype, str]:
+    """What ``dtype=auto`` picks on ``device``, and why (the reason goes into provenance).
+
+    bfloat16 on CUDA and on a CPU with native bfloat16 matrix units (AMX, AVX512-BF16: the 1.5B
+    model runs ~3.7x faster there than in float32, with nearly the same answers); float32 elsewhere.
+
+    >>> auto_dtype(torch.device("cpu"), "flags : fpu avx2")
+    (torch.float32, 'cpu without native bf16 matrix units: float32')
+    >>> auto_dtype(torch.device("cpu"), "flags : amx_bf16")
+    (torch.bfloat16, 'cpu with amx_bf16: bfloat16')
+    """
+    if device.type == "cuda":
+        return torch.bfloat16, "cuda: bfloat16"
+    if device.type == "cpu":
+        flags = cpu_bf16_flags(cpuinfo)
+        if flags:
+            return torch.bfloat16, f"cpu with {'+'.join(flags)}: bfloat16"
+        return torch.float32, "cpu without native bf16 matrix units: float32"
+    return torch.float32, f"{device.type}: float32"
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` -> :func:`auto_dtype`; otherwise the named type.
+
+    >>> resolve_dtype("fp32", torch.device("cpu"))
     torch.float32
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is not valid; choose one of {sorted(DTYPES)}")
     chosen = DTYPES[dtype]
     if chosen is None:
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        return auto_dtype(device)[0]
     return chosen
 
 
-def resolve_model_path(model: str) -> str:
-    """``embedded`` -> the local converted SmolLM2 folder (converted on first use); else unchanged."""
-    if model == "embedded":
-        from dca import embedded
+def dtype_reason(dtype: str, device: torch.device) -> str:
+    """Why the dtype was chosen, for provenance: the auto rule's reason, or ``asked for``."""
+    return auto_dtype(device)[1] if dtype == "auto" else f"asked for: {dtype}"
 
-        return str(embedded.install())
+
+def resolve_model_path(model: str) -> str:
+    """A packaged short name -> its local converted folder (converted on first use); else unchanged."""
+    from dca import embedded
+
+    if embedded.packaged(model) is not None:
+        return str(embedded.install(name=model))
     return model
 
 
@@ -55,6 +107,7 @@ class LoadedModel:
     name: str
     device: torch.device
     dtype: torch.dtype
+    dtype_reason: str = ""
 
 
 def load_tokenizer(model: str):
@@ -93,4 +146,5 @@ def load_model(model: str = "embedded", device: str = "auto", dtype: str = "auto
     lm.eval()
     if lm.generation_config is not None and lm.generation_config.pad_token_id is None:
         lm.generation_config.pad_token_id = tokenizer.pad_token_id
-    return LoadedModel(model=lm, tokenizer=tokenizer, name=model, device=dev, dtype=dt)
+    return LoadedModel(model=lm, tokenizer=tokenizer, name=model, device=dev, dtype=dt,
+                       dtype_reason=dtype_reason(dtype, dev))

@@ -35,6 +35,9 @@ from dca import artifacts
 from dca.config import ConfigError, StageConfig, positive
 
 STAGE1_PRODUCER = "notebooks/01_confidence_extraction (or `python -m dca extract`)"
+#: Pairs built the same way from the held-out questions: training reports its DPO loss and reward
+#: accuracy on them (to see overfitting); they are never trained on.
+HELDOUT_PAIRS = "pairs_heldout.jsonl"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,10 +126,12 @@ def _check_span(row: Any) -> tuple[int, int, float]:
 STAT_KEYS = ("rows", "used", "dropped_unparsed", "dropped_wrong", "dropped_equal", "dropped_gap", "kept")
 
 
-def build_pairs(table: pd.DataFrame, config: PairsConfig) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def build_pairs(table: pd.DataFrame, config: PairsConfig,
+                split: str = "train") -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Preference records from a stage-1 table, and the counts of what was kept and why not.
 
-    Only ``split == "train"`` rows are used. Filters, in order: reply not parsed (or no target
+    Only ``split == "train"`` rows are used (``split="eval"`` builds the held-out pairs whose DPO loss
+    training monitors; they are never trained on). Filters, in order: reply not parsed (or no target
     confidence) -> ``dropped_unparsed``; wrong answer when ``correct_only`` -> ``dropped_wrong``;
     both numbers equal -> ``dropped_equal``; gap below ``min_gap`` -> ``dropped_gap``. So
     ``used == kept + dropped_unparsed + dropped_wrong + dropped_equal + dropped_gap``.
@@ -144,7 +149,7 @@ def build_pairs(table: pd.DataFrame, config: PairsConfig) -> tuple[list[dict[str
     stats["rows"] = len(table)
     if len(table) == 0:
         return [], stats
-    train = table[table["split"] == "train"]
+    train = table[table["split"] == split]
     stats["used"] = len(train)
     records = []
     for row in train.itertuples(index=False):
@@ -173,6 +178,7 @@ def build_pairs(table: pd.DataFrame, config: PairsConfig) -> tuple[list[dict[str
             "c_v": float(row.c_v),
             "c_i_target": points,
             "correct": bool(row.correct),
+            "source": str(getattr(row, "source", "") or ""),
         })
     stats["kept"] = len(records)
     return records, stats
@@ -222,13 +228,19 @@ def run_pairs(config: PairsConfig, force: bool = False) -> Path:
     run_dir = Path(config.run_dir)
     stage1 = artifacts.require(run_dir / "stage1.parquet", STAGE1_PRODUCER)
     out, stats_path = run_dir / "pairs.jsonl", run_dir / "pairs_stats.json"
+    heldout = run_dir / HELDOUT_PAIRS
     fingerprint = pairs_fingerprint(config, stage1)
-    if not force and artifacts.is_done(out, fingerprint) and artifacts.is_done(stats_path, fingerprint):
+    if (not force and artifacts.is_done(out, fingerprint) and artifacts.is_done(stats_path, fingerprint)
+            and artifacts.is_done(heldout, fingerprint)):
         return out
-    records, stats = build_pairs(pd.read_parquet(stage1), config)
+    table = pd.read_parquet(stage1)
+    records, stats = build_pairs(table, config)
+    heldout_records, heldout_stats = build_pairs(table, config, split="eval")
     record = artifacts.provenance(config.stage, config.to_dict(), fingerprint,
                                   inputs={"stage1": str(stage1), "stage1_fingerprint": artifacts.input_fingerprint(stage1)},
-                                  stats=stats)
+                                  stats=stats, heldout_stats=heldout_stats)
+    artifacts.write_jsonl(heldout, heldout_records)
+    artifacts.write_provenance(heldout, record)
     artifacts.write_jsonl(out, records)
     artifacts.write_provenance(out, record)
     artifacts.write_json(stats_path, stats)

