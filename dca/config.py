@@ -126,6 +126,17 @@ class StageConfig:
         config.validate()
         return config
 
+    @classmethod
+    def from_namespace(cls: type[C], namespace: Mapping[str, Any]) -> C:
+        """Build a config from the variables of that name in ``namespace`` (a notebook's ``globals()``,
+        where papermill's parameters cell defined them): each parameter is stated once, in that cell.
+
+        >>> from dca.extract import ExtractConfig
+        >>> ExtractConfig.from_namespace({"n_questions": 12, "n_eval": 4, "unrelated": 1}).n_eval
+        4
+        """
+        return cls.from_dict({name: namespace[name] for name in cls.field_names() if name in namespace})
+
     def validate(self) -> None:
         """Check values beyond their types; subclasses raise :class:`ConfigError` naming the field."""
 

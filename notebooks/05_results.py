@@ -27,7 +27,7 @@ n_boot = 1000  # bootstrap resamples for the 95 % intervals
 seed = 0  # seed of the bootstrap
 batch_size = 32  # prompts per generation / forward batch
 device = 'auto'  # auto (cuda if available) | cpu | cuda | cuda:N
-dtype = 'auto'  # auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16
+dtype = 'auto'  # auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16
 results_store = 'runs/results.csv'  # CSV the tidy result rows are appended to (the results chapter reads it)
 profile = ''  # profile name recorded with the results (set by the CLI/book)
 
@@ -40,10 +40,7 @@ if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
 
 from dca.evaluate import EvalConfig, load_metrics, run_evaluate
 
-config = EvalConfig.from_dict({name: value for name, value in {
-    "run_dir": run_dir, "n_boot": n_boot, "seed": seed, "batch_size": batch_size, "device": device,
-    "dtype": dtype, "results_store": results_store, "profile": profile,
-}.items()})
+config = EvalConfig.from_namespace(globals())
 metrics_path = run_evaluate(config, progress=False)  # needs run_dir/adapter (notebook 03 writes it)
 print(metrics_path)
 

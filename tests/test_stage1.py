@@ -136,3 +136,22 @@ def test_embedded_model_follows_the_format(embedded_model):
     ok = table[table["letter"].notna()]
     assert ((ok["c_i"] > 0) & (ok["c_i"] <= ok["c_i_norm"]) & (ok["c_i_norm"] <= 100)).all()
     assert np.isfinite(table.loc[table["parse_ok"], "c_v"]).all()
+
+
+def test_c_i_from_the_generation_pass_equals_a_separate_pass(format_model_dir):
+    """One prefill per question: C_i read at the step where the letter was generated agrees with the
+    second forward over prompt + reply (fp32, within 1e-4 in probability)."""
+    from dca.models import load_model
+
+    lm = load_model(str(format_model_dir), device="cpu", dtype="float32")
+    qs = load_questions("synthetic", n=10, seed=4)
+    kw = dict(k_shot=0, batch_size=4, max_new_tokens=12, progress=False)
+    one = extract_table(lm.model, lm.tokenizer, qs, ["eval"] * 10, one_pass=True, **kw)
+    two = extract_table(lm.model, lm.tokenizer, qs, ["eval"] * 10, one_pass=False, **kw)
+    assert list(one["response"]) == list(two["response"])
+    read = one["ci_pass"] == "generation"
+    assert read.sum() >= 5 and set(two["ci_pass"]) <= {"separate", "none"}
+    assert (one.loc[~read & one["letter"].notna(), "ci_pass"] == "separate").all()  # the fallback
+    for col in ("c_i", "c_i_norm"):
+        diff = (one.loc[read, col] - two.loc[read, col]).abs() / 100
+        assert diff.max() < 1e-4, (col, diff.max())

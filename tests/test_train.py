@@ -38,7 +38,8 @@ def write_pairs(run_dir: Path, n: int = 16, seed: int = 0) -> Path:
 
 def tiny_config(run_dir: Path, model_dir: Path, **kw) -> TrainConfig:
     values = dict(run_dir=str(run_dir), model=str(model_dir), max_steps=4, batch_size=2, save_steps=2,
-                  logging_steps=1, max_length=128, learning_rate=5e-3, lora_r=4, lora_alpha=8)
+                  logging_steps=1, max_length=128, learning_rate=5e-3, lora_r=4, lora_alpha=8,
+                  precision="fp32")  # 'auto' is bf16 on CPUs with AMX / AVX512-BF16: keep tests exact
     values.update(kw)
     return TrainConfig.from_dict(values)
 
@@ -342,3 +343,25 @@ def test_training_losses_match_with_and_without_shared_prefix(tmp_path, tiny_mod
     # policy + reference pass per step; with checkpointing only the reference pass shares the prefix
     assert shared_calls == (3 if gradient_checkpointing else 6)
     assert all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(plain, shared)), (plain, shared)
+
+
+def test_sft_baseline_trains_on_the_chosen_replies(tmp_path, tiny_model_dir):
+    write_pairs(tmp_path)
+    adapter = train_dpo(tiny_config(tmp_path, tiny_model_dir, method="sft", max_steps=2))
+    prov = artifacts.read_json(artifacts.provenance_path(adapter))
+    assert prov["method"] == "sft" and prov["global_step"] == 2
+    assert (adapter / "adapter_config.json").exists()
+    assert all(math.isfinite(v) for v in losses(tmp_path).values()) and len(losses(tmp_path)) == 2
+
+
+def test_heldout_pairs_are_measured_during_training_not_trained_on(tmp_path, tiny_model_dir):
+    write_pairs(tmp_path)
+    heldout = artifacts.read_jsonl(write_pairs(tmp_path / "other", n=6, seed=9))
+    artifacts.write_jsonl(tmp_path / "pairs_heldout.jsonl", heldout)
+    train_dpo(tiny_config(tmp_path, tiny_model_dir, heldout_pairs=4, eval_every=2))
+    evals = [row for row in read_train_log(tmp_path) if "eval_loss" in row]
+    assert [row["step"] for row in evals] == [0, 2, 4]  # before the first step, then every 2 steps
+    assert all(0.0 <= row["eval_rewards/accuracies"] <= 1.0 for row in evals)
+    assert math.isclose(evals[0]["eval_loss"], math.log(2), rel_tol=1e-4)  # policy == reference at step 0
+    prov = artifacts.read_json(artifacts.provenance_path(tmp_path / "adapter"))
+    assert prov["n_heldout_pairs"] == 4 and prov["n_pairs"] == 16

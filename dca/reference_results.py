@@ -1,0 +1,232 @@
+"""The reference experiment's results: from the run folders to small committed files the book reads.
+
+:func:`collect` reads every finished job of :mod:`dca.reference` and writes, under ``book/data/``:
+
+``reference_results.csv``
+    Tidy rows, one per (job, dataset, method, metric): the value with its bootstrap 95 % interval and,
+    for every method but ``vanilla``, the paired difference to vanilla on the same held-out questions
+    with its interval. ``dataset`` is each source and ``mean`` (the mean over sources of the
+    per-source values, the paper's summary). Provenance columns: model, data (sources and split),
+    seed, the job's parameters, commit, date, machine, wall time.
+``reference_questions.csv``
+    The held-out questions of every job, before and after: ``C_v``, ``C_i``, letter, correctness
+    (what the figures draw).
+``reference_training.csv``
+    The training logs: loss, held-out DPO loss and reward accuracy per step.
+
+Methods. ``vanilla``: the base model (stage 1). ``dca``: after DPO (a seed job or an ablation).
+``sft``: after SFT on the chosen replies. Three baselines use no training at all, computed from the
+vanilla replies of the same held-out questions: ``constant`` states the mean training ``C_i`` for
+every question; ``isotonic`` maps ``C_v`` through a monotone (isotonic) fit of ``C_i`` on ``C_v``
+over the training questions; ``say_ci`` states ``round(C_i)``, the alignment ceiling.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dca import artifacts
+from dca.bootstrap import bootstrap, paired_bootstrap
+from dca.metrics import METRICS, compute
+from dca.reference import JOBS, RUNS, Job, is_finished, machine
+
+DATA = Path(__file__).resolve().parent.parent / "book" / "data"
+RESULTS = DATA / "reference_results.csv"
+QUESTIONS = DATA / "reference_questions.csv"
+TRAINING = DATA / "reference_training.csv"
+BASELINES = ("constant", "isotonic", "say_ci")
+COLUMNS = ("job", "kind", "factor", "seed", "dataset", "method", "metric", "value", "low", "high", "diff",
+           "diff_low", "diff_high", "n", "model", "data", "split", "params", "commit", "date", "machine",
+           "wall_s")
+
+
+def _triple(frame: pd.DataFrame, c_v: str = "c_v") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (frame[c_v].to_numpy(float), frame["c_i"].to_numpy(float), frame["correct"].to_numpy(bool))
+
+
+def _usable(frame: pd.DataFrame) -> pd.Series:
+    return frame["parse_ok"].astype(bool) & frame["c_i"].notna() & frame["c_v"].notna()
+
+
+def baseline_cv(train: pd.DataFrame, held: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The stated numbers of the three no-training baselines on the held-out rows ``held``.
+
+    ``constant``: the mean ``C_i`` of the parsed training rows; ``isotonic``: an increasing isotonic
+    regression of ``C_i`` on ``C_v`` fitted on the training rows (constant outside their range);
+    ``say_ci``: ``round(C_i)``.
+
+    >>> tr = pd.DataFrame({"c_v": [70., 70., 90.], "c_i": [40., 60., 80.]})
+    >>> out = baseline_cv(tr, pd.DataFrame({"c_v": [70., 90., 95.], "c_i": [33.3, 71.6, 99.]}))
+    >>> out["constant"].tolist(), out["isotonic"].tolist(), out["say_ci"].tolist()
+    ([60.0, 60.0, 60.0], [50.0, 80.0, 80.0], [33.0, 72.0, 99.0])
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    fit = IsotonicRegression(increasing=True, out_of_bounds="clip", y_min=0.0, y_max=100.0)
+    fit.fit(train["c_v"].to_numpy(float), train["c_i"].to_numpy(float))
+    n = len(held)
+    return {"constant": np.full(n, float(train["c_i"].mean())),
+            "isotonic": fit.predict(held["c_v"].to_numpy(float)),
+            "say_ci": np.floor(held["c_i"].to_numpy(float) + 0.5)}
+
+
+def _metric_rows(before: tuple, after: tuple | None, n_boot: int, seed: int) -> dict[str, dict[str, float]]:
+    """Per metric: value and interval of ``after`` (or ``before`` when None), and the paired difference."""
+    target = after if after is not None else before
+    values = compute(*target)
+    intervals = bootstrap(*target, n_boot=n_boot, seed=seed) if len(target[0]) > 1 else {}
+    paired = paired_bootstrap(before, after, n_boot=n_boot, seed=seed) if after is not None and len(target[0]) > 1 else {}
+    out = {}
+    for key in METRICS:
+        if key == "n":
+            continue
+        low, high = intervals.get(key, (math.nan, math.nan))
+        p = paired.get(key, {})
+        out[key] = {"value": values[key], "low": low, "high": high, "diff": p.get("diff", math.nan),
+                    "diff_low": p.get("low", math.nan), "diff_high": p.get("high", math.nan),
+                    "n": len(target[0])}
+    return out
+
+
+def distinct_share(c_v: np.ndarray) -> tuple[int, float]:
+    """How many distinct stated numbers, and the share (%) of the most common one.
+
+    >>> distinct_share(np.array([70., 70., 80., 70.]))
+    (2, 75.0)
+    """
+    if c_v.size == 0:
+        return 0, math.nan
+    values, counts = np.unique(c_v, return_counts=True)
+    return int(values.size), float(100.0 * counts.max() / c_v.size)
+
+
+def job_frames(j: Job) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The job's training rows, held-out rows before, and held-out rows after (eval.parquet)."""
+    stage1 = pd.read_parquet(j.run_dir / "stage1.parquet")
+    after = pd.read_parquet(j.run_dir / "eval.parquet")
+    return stage1[stage1["split"] == "train"], stage1[stage1["split"] == "eval"], after
+
+
+def job_rows(j: Job, n_boot: int = 1000, seed: int = 0) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """The tidy metric rows of one finished job, and its per-question table."""
+    train, before, after = job_frames(j)
+    prov = artifacts.read_json(artifacts.provenance_path(j.run_dir / "stage1.parquet"))
+    params = prov["params"]
+    origin = prov.get("data_origin", {})
+    walls = [json.loads(line) for line in (RUNS / "jobs.jsonl").read_text().splitlines()
+             if line.strip()] if (RUNS / "jobs.jsonl").exists() else []
+    wall = next((w for w in reversed(walls) if w["job"] == j.name), {})
+    common = {"job": j.name, "kind": j.kind, "factor": j.factor, "seed": j.seed, "model": params["model"],
+              "data": params["dataset"],
+              "split": ";".join(f"{k}:{v.get('split')}" for k, v in origin.items()),
+              "params": json.dumps(j.params, sort_keys=True), "commit": wall.get("commit", artifacts.git_commit()),
+              "date": wall.get("finished", "")[:10], "machine": wall.get("machine", machine()),
+              "wall_s": wall.get("wall_s", math.nan)}
+    method = {"seed": "dca", "ablation": "dca", "sft": "sft"}[j.kind]
+    rows: list[dict[str, Any]] = []
+    b = before.set_index("id")
+    a = after.set_index("id")
+    ids = [i for i in b.index if i in a.index and _usable(b.loc[[i]]).iloc[0] and _usable(a.loc[[i]]).iloc[0]]
+    per_dataset: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    questions = []
+    for source in sorted(before["source"].unique()):
+        src_ids = [i for i in ids if b.at[i, "source"] == source]
+        bb, aa = b.loc[src_ids].reset_index(), a.loc[src_ids].reset_index()
+        tr = train[(train["source"] == source) & _usable(train)]
+        results = {"vanilla": _metric_rows(_triple(bb), None, n_boot, seed),
+                   method: _metric_rows(_triple(bb), _triple(aa), n_boot, seed)}
+        if j.kind == "seed":  # the baselines need no training: once per seed
+            for name, c_v in baseline_cv(tr, bb).items():
+                results[name] = _metric_rows(_triple(bb), (c_v, *_triple(bb)[1:]), n_boot, seed)
+        extra = {"vanilla": bb, method: aa}
+        for m, res in results.items():
+            frame = extra.get(m)
+            if frame is not None:
+                k, share = distinct_share(frame["c_v"].to_numpy(float))
+                all_rows = before[before["source"] == source] if m == "vanilla" else after[after["source"] == source]
+                res["distinct_cv"] = {"value": k, "n": len(frame)}
+                res["top_cv_share"] = {"value": share, "n": len(frame)}
+                res["parse_rate"] = {"value": 100.0 * float(all_rows["parse_ok"].mean()), "n": len(all_rows)}
+                res["accuracy_all"] = {"value": 100.0 * float(all_rows["correct"].mean()), "n": len(all_rows)}
+            if m != "vanilla" and m in extra:
+                res["letter_changed"] = {"value": 100.0 * float((bb["letter"].to_numpy() != aa["letter"].to_numpy()).mean()),
+                                         "n": len(bb)}
+        per_dataset[source] = results
+        questions.append(pd.DataFrame({
+            "job": j.name, "id": src_ids, "source": source, "gold": bb["gold_letter"],
+            "c_v_before": bb["c_v"], "c_i_before": bb["c_i"], "letter_before": bb["letter"],
+            "correct_before": bb["correct"], "c_v_after": aa["c_v"], "c_i_after": aa["c_i"],
+            "letter_after": aa["letter"], "correct_after": aa["correct"]}))
+    for source, results in per_dataset.items():
+        for m, res in results.items():
+            if j.kind != "seed" and m == "vanilla":
+                continue  # vanilla is reported once per seed job
+            for metric, cell in res.items():
+                rows.append({**common, "dataset": source, "method": m, "metric": metric,
+                             **{k: cell.get(k, math.nan) for k in ("value", "low", "high", "diff", "diff_low",
+                                                                   "diff_high", "n")}})
+    frame = pd.DataFrame(rows)
+    if not frame.empty:  # the paper's summary: the mean over datasets of the per-dataset values
+        means = (frame.groupby(["method", "metric"], sort=False)[["value", "diff"]].mean().reset_index())
+        for r in means.itertuples(index=False):
+            rows.append({**common, "dataset": "mean", "method": r.method, "metric": r.metric, "value": r.value,
+                         "low": math.nan, "high": math.nan, "diff": r.diff, "diff_low": math.nan,
+                         "diff_high": math.nan, "n": math.nan})
+    return rows, pd.concat(questions, ignore_index=True) if questions else pd.DataFrame()
+
+
+def training_rows(j: Job) -> pd.DataFrame:
+    """The job's training log: step, loss, held-out loss and reward accuracy (NaN where not logged)."""
+    path = j.run_dir / "train_log.jsonl"
+    if not path.exists():
+        return pd.DataFrame()
+    log = artifacts.read_jsonl(path)
+    out = []
+    for entry in log:
+        if "step" not in entry or "train_runtime" in entry:
+            continue
+        out.append({"job": j.name, "step": entry["step"], "loss": entry.get("loss", math.nan),
+                    "train_reward_accuracy": entry.get("rewards/accuracies", math.nan),
+                    "heldout_loss": entry.get("eval_loss", math.nan),
+                    "heldout_reward_accuracy": entry.get("eval_rewards/accuracies", math.nan),
+                    "heldout_margin": entry.get("eval_rewards/margins", math.nan)})
+    frame = pd.DataFrame(out)
+    return frame.groupby(["job", "step"], as_index=False).first() if not frame.empty else frame
+
+
+def collect(n_boot: int = 1000) -> Path:
+    """Write the three results files from every finished job (unfinished ones are skipped)."""
+    rows: list[dict[str, Any]] = []
+    questions, training = [], []
+    for j in JOBS:
+        if not is_finished(j):
+            continue
+        r, q = job_rows(j, n_boot=n_boot)
+        rows += r
+        questions.append(q)
+        training.append(training_rows(j))
+    DATA.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    with artifacts.atomic_path(RESULTS) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+    q = pd.concat([x for x in questions if not x.empty], ignore_index=True) if questions else pd.DataFrame()
+    with artifacts.atomic_path(QUESTIONS) as tmp:
+        q.to_csv(tmp, index=False, float_format="%.4f")
+    t = pd.concat([x for x in training if not x.empty], ignore_index=True) if training else pd.DataFrame()
+    with artifacts.atomic_path(TRAINING) as tmp:
+        t.to_csv(tmp, index=False, float_format="%.5g")
+    return RESULTS
+
+
+def read_results(path: str | Path = RESULTS) -> pd.DataFrame:
+    """The committed reference results (an empty table with the columns when none exist yet)."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame(columns=list(COLUMNS))
+    return pd.read_csv(path)

@@ -1,0 +1,317 @@
+"""What the results chapter and the landing page show: tables and sentences built from result rows.
+
+Every number the book prints about the reference experiment comes from here, computed from the
+committed ``book/data/reference_results.csv`` (:mod:`dca.reference_results`) — never typed. The
+chapter notebooks call these functions; their cells are removed from the rendered page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from dca.config import StageConfig
+from dca.metrics import METRICS
+
+PAPER_KEYS = ("rho", "sigma_eps", "mean_abs_eps", "sigma_m", "accuracy")
+CALIBRATION_KEYS = ("mean_eps", "ece_verbal", "ece_internal", "brier_verbal", "brier_internal",
+                    "auroc_verbal", "auroc_internal")
+DATASET_TITLES = {"openbookqa": "OpenBookQA", "mmlu": "MMLU", "arc_challenge": "ARC-Challenge",
+                  "arc_easy": "ARC-Easy", "commonsenseqa": "CommonsenseQA", "truthfulqa": "TruthfulQA",
+                  "cosmosqa": "CosmosQA", "mean": "mean of the datasets"}
+METHOD_TITLES = {"vanilla": "vanilla (no training)", "dca": "DCA (DPO)", "sft": "SFT on the chosen replies",
+                 "constant": "constant: mean training C_i", "isotonic": "post-hoc isotonic map C_v → C_i",
+                 "say_ci": "say round(C_i) (ceiling)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceChapterConfig(StageConfig):
+    """Parameters of the results chapter (``06_does_dca_work``): which files and run it reads."""
+
+    stage: ClassVar[str] = "reference"
+
+    run_dir: str = dataclasses.field(default="runs/default", metadata={
+        "help": "this build's run folder (its before/after closes the chapter)"})
+    results: str = dataclasses.field(default="book/data/reference_results.csv", metadata={
+        "help": "the committed reference results (python -m dca.reference collect writes it)"})
+    questions: str = dataclasses.field(default="book/data/reference_questions.csv", metadata={
+        "help": "per-question before/after values of the reference jobs (the figures)"})
+    training: str = dataclasses.field(default="book/data/reference_training.csv", metadata={
+        "help": "training logs of the reference jobs (loss and held-out loss per step)"})
+
+
+def math_label(label: str) -> str:
+    """A registry label ready for a Markdown table cell (a bare ``|`` would end the cell).
+
+    >>> math_label(r"mean $|\\varepsilon|$")
+    'mean $\\\\vert \\\\varepsilon\\\\vert $'
+    """
+    return label.replace("|", r"\vert ")
+
+
+def fmt(value: float, key: str) -> str:
+    """A metric value with the digits its unit deserves (pp: 2, %: 1, else 3); ``undefined`` for NaN.
+
+    >>> fmt(12.345, "sigma_eps"), fmt(61.25, "accuracy"), fmt(0.4231, "rho"), fmt(-0.0001, "rho")
+    ('12.35', '61.2', '0.423', '0.000')
+    >>> fmt(float("nan"), "rho")
+    'undefined'
+    """
+    unit = METRICS[key].unit if key in METRICS else ""
+    digits = 2 if unit == "pp" else 1 if unit == "%" else 3
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "undefined"
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text
+
+
+def label(key: str) -> str:
+    """The metric's label for a table (its registry label, or the key)."""
+    return math_label(METRICS[key].label) if key in METRICS else key
+
+
+def mean_sd(values: Iterable[float]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (ddof 1; NaN for one value) and count of the finite values.
+
+    >>> mean_sd([1.0, 2.0, 3.0])
+    (2.0, 1.0, 3)
+    >>> mean_sd([4.0, float("nan")])[1:]
+    (nan, 1)
+    """
+    arr = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan, 0
+    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else math.nan, int(arr.size)
+
+
+def pm(values: Iterable[float], key: str) -> str:
+    """``mean ± sd`` over seeds (just the value for one seed).
+
+    >>> pm([10.0, 12.0, 14.0], "sigma_eps"), pm([0.5], "rho")
+    ('12.00 ± 2.00', '0.500')
+    """
+    m, s, n = mean_sd(values)
+    if n == 0:
+        return "—"
+    return fmt(m, key) if n == 1 or math.isnan(s) else f"{fmt(m, key)} ± {fmt(s, key)}"
+
+
+def rows_of(results: pd.DataFrame, *, kind: str | None = None, job: str | None = None,
+            method: str | None = None, dataset: str | None = None, metric: str | None = None) -> pd.DataFrame:
+    """The result rows matching every given column value."""
+    mask = pd.Series(True, index=results.index)
+    for column, value in (("kind", kind), ("job", job), ("method", method), ("dataset", dataset),
+                          ("metric", metric)):
+        if value is not None:
+            mask &= results[column] == value
+    return results[mask]
+
+
+def seeds(results: pd.DataFrame) -> list[int]:
+    """The seeds of the finished seed jobs."""
+    return sorted(int(s) for s in rows_of(results, kind="seed")["seed"].unique())
+
+
+def datasets(results: pd.DataFrame) -> list[str]:
+    """The evaluated datasets of the seed jobs, in their order, then ``mean``."""
+    names = [d for d in rows_of(results, kind="seed")["dataset"].unique() if d != "mean"]
+    return sorted(names) + (["mean"] if names else [])
+
+
+def per_seed(results: pd.DataFrame, method: str, dataset: str, metric: str, column: str = "value") -> list[float]:
+    """One value per seed job (``column``: value or diff)."""
+    seed_rows = rows_of(results, kind="seed", method=method, dataset=dataset, metric=metric)
+    return [float(v) for v in seed_rows.sort_values("seed")[column]]
+
+
+def paper_form(results: pd.DataFrame, keys: Iterable[str] = PAPER_KEYS) -> pd.DataFrame:
+    """The paper's table for the reference experiment: per dataset and their mean, vanilla → DCA,
+    each side the mean ± sd over seeds."""
+    out = []
+    for dataset in datasets(results):
+        row = {"dataset": DATASET_TITLES.get(dataset, dataset)}
+        for key in keys:
+            before, after = per_seed(results, "vanilla", dataset, key), per_seed(results, "dca", dataset, key)
+            row[label(key)] = f"{pm(before, key)} → {pm(after, key)}"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def direction(diff: float, key: str) -> str:
+    """``better``, ``worse`` or ``rose``/``fell`` (for metrics with no better direction) for one change.
+
+    >>> direction(-2.0, "sigma_eps"), direction(0.1, "rho"), direction(-1.0, "mean_eps")
+    ('better', 'better', 'fell')
+    """
+    if not np.isfinite(diff) or diff == 0:
+        return "no change"
+    better = METRICS[key].higher_is_better if key in METRICS else None
+    if better is None:
+        return "rose" if diff > 0 else "fell"
+    return "better" if (diff > 0) == bool(better) else "worse"
+
+
+def sign_agreement(results: pd.DataFrame, dataset: str = "mean",
+                   keys: Iterable[str] = PAPER_KEYS + CALIBRATION_KEYS, method: str = "dca") -> pd.DataFrame:
+    """Per metric: the change (after − before) of every seed, their mean ± sd, and whether the seeds
+    agree on its sign; also how many seeds' paired 95 % intervals exclude zero (per dataset only)."""
+    out = []
+    for key in keys:
+        diffs = per_seed(results, method, dataset, key, "diff")
+        if not diffs:
+            continue
+        signs = {int(np.sign(d)) for d in diffs if np.isfinite(d)}
+        lows = per_seed(results, method, dataset, key, "diff_low")
+        highs = per_seed(results, method, dataset, key, "diff_high")
+        clear = sum(1 for lo, hi in zip(lows, highs) if np.isfinite(lo) and np.isfinite(hi) and not lo <= 0 <= hi)
+        out.append({"metric": label(key), "key": key,
+                    "change per seed": ", ".join(fmt(d, key) for d in diffs),
+                    "mean ± sd": pm(diffs, key),
+                    "direction": direction(mean_sd(diffs)[0], key),
+                    "same sign in all seeds": "yes" if len(signs) == 1 else "no",
+                    "seeds with interval excluding 0": (f"{clear} of {len(diffs)}" if dataset != "mean" else "—")})
+    return pd.DataFrame(out)
+
+
+def method_table(results: pd.DataFrame, dataset: str = "mean",
+                 methods: Iterable[str] = ("vanilla", "dca", "sft", "constant", "isotonic", "say_ci"),
+                 keys: Iterable[str] = ("rho", "sigma_eps", "mean_abs_eps", "mean_eps", "distinct_cv",
+                                        "top_cv_share", "accuracy", "auroc_verbal")) -> pd.DataFrame:
+    """DCA beside the baselines on the same held-out questions: mean ± sd over the seeds each ran."""
+    out = []
+    for method in methods:
+        sub = rows_of(results, method=method, dataset=dataset)
+        sub = sub[sub["kind"].isin(["seed", "sft"])]
+        if sub.empty:
+            continue
+        row = {"method": METHOD_TITLES.get(method, method), "seeds": int(sub["seed"].nunique())}
+        for key in keys:
+            vals = sub[sub["metric"] == key].sort_values("seed")["value"].astype(float).tolist()
+            row[label(key) if key in METRICS else EXTRA_LABELS.get(key, key)] = pm(vals, key)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+EXTRA_LABELS = {"distinct_cv": "distinct C_v", "top_cv_share": "most common C_v (%)",
+                "letter_changed": "letter changed (%)", "parse_rate": "parsed (%)",
+                "accuracy_all": "accuracy, all (%)"}
+
+
+def ablation_table(results: pd.DataFrame, dataset: str = "mean",
+                   keys: Iterable[str] = ("rho", "sigma_eps", "mean_abs_eps", "mean_eps", "distinct_cv",
+                                          "accuracy")) -> pd.DataFrame:
+    """Seed 0's DCA run and each one-factor ablation (all on seed 0's questions): the value after
+    training, with the vanilla value first."""
+    base = rows_of(results, job="seed0", dataset=dataset)
+    if base.empty:
+        return pd.DataFrame()
+    jobs = [("vanilla (seed 0)", rows_of(base, method="vanilla")), ("DCA, default settings", rows_of(base, method="dca"))]
+    for job in rows_of(results, kind="ablation")["job"].unique():
+        sub = rows_of(results, job=job, dataset=dataset, method="dca")
+        jobs.append((str(sub["factor"].iloc[0]) if len(sub) else job, sub))
+    out = []
+    for name, sub in jobs:
+        row = {"run": name}
+        for key in keys:
+            v = sub[sub["metric"] == key]["value"]
+            row[label(key) if key in METRICS else EXTRA_LABELS.get(key, key)] = fmt(float(v.iloc[0]), key) if len(v) else "—"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def value(results: pd.DataFrame, method: str, metric: str, dataset: str = "mean") -> tuple[float, float, int]:
+    """Mean, sd and count over seeds of one method's metric (seed jobs and SFT jobs)."""
+    sub = rows_of(results, method=method, dataset=dataset, metric=metric)
+    sub = sub[sub["kind"].isin(["seed", "sft"])]
+    return mean_sd(sub["value"].astype(float))
+
+
+def verdict(results: pd.DataFrame) -> str:
+    """One sentence on whether DCA worked in the reference experiment, glued from the numbers.
+
+    It names what moved and how (over all seeds), and never reports a lower σ_ε without the constant
+    baseline beside it, nor a change of C_v without saying whether it collapsed to few values.
+    """
+    if rows_of(results, kind="seed").empty:
+        return "The reference experiment has not been run yet (`make reference`)."
+    n = len(seeds(results))
+    s_b, s_a = value(results, "vanilla", "sigma_eps")[0], value(results, "dca", "sigma_eps")[0]
+    m_b, m_a = value(results, "vanilla", "mean_abs_eps")[0], value(results, "dca", "mean_abs_eps")[0]
+    r_b, r_a = value(results, "vanilla", "rho")[0], value(results, "dca", "rho")[0]
+    k_b, k_a = value(results, "vanilla", "distinct_cv")[0], value(results, "dca", "distinct_cv")[0]
+    const = value(results, "constant", "mean_abs_eps")[0]
+    agree = sign_agreement(results, keys=("sigma_eps", "mean_abs_eps", "rho"))
+    same = dict(zip(agree["key"], agree["same sign in all seeds"]))
+    parts = [f"over {n} seed{'s' if n != 1 else ''}, DCA moved mean |ε| from {m_b:.1f} to {m_a:.1f} points "
+             f"(a constant stated number reaches {const:.1f}) and σ_ε from {s_b:.1f} to {s_a:.1f}"]
+    parts.append(f"Spearman ρ between C_v and C_i went from {r_b:.2f} to {r_a:.2f}")
+    parts.append(f"the model used {k_b:.0f} distinct stated numbers per dataset before and {k_a:.0f} after")
+    worked = m_a < m_b and r_a > r_b and m_a < const
+    head = ("DCA worked here: " if worked else
+            "DCA did not do what the paper hopes for here: " if (r_a <= r_b or m_a >= const) else
+            "DCA helped only in part here: ")
+    consistent = all(v == "yes" for v in same.values())
+    tail = ("; every seed moved these three metrics the same way." if consistent
+            else "; the seeds do not all agree on the direction of these changes.")
+    return head + "; ".join(parts) + tail
+
+
+def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) -> str:
+    """The landing page's results card (MyST Markdown) and its figure, written to ``figure`` (a path).
+
+    Model, data and sizes; the stated-confidence histograms before and after; the before → after
+    mean over datasets beside the paper's three models; and the verdict sentence.
+    """
+    from pathlib import Path
+
+    if rows_of(results, kind="seed").empty:
+        return ("```{admonition} Results\n:class: note\nThe reference experiment has not been run yet: "
+                "`make reference` runs it and `python -m dca.reference collect` writes its results.\n```\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dca.plots import plot_confidence_histograms
+
+    seed_rows = rows_of(results, kind="seed")
+    first = seed_rows.iloc[0]
+    names = [DATASET_TITLES.get(d, d) for d in datasets(results) if d != "mean"]
+    n_eval = rows_of(seed_rows, method="vanilla", metric="parse_rate")
+    n_eval = int(n_eval[n_eval["dataset"] != "mean"]["n"].iloc[0])
+    if not questions.empty:
+        q = questions[questions["job"].isin([f"seed{s}" for s in seeds(results)])]
+        fig, ax = plt.subplots(figsize=(6.4, 3.2), constrained_layout=True)
+        plot_confidence_histograms(ax, q["c_v_before"], q["c_v_after"], quantity="c_v")
+        ax.set_title("stated confidence $C_v$ on held-out questions, before and after DCA", fontsize="medium")
+        fig.savefig(figure, dpi=160)
+        plt.close(fig)
+    keys = ("rho", "sigma_eps", "mean_abs_eps", "accuracy")
+    header = "| | " + " | ".join(label(k) for k in keys) + " |\n|---|" + "---|" * len(keys) + "\n"
+    ours = "| **this book** (1.5B, mean of seeds) | " + " | ".join(
+        f"{fmt(value(results, 'vanilla', k)[0], k)} → {fmt(value(results, 'dca', k)[0], k)}" for k in keys) + " |\n"
+    paper_rows = ""
+    paper_path = Path(__file__).resolve().parent.parent / "book" / "data" / "paper_results.csv"
+    if paper_path.exists():
+        paper = pd.read_csv(paper_path, comment="#")
+        for model, sub in paper.groupby("model", sort=False):
+            cells = []
+            for k in keys:
+                m = sub[sub["metric"] == k]
+                cells.append("—" if m.empty else f"{m['vanilla'].mean():.2f} → {m['dca'].mean():.2f}")
+            paper_rows += f"| paper: {model} | " + " | ".join(cells) + " |\n"
+    text = (
+        "```{admonition} Does DCA work? What this book found\n:class: important\n"
+        f"**Model** {first['model']} (Qwen2.5-Coder-1.5B-Instruct, bf16 on a CPU) · **data** {', '.join(names)} · "
+        f"**held out** {n_eval} questions per dataset · **seeds** {len(seeds(results))}.\n\n"
+        f"{verdict(results)}\n\n"
+        + ("![Stated confidence before and after DCA](results_card.png)\n\n" if not questions.empty else "")
+        + "Vanilla → DCA, mean over datasets (the paper's accuracy row is its mean over four datasets):\n\n"
+        + header + ours + paper_rows
+        + "\nDetails, baselines and ablations: {ref}`chapter-does-dca-work`.\n```\n")
+    return text

@@ -1,0 +1,133 @@
+"""The reference experiment's bookkeeping: jobs, collecting results from run folders (baselines,
+per-dataset and mean rows, paired differences), and the report tables and sentences built from them."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dca import reference, reference_results, report
+
+
+def stage1_rows(rng, source: str, split: str, n: int, c_v: float | None = None) -> list[dict]:
+    rows = []
+    for k in range(n):
+        c_i = float(rng.uniform(20, 95))
+        correct = bool(rng.random() < c_i / 100)
+        letter = "ABCD"[k % 4]
+        rows.append({"id": f"{source}-{split}-{k}", "split": split, "source": source, "correct": correct,
+                     "c_i": c_i, "c_i_norm": c_i, "c_v": 70.0 if c_v is None else c_v, "parse_ok": True,
+                     "letter": letter, "gold_letter": letter if correct else "A"})
+    return rows
+
+
+def fake_job(root, name: str, seed: int, shift: float) -> None:
+    """A finished job: stage1 (train + eval, two sources) and eval.parquet where C_v = C_i + shift."""
+    rng = np.random.default_rng(seed)
+    folder = root / name
+    folder.mkdir(parents=True)
+    rows = []
+    for source in ("alpha", "beta"):
+        rows += stage1_rows(rng, source, "train", 12) + stage1_rows(rng, source, "eval", 10)
+    stage1 = pd.DataFrame(rows)
+    stage1.to_parquet(folder / "stage1.parquet")
+    (folder / "stage1.parquet.provenance.json").write_text(json.dumps({
+        "params": {"model": "fake-model", "dataset": "alpha+beta"},
+        "data_origin": {"alpha": {"split": "validation"}, "beta": {"split": "test"}}}))
+    after = stage1[stage1["split"] == "eval"].copy()
+    after["c_v"] = np.clip(np.round(after["c_i"] + shift), 0, 100)
+    after.to_parquet(folder / "eval.parquet")
+    (folder / "metrics.json").write_text("{}")
+    log = [{"loss": 0.69, "step": 1}, {"eval_loss": 0.69, "eval_rewards/accuracies": 0.5, "step": 0},
+           {"train_runtime": 1.0, "step": 1}]
+    (folder / "train_log.jsonl").write_text("\n".join(json.dumps(x) for x in log) + "\n")
+
+
+@pytest.fixture()
+def collected(tmp_path, monkeypatch):
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    monkeypatch.setattr(reference, "RUNS", runs)
+    monkeypatch.setattr(reference_results, "RUNS", runs)
+    for name, target in (("RESULTS", "reference_results.csv"), ("QUESTIONS", "reference_questions.csv"),
+                         ("TRAINING", "reference_training.csv")):
+        monkeypatch.setattr(reference_results, name, data / target)
+    monkeypatch.setattr(reference_results, "DATA", data)
+    for seed in (0, 1, 2):
+        fake_job(runs, f"seed{seed}", seed, shift=3.0)
+    fake_job(runs, "seed0-sft", 0, shift=-5.0)
+    (runs / "jobs.jsonl").write_text(json.dumps({"job": "seed1", "wall_s": 12.5, "machine": "m", "commit": "abc",
+                                                 "finished": "2026-11-29T10:00:00Z"}) + "\n")
+    path = reference_results.collect(n_boot=50)
+    return pd.read_csv(path), pd.read_csv(data / "reference_questions.csv"), pd.read_csv(data / "reference_training.csv")
+
+
+def test_jobs_and_their_commands():
+    names = [j.name for j in reference.JOBS]
+    assert names[:4] == ["seed0", "seed1", "seed2", "seed0-sft"] and len(set(names)) == len(names)
+    assert {"abl-beta0.5", "abl-beta0.05", "abl-ipo", "abl-target-cinorm", "abl-correct-only", "abl-epochs3"} <= set(names)
+    cmd = reference.command(reference.job("abl-ipo"))
+    assert "profile=reference" in cmd and "seed=0" in cmd and "train.loss_type=ipo" in cmd
+    with pytest.raises(KeyError, match="unknown job 'nope'; jobs: seed0"):
+        reference.job("nope")
+    assert all(j.reuse in (None, *names) for j in reference.JOBS)
+
+
+def test_collect_writes_every_method_per_dataset_and_their_mean(collected):
+    results, questions, training = collected
+    seed_rows = results[results["kind"] == "seed"]
+    assert set(seed_rows["method"]) == {"vanilla", "dca", "constant", "isotonic", "say_ci"}
+    assert set(results[results["kind"] == "sft"]["method"]) == {"sft"}
+    assert set(results["dataset"]) == {"alpha", "beta", "mean"}
+    one = results[(results["job"] == "seed1") & (results["method"] == "dca") & (results["metric"] == "sigma_eps")]
+    per = one[one["dataset"] != "mean"]["value"]
+    assert math.isclose(float(one[one["dataset"] == "mean"]["value"].iloc[0]), per.mean(), rel_tol=1e-5)
+    assert results[results["job"] == "seed1"]["wall_s"].iloc[0] == 12.5
+    assert results[results["job"] == "seed1"]["split"].iloc[0] == "alpha:validation;beta:test"
+    assert len(questions) == 4 * 20 and set(questions["job"]) == {"seed0", "seed1", "seed2", "seed0-sft"}
+    assert list(training["heldout_loss"].dropna()) == [0.69] * 4
+
+
+def test_baselines_and_paired_differences(collected):
+    results, _, _ = collected
+
+    def cell(method, metric, dataset="alpha", job="seed0"):
+        r = results[(results["job"] == job) & (results["method"] == method) & (results["metric"] == metric)
+                    & (results["dataset"] == dataset)]
+        return r.iloc[0]
+
+    say = cell("say_ci", "mean_abs_eps")
+    assert say["value"] <= 0.5  # stating round(C_i) leaves only the rounding
+    dca = cell("dca", "mean_eps")
+    assert abs(dca["value"] - 3.0) < 0.6 and abs(dca["diff"] - (dca["value"] - cell("vanilla", "mean_eps")["value"])) < 1e-9
+    assert dca["diff_low"] <= dca["diff"] <= dca["diff_high"]
+    assert math.isnan(cell("vanilla", "rho")["diff"])  # vanilla has no difference to itself
+    assert cell("vanilla", "distinct_cv")["value"] == 1 and cell("vanilla", "top_cv_share")["value"] == 100
+    assert cell("constant", "rho")["value"] != cell("constant", "rho")["value"]  # a constant has no rank: NaN
+
+
+def test_report_tables_and_verdict(collected, tmp_path):
+    results, questions, _ = collected
+    form = report.paper_form(results)
+    assert list(form["dataset"]) == ["alpha", "beta", "mean of the datasets"]
+    assert " ± " in form.iloc[0, 1] and " → " in form.iloc[0, 1]
+    agree = report.sign_agreement(results, dataset="alpha")
+    assert set(agree["same sign in all seeds"]) <= {"yes", "no"}
+    row = agree[agree["key"] == "mean_abs_eps"].iloc[0]
+    assert row["direction"] == "better" and row["same sign in all seeds"] == "yes"
+    methods = report.method_table(results)
+    assert list(methods["seeds"]) == [3, 3, 1, 3, 3, 3]
+    sentence = report.verdict(results)
+    assert "over 3 seeds" in sentence and "constant stated number" in sentence
+    card = report.results_card(results, questions, tmp_path / "card.png")
+    assert (tmp_path / "card.png").stat().st_size > 1000 and "paper:" in card and "this book" in card
+
+
+def test_report_without_results_says_what_to_run(tmp_path):
+    empty = pd.DataFrame(columns=list(reference_results.COLUMNS))
+    assert "make reference" in report.verdict(empty)
+    assert "make reference" in report.results_card(empty, pd.DataFrame(), tmp_path / "x.png")
+    assert report.paper_form(empty).empty and report.ablation_table(empty).empty
