@@ -1,4 +1,4 @@
-"""Stage 2: preference pairs that differ only in the confidence number (PAPER.md §2.3).
+"""Stage 2: preference pairs that differ only in the confidence number.
 
 For every training question whose reply parsed, ``rejected`` is the model's own reply, with its
 verbalised confidence :math:`C_v`, and ``chosen`` is the *same* reply with the number's text replaced

@@ -123,7 +123,7 @@ shown.round(1)
 # %%
 n = summary["n"]
 parse_rate = 100 * summary["parse_rate"]
-PAPER_MAX_UNPARSED = 5.0  # %: the paper reports fewer unparsable replies than this (PAPER.md §2.1)
+PAPER_MAX_UNPARSED = 5.0  # %: the paper reports fewer unparsable replies than this (its elicitation step)
 glue("n_questions", n, display=False)
 glue("parse_rate", float(parse_rate), display=False)
 glue("unparsed", float(100 - parse_rate), display=False)
@@ -163,9 +163,10 @@ letters
 # as wrong), against {glue:text}`chance:.1f` % for guessing at random. The letter table shows why:
 # the model emits {glue:text}`top_letter` in {glue:text}`top_share:.1f` % of its replies, while
 # {glue:text}`top_letter` is the correct answer to only {glue:text}`top_gold_share:.1f` % of the
-# questions. SmolLM2-135M-Instruct mostly picks a position rather than an answer — a known weakness
-# of very small models, which we report rather than hide. DCA does not need a good model: it asks
-# whether the model *says* what it *computes*, and that question is well posed for any model.
+# questions. A model that emits one letter far more often than it is correct picks a position rather
+# than an answer — a known weakness of very small models (the 135M model of the `smoke` profile does
+# it), which we report rather than hide. DCA does not need a good model: it asks whether the model
+# *says* what it *computes*, and that question is well posed for any model.
 #
 # ## The two confidences
 

@@ -1,4 +1,4 @@
-"""Stage 2: preference pairs differ only in the confidence number (PAPER.md §2.3)."""
+"""Stage 2: preference pairs differ only in the confidence number."""
 
 from __future__ import annotations
 
