@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     variants = {
         "one question at a time (model.generate loop)": lambda: one_at_a_time(m, tok, prompts, args.max_new_tokens),
         "dca batched, no shared prefix": ours(share_prefix=False),
-        "dca before issue 6 (prefix deep-copied, cache grown by cat)": legacy,
+        "dca before the first speed-up round (prefix deep-copied, cache grown by cat)": legacy,
         "dca now (prefix views + preallocated cache)": ours(),
     }
     times, results = interleaved(variants, repeats=args.repeats)

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     variants = {
         f"lm-eval HFLM loglikelihood, bs={best_bs}": lambda: lm_eval_scores(hflm, queries, best_bs),
-        "dca before issue 6 (prefix cache deep-copied per batch)": legacy,
+        "dca before the first speed-up round (prefix cache deep-copied per batch)": legacy,
         "dca, no shared prefix": ours(share_prefix=False),
         "dca now (fp32)": ours(),
     }

@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmarks: the workload, interleaved timing, the pre-issue code paths, tables.
+"""Shared helpers of the benchmarks: the workload, interleaved timing, the code paths before the first speed-up round, tables.
 
 Timings on a shared machine are noisy, so every comparison is measured side by side in one process:
 the variants run interleaved (A, B, C, A, B, C, ...) ``repeats`` times and the best (smallest) time of
@@ -107,7 +107,7 @@ def workload(n: int, *, k_shot: int = 3, seed: int = 0, model: str = "embedded",
 
 
 # --------------------------------------------------------------------------------------------------
-# The code as it was before issue 6 (commit 9dd883c), for before/after figures
+# The code as it was before the first speed-up round (commit 9dd883c), for before/after figures
 
 
 def _legacy_for_batch(self: Any, batch_size: int, reserve: int = 0) -> Any:
@@ -120,7 +120,7 @@ def _legacy_for_batch(self: Any, batch_size: int, reserve: int = 0) -> Any:
 
 @contextlib.contextmanager
 def legacy_prefix_cache():
-    """Inside: ``PrefixCache.for_batch`` deep-copies and repeats the prefix cache per batch (pre-issue)."""
+    """Inside: ``PrefixCache.for_batch`` deep-copies and repeats the prefix cache per batch (before the first speed-up round)."""
     from dca.prefix import PrefixCache
 
     current = PrefixCache.for_batch

