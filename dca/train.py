@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dca import artifacts
-from dca.config import ConfigError, StageConfig, in_range, positive
+from dca.config import ConfigError, StageConfig, at_most, in_range, positive
 
 PAIRS_PRODUCER = "notebooks/02_preference_pairs (or `python -m dca pairs`)"
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -60,13 +60,13 @@ class TrainConfig(StageConfig):
     beta: float = dataclasses.field(
         default=0.1,
         metadata={"help": "DPO beta: how far the policy may move from the reference (higher: less). For IPO it "
-                          "is the regulariser tau."})
+                          "is the regulariser tau. At most 10."})
     loss_type: Literal["sigmoid", "ipo", "hinge"] = dataclasses.field(
         default="sigmoid",
         metadata={"help": "'sigmoid' (DPO, the paper's choice), 'ipo' (one secondary source says IPO was used) "
                           "or 'hinge' (SLiC)."})
-    lora_r: int = dataclasses.field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = dataclasses.field(default=32, metadata={"help": "LoRA scaling alpha (scale: alpha / r)."})
+    lora_r: int = dataclasses.field(default=16, metadata={"help": "LoRA rank (at most 1024)."})
+    lora_alpha: int = dataclasses.field(default=32, metadata={"help": "LoRA scaling alpha (scale: alpha / r; at most 4096)."})
     lora_dropout: float = dataclasses.field(
         default=0.05,
         metadata={"help": "Dropout on the LoRA branch. Active during training: TRL's disable_dropout is turned "
@@ -78,28 +78,29 @@ class TrainConfig(StageConfig):
     learning_rate: float = dataclasses.field(
         default=5e-4,
         metadata={"help": "Peak learning rate (AdamW). CPU default 5e-4 (few LoRA steps); paper-scale GPU runs "
-                          "use 5e-6 to 2e-5."})
+                          "use 5e-6 to 2e-5. At most 1."})
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = dataclasses.field(
         default="cosine", metadata={"help": "Learning-rate schedule after the warm-up."})
     warmup_ratio: float = dataclasses.field(
         default=0.1, metadata={"help": "Fraction of the optimiser steps spent warming up linearly, in [0, 1)."})
     epochs: float = dataclasses.field(
-        default=1.0, metadata={"help": "Passes over the pairs (ignored when max_steps > 0)."})
+        default=1.0, metadata={"help": "Passes over the pairs (ignored when max_steps > 0; at most 1000)."})
     batch_size: int = dataclasses.field(
         default=4, metadata={"help": "Pairs per device per forward pass (CPU default 4: more updates for the "
-                                     "same compute than 8)."})
+                                     "same compute than 8; at most 4096)."})
     grad_accum: int = dataclasses.field(
         default=1,
-        metadata={"help": "Gradient-accumulation steps; effective batch: batch_size x grad_accum x processes."})
+        metadata={"help": "Gradient-accumulation steps (at most 1024); effective batch: batch_size x grad_accum x "
+                          "processes."})
     max_length: int = dataclasses.field(
         default=512,
         metadata={"help": "Longest prompt + reply in tokens; longer ones are truncated at the end, and pairs "
-                          "whose prompt alone fills it are dropped by TRL."})
+                          "whose prompt alone fills it are dropped by TRL. At most 131072."})
     max_steps: int = dataclasses.field(
         default=-1,
         metadata={"help": "Stop after this many optimiser steps; -1 runs all epochs (the default: one pass "
                           "over the pairs). On SmolLM2-135M with 3-shot prompts a step of 4 pairs takes ~6 s on 2 "
-                          "CPU cores with shared_prefix (~28 s without)."})
+                          "CPU cores with shared_prefix (~28 s without). At most 10000000."})
     seed: int = dataclasses.field(
         default=0, metadata={"help": "Seed of the LoRA initialisation, data order and dropout."})
     precision: Literal["auto", "fp32", "bf16", "fp16"] = dataclasses.field(
@@ -113,9 +114,9 @@ class TrainConfig(StageConfig):
                           "off only for several epochs over all pairs (it runs over every pair even when "
                           "max_steps stops earlier). Single process only."})
     save_steps: int = dataclasses.field(
-        default=10, metadata={"help": "Write a resumable checkpoint every this many optimiser steps."})
+        default=10, metadata={"help": "Write a resumable checkpoint every this many optimiser steps (at most 1000000)."})
     logging_steps: int = dataclasses.field(
-        default=1, metadata={"help": "Record loss, rewards and learning rate every this many steps."})
+        default=1, metadata={"help": "Record loss, rewards and learning rate every this many steps (at most 1000000)."})
     resume: bool = dataclasses.field(
         default=True,
         metadata={"help": "Resume from the last checkpoint in run_dir/checkpoints when one exists for the same "
@@ -128,11 +129,11 @@ class TrainConfig(StageConfig):
         default=0,
         metadata={"help": "Held-out pairs (from the evaluation questions, never trained on) whose DPO loss and "
                           "reward accuracy are measured during training, to see overfitting; 0 turns it off. "
-                          "Each measurement costs a forward pass over them."})
+                          "Each measurement costs a forward pass over them. At most 1000000."})
     eval_every: int = dataclasses.field(
         default=0,
         metadata={"help": "Measure the held-out pairs every this many optimiser steps (0: four times per run, "
-                          "and before the first step)."})
+                          "and before the first step; at most 1000000)."})
     gradient_checkpointing: bool = dataclasses.field(
         default=False,
         metadata={"help": "Recompute activations in the backward pass: less memory, ~30% slower. Useful for "
@@ -152,6 +153,14 @@ class TrainConfig(StageConfig):
                  "max_length", "save_steps", "logging_steps")
         positive(self, "epochs", "heldout_pairs", "eval_every", allow_zero=True)
         in_range(self, "lora_dropout", 0.0, 1.0)
+        at_most(self, 10.0, "beta")
+        at_most(self, 1.0, "learning_rate")
+        at_most(self, 1000.0, "epochs")
+        at_most(self, 1024, "lora_r", "grad_accum")
+        at_most(self, 4096, "lora_alpha", "batch_size")
+        at_most(self, 131_072, "max_length")
+        at_most(self, 10_000_000, "max_steps")
+        at_most(self, 1_000_000, "save_steps", "logging_steps", "heldout_pairs", "eval_every")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio={self.warmup_ratio!r} must lie in [0, 1)")
         if self.max_steps <= 0 and self.max_steps != -1:
