@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +30,14 @@ PACKAGES = ("dca", "torch", "transformers", "trl", "peft", "datasets", "accelera
 
 class MissingArtifactError(FileNotFoundError):
     """An input artifact is missing; the message says which stage or notebook produces it."""
+
+
+class RunLockedError(RuntimeError):
+    """Another live process holds the run folder's lock; the message names its pid and host."""
+
+
+#: The lock file a ``dca run`` (or a single stage) holds in its run folder while it works.
+LOCK = ".dca.lock"
 
 
 @contextlib.contextmanager
@@ -183,6 +192,73 @@ def input_fingerprint(path: str | Path) -> str:
         if fp:
             return str(fp)
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def _read_lock(lock: Path) -> dict[str, Any]:
+    try:
+        return json.loads(lock.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _stale(holder: dict[str, Any]) -> bool:
+    """A lock left by a process of this host that is gone (or an unreadable lock file)."""
+    if not isinstance(holder.get("pid"), int) or not holder.get("host"):
+        return True
+    return holder["host"] == socket.gethostname() and not _pid_alive(holder["pid"])
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[Path]:
+    """Hold ``run_dir/.dca.lock`` (pid and host) while working in ``run_dir``.
+
+    A second process fails at once with :class:`RunLockedError` naming the holder. A lock whose
+    process is gone (same host, pid not running) is stale and taken over.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with run_lock(d):
+    ...     (d / LOCK).exists()
+    True
+    >>> (d / LOCK).exists()
+    False
+    """
+    lock = Path(run_dir) / LOCK
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = _read_lock(lock)
+            if not _stale(holder):
+                raise RunLockedError(
+                    f"{run_dir} is in use by process {holder['pid']} on {holder['host']} (since "
+                    f"{holder.get('started', '?')}); wait for it, or remove {lock} if that process is gone") from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone; take it over
+            continue
+        with os.fdopen(fd, "w") as fh:
+            json.dump(me, fh)
+        break
+    else:
+        raise RunLockedError(f"could not take {lock}: another process took it at the same moment")
+    try:
+        yield lock
+    finally:
+        if _read_lock(lock).get("pid") == me["pid"]:
+            lock.unlink(missing_ok=True)
 
 
 def require(artifact: str | Path, produced_by: str) -> Path:
