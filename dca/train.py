@@ -28,6 +28,7 @@ import math
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -300,13 +301,65 @@ def dpo_args(config: TrainConfig, precision: str, world_size: int, eval_steps: i
     )
 
 
+def _complete(checkpoint: Path) -> bool:
+    """A checkpoint is complete when its ``trainer_state.json`` (the trainer writes it last) reads."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _last_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest *complete* checkpoint of a run with this fingerprint, or None.
+
+    A newer checkpoint half-written when training was killed is set aside (renamed
+    ``incomplete-checkpoint-N``, by the main process) with a warning, and the one before it resumed.
+    """
+    from dca.distributed import is_main_process
 
     marker = checkpoints / "FINGERPRINT"
     if not checkpoints.is_dir() or not marker.exists() or marker.read_text().strip() != fingerprint:
         return None
-    return get_last_checkpoint(str(checkpoints))
+    found = [p for p in checkpoints.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    for path in sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if _complete(path):
+            return str(path)
+        if is_main_process():
+            aside = path.with_name(f"incomplete-{path.name}-{int(time.time())}")
+            path.rename(aside)
+            warnings.warn(f"{path} is incomplete (no readable trainer_state.json: training was killed while "
+                          f"writing it); set aside as {aside.name}", stacklevel=2)
+    return None
+
+
+def _clear_checkpoints(checkpoints: Path) -> None:
+    """Remove a checkpoints folder dca wrote (it holds the FINGERPRINT marker); refuse any other."""
+    if not checkpoints.exists():
+        return
+    if not (checkpoints / "FINGERPRINT").is_file() and any(checkpoints.iterdir()):
+        raise ConfigError(f"{checkpoints} exists but was not written by dca (no FINGERPRINT file in it); "
+                          "move it away or choose another run_dir")
+    shutil.rmtree(checkpoints)
+
+
+def mean_train_loss(log_history: list[dict[str, Any]]) -> float | None:
+    """Mean training loss over every optimiser step, from the trainer's log history.
+
+    Each ``loss`` entry averages the steps since the previous one, so entries are weighted by their
+    step counts: after a resume this still covers the steps before the interruption (the trainer's own
+    ``training_loss`` covers only the resumed ones).
+
+    >>> mean_train_loss([{"loss": 1.0, "step": 1}, {"loss": 0.5, "step": 3}, {"train_loss": 9.0, "step": 3}])
+    0.6666666666666666
+    """
+    total, steps, previous = 0.0, 0, 0
+    for entry in log_history:
+        if "loss" in entry and "step" in entry:
+            total += entry["loss"] * (entry["step"] - previous)
+            steps += entry["step"] - previous
+            previous = entry["step"]
+    return total / steps if steps else None
 
 
 def check_same_model(config: TrainConfig, run_dir: Path) -> None:
@@ -362,8 +415,8 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     checkpoints = Path(args.output_dir)
     last = _last_checkpoint(checkpoints, fingerprint) if config.resume else None
     if state.is_main_process:
-        if last is None and checkpoints.exists():
-            shutil.rmtree(checkpoints)  # other parameters, or resume=false: start afresh
+        if last is None:
+            _clear_checkpoints(checkpoints)  # other parameters, or resume=false: start afresh
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / "FINGERPRINT").write_text(fingerprint + "\n")
     state.wait_for_everyone()
@@ -384,10 +437,11 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         from dca import dpo_prefix
 
         dpo_prefix.install(trainer.model.get_base_model())  # on top of TRL's fused LM head
-    result = trainer.train(resume_from_checkpoint=True if last else None)
+    result = trainer.train(resume_from_checkpoint=last)
 
     if trainer.accelerator.is_main_process:
         trainable, total = trainer.model.get_nb_trainable_parameters()
+        final_loss = mean_train_loss(trainer.state.log_history)  # all steps, resumed or not
         record = artifacts.provenance(
             config.stage, config.to_dict(), fingerprint,
             model=config.model, precision=precision, world_size=state.num_processes,
@@ -397,7 +451,7 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
             resumed_from=last, train_runtime_s=result.metrics.get("train_runtime"),
             wall_time_s=round(time.time() - started, 2), trainable_params=trainable, total_params=total,
             inputs={"pairs": str(pairs_path), "pairs_fingerprint": artifacts.input_fingerprint(pairs_path)},
-            final_train_loss=result.training_loss,
+            final_train_loss=result.training_loss if final_loss is None else final_loss,
             **_shared_prefix_record(trainer.model.get_base_model()),
         )
         artifacts.write_jsonl(run_dir / "train_log.jsonl", trainer.state.log_history)
