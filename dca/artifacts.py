@@ -191,7 +191,7 @@ def input_fingerprint(path: str | Path) -> str:
         fp = read_json(prov).get("fingerprint")
         if fp:
             return str(fp)
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return content_hash(path)[:16]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -259,6 +259,75 @@ def run_lock(run_dir: str | Path) -> Iterator[Path]:
     finally:
         if _read_lock(lock).get("pid") == me["pid"]:
             lock.unlink(missing_ok=True)
+
+
+#: Files of a local model folder whose content decides the model: weights, configs, tokenizer.
+MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf", ".json", ".model", ".txt")
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def _hash_cache_path() -> Path:
+    return Path(os.environ.get("DCA_HASH_CACHE", Path.home() / ".cache" / "dca" / "content-hashes.json"))
+
+
+def content_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, cached by (path, size, mtime) in memory and in a small JSON file
+    (``DCA_HASH_CACHE``, default ``~/.cache/dca/content-hashes.json``), so a multi-gigabyte model is
+    read once, not at every run.
+    """
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _HASHES:
+        return _HASHES[key]
+    cache_file = _hash_cache_path()
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    entry = cache.get(key[0], {})
+    if entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+        _HASHES[key] = entry["sha256"]
+        return entry["sha256"]
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    _HASHES[key] = digest.hexdigest()
+    cache[key[0]] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": _HASHES[key]}
+    with contextlib.suppress(OSError):  # a read-only home only costs the re-hash next time
+        write_json(cache_file, cache)
+    return _HASHES[key]
+
+
+def folder_hash(folder: str | Path) -> str:
+    """Hash of a model folder: the names and content hashes of its weight, config and tokenizer files."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in MODEL_FILE_SUFFIXES)
+    payload = json.dumps([[str(p.relative_to(folder)), content_hash(p)] for p in files])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def local_content(dataset: str, model: str) -> dict[str, str]:
+    """Content hashes of the local inputs of stage 1: question files named in ``dataset`` and a model
+    folder. Registry names (``openbookqa+mmlu``, ``synthetic``), short model names and Hub ids give
+    ``{}``, so their fingerprints stay what they were.
+    """
+    out = {}
+    for name in (n.strip() for n in dataset.split("+")):
+        if Path(name).suffix in (".jsonl", ".csv") and Path(name).is_file():
+            out[f"dataset:{name}"] = content_hash(name)
+    if Path(model).is_dir():
+        out[f"model:{model}"] = folder_hash(model)
+    return out
+
+
+def with_content(fingerprint: str, content: dict[str, str]) -> str:
+    """``fingerprint`` unchanged without local content; else a hash of both."""
+    if not content:
+        return fingerprint
+    payload = json.dumps({"config": fingerprint, "content": content}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def require(artifact: str | Path, produced_by: str) -> Path:

@@ -177,7 +177,8 @@ def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = F
     """Run stage 1 into ``config.run_dir``; skip when its table exists for the same parameters."""
     run_dir = Path(config.run_dir)
     out = run_dir / STAGE1
-    fingerprint = config.fingerprint(exclude=("run_dir", "batch_size", "device"))
+    content = artifacts.local_content(config.dataset, config.model)  # local files: their bytes count too
+    fingerprint = artifacts.with_content(config.fingerprint(exclude=("run_dir", "batch_size", "device")), content)
     if not force and artifacts.is_done(out, fingerprint):
         return out
     distributed.init_process_group()
@@ -199,7 +200,7 @@ def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = F
         artifacts.write_parquet(out, table)
         record = artifacts.provenance(
             "extract", config.to_dict(), fingerprint, model=config.model, model_class=type(loaded.model).__name__,
-            dataset=config.dataset, data_origin=origins, seed=config.seed, device=str(loaded.device),
+            dataset=config.dataset, data_origin=origins, input_content=content, seed=config.seed, device=str(loaded.device),
             dtype=str(loaded.dtype), dtype_reason=loaded.dtype_reason, world_size=distributed.world_size(), seconds=round(seconds, 2), summary=summarize(table),
         )
         artifacts.write_provenance(out, record)
