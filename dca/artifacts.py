@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +30,14 @@ PACKAGES = ("dca", "torch", "transformers", "trl", "peft", "datasets", "accelera
 
 class MissingArtifactError(FileNotFoundError):
     """An input artifact is missing; the message says which stage or notebook produces it."""
+
+
+class RunLockedError(RuntimeError):
+    """Another live process holds the run folder's lock; the message names its pid and host."""
+
+
+#: The lock file a ``dca run`` (or a single stage) holds in its run folder while it works.
+LOCK = ".dca.lock"
 
 
 @contextlib.contextmanager
@@ -182,7 +191,143 @@ def input_fingerprint(path: str | Path) -> str:
         fp = read_json(prov).get("fingerprint")
         if fp:
             return str(fp)
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return content_hash(path)[:16]
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def _read_lock(lock: Path) -> dict[str, Any]:
+    try:
+        return json.loads(lock.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _stale(holder: dict[str, Any]) -> bool:
+    """A lock left by a process of this host that is gone (or an unreadable lock file)."""
+    if not isinstance(holder.get("pid"), int) or not holder.get("host"):
+        return True
+    return holder["host"] == socket.gethostname() and not _pid_alive(holder["pid"])
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[Path]:
+    """Hold ``run_dir/.dca.lock`` (pid and host) while working in ``run_dir``.
+
+    A second process fails at once with :class:`RunLockedError` naming the holder. A lock whose
+    process is gone (same host, pid not running) is stale and taken over.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with run_lock(d):
+    ...     (d / LOCK).exists()
+    True
+    >>> (d / LOCK).exists()
+    False
+    """
+    lock = Path(run_dir) / LOCK
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = _read_lock(lock)
+            if not _stale(holder):
+                raise RunLockedError(
+                    f"{run_dir} is in use by process {holder['pid']} on {holder['host']} (since "
+                    f"{holder.get('started', '?')}); wait for it, or remove {lock} if that process is gone") from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone; take it over
+            continue
+        with os.fdopen(fd, "w") as fh:
+            json.dump(me, fh)
+        break
+    else:
+        raise RunLockedError(f"could not take {lock}: another process took it at the same moment")
+    try:
+        yield lock
+    finally:
+        if _read_lock(lock).get("pid") == me["pid"]:
+            lock.unlink(missing_ok=True)
+
+
+#: Files of a local model folder whose content decides the model: weights, configs, tokenizer.
+MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf", ".json", ".model", ".txt")
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def _hash_cache_path() -> Path:
+    return Path(os.environ.get("DCA_HASH_CACHE", Path.home() / ".cache" / "dca" / "content-hashes.json"))
+
+
+def content_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, cached by (path, size, mtime) in memory and in a small JSON file
+    (``DCA_HASH_CACHE``, default ``~/.cache/dca/content-hashes.json``), so a multi-gigabyte model is
+    read once, not at every run.
+    """
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _HASHES:
+        return _HASHES[key]
+    cache_file = _hash_cache_path()
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    entry = cache.get(key[0], {})
+    if entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+        _HASHES[key] = entry["sha256"]
+        return entry["sha256"]
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    _HASHES[key] = digest.hexdigest()
+    cache[key[0]] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": _HASHES[key]}
+    with contextlib.suppress(OSError):  # a read-only home only costs the re-hash next time
+        write_json(cache_file, cache)
+    return _HASHES[key]
+
+
+def folder_hash(folder: str | Path) -> str:
+    """Hash of a model folder: the names and content hashes of its weight, config and tokenizer files."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in MODEL_FILE_SUFFIXES)
+    payload = json.dumps([[str(p.relative_to(folder)), content_hash(p)] for p in files])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def local_content(dataset: str, model: str) -> dict[str, str]:
+    """Content hashes of the local inputs of stage 1: question files named in ``dataset`` and a model
+    folder. Registry names (``openbookqa+mmlu``, ``synthetic``), short model names and Hub ids give
+    ``{}``, so their fingerprints stay what they were.
+    """
+    out = {}
+    for name in (n.strip() for n in dataset.split("+")):
+        if Path(name).suffix in (".jsonl", ".csv") and Path(name).is_file():
+            out[f"dataset:{name}"] = content_hash(name)
+    if Path(model).is_dir():
+        out[f"model:{model}"] = folder_hash(model)
+    return out
+
+
+def with_content(fingerprint: str, content: dict[str, str]) -> str:
+    """``fingerprint`` unchanged without local content; else a hash of both."""
+    if not content:
+        return fingerprint
+    payload = json.dumps({"config": fingerprint, "content": content}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def require(artifact: str | Path, produced_by: str) -> Path:

@@ -15,18 +15,41 @@ plain ``key=value`` goes to every stage that has that field (``run_dir``, ``seed
 ``stage.key=value`` to one stage. ``profile=NAME`` starts from ``profiles/NAME.yaml``. A stage whose
 output exists for the same parameters is skipped. The same command runs under ``torchrun`` and
 ``accelerate launch``: elicitation and evaluation split the questions across processes, training is
-data-parallel.
+data-parallel. While it works, a command holds its run folder's lock (``run_dir/.dca.lock``): a
+second command into the same folder fails at once, naming the first.
+
+A user error (a bad parameter, missing data or artifact, a folder in use) prints one line
+``error: ...`` and exits with status 2; Ctrl-C prints what was interrupted and exits with 130.
+``DCA_DEBUG=1`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from dca.artifacts import MissingArtifactError, RunLockedError, run_lock
 from dca.config import ConfigError, StageConfig, load_profile
+from dca.data.questions import DataError
+
+#: Errors that are the user's to fix: printed as one line, exit status 2 (ValueError covers the
+#: validation errors of the stages; ModelFetchError is added by :func:`user_errors`).
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, DataError, MissingArtifactError, RunLockedError,
+                                                ValueError)
+
+
+class StageInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a stage; carries the stage's name for the one-line message."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(stage)
+        self.stage = stage
 
 
 @dataclass(frozen=True)
@@ -87,6 +110,8 @@ def stage_parameters(names: list[str], args: dict[str, str]) -> dict[str, dict[s
     """
     args = dict(args)
     profile = args.pop("profile", None)
+    if profile is not None and not profile.strip():
+        raise ConfigError("profile= is empty; name a profile (default, smoke ...) or a .yaml path, or leave it out")
     sections = load_profile(profile) if profile else {}
     params: dict[str, dict[str, Any]] = {}
     fields = {n: STAGES[n].config().field_names() for n in names}
@@ -121,47 +146,82 @@ def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True)
     seconds: dict[str, float] = {}
     from dca.distributed import barrier, init_process_group, is_main_process
 
-    init_process_group()  # several processes: start the group before any stage (a stage may be skipped)
-    for n in names:
-        start = time.perf_counter()
-        runner = STAGES[n].runner()
-        if n == "pairs":  # cheap and written once: the main process builds, the others wait
-            out = runner(configs[n]) if is_main_process() else None
-            barrier()
-        elif n == "train":
-            out = runner(configs[n])
-        else:
-            out = runner(configs[n], progress=progress)
-        seconds[n] = time.perf_counter() - start
-        if is_main_process():
-            print(f"[dca] {n}: {out} ({seconds[n]:.1f} s)", flush=True)
+    with contextlib.ExitStack() as locks:
+        if is_main_process():  # the other processes of a torchrun / accelerate launch share the main one's
+            for run_dir in sorted({Path(c.run_dir).resolve() for c in configs.values()}):  # type: ignore[attr-defined]
+                locks.enter_context(run_lock(run_dir))
+        init_process_group()  # several processes: start the group before any stage (a stage may be skipped)
+        for n in names:
+            start = time.perf_counter()
+            try:
+                out = _run_stage(n, configs[n], progress, barrier, is_main_process)
+            except KeyboardInterrupt:
+                raise StageInterrupted(n) from None
+            seconds[n] = time.perf_counter() - start
+            if is_main_process():
+                print(f"[dca] {n}: {out} ({seconds[n]:.1f} s)", flush=True)
     return seconds
+
+
+def _run_stage(name: str, config: StageConfig, progress: bool, barrier: Callable[[], None],
+               is_main_process: Callable[[], bool]) -> Any:
+    """Run one stage with the arguments its runner takes."""
+    runner = STAGES[name].runner()
+    if name == "pairs":  # cheap and written once: the main process builds, the others wait
+        out = runner(config) if is_main_process() else None
+        barrier()
+        return out
+    if name == "train":
+        return runner(config)
+    return runner(config, progress=progress)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """:data:`USER_ERRORS` plus the model fetcher's error (imported here: it is a heavier module)."""
+    from dca.embedded import ModelFetchError
+
+    return (*USER_ERRORS, ModelFetchError)
 
 
 USAGE = __doc__
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; a user error is one line and status 2, Ctrl-C one line and status 130.
+
+    With ``DCA_DEBUG=1`` in the environment the exception propagates, traceback and all.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0
-    command, rest = argv[0], argv[1:]
+    if os.environ.get("DCA_DEBUG", "") not in ("", "0"):
+        return _command(argv[0], argv[1:])
     try:
-        if command == "help":
-            names = rest or list(STAGES)
-            for n in names:
-                if n not in STAGES:
-                    raise ConfigError(f"unknown stage {n!r}; stages: {', '.join(STAGES)}")
-                print(f"{n}:\n{STAGES[n].config().help()}\n")
-            return 0
-        if command == "run":
-            run_stages(list(STAGES), parse_pairs(rest))
-            return 0
-        if command in STAGES:
-            run_stages([command], parse_pairs(rest))
-            return 0
-        raise ConfigError(f"unknown command {command!r}; use one of: {', '.join([*STAGES, 'run', 'help'])}")
-    except ConfigError as err:
+        return _command(argv[0], argv[1:])
+    except KeyboardInterrupt as err:
+        what = f"the {err.stage} stage" if isinstance(err, StageInterrupted) else f"'{argv[0]}'"
+        print(f"interrupted: {what} stopped; rerun the same command to resume (finished stages are skipped, "
+              "training continues from its last checkpoint)", file=sys.stderr)
+        return 130
+    except user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def _command(command: str, rest: list[str]) -> int:
+    """Dispatch ``help``, ``run`` or one stage; exceptions propagate to :func:`main`."""
+    if command == "help":
+        names = rest or list(STAGES)
+        for n in names:
+            if n not in STAGES:
+                raise ConfigError(f"unknown stage {n!r}; stages: {', '.join(STAGES)}")
+            print(f"{n}:\n{STAGES[n].config().help()}\n")
+        return 0
+    if command == "run":
+        run_stages(list(STAGES), parse_pairs(rest))
+        return 0
+    if command in STAGES:
+        run_stages([command], parse_pairs(rest))
+        return 0
+    raise ConfigError(f"unknown command {command!r}; use one of: {', '.join([*STAGES, 'run', 'help'])}")

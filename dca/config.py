@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -104,8 +106,8 @@ class StageConfig:
         """Build a config, rejecting unknown keys and converting values to the field types.
 
         >>> from dca.extract import ExtractConfig
-        >>> ExtractConfig.from_dict({"n_questions": "300"}).n_questions
-        300
+        >>> ExtractConfig.from_dict({"n_questions": "12", "n_eval": "4"}).n_questions
+        12
         >>> ExtractConfig.from_dict({"n_question": 12})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -163,22 +165,70 @@ class StageConfig:
         return "\n".join(lines)
 
 
+def _finite(name: str, value: Any) -> None:
+    """Raise :class:`ConfigError` for NaN and infinities (every comparison with NaN is false)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name}={value!r} must be a finite number")
+
+
 def positive(config: StageConfig, *names: str, allow_zero: bool = False) -> None:
-    """Raise :class:`ConfigError` unless each named field is > 0 (or >= 0 with ``allow_zero``)."""
+    """Raise :class:`ConfigError` unless each named field is finite and > 0 (or >= 0 with ``allow_zero``).
+
+    >>> from dca.pairs import PairsConfig
+    >>> positive(PairsConfig(min_gap=float("nan")), "min_gap", allow_zero=True)
+    Traceback (most recent call last):
+    ...
+    dca.config.ConfigError: min_gap=nan must be a finite number
+    """
     for name in names:
         value = getattr(config, name)
         if value is None:
             continue
+        _finite(name, value)
         if value < 0 or (value == 0 and not allow_zero):
             bound = ">= 0" if allow_zero else "> 0"
             raise ConfigError(f"{name}={value!r} must be {bound}")
 
 
+def at_most(config: StageConfig, limit: float, *names: str) -> None:
+    """Raise :class:`ConfigError` when a named field exceeds ``limit`` (a typo such as ``1e22``)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None:
+            _finite(name, value)
+            if value > limit:
+                raise ConfigError(f"{name}={value!r} is above the limit of {limit:g}")
+
+
 def in_range(config: StageConfig, name: str, low: float, high: float) -> None:
-    """Raise :class:`ConfigError` unless ``low <= config.name <= high``."""
+    """Raise :class:`ConfigError` unless ``low <= config.name <= high`` (NaN never is)."""
     value = getattr(config, name)
     if not low <= value <= high:
         raise ConfigError(f"{name}={value!r} must lie in [{low}, {high}]")
+
+
+#: ``dtype`` values of the inference stages (the keys of ``dca.models.DTYPES``).
+DTYPE_NAMES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(?::\d+)?")
+
+
+def check_device(config: StageConfig, name: str = "device") -> None:
+    """Raise :class:`ConfigError` unless the field is ``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N``.
+
+    >>> from dca.extract import ExtractConfig
+    >>> ExtractConfig(device="tpu").validate()
+    Traceback (most recent call last):
+    ...
+    dca.config.ConfigError: device='tpu' is not valid; use auto, cpu, mps, cuda or cuda:N
+    """
+    if not _DEVICE.fullmatch(getattr(config, name)):
+        raise ConfigError(f"{name}={getattr(config, name)!r} is not valid; use auto, cpu, mps, cuda or cuda:N")
+
+
+def check_dtype(config: StageConfig, name: str = "dtype") -> None:
+    """Raise :class:`ConfigError` unless the field is one of :data:`DTYPE_NAMES`."""
+    if getattr(config, name) not in DTYPE_NAMES:
+        raise ConfigError(f"{name}={getattr(config, name)!r} is not valid; choose one of {list(DTYPE_NAMES)}")
 
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"

@@ -23,7 +23,7 @@ import pandas as pd
 
 from dca import artifacts, distributed, results
 from dca.bootstrap import bootstrap, paired_bootstrap
-from dca.config import StageConfig, positive
+from dca.config import StageConfig, at_most, check_device, check_dtype, positive
 from dca.data import read_questions
 from dca.extract import QUESTIONS, STAGE1, extract_table, load_stage1, summarize
 from dca.metrics import compute
@@ -44,9 +44,9 @@ class EvalConfig(StageConfig):
     stage: ClassVar[str] = "evaluate"
 
     run_dir: str = field(default="runs/default", metadata={"help": "folder holding every artifact of the run"})
-    n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples for the 95 % intervals"})
+    n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples for the 95 % intervals (at most 1000000)"})
     seed: int = field(default=0, metadata={"help": "seed of the bootstrap"})
-    batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch"})
+    batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch (at most 4096)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16"})
     results_store: str = field(default="runs/results.csv", metadata={
@@ -55,6 +55,10 @@ class EvalConfig(StageConfig):
 
     def validate(self) -> None:
         positive(self, "n_boot", "batch_size")
+        at_most(self, 1_000_000, "n_boot")
+        at_most(self, 4096, "batch_size")
+        check_device(self)
+        check_dtype(self)
 
 
 def triples(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from dca import artifacts, distributed
-from dca.config import ConfigError, StageConfig, in_range, positive
+from dca.config import ConfigError, StageConfig, at_most, check_device, check_dtype, in_range, positive
 from dca.confidence import internal_confidence, query_from_reply
 from dca.data import Question, load_split_questions, save_questions
 from dca.elicit import generate_replies
@@ -55,14 +55,14 @@ class ExtractConfig(StageConfig):
         "help": "the Hub split to read (None: the source's default; offline the bundled split, validation "
                 "or MMLU's test)"})
     n_questions: int = field(default=400, metadata={
-        "help": "questions to use per dataset, train + eval"})
+        "help": "questions to use per dataset, train + eval (at most 1000000)"})
     n_eval: int = field(default=200, metadata={
         "help": "held-out evaluation questions per dataset (the rest train)"})
     seed: int = field(default=0, metadata={"help": "seeds the subset, the option shuffle and the split"})
     k_shot: int = field(default=3, metadata={
         "help": "worked examples before each question (SmolLM2-135M needs at least 1 to follow the format)"})
-    batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch"})
-    max_new_tokens: int = field(default=16, metadata={"help": "reply length limit in tokens"})
+    batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch (at most 4096)"})
+    max_new_tokens: int = field(default=16, metadata={"help": "reply length limit in tokens (at most 4096)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16 | float16"})
 
@@ -70,6 +70,10 @@ class ExtractConfig(StageConfig):
         positive(self, "n_questions", "n_eval", "batch_size", "max_new_tokens")
         positive(self, "k_shot", allow_zero=True)
         in_range(self, "k_shot", 0, 8)
+        at_most(self, 1_000_000, "n_questions")
+        at_most(self, 4096, "batch_size", "max_new_tokens")
+        check_device(self)
+        check_dtype(self)
         if self.n_eval >= self.n_questions:
             raise ConfigError(
                 f"n_eval={self.n_eval} must be smaller than n_questions={self.n_questions} (training needs questions too)")
@@ -173,7 +177,8 @@ def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = F
     """Run stage 1 into ``config.run_dir``; skip when its table exists for the same parameters."""
     run_dir = Path(config.run_dir)
     out = run_dir / STAGE1
-    fingerprint = config.fingerprint(exclude=("run_dir", "batch_size", "device"))
+    content = artifacts.local_content(config.dataset, config.model)  # local files: their bytes count too
+    fingerprint = artifacts.with_content(config.fingerprint(exclude=("run_dir", "batch_size", "device")), content)
     if not force and artifacts.is_done(out, fingerprint):
         return out
     distributed.init_process_group()
@@ -195,7 +200,7 @@ def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = F
         artifacts.write_parquet(out, table)
         record = artifacts.provenance(
             "extract", config.to_dict(), fingerprint, model=config.model, model_class=type(loaded.model).__name__,
-            dataset=config.dataset, data_origin=origins, seed=config.seed, device=str(loaded.device),
+            dataset=config.dataset, data_origin=origins, input_content=content, seed=config.seed, device=str(loaded.device),
             dtype=str(loaded.dtype), dtype_reason=loaded.dtype_reason, world_size=distributed.world_size(), seconds=round(seconds, 2), summary=summarize(table),
         )
         artifacts.write_provenance(out, record)

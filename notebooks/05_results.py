@@ -23,9 +23,9 @@
 
 # %% tags=["parameters"]
 run_dir = 'runs/default'  # folder holding every artifact of the run
-n_boot = 1000  # bootstrap resamples for the 95 % intervals
+n_boot = 1000  # bootstrap resamples for the 95 % intervals (at most 1000000)
 seed = 0  # seed of the bootstrap
-batch_size = 32  # prompts per generation / forward batch
+batch_size = 32  # prompts per generation / forward batch (at most 4096)
 device = 'auto'  # auto (cuda if available) | cpu | cuda | cuda:N
 dtype = 'auto'  # auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16
 results_store = 'runs/results.csv'  # CSV the tidy result rows are appended to (the results chapter reads it)

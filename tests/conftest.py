@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# content hashes of local data files and model folders: cached in a temporary file, not in ~/.cache
+os.environ.setdefault("DCA_HASH_CACHE", os.path.join(tempfile.mkdtemp(prefix="dca-hashes-"), "hashes.json"))
 
 
 @pytest.fixture(scope="session")

@@ -352,3 +352,40 @@ def test_synthetic_families_and_choices():
         synthetic_questions(5, families=["poetry"])
     big = synthetic_questions(3000, seed=0)  # small families run out and drop out; ids stay unique
     validate_questions(big)
+
+
+def test_byte_order_mark_is_accepted_in_csv_and_jsonl(tmp_path):
+    csv_path, jsonl_path = tmp_path / "bom.csv", tmp_path / "bom.jsonl"
+    csv_path.write_bytes(b"\xef\xbb\xbfquestion,choices,answer\nok?,\"[\"\"a\"\", \"\"b\"\"]\",1\n")
+    jsonl_path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"question": "ok?", "choices": ["a", "b"], "answer": 1}).encode() + b"\n")
+    for path in (csv_path, jsonl_path):
+        [q] = load_questions(str(path))
+        assert (q.question, q.choices, q.answer) == ("ok?", ("a", "b"), 1)
+
+
+def test_non_utf8_file_names_file_and_line(tmp_path):
+    p = tmp_path / "latin1.csv"
+    p.write_bytes('question,choices,answer\nok?,"[""a"", ""b""]",0\ncaf\u00e9?,"[""a"", ""b""]",0\n'.encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1.csv line 3: not UTF-8"):
+        load_questions(str(p))
+
+
+def test_duplicated_csv_header_is_rejected(tmp_path):
+    p = tmp_path / "dup.csv"
+    p.write_text('question,choices,answer,question\nok?,"[""a"", ""b""]",0,other?\n')
+    with pytest.raises(DataError, match=r"dup.csv header.*\['question'\].*more than once"):
+        load_questions(str(p))
+
+
+@pytest.mark.parametrize("choices, message", [
+    (["same", "same", "same"], r"choice\(s\) \['same'\] appear more than once"),
+    (["", "", ""], "choice 0 is empty"),
+    (["a", " "], "choice 1 is empty"),
+    ([{"t": 1}, None], r"choice 0 is \{'t': 1\}; every choice must be a string"),
+    (["a", None], "choice 1 is None"),
+])
+def test_bad_choices_are_rejected_naming_the_row(tmp_path, choices, message):
+    p = tmp_path / "bad.jsonl"
+    p.write_text(json.dumps({"id": "q9", "question": "x?", "choices": choices, "answer": 0}) + "\n")
+    with pytest.raises(DataError, match=rf"line 1 \(id 'q9'\): {message}"):
+        load_questions(str(p))

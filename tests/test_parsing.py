@@ -75,3 +75,41 @@ def test_letter_failures():
 def test_combined_reason():
     letter, conf = parse_letter("nothing", "AB"), parse_confidence("nothing")
     assert combined_reason(letter, conf) == "no_letter+no_probability"
+
+
+@pytest.mark.parametrize("text", ["Probability: \u22120%", "Probability: -0%", "Probability: -0.0", "about -0 %"])
+def test_negative_zero_is_a_failure_not_a_zero(text):
+    result = parse_confidence(text)
+    assert not result.ok and result.reason == "negative" and math.isnan(result.value)
+
+
+#: Replies that made the old patterns backtrack (seconds each): whitespace and digit runs after
+#: keywords, long fractions, repeated keywords; each about 100 kB.
+ADVERSARIAL = {
+    "spaces after keyword": "Probability" + " " * 100_000 + "x",
+    "spaces around 'is'": "Answer" + " " * 50_000 + "is" + " " * 50_000,
+    "long fraction": "0." + "0" * 100_000 + "1",
+    "digit run": "1" * 100_000,
+    "digit run then %": "7" * 100_000 + " %",
+    "minus signs": "-\u2212" * 50_000,
+    "repeated keyword": "probability " * 8_000,
+    "repeated answer": "Answer is " * 10_000,
+    "dotted digits": "1." * 50_000,
+    "percent signs": "% " * 50_000,
+    "spaces between numbers": ("1" + " " * 999) * 100,
+    "unicode digits": "\u0663" * 100_000 + "%",
+}
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_parsing_is_linear_on_adversarial_replies(name):
+    import time
+
+    text = ADVERSARIAL[name]
+    best = math.inf
+    for _ in range(5):  # the fastest of five, so that a busy machine does not fail the test
+        start = time.perf_counter()
+        parse_confidence(text)
+        parse_letter(text, "ABCD")
+        best = min(best, time.perf_counter() - start)
+    assert best < 0.010, f"{name}: {best * 1000:.1f} ms"

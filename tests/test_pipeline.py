@@ -42,13 +42,13 @@ def test_pipeline_end_to_end_and_skips_done_stages(format_model_dir, tmp_path, c
 
 
 def test_evaluate_without_adapter_names_the_notebook(format_model_dir, tmp_path, capsys):
-    from dca.artifacts import MissingArtifactError
-
     run_dir = tmp_path / "run"
     assert cli_main(["extract", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=4", "n_eval=2",
                      "k_shot=0", "max_new_tokens=10"]) == 0
-    with pytest.raises(MissingArtifactError, match="03_dpo_training"):
-        cli_main(["evaluate", f"run_dir={run_dir}"])
+    capsys.readouterr()
+    assert cli_main(["evaluate", f"run_dir={run_dir}"]) == 2  # a user error: one line, no traceback
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "03_dpo_training" in err and "\n" not in err
 
 
 def test_training_another_model_than_the_one_elicited_fails(format_model_dir, tmp_path):

@@ -116,7 +116,25 @@ def test_eps_distribution(run, tmp_path):
         plot_eps_distribution(None, [1.0], [np.nan])
 
 
+def legend_texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
 def test_plots_accept_empty_runs(tmp_path):
-    save_png(plot_eps_distribution(None, []), tmp_path / "empty_eps.png")
-    save_png(plot_confidence_histograms(None, []), tmp_path / "empty_hist.png")
-    save_png(plot_reliability(None, [], []), tmp_path / "empty_rel.png")
+    """An empty run draws labelled axes with no data: no bars, N = 0 in the legend, the full range."""
+    eps = plot_eps_distribution(None, [])
+    assert not eps.patches and legend_texts(eps) == ["before DCA (N = 0)"]
+    assert eps.get_xlim() == (-100.0, 100.0) and "percentage points" in eps.get_xlabel()
+    save_png(eps, tmp_path / "empty_eps.png")
+
+    hist = plot_confidence_histograms(None, [])
+    assert all(bar.get_height() == 0 for bar in hist.patches)  # the bins are drawn, all empty
+    assert legend_texts(hist) == ["before DCA (N = 0)"] and hist.get_ylabel() == "share of questions (%)"
+    save_png(hist, tmp_path / "empty_hist.png")
+
+    rel = plot_reliability(None, [], [])
+    assert not rel.patches  # no bin holds a question: no bar
+    assert legend_texts(rel) == ["perfect calibration", "confidence (ECE = nan)"]
+    assert rel.get_xlim() == (-2.0, 102.0) and rel.get_ylabel() == "accuracy in bin (%)"
+    save_png(rel, tmp_path / "empty_rel.png")
+    assert all((tmp_path / f"empty_{n}.png").stat().st_size > 0 for n in ("eps", "hist", "rel"))

@@ -155,3 +155,59 @@ def test_c_i_from_the_generation_pass_equals_a_separate_pass(format_model_dir):
     for col in ("c_i", "c_i_norm"):
         diff = (one.loc[read, col] - two.loc[read, col]).abs() / 100
         assert diff.max() < 1e-4, (col, diff.max())
+
+
+def write_questions(path, offset: int = 0) -> None:
+    rows = [{"id": f"q{i}", "question": f"What is {i + offset} + 1?", "choices": [str(i + offset), str(i + offset + 1)],
+             "answer": 1} for i in range(6)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_a_changed_data_file_is_not_served_from_the_old_table(tiny_model_dir, tmp_path):
+    data = tmp_path / "mine.jsonl"
+    write_questions(data)
+    config = ExtractConfig.from_dict(dict(run_dir=str(tmp_path / "run"), model=str(tiny_model_dir), dataset=str(data),
+                                          n_questions=6, n_eval=2, k_shot=0, max_new_tokens=4, batch_size=6))
+    out = run_extract(config, progress=False)
+    write_questions(data, offset=100)  # same path, other questions
+    run_extract(config, progress=False)
+    assert any("What is 100 + 1?" in q for q in pd.read_parquet(out)["prompt"])
+    prov = json.loads((tmp_path / "run" / "stage1.parquet.provenance.json").read_text())
+    assert list(prov["input_content"]) == [f"dataset:{data}", f"model:{tiny_model_dir}"]
+
+
+def test_model_folder_fingerprint_covers_its_weights_and_registry_names_keep_theirs(tmp_path):
+    from dca import artifacts
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"weights-1")
+    before = artifacts.local_content("synthetic", str(folder))
+    (folder / "model.safetensors").write_bytes(b"weights-2")
+    after = artifacts.local_content("synthetic", str(folder))
+    assert before != after and list(after) == [f"model:{folder}"]
+    # registry datasets, short model names and Hub ids: the fingerprint of before this change
+    for dataset, model in [("openbookqa+mmlu+arc_challenge", "qwen2.5-coder-1.5b"), ("synthetic", "embedded"),
+                           ("mmlu", "HuggingFaceTB/SmolLM2-135M-Instruct")]:
+        assert artifacts.local_content(dataset, model) == {}
+        assert artifacts.with_content("abcd", {}) == "abcd"
+
+
+def test_content_hashes_are_cached_by_size_and_mtime(tmp_path, monkeypatch):
+    import os
+
+    from dca import artifacts
+
+    monkeypatch.setenv("DCA_HASH_CACHE", str(tmp_path / "hashes.json"))
+    monkeypatch.setattr(artifacts, "_HASHES", {})
+    data = tmp_path / "big.bin"
+    data.write_bytes(b"a" * 1000)
+    first = artifacts.content_hash(data)
+    stat = data.stat()
+    data.write_bytes(b"b" * 1000)  # same size; put the old mtime back: the cache answers
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    monkeypatch.setattr(artifacts, "_HASHES", {})  # a new process: only the file cache remains
+    assert artifacts.content_hash(data) == first
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # touched: hashed again
+    assert artifacts.content_hash(data) != first

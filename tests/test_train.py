@@ -184,6 +184,40 @@ def test_interrupted_run_resumes_from_its_checkpoint(trained, tmp_path, tiny_mod
     assert losses(tmp_path) == pytest.approx(losses(Path(config.run_dir)), rel=1e-5)
 
 
+def test_incomplete_checkpoint_is_set_aside_and_loss_covers_all_steps(trained, tmp_path, tiny_model_dir):
+    """A checkpoint half-written by a kill (no trainer_state.json) is renamed, the one before resumed;
+    the provenance's final_train_loss is the mean over all 4 steps, as the uninterrupted run reports."""
+    import shutil
+
+    config, _ = trained
+    write_pairs(tmp_path)
+    interrupt_at_step_3(tmp_path, tiny_model_dir)
+    half = tmp_path / "checkpoints" / "checkpoint-4"
+    shutil.copytree(tmp_path / "checkpoints" / "checkpoint-2", half)
+    (half / "trainer_state.json").unlink()
+
+    seen: list[int] = []
+    with pytest.warns(UserWarning, match="checkpoint-4 is incomplete"):
+        train_dpo(tiny_config(tmp_path, tiny_model_dir), callbacks=[callback_at(0, seen.append)])
+    assert seen == [3, 4] and (half / "trainer_state.json").exists()  # written anew, complete
+    assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / "checkpoints").glob("incomplete-*")] == ["incomplete-checkpoint-4"]
+    resumed = artifacts.read_json(artifacts.provenance_path(tmp_path / "adapter"))
+    whole = artifacts.read_json(artifacts.provenance_path(Path(config.run_dir) / "adapter"))
+    assert resumed["resumed_from"].endswith("checkpoint-2")
+    assert resumed["final_train_loss"] == pytest.approx(whole["final_train_loss"], rel=1e-4)
+    assert resumed["final_train_loss"] == pytest.approx(sum(losses(tmp_path).values()) / 4, rel=1e-4)
+
+
+def test_a_checkpoints_folder_dca_did_not_write_is_not_deleted(tmp_path, tiny_model_dir):
+    write_pairs(tmp_path)
+    mine = tmp_path / "checkpoints" / "my-notes.txt"
+    mine.parent.mkdir()
+    mine.write_text("not dca's")
+    with pytest.raises(ConfigError, match="not written by dca"):
+        train_dpo(tiny_config(tmp_path, tiny_model_dir))
+    assert mine.read_text() == "not dca's"
+
+
 def test_other_parameters_do_not_resume(trained, tmp_path, tiny_model_dir):
     write_pairs(tmp_path)
 

@@ -1,12 +1,14 @@
 """Questions from local JSONL or CSV files.
 
-Columns: ``question``, ``choices`` (a list; in CSV a JSON-encoded list string), ``answer`` (0-based
-int), and optionally ``id`` (default: the 0-based row index), ``context``, ``subject``.
+Columns: ``question``, ``choices`` (a list of distinct, non-empty strings; in CSV a JSON-encoded list
+string), ``answer`` (0-based int), and optionally ``id`` (default: the 0-based row index),
+``context``, ``subject``. Files are UTF-8, with or without a byte-order mark.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -17,29 +19,49 @@ LOCAL_SUFFIXES = (".jsonl", ".csv")
 _FIELDS = {"id", "question", "choices", "answer", "context", "subject"}
 
 
+def _text(path: Path) -> str:
+    """The file's text: UTF-8, a leading byte-order mark dropped; a bad byte is named by file and line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path.name} line {line}: not UTF-8 (byte {data[exc.start]:#04x} at offset "
+                        f"{exc.start}); save the file as UTF-8") from None
+
+
 def _rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """``(where, row)`` pairs; ``where`` names the row for error messages."""
+    text = _text(path)
+    return _jsonl_rows(path, text) if path.suffix == ".jsonl" else _csv_rows(path, text)
+
+
+def _jsonl_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
     rows: list[tuple[str, dict[str, Any]]] = []
-    if path.suffix == ".jsonl":
-        with open(path, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path.name} line {line_no}: not valid JSON ({exc})") from exc
-                if not isinstance(row, dict):
-                    raise DataError(f"{path.name} line {line_no}: expected a JSON object")
-                rows.append((f"line {line_no}", row))
-    else:
-        with open(path, encoding="utf-8", newline="") as fh:
-            for row_no, row in enumerate(csv.DictReader(fh), start=1):
-                rows.append((f"row {row_no}", dict(row)))
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path.name} line {line_no}: not valid JSON ({exc})") from exc
+        if not isinstance(row, dict):
+            raise DataError(f"{path.name} line {line_no}: expected a JSON object")
+        rows.append((f"line {line_no}", row))
     return rows
 
 
+def _csv_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataError(f"{path.name} header: column(s) {repeated} appear more than once")
+    return [(f"row {row_no}", dict(row)) for row_no, row in enumerate(reader, start=1)]
+
+
 def _choices(value: Any, name: str) -> tuple[str, ...]:
+    """The choices of one row: a list of distinct, non-empty strings."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -47,7 +69,15 @@ def _choices(value: Any, name: str) -> tuple[str, ...]:
             raise DataError(f"{name}: 'choices' must be a JSON list string, got {value!r}") from exc
     if not isinstance(value, list):
         raise DataError(f"{name}: 'choices' must be a list, got {type(value).__name__}")
-    return tuple(str(c) for c in value)
+    for i, choice in enumerate(value):
+        if not isinstance(choice, str):
+            raise DataError(f"{name}: choice {i} is {choice!r}; every choice must be a string")
+        if not choice.strip():
+            raise DataError(f"{name}: choice {i} is empty")
+    repeated = sorted({c for c in value if value.count(c) > 1})
+    if repeated:
+        raise DataError(f"{name}: choice(s) {repeated} appear more than once")
+    return tuple(value)
 
 
 def _answer(value: Any, name: str) -> int:

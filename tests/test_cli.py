@@ -1,0 +1,125 @@
+"""The command line's failure modes: one-line errors (status 2), Ctrl-C (130), the run-folder lock,
+and parameters of every stage checked before any work. No model is loaded here."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from dca import artifacts, cli
+from dca.cli import main
+from dca.config import ConfigError
+from dca.evaluate import EvalConfig
+from dca.extract import ExtractConfig
+from dca.pairs import PairsConfig
+from dca.train import TrainConfig
+
+
+def one_line_error(capsys, argv: list[str], needle: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert needle in err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["extract", "dataset=nope"], "unknown question source 'nope'"),
+    (["extract", "device=tpu"], "device='tpu' is not valid"),
+    (["extract", "dtype=int8"], "dtype='int8' is not valid"),
+    (["evaluate", "device=cuda:x"], "device='cuda:x' is not valid"),
+    (["run", "profile="], "profile= is empty"),
+])
+def test_user_errors_are_one_line_with_status_2(args, needle, capsys, tmp_path):
+    one_line_error(capsys, [*args, f"run_dir={tmp_path}"], needle)
+
+
+def test_pairs_on_an_empty_run_folder_is_one_line(capsys, tmp_path):
+    one_line_error(capsys, ["pairs", f"run_dir={tmp_path}"], "stage1.parquet does not exist")
+
+
+def test_non_utf8_data_file_is_one_line(capsys, tmp_path):
+    data = tmp_path / "q.csv"
+    data.write_bytes("question,choices,answer\nd\u00e9j\u00e0?,\"[\"\"a\"\", \"\"b\"\"]\",0\n".encode("latin-1"))
+    one_line_error(capsys, ["extract", f"dataset={data}", f"run_dir={tmp_path}", "n_questions=2", "n_eval=1"],
+                   "q.csv line 2: not UTF-8")
+
+
+def test_debug_switch_shows_the_traceback(monkeypatch, tmp_path):
+    monkeypatch.setenv("DCA_DEBUG", "1")
+    with pytest.raises(ConfigError, match="device='tpu'"):
+        main(["extract", "device=tpu", f"run_dir={tmp_path}"])
+
+
+def test_every_stage_is_validated_before_any_work(monkeypatch, capsys, tmp_path):
+    ran: list[str] = []
+    for name, stage in cli.STAGES.items():
+        monkeypatch.setitem(cli.STAGES, name, cli.Stage(name, stage.config, lambda n=name: lambda *a, **k: ran.append(n)))
+    one_line_error(capsys, ["run", f"run_dir={tmp_path}", "evaluate.dtype=int8"], "dtype='int8'")
+    assert ran == []
+
+
+def test_ctrl_c_is_one_line_with_status_130(monkeypatch, capsys, tmp_path):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.STAGES, "pairs", cli.Stage("pairs", cli.STAGES["pairs"].config, lambda: interrupted))
+    assert main(["pairs", f"run_dir={tmp_path}"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert "the pairs stage stopped" in err and "rerun the same command to resume" in err
+    assert not (tmp_path / artifacts.LOCK).exists()  # the lock is released
+
+
+def test_a_second_run_into_the_same_folder_fails_naming_the_first(capsys, tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / artifacts.LOCK).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        one_line_error(capsys, ["pairs", f"run_dir={tmp_path}"], f"in use by process {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_stale_lock_is_taken_over(capsys, tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (tmp_path / artifacts.LOCK).write_text(json.dumps({"pid": gone.pid, "host": socket.gethostname()}))
+    with artifacts.run_lock(tmp_path) as lock:
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert not lock.exists()
+
+
+@pytest.mark.parametrize("cls, key, value", [
+    (TrainConfig, "beta", "nan"),
+    (TrainConfig, "learning_rate", "inf"),
+    (TrainConfig, "batch_size", 1e22),
+    (TrainConfig, "epochs", "1e9"),
+    (TrainConfig, "warmup_ratio", "nan"),
+    (PairsConfig, "min_gap", "nan"),
+    (ExtractConfig, "max_new_tokens", 1e9),
+    (ExtractConfig, "batch_size", 1e22),
+    (EvalConfig, "n_boot", 1e12),
+])
+def test_nan_inf_and_absurd_values_are_rejected(cls, key, value):
+    with pytest.raises(ConfigError, match=key):
+        cls.from_dict({key: value})
+
+
+def test_help_states_the_upper_bounds():
+    assert "at most 4096" in ExtractConfig.help() and "At most 10." in TrainConfig.help()
+    for cls in (ExtractConfig, PairsConfig, TrainConfig, EvalConfig):
+        import dataclasses
+
+        assert all("=" not in f.metadata.get("help", "") for f in dataclasses.fields(cls))
+
+
+def test_the_dtype_names_are_the_loaders():
+    from dca.config import DTYPE_NAMES
+    from dca.models import DTYPES
+
+    assert set(DTYPE_NAMES) == set(DTYPES)
