@@ -303,11 +303,57 @@ def execute(
             _mark(output, dict(record, status="failed"))
             raise
     wall = time.perf_counter() - start
+    fold_parameters(output, parameters)
     run_dir = parameters.get("run_dir")
     exists = bool(run_dir) and (cwd / str(run_dir)).exists()
     run_id = hashlib.sha256(f"{record.get('hash')}{time.time_ns()}{os.getpid()}".encode()).hexdigest()[:16]
     _mark(output, dict(record, status="ok", wall_time_s=round(wall, 1), run_dir_exists=exists, run_id=run_id))
     return wall
+
+
+def parameters_table(cls: type[StageConfig], parameters: dict[str, Any]) -> str:
+    """A Markdown table of every parameter that ran: name, value, default, meaning (changed ones bold).
+
+    >>> print(parameters_table(MetricsChapterConfig, {"n_boot": 200}).splitlines()[3])
+    | `n_boot` | **`200`** | `1000` | bootstrap resamples for the 95 % intervals |
+    """
+    rows = ["| name | value | default | meaning |", "|---|---|---|---|"]
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        value = parameters.get(f.name, default)
+        shown = f"`{value!r}`" if value == default else f"**`{value!r}`**"
+        meaning = f.metadata.get("help", "").replace("|", "\\|")
+        rows.append(f"| `{f.name}` | {shown} | `{default!r}` | {meaning} |")
+    return "\n".join(rows)
+
+
+def fold_parameters(output: Path, parameters: dict[str, Any]) -> None:
+    """Hide the parameters cell and papermill's injected cell of an executed notebook; show instead
+    one folded table of the parameters that ran (what the reader needs, once)."""
+    import nbformat
+
+    nb = nbformat.read(output, as_version=4)
+    stage = next((n for n in NOTEBOOKS if n.name == output.stem), None)
+    cls = config_class(stage) if stage else None
+    last = None
+    for k, cell in enumerate(nb.cells):
+        tags = cell.metadata.setdefault("tags", [])
+        if "parameters" in tags or "injected-parameters" in tags:
+            if "remove-cell" not in tags:
+                tags.append("remove-cell")
+            last = k
+    if last is None or cls is None or any("dca-parameters" in c.metadata.get("tags", []) for c in nb.cells):
+        return
+    changed = sum(1 for f in dataclasses.fields(cls) if f.name in parameters
+                  and parameters[f.name] != (f.default if f.default is not dataclasses.MISSING else f.default_factory()))
+    text = (f"```{{admonition}} Parameters of this run ({len(dataclasses.fields(cls))}; {changed} differ from the "
+            f"defaults, in bold)\n:class: dropdown\n{parameters_table(cls, parameters)}\n```")
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata["tags"] = ["dca-parameters"]
+    nb.cells.insert(last + 1, cell)
+    tmp = output.with_name(f".{output.name}.tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, output)
 
 
 def _mark(output: Path, record: dict[str, Any]) -> None:

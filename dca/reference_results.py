@@ -14,9 +14,11 @@
 ``reference_training.csv``
     The training logs: loss, held-out DPO loss and reward accuracy per step.
 
-Methods. ``vanilla``: the base model (stage 1). ``dca``: after DPO (a seed job or an ablation).
-``sft``: after SFT on the chosen replies. Three baselines use no training at all, computed from the
-vanilla replies of the same held-out questions: ``constant`` states the mean training ``C_i`` for
+Methods. ``vanilla``: the base model (stage 1), on every held-out question whose reply parsed.
+``dca``: after DPO (a seed job or an ablation), and ``sft``: after SFT on the chosen replies, both on
+the held-out questions parsed before *and* after (their ``diff`` columns are paired differences to
+vanilla on exactly those questions). Three baselines use no training at all, computed from the
+vanilla replies of the same held-out questions (every parsed one): ``constant`` states the mean training ``C_i`` for
 every question; ``isotonic`` maps ``C_v`` through a monotone (isotonic) fit of ``C_i`` on ``C_v``
 over the training questions; ``say_ci`` states ``round(C_i)``, the alignment ceiling.
 """
@@ -77,8 +79,13 @@ def baseline_cv(train: pd.DataFrame, held: pd.DataFrame) -> dict[str, np.ndarray
 
 
 def _metric_rows(before: tuple, after: tuple | None, n_boot: int, seed: int) -> dict[str, dict[str, float]]:
-    """Per metric: value and interval of ``after`` (or ``before`` when None), and the paired difference."""
+    """Per metric: value and interval of ``after`` (or ``before`` when None), and the paired difference.
+
+    The values of an empty set of questions are NaN (a run whose replies no longer parse)."""
     target = after if after is not None else before
+    if len(target[0]) == 0:
+        return {key: {"value": math.nan, "low": math.nan, "high": math.nan, "diff": math.nan,
+                      "diff_low": math.nan, "diff_high": math.nan, "n": 0} for key in METRICS if key != "n"}
     values = compute(*target)
     intervals = bootstrap(*target, n_boot=n_boot, seed=seed) if len(target[0]) > 1 else {}
     paired = paired_bootstrap(before, after, n_boot=n_boot, seed=seed) if after is not None and len(target[0]) > 1 else {}
@@ -135,16 +142,18 @@ def job_rows(j: Job, n_boot: int = 1000, seed: int = 0) -> tuple[list[dict[str, 
     ids = [i for i in b.index if i in a.index and _usable(b.loc[[i]]).iloc[0] and _usable(a.loc[[i]]).iloc[0]]
     per_dataset: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     questions = []
+    vanilla_ok = before[_usable(before)].set_index("id")
     for source in sorted(before["source"].unique()):
         src_ids = [i for i in ids if b.at[i, "source"] == source]
         bb, aa = b.loc[src_ids].reset_index(), a.loc[src_ids].reset_index()
+        vv = vanilla_ok[vanilla_ok["source"] == source].reset_index()  # every parsed vanilla reply
         tr = train[(train["source"] == source) & _usable(train)]
-        results = {"vanilla": _metric_rows(_triple(bb), None, n_boot, seed),
+        results = {"vanilla": _metric_rows(_triple(vv), None, n_boot, seed),
                    method: _metric_rows(_triple(bb), _triple(aa), n_boot, seed)}
-        if j.kind == "seed":  # the baselines need no training: once per seed
-            for name, c_v in baseline_cv(tr, bb).items():
-                results[name] = _metric_rows(_triple(bb), (c_v, *_triple(bb)[1:]), n_boot, seed)
-        extra = {"vanilla": bb, method: aa}
+        if j.kind == "seed":  # the baselines need no training: once per seed, on every parsed vanilla reply
+            for name, c_v in baseline_cv(tr, vv).items():
+                results[name] = _metric_rows(_triple(vv), (c_v, *_triple(vv)[1:]), n_boot, seed)
+        extra = {"vanilla": vv, method: aa}
         for m, res in results.items():
             frame = extra.get(m)
             if frame is not None:
@@ -155,8 +164,8 @@ def job_rows(j: Job, n_boot: int = 1000, seed: int = 0) -> tuple[list[dict[str, 
                 res["parse_rate"] = {"value": 100.0 * float(all_rows["parse_ok"].mean()), "n": len(all_rows)}
                 res["accuracy_all"] = {"value": 100.0 * float(all_rows["correct"].mean()), "n": len(all_rows)}
             if m != "vanilla" and m in extra:
-                res["letter_changed"] = {"value": 100.0 * float((bb["letter"].to_numpy() != aa["letter"].to_numpy()).mean()),
-                                         "n": len(bb)}
+                res["letter_changed"] = {"value": 100.0 * float((bb["letter"].to_numpy() != aa["letter"].to_numpy()).mean())
+                                         if len(bb) else math.nan, "n": len(bb)}
         per_dataset[source] = results
         questions.append(pd.DataFrame({
             "job": j.name, "id": src_ids, "source": source, "gold": bb["gold_letter"],

@@ -62,7 +62,7 @@ def fmt(value: float, key: str) -> str:
     >>> fmt(float("nan"), "rho")
     'undefined'
     """
-    unit = METRICS[key].unit if key in METRICS else ""
+    unit = METRICS[key].unit if key in METRICS else "%" if key in EXTRA_LABELS else ""
     digits = 2 if unit == "pp" else 1 if unit == "%" else 3
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "undefined"
@@ -180,7 +180,7 @@ def sign_agreement(results: pd.DataFrame, dataset: str = "mean",
 
 def method_table(results: pd.DataFrame, dataset: str = "mean",
                  methods: Iterable[str] = ("vanilla", "dca", "sft", "constant", "isotonic", "say_ci"),
-                 keys: Iterable[str] = ("rho", "sigma_eps", "mean_abs_eps", "mean_eps", "distinct_cv",
+                 keys: Iterable[str] = ("parse_rate", "rho", "sigma_eps", "mean_abs_eps", "mean_eps", "distinct_cv",
                                         "top_cv_share", "accuracy", "auroc_verbal")) -> pd.DataFrame:
     """DCA beside the baselines on the same held-out questions: mean ± sd over the seeds each ran."""
     out = []
@@ -203,8 +203,8 @@ EXTRA_LABELS = {"distinct_cv": "distinct C_v", "top_cv_share": "most common C_v 
 
 
 def ablation_table(results: pd.DataFrame, dataset: str = "mean",
-                   keys: Iterable[str] = ("rho", "sigma_eps", "mean_abs_eps", "mean_eps", "distinct_cv",
-                                          "accuracy")) -> pd.DataFrame:
+                   keys: Iterable[str] = ("parse_rate", "rho", "sigma_eps", "mean_abs_eps", "mean_eps",
+                                          "distinct_cv", "accuracy_all")) -> pd.DataFrame:
     """Seed 0's DCA run and each one-factor ablation (all on seed 0's questions): the value after
     training, with the vanilla value first."""
     base = rows_of(results, job="seed0", dataset=dataset)
