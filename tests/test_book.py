@@ -469,3 +469,28 @@ def test_page_renders_in_chromium(page, served_book, browser):
     assert not state["broken"], f"{page}: images that did not load: {state['broken']}"
     assert state["outputImgs"] == _expected_figures(page), (page, state["outputImgs"], _expected_figures(page))
     assert events  # the page did load
+
+
+def test_the_reader_sees_one_folded_table_of_the_parameters_that_ran(tmp_path):
+    """The parameters cell and papermill's injected cell are removed from the page; one folded table
+    (name, value, default, meaning; changed values in bold) replaces them, once."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Metrics"),
+                nbformat.v4.new_code_cell("run_dir = 'runs/default'\nn_boot = 1000\nseed = 0"),
+                nbformat.v4.new_code_cell("n_boot = 5"), nbformat.v4.new_code_cell("print(n_boot)")]
+    nb.cells[1].metadata["tags"] = ["parameters"]
+    nb.cells[2].metadata["tags"] = ["injected-parameters"]
+    path = tmp_path / "04_metrics.ipynb"
+    nbformat.write(nb, path)
+    book.fold_parameters(path, {"run_dir": "runs/default", "n_boot": 5})
+    book.fold_parameters(path, {"run_dir": "runs/default", "n_boot": 5})  # idempotent
+    out = nbformat.read(path, as_version=4)
+    assert [c.metadata.get("tags", []) for c in out.cells[1:3]] == [["parameters", "remove-cell"],
+                                                                   ["injected-parameters", "remove-cell"]]
+    folded = [c for c in out.cells if "dca-parameters" in c.metadata.get("tags", [])]
+    assert len(folded) == 1 and out.cells.index(folded[0]) == 3
+    text = folded[0].source
+    assert ":class: dropdown" in text and "1 differ from the defaults" in text
+    assert "| `n_boot` | **`5`** | `1000` |" in text and "| `seed` | `0` | `0` |" in text
