@@ -20,7 +20,7 @@ import pandas as pd
 
 from dca import artifacts, distributed
 from dca.config import ConfigError, StageConfig, at_most, check_device, check_dtype, in_range, positive
-from dca.confidence import internal_confidence, query_from_reply
+from dca.confidence import confidence_from_generation, internal_confidence, query_from_reply
 from dca.data import Question, load_split_questions, save_questions
 from dca.elicit import generate_replies
 from dca.parsing import combined_reason, parse_confidence, parse_letter
@@ -109,8 +109,6 @@ def extract_table(model: Any, tokenizer: Any, questions: list[Question], splits:
     """
     if len(questions) != len(splits):
         raise ValueError(f"{len(questions)} questions but {len(splits)} split labels")
-    from dca.confidence import confidence_from_generation
-
     system = supports_system_role(tokenizer)
     mine = distributed.shard(list(range(len(questions))))
     messages = [build_messages(questions[i].question, questions[i].choices, context=questions[i].context,

@@ -256,8 +256,8 @@ def verdict(results: pd.DataFrame) -> str:
             "DCA did not do what the paper hopes for here: " if (r_a <= r_b or m_a >= const) else
             "DCA helped only in part here: ")
     consistent = all(v == "yes" for v in same.values())
-    tail = ("; every seed moved these three metrics the same way." if consistent
-            else "; the seeds do not all agree on the direction of these changes.")
+    tail = ("; one seed so far." if n == 1 else "; every seed moved these three metrics the same way."
+            if consistent else "; the seeds do not all agree on the direction of these changes.")
     return head + "; ".join(parts) + tail
 
 

@@ -54,6 +54,14 @@ Q = pd.read_csv(config.questions) if Path(config.questions).exists() else pd.Dat
 T = pd.read_csv(config.training) if Path(config.training).exists() else pd.DataFrame()
 have_reference = not report.rows_of(R, kind="seed").empty
 glue("verdict", report.verdict(R), display=False)
+if not have_reference:  # the prose below still renders, saying that nothing has run yet
+    for key in ("ref_model", "ref_data", "ref_split", "ref_seeds", "ref_jobs", "ref_machine", "ref_commit",
+                "ref_date", "collapse_sentence"):
+        glue(key, "— (not run yet: `make reference`)", display=False)
+    for key in ("ref_n_seeds", "ref_n_eval", "ref_wall_min", "distinct_before", "top_before", "distinct_after",
+                "top_after", "letters_same", "acc_before_pooled", "acc_after_pooled", "decimals_after",
+                "below_10_after"):
+        glue(key, float("nan"), display=False)
 if have_reference:
     seed_rows = report.rows_of(R, kind="seed")
     first = seed_rows.iloc[0]
@@ -186,19 +194,29 @@ if have_reference and not Q.empty:
     glue("distinct_after", float(k_a), display=False)
     glue("top_before", float(t_b), display=False)
     glue("top_after", float(t_a), display=False)
+    after_cv = seed_q["c_v_after"].dropna()
+    mode_after = float(after_cv.mode().iloc[0]) if len(after_cv) else float("nan")
+    decimals = float(100 * (after_cv != after_cv.round()).mean()) if len(after_cv) else float("nan")
+    below_10 = float(100 * (after_cv < 10).mean()) if len(after_cv) else float("nan")
     collapsed = k_a <= 3 or t_a >= 60
     glue("collapse_sentence",
-         ("After training the stated numbers collapsed: the most common one covers "
-          f"{t_a:.0f} % of the answers, so a smaller gap does not mean the number tracks $C_i$."
-          if collapsed else
-          f"The stated numbers did not collapse to one value: the most common one covers {t_a:.0f} % of "
-          "the answers after training."), display=False)
+         ("After training the stated numbers collapsed: the most common one, "
+          f"{mode_after:g} %, covers {t_a:.0f} % of the answers, so a smaller gap would not mean that the "
+          "number tracks $C_i$." if collapsed else
+          f"The stated numbers did not collapse to a single value, but they bunched: the most common one, "
+          f"{mode_after:g} % (close to the mean training $C_i$), covers {t_a:.0f} % of the answers per "
+          "dataset."), display=False)
+    glue("decimals_after", decimals, display=False)
+    glue("below_10_after", below_10, display=False)
 
 # %% [markdown]
 # Per dataset and seed, the vanilla model stated {glue:text}`distinct_before:.0f` distinct numbers on
 # average, its most common one on {glue:text}`top_before:.0f` % of the questions; after DCA,
 # {glue:text}`distinct_after:.0f` distinct numbers, the most common on {glue:text}`top_after:.0f` %.
-# {glue:text}`collapse_sentence`
+# {glue:text}`collapse_sentence` The format drifted too: {glue:text}`decimals_after:.0f` % of the
+# stated numbers after training carry decimals (the chosen replies of the pairs state whole
+# percentages), and {glue:text}`below_10_after:.0f` % are below 10 % — numbers such as "5.88%" that
+# look like a misplaced decimal point of the typical value rather than a low confidence.
 #
 # Did training change the answers themselves? The emitted letter stayed the same on
 # {glue:text}`letters_same:.1f` % of the held-out questions, and accuracy went from
