@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from dca import artifacts, distributed, results
+from dca import artifacts, distributed, faults, results
 from dca.bootstrap import bootstrap, paired_bootstrap
 from dca.config import StageConfig, at_most, check_device, check_dtype, positive
 from dca.data import read_questions
@@ -162,6 +162,7 @@ def run_evaluate(config: EvalConfig, *, progress: bool = True, force: bool = Fal
                           max_new_tokens=params["max_new_tokens"], progress=progress)
     seconds = time.perf_counter() - start
     if distributed.is_main_process():
+        faults.checkpoint("evaluate:before-write")
         artifacts.write_parquet(run_dir / EVAL_TABLE, after)
         result = compare(before, after, n_boot=config.n_boot, seed=config.seed)
         result["summary_before"], result["summary_after"] = summarize(before), summarize(after)

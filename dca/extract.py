@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from dca import artifacts, distributed
+from dca import artifacts, distributed, faults
 from dca.config import ConfigError, StageConfig, at_most, check_device, check_dtype, in_range, positive
 from dca.confidence import confidence_from_generation, internal_confidence, query_from_reply
 from dca.data import Question, load_split_questions, save_questions
@@ -195,6 +195,7 @@ def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = F
     seconds = time.perf_counter() - start
     if distributed.is_main_process():
         save_questions(run_dir / QUESTIONS, ordered)
+        faults.checkpoint("extract:before-write")
         artifacts.write_parquet(out, table)
         record = artifacts.provenance(
             "extract", config.to_dict(), fingerprint, model=config.model, model_class=type(loaded.model).__name__,

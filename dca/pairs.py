@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from dca import artifacts
+from dca import artifacts, faults
 from dca.config import ConfigError, StageConfig, positive
 
 STAGE1_PRODUCER = "notebooks/01_confidence_extraction (or `python -m dca extract`)"
@@ -241,6 +241,7 @@ def run_pairs(config: PairsConfig, force: bool = False) -> Path:
                                   stats=stats, heldout_stats=heldout_stats)
     artifacts.write_jsonl(heldout, heldout_records)
     artifacts.write_provenance(heldout, record)
+    faults.checkpoint("pairs:before-write")
     artifacts.write_jsonl(out, records)
     artifacts.write_provenance(out, record)
     artifacts.write_json(stats_path, stats)

@@ -422,6 +422,9 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     state.wait_for_everyone()
 
     tokenizer, base = load_base_model(config.model, precision)
+    from dca import faults
+
+    callbacks = [*(callbacks or []), faults.training_callback()]
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM")
     if config.method == "sft":

@@ -202,9 +202,9 @@ if have_reference and not Q.empty:
     glue("collapse_sentence",
          ("After training the stated numbers collapsed: the most common one, "
           f"{mode_after:g} %, covers {t_a:.0f} % of the answers, so a smaller gap would not mean that the "
-          "number tracks $C_i$." if collapsed else
+          "number tracks C_i." if collapsed else
           f"The stated numbers did not collapse to a single value, but they bunched: the most common one, "
-          f"{mode_after:g} % (close to the mean training $C_i$), covers {t_a:.0f} % of the answers per "
+          f"{mode_after:g} % (close to the mean training C_i), covers {t_a:.0f} % of the answers per "
           "dataset."), display=False)
     glue("decimals_after", decimals, display=False)
     glue("below_10_after", below_10, display=False)

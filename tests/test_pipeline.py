@@ -61,3 +61,49 @@ def test_training_another_model_than_the_one_elicited_fails(format_model_dir, tm
     assert cli_main(["pairs", f"run_dir={run_dir}"]) == 0
     with pytest.raises(ConfigError, match="DPO must train the model that wrote them"):
         train_dpo(TrainConfig.from_dict({"run_dir": str(run_dir), "model": "embedded"}))
+
+
+FAULT_POINTS = ("extract:before-write", "pairs:before-write", "train:step-3", "evaluate:before-write")
+
+
+def _run(args: list[str], fault: str | None = None) -> int:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DCA_FAULT"}
+    if fault:
+        env["DCA_FAULT"] = fault
+    return subprocess.run([sys.executable, "-m", "dca", *args], env=env, capture_output=True, text=True,
+                          timeout=600).returncode
+
+
+def test_a_run_killed_anywhere_reruns_to_the_same_tables(format_model_dir, tmp_path):
+    """SIGKILL at several points of a whole run (before each artifact is written, in the middle of
+    training); each rerun completes and ends with the same stage-1 and evaluation tables and the same
+    losses as an uninterrupted run."""
+    def args(run_dir):
+        return ["run", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=12", "n_eval=6",
+                "k_shot=0", "max_new_tokens=10", "extract.batch_size=6", "train.max_steps=4", "train.batch_size=2",
+                "train.save_steps=2", "train.lora_dropout=0", "train.max_length=256", "n_boot=20",
+                f"results_store={run_dir}/results.csv", "device=cpu", "dtype=float32", "precision=fp32"]
+
+    clean = tmp_path / "clean"
+    assert _run(args(clean)) == 0
+    want_stage1 = pd.read_parquet(clean / "stage1.parquet")
+    want_eval = pd.read_parquet(clean / "eval.parquet")
+    want_losses = [r["loss"] for r in map(json.loads, (clean / "train_log.jsonl").read_text().splitlines())
+                   if "loss" in r]
+    for point in FAULT_POINTS:
+        run_dir = tmp_path / point.replace(":", "-")
+        assert _run(args(run_dir), fault=point) == -9, point  # killed there
+        assert not (run_dir / "metrics.json").exists()
+        assert _run(args(run_dir)) == 0, f"rerun after a kill at {point}"
+        got_stage1 = pd.read_parquet(run_dir / "stage1.parquet")
+        pd.testing.assert_frame_equal(got_stage1, want_stage1, check_exact=False, atol=1e-5)
+        got_eval = pd.read_parquet(run_dir / "eval.parquet")
+        assert list(got_eval["response"]) == list(want_eval["response"]), point
+        assert (got_eval["c_i"] - want_eval["c_i"]).abs().max() < 1e-4, point
+        losses = [r["loss"] for r in map(json.loads, (run_dir / "train_log.jsonl").read_text().splitlines())
+                  if "loss" in r]
+        assert losses == pytest.approx(want_losses, abs=1e-4), point
