@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"Stage 1 on {args.n} OpenBookQA questions (offline copy, 3-shot, batch 8) in float32 and in "
             f"bfloat16, then {args.steps} DPO steps of 2 pairs (the float32 run's pairs, LoRA dropout 0) in "
             "each precision.\n\n" + table(
-                ["model", "same letter", "parsed % fp32 / bf16", "max |ΔC_i| (pp)", "median |ΔC_i| (pp)",
+                ["model", "same letter", "parsed % fp32 / bf16", "max abs ΔC_i (pp)", "median abs ΔC_i (pp)",
                  "final DPO loss fp32 / bf16", "stage 1 s fp32 / bf16", "bf16 speed-up"], rows))
     report("precision", "bfloat16 vs float32 on the CPU", text, data)
     return 0

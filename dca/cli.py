@@ -26,6 +26,7 @@ A user error (a bad parameter, missing data or artifact, a folder in use) prints
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 import time
@@ -158,6 +159,7 @@ def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True)
             except KeyboardInterrupt:
                 raise StageInterrupted(n) from None
             seconds[n] = time.perf_counter() - start
+            gc.collect()  # a stage's model is freed before the next one loads its own
             if is_main_process():
                 print(f"[dca] {n}: {out} ({seconds[n]:.1f} s)", flush=True)
     return seconds

@@ -11,7 +11,8 @@ book's model and data: Qwen2.5-Coder-1.5B-Instruct on OpenBookQA + MMLU + ARC-Ch
 * ``abl-...`` — one factor changed from ``seed0`` (target ``c_i_norm``, beta 0.05 / 0.5, IPO loss,
   3 epochs, correct answers only), on seed 0's stage-1 table.
 
-A job whose stage 1 is another job's copies that table (and the question file) into its own folder
+Each stage of a job runs in its own process (training's memory is returned to the system before the
+evaluation loads the model again). A job whose stage 1 is another job's copies that table (and the question file) into its own folder
 first, so it is computed once. Every stage skips when its output exists for the same parameters and
 training resumes from its last checkpoint, so an interrupted ``run`` continues where it stopped;
 ``--only NAME ...`` runs some jobs (the experiment can be completed in parts). Each finished job
@@ -131,12 +132,29 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB"
 
 
-def command(j: Job) -> list[str]:
-    """The ``python -m dca run`` command of a job."""
-    args = [f"profile={PROFILE}", f"seed={j.seed}", f"run_dir={j.run_dir}",
-            f"evaluate.results_store={RUNS / 'results.csv'}"]
-    args += [f"{k}={v}" for k, v in j.params.items()]
-    return [sys.executable, "-m", "dca", "run", *args]
+STAGES = ("extract", "pairs", "train", "evaluate")
+
+
+def _fields(stage: str) -> list[str]:
+    from dca.cli import STAGES as CLI_STAGES
+
+    return CLI_STAGES[stage].config().field_names()
+
+
+def command(j: Job, stage: str = "run") -> list[str]:
+    """The ``python -m dca <stage>`` command of a job (``run``: every stage in one process)."""
+    args = [f"profile={PROFILE}", f"run_dir={j.run_dir}"]
+    if stage == "run" or "seed" in _fields(stage):
+        args.append(f"seed={j.seed}")
+    if stage in ("run", "evaluate"):
+        args.append(f"{'evaluate.' if stage == 'run' else ''}results_store={RUNS / 'results.csv'}")
+    for key, value in j.params.items():
+        target, _, name = key.partition(".")
+        if stage == "run":
+            args.append(f"{key}={value}")
+        elif target == stage:
+            args.append(f"{name}={value}")
+    return [sys.executable, "-m", "dca", stage, *args]
 
 
 def run_job(j: Job) -> float:
@@ -148,7 +166,8 @@ def run_job(j: Job) -> float:
     j.run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     print(f"[reference] {j.name}: {' '.join(command(j)[3:])}", flush=True)
-    subprocess.run(command(j), check=True, cwd=ROOT)
+    for stage in STAGES:  # one process per stage: training's memory is returned before evaluation loads
+        subprocess.run(command(j, stage), check=True, cwd=ROOT)
     seconds = time.time() - start
     record = {"job": j.name, "kind": j.kind, "seed": j.seed, "params": j.params, "factor": j.factor,
               "wall_s": round(seconds, 1), "machine": machine(), "commit": artifacts.git_commit(),

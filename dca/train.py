@@ -465,6 +465,10 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
             trainer.model.save_pretrained(str(tmp))
         artifacts.write_provenance(adapter, record)
     trainer.accelerator.wait_for_everyone()
+    del trainer, base  # the model, optimiser and activations: freed before a next stage loads a model
+    import gc
+
+    gc.collect()
     return adapter
 
 
