@@ -16,7 +16,8 @@ evaluation loads the model again). A job whose stage 1 is another job's copies t
 first, so it is computed once. Every stage skips when its output exists for the same parameters and
 training resumes from its last checkpoint, so an interrupted ``run`` continues where it stopped;
 ``--only NAME ...`` runs some jobs (the experiment can be completed in parts). Each finished job
-appends a line (wall time, machine, commit) to ``runs/reference/jobs.jsonl``.
+appends a line (wall time of the call that finished it, machine, commit) to
+``runs/reference/jobs.jsonl``.
 ``python -m dca.reference collect`` then turns the run folders into the committed results file
 (:mod:`dca.reference_results`).
 """
@@ -205,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         if is_finished(j):
             print(f"[reference] {j.name}: done", flush=True)
             continue
-        run_job(j)
+        try:
+            run_job(j)
+        except (RuntimeError, subprocess.CalledProcessError) as err:
+            print(f"error: job {j.name}: {err}; rerun `python -m dca.reference run` to resume", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -131,3 +131,10 @@ def test_report_without_results_says_what_to_run(tmp_path):
     assert "make reference" in report.verdict(empty)
     assert "make reference" in report.results_card(empty, pd.DataFrame(), tmp_path / "x.png")
     assert report.paper_form(empty).empty and report.ablation_table(empty).empty
+
+
+def test_a_job_whose_stage1_has_not_run_says_which_to_run_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(reference, "RUNS", tmp_path)
+    assert reference.main(["run", "--only", "seed0-sft"]) == 2
+    assert "reuses seed0's stage 1, which has not run: run seed0 first" in capsys.readouterr().err
+    assert reference.main(["run", "--only", "nope"]) == 2
