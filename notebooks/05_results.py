@@ -66,6 +66,7 @@ from dca.pairs import load_pairs
 from dca.train import read_train_log
 from dca.metrics import METRICS, epsilon
 from dca.plots import plot_confidence_histograms, plot_eps_distribution
+from dca.report import fmt, math_label
 from dca.results import read_all
 
 result = load_metrics(config.run_dir)
@@ -75,20 +76,6 @@ glue("r_parse_before", float(100 * result["parse_rate"]["before"]), display=Fals
 glue("r_parse_after", float(100 * result["parse_rate"]["after"]), display=False)
 glue("r_acc_before", float(result["accuracy_all"]["before"]), display=False)
 glue("r_acc_after", float(result["accuracy_all"]["after"]), display=False)
-
-
-def math_label(label: str) -> str:
-    """A registry label ready for a Markdown table cell (a bare | would end the cell)."""
-    return label.replace("|", r"\vert ")
-
-
-def fmt(value: float, key: str) -> str:
-    unit = METRICS[key].unit
-    digits = 2 if unit == "pp" else 1 if unit == "%" else 3
-    if np.isnan(value):
-        return "undefined"
-    text = f"{value:.{digits}f}"
-    return text.lstrip("-") if float(text) == 0 else text  # no "-0.000"
 
 
 def verdict(row) -> str:
