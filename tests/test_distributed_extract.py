@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 def test_two_processes_give_the_single_process_table(format_model_dir, tmp_path):
     args = [f"model={format_model_dir}", "n_questions=10", "n_eval=4", "k_shot=0", "max_new_tokens=10",
-            "batch_size=3", "device=cpu"]
+            "batch_size=3", "device=cpu", "dtype=float32"]
     single = tmp_path / "single"
     run_extract(ExtractConfig.from_dict(dict(a.split("=", 1) for a in args), run_dir=str(single)), progress=False)
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))

@@ -31,7 +31,7 @@ def test_torchrun_two_processes_train_data_parallel(tmp_path, tiny_model_dir):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "dca.train", f"run_dir={run_dir}", f"model={tiny_model_dir}", "max_steps=2", "batch_size=2",
            "save_steps=1", "max_length=128", "lora_r=4", "lora_alpha=8", "lora_dropout=0", "learning_rate=5e-3",
-           "warmup_ratio=0"]
+           "warmup_ratio=0", "precision=fp32"]  # 'auto' is bf16 on CPUs with AMX / AVX512-BF16
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("adapter ready at") == 1  # only the main process reports and writes
@@ -54,7 +54,7 @@ def test_torchrun_two_processes_train_data_parallel(tmp_path, tiny_model_dir):
     artifacts.write_jsonl(single / "pairs.jsonl", artifacts.read_jsonl(run_dir / "pairs.jsonl"))
     train_dpo(TrainConfig(run_dir=str(single), model=str(tiny_model_dir), max_steps=2, batch_size=4,
                           max_length=128, lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=5e-3,
-                          warmup_ratio=0.0))
+                          warmup_ratio=0.0, precision="fp32"))
     single_steps = [row for row in artifacts.read_jsonl(single / "train_log.jsonl") if "loss" in row]
     assert steps[1]["loss"] < steps[0]["loss"] - 1e-3  # one update moved the policy
     assert [row["loss"] for row in steps] == pytest.approx([row["loss"] for row in single_steps], abs=1e-5)
