@@ -395,7 +395,7 @@ def execute_all(
     profile_path(profile)  # fail early on an unknown profile
     params = {nb.name: notebook_parameters(nb, profile) for nb in notebooks}
     prepare_models(profile)
-    package = package_digest()
+    package = package_digest() + package_digest(BOOK_DIR / "data")  # the committed results the chapters read
     upstream = ""  # run id of the previous notebook's execution: a re-executed notebook re-executes the rest
     report = []
     for nb in notebooks:
