@@ -16,12 +16,15 @@ difference accounts for the correlation between the two runs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from dca.config import ConfigError, StageConfig
 from dca.metrics import METRICS, MetricInputError, compute, validate
 
 Triple = tuple[ArrayLike, ArrayLike, ArrayLike]  # (c_v, c_i, correct)
@@ -210,3 +213,22 @@ def paired_table(before: Triple, after: Triple, n_boot: int = 1000, seed: int = 
              "higher_is_better": METRICS[key].higher_is_better}
             for key in keys or [k for k in METRICS if k != "n"]]
     return pd.DataFrame(rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsChapterConfig(StageConfig):
+    """Parameters of the metrics chapter (``04_metrics``): which run to read, bootstrap settings."""
+
+    stage: ClassVar[str] = "metrics"
+
+    run_dir: str = dataclasses.field(
+        default="runs/default", metadata={"help": "run folder to read (relative to the repository root)"}
+    )
+    n_boot: int = dataclasses.field(
+        default=1000, metadata={"help": "bootstrap resamples for the 95 % intervals"}
+    )
+    seed: int = dataclasses.field(default=0, metadata={"help": "seed of the bootstrap"})
+
+    def validate(self) -> None:
+        if self.n_boot < 1:
+            raise ConfigError(f"n_boot={self.n_boot!r} must be > 0")

@@ -60,7 +60,7 @@ from pathlib import Path
 if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
     os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
-from dca.book import MetricsChapterConfig
+from dca.bootstrap import MetricsChapterConfig
 
 config = MetricsChapterConfig.from_namespace(globals())
 

