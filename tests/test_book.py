@@ -494,3 +494,99 @@ def test_the_reader_sees_one_folded_table_of_the_parameters_that_ran(tmp_path):
     text = folded[0].source
     assert ":class: dropdown" in text and "1 differ from the defaults" in text
     assert "| `n_boot` | **`5`** | `1000` |" in text and "| `seed` | `0` | `0` |" in text
+
+
+# --------------------------------------------------------------------------------------------
+# Every screen, every download, search
+
+
+#: The widths a reader brings: a desktop and a phone.
+WIDTHS = (1280, 414)
+
+LAYOUT = """(async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const doc = document.documentElement;
+  const wide = [...document.querySelectorAll('main *')].filter(el => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.right > window.innerWidth + 1 && getComputedStyle(el).position !== 'fixed'
+      && !el.closest('.table, .cell_output, .highlight, mjx-container, .MathJax, [style*="overflow"]');
+  }).slice(0, 5).map(el => `${el.tagName.toLowerCase()}.${el.className} right=${Math.round(el.getBoundingClientRect().right)}`);
+  return {scrollWidth: doc.scrollWidth, innerWidth: window.innerWidth, wide};
+})()"""
+
+DOWNLOADS = """[...document.querySelectorAll('a[href]')]
+  .map(a => a.getAttribute('href'))
+  .filter(h => /\\.(ipynb|md|py|csv)(\\?|#|$)/.test(h) && !/^https?:/.test(h))"""
+
+
+def _set_width(browser, width: int) -> None:
+    browser.call("Emulation.setDeviceMetricsOverride",
+                 {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600}, session=True)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("page", _pages())
+def test_page_never_scrolls_sideways(page, width, served_book, browser):
+    """At 1280 and 414 px the page is no wider than the window (wide content scrolls in its own box)."""
+    base, _ = served_book
+    _set_width(browser, width)
+    try:
+        browser.open(f"{base}/{page}")
+        layout = browser.evaluate(LAYOUT)
+        shots = os.environ.get("DCA_SCREENSHOTS")
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            browser.screenshot(Path(shots) / f"{page.replace('/', '__').replace('.html', '')}-{width}.png")
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride", session=True)
+    assert layout["scrollWidth"] <= layout["innerWidth"] + 1, f"{page} at {width} px scrolls sideways: {layout}"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_every_download_link_answers_200(served_book, browser):
+    """The .ipynb/.md download buttons of every page and the student notebooks of the exercises page."""
+    import urllib.parse
+    import urllib.request
+
+    base, _ = served_book
+    checked: dict[str, int] = {}
+    students = []
+    for page in _pages():
+        browser.open(f"{base}/{page}")
+        for href in browser.evaluate(DOWNLOADS):
+            url = urllib.parse.urljoin(f"{base}/{page}", href.split("#")[0])
+            if url not in checked:
+                with urllib.request.urlopen(url, timeout=30) as reply:
+                    checked[url] = reply.status
+                    body = reply.read()
+                if "_students/" in url or "/_downloads/" in url and url.endswith(".ipynb"):
+                    students.append(url)
+                    nb = json.loads(body)
+                    assert nb["nbformat"] == 4 and nb["cells"], url
+    assert checked, "no download link found"
+    assert all(code == 200 for code in checked.values()), {u: c for u, c in checked.items() if c != 200}
+    executed = [u for u in checked if "_executed/" in u and u.endswith(".ipynb")]
+    assert len(executed) >= len(book.NOTEBOOKS), f"chapter .ipynb downloads: {executed}"
+    assert len(students) >= len([nb for nb in book.NOTEBOOKS if "exercise-start" in nb.source.read_text()]), students
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_search_snippets_show_no_tex(served_book, browser):
+    base, _ = served_book
+    browser.open(f"{base}/search.html?q=confidence")
+    snippets = browser.evaluate("""(async () => {
+      for (let i = 0; i < 100; i++) {
+        const s = [...document.querySelectorAll('#search-results p.context')];
+        if (s.length >= 3) return s.map(p => p.textContent);
+        await new Promise(r => setTimeout(r, 100));
+      }
+      return [...document.querySelectorAll('#search-results p.context')].map(p => p.textContent);
+    })()""")
+    assert snippets, "no search results for 'confidence'"
+    for raw in ("\\(", "\\)", "\\[", "$$", "&gt;"):
+        assert not any(raw in s for s in snippets), (raw, snippets)
+    assert browser.evaluate("window.dcaUntex('a \\\\(C_v > \\\\sigma_{\\\\varepsilon}\\\\) b')") == "a C_v > σ_ε b"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dca.book.chapters import NOTEBOOKS, STUDENTS_DIR, BookError, chapter, config_class
 from dca.book.execution import execute_all
-from dca.book.html import build_html, install_mathjax
+from dca.book.html import build_html, install_mathjax, write_students
 from dca.book.parameters import parameters_cell
 from dca.config import ConfigError
 
@@ -43,9 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 build_html(force=args.force)
             print(f"[book] done in {time.perf_counter() - start:.1f} s", flush=True)
         elif args.command == "students":
-            from dca.exercises import write_student_notebooks
-
-            for path in write_student_notebooks([nb.source for nb in NOTEBOOKS], Path(args.out)):
+            for path in write_students(NOTEBOOKS, Path(args.out)):
                 print(path)
         elif args.command == "mathjax":
             print(install_mathjax())

@@ -13,7 +13,8 @@ from importlib import metadata
 from pathlib import Path
 
 from dca.book import sphinx_hooks
-from dca.book.chapters import BOOK_DIR, BUILD_DIR, HTML_DIR, MATHJAX_DIR, NOTEBOOKS, ROOT, BookError, Notebook
+from dca.book.chapters import BOOK_DIR, BUILD_DIR, HTML_DIR, MATHJAX_DIR, NOTEBOOKS, ROOT, STUDENTS_DIR,
+                               BookError, Notebook
 from dca.book.hashing import _sha, recorded
 
 
@@ -54,11 +55,18 @@ def write_results_card(dest: Path | None = None) -> Path:
     return card
 
 
+def write_students(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path = STUDENTS_DIR) -> list[Path]:
+    """Write the student notebooks (every solution removed) that the exercises page links for download."""
+    from dca.exercises import write_student_notebooks
+
+    return write_student_notebooks([nb.source for nb in notebooks], dest)
+
+
 def html_inputs_digest(notebooks: Sequence[Notebook] = NOTEBOOKS) -> str:
     """Hash of everything the HTML is built from (so an unchanged book is not rebuilt)."""
     files = [ROOT / "_config.yml", ROOT / "_toc.yml", *sorted(BOOK_DIR.glob("*.md"))]
     files += sorted(BOOK_DIR.glob("*.bib")) + sorted((BOOK_DIR / "_static").glob("*.*"))
-    files += sorted((BOOK_DIR / "_generated").glob("*.*"))
+    files += sorted((BOOK_DIR / "_generated").glob("*.*")) + sorted(STUDENTS_DIR.glob("*.ipynb"))
     files += [nb.executed for nb in notebooks]
     parts = [f"{p.relative_to(ROOT)}:{hashlib.sha256(p.read_bytes()).hexdigest()}" for p in files if p.exists()]
     parts.append(hashlib.sha256(Path(sphinx_hooks.__file__).read_bytes()).hexdigest())  # the launch-button hook
@@ -75,6 +83,7 @@ def build_html(force: bool = False, notebooks: Sequence[Notebook] = NOTEBOOKS) -
         )
     install_mathjax()
     write_results_card()
+    write_students(notebooks)
     digest = html_inputs_digest(notebooks)
     stamp = BUILD_DIR / ".dca-book-html"
     if not force and stamp.exists() and stamp.read_text() == digest and (HTML_DIR / "index.html").exists():
