@@ -13,8 +13,9 @@ from importlib import metadata
 from pathlib import Path
 
 from dca.book import sphinx_hooks
-from dca.book.chapters import BOOK_DIR, BUILD_DIR, HTML_DIR, MATHJAX_DIR, NOTEBOOKS, ROOT, STUDENTS_DIR,
-                               BookError, Notebook
+from dca.book.chapters import (
+    BOOK_DIR, BUILD_DIR, HTML_DIR, MATHJAX_DIR, NOTEBOOKS, ROOT, STUDENTS_DIR, BookError, Notebook,
+)
 from dca.book.hashing import _sha, recorded
 
 
