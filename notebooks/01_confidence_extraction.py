@@ -29,6 +29,28 @@
 # and $V$ the vocabulary. This notebook runs stage 1 (`dca.extract`) and writes the stage-1 table to
 # the run folder.
 
+# %% tags=["remove-cell"]
+# In Colab or Binder this notebook first installs its package, `dca`. Where `dca` is installed (a
+# local checkout after `make setup`, the book's build) this cell does nothing.
+DCA_REPOSITORY = ""  # git URL of this repository (the same as repository.url in _config.yml)
+import importlib.util
+
+if importlib.util.find_spec("dca") is None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = next((p for p in (Path.cwd(), *Path.cwd().parents) if (p / "dca" / "__init__.py").is_file()), None)
+    if checkout is None:  # Colab: the notebook came alone; fetch its repository
+        if not DCA_REPOSITORY:
+            raise RuntimeError("set DCA_REPOSITORY in this cell to the git URL of the repository this notebook came from")
+        subprocess.run(["git", "clone", "--depth", "1", DCA_REPOSITORY, "dca-book"], check=True)
+        checkout = Path("dca-book").resolve()
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(checkout)], check=True)
+    sys.path.insert(0, str(checkout))  # this kernel started before the install
+    os.chdir(checkout)  # the notebooks work from the repository root
+
 # %% tags=["parameters"]
 run_dir = 'runs/default'  # folder holding every artifact of the run
 model = 'embedded'  # 'embedded' (SmolLM2-135M-Instruct), 'qwen2.5-coder-1.5b' (Qwen2.5-Coder-1.5B-Instruct; both from PyPI wheels), a Hub id, or a local folder

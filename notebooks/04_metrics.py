@@ -48,6 +48,28 @@
 # Brier score and AUROC of each confidence against correctness {cite:p}`guo2017calibration`, and a
 # 95 % percentile-bootstrap interval on every number.
 
+# %% tags=["remove-cell"]
+# In Colab or Binder this notebook first installs its package, `dca`. Where `dca` is installed (a
+# local checkout after `make setup`, the book's build) this cell does nothing.
+DCA_REPOSITORY = ""  # git URL of this repository (the same as repository.url in _config.yml)
+import importlib.util
+
+if importlib.util.find_spec("dca") is None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = next((p for p in (Path.cwd(), *Path.cwd().parents) if (p / "dca" / "__init__.py").is_file()), None)
+    if checkout is None:  # Colab: the notebook came alone; fetch its repository
+        if not DCA_REPOSITORY:
+            raise RuntimeError("set DCA_REPOSITORY in this cell to the git URL of the repository this notebook came from")
+        subprocess.run(["git", "clone", "--depth", "1", DCA_REPOSITORY, "dca-book"], check=True)
+        checkout = Path("dca-book").resolve()
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(checkout)], check=True)
+    sys.path.insert(0, str(checkout))  # this kernel started before the install
+    os.chdir(checkout)  # the notebooks work from the repository root
+
 # %% tags=["parameters"]
 run_dir = 'runs/default'  # run folder to read (relative to the repository root)
 n_boot = 1000  # bootstrap resamples for the 95 % intervals
