@@ -24,6 +24,36 @@ CONFIDENCE_LABELS = {"c_v": "verbalized confidence $C_v$ (%)", "c_i": "internal 
 DIAGONAL_GID = "diagonal"
 
 
+#: Resolution of the book's figures (PNG): sharp on high-density screens.
+BOOK_DPI = 150
+
+
+def use_book_style() -> None:
+    """Figures at :data:`BOOK_DPI` (on screen and saved); the notebooks call this once.
+
+    >>> use_book_style(); plt.rcParams["figure.dpi"] == plt.rcParams["savefig.dpi"] == BOOK_DPI
+    True
+    """
+    plt.rcParams.update({"figure.dpi": BOOK_DPI, "savefig.dpi": BOOK_DPI})
+
+
+def panels(n: int, size: tuple[float, float] = (4.6, 3.6)) -> list[Axes]:
+    """``n`` seaborn-styled axes, each in a figure of its own.
+
+    One figure a panel lets the book lay the panels of a cell side by side where the screen is wide
+    and stack them on a phone (tag the cell ``dca-panels``; ``book/_static/dca.css`` does the
+    layout), where a single multi-panel image would shrink to unreadable ticks.
+
+    >>> axes = panels(3); len(axes), len({id(ax.figure) for ax in axes})
+    (3, 3)
+    >>> plt.close("all")
+    """
+    if n < 1:
+        raise ValueError(f"n={n!r}: at least one panel")
+    with sns.axes_style("whitegrid"):
+        return [plt.subplots(figsize=size, layout="constrained")[1] for _ in range(n)]
+
+
 def _palette(k: int = 4) -> list:
     return sns.color_palette("colorblind", k)
 
