@@ -96,7 +96,9 @@ from myst_nb import glue
 
 from dca import artifacts
 from dca.extract import summarize
-from dca.plots import plot_confidence_histograms, plot_confidence_scatter, plot_reliability
+from dca.plots import panels, plot_confidence_histograms, plot_confidence_scatter, plot_reliability, use_book_style
+
+use_book_style()
 
 table = load_stage1(config.run_dir)
 summary = summarize(table)
@@ -250,9 +252,8 @@ plt.show()
 # The histograms show the shape of each confidence separately: the paper suspects that some models
 # collapse their stated confidence into the 90–100 % bin.
 
-# %% tags=["hide-input"]
-with sns.axes_style("whitegrid"):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained", sharey=True)
+# %% tags=["hide-input", "dca-panels"]
+axes = panels(2)
 plot_confidence_histograms(axes[0], ok["c_v"], quantity="c_v", names=("stage 1", ""))
 plot_confidence_histograms(axes[1], ok["c_i"], quantity="c_i", names=("stage 1", ""))
 axes[0].set_title("verbalized $C_v$")

@@ -150,6 +150,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from myst_nb import glue
+
+from dca.plots import panels, use_book_style
+
+use_book_style()
 from safetensors import safe_open
 
 adapter_config = json.loads((adapter_path / "adapter_config.json").read_text())
@@ -181,15 +185,15 @@ steps = pd.DataFrame([row for row in log if "loss" in row]).set_index("step")
 final = next((row for row in log if "train_runtime" in row), {})
 steps[["loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "learning_rate"]].round(4)
 
-# %% tags=["hide-input"]
-with sns.axes_style("whitegrid"):
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
-for ax, (key, title) in zip(axes, [("loss", f"{config.loss_type} loss"),
-                                    ("rewards/margins", r"reward margin $r_w - r_l$"),
-                                    ("rewards/accuracies", "reward accuracy")]):
+# %% tags=["hide-input", "dca-panels"]
+axes = panels(3, (4.2, 3.4))
+for ax, (key, title, ylabel) in zip(axes, [("loss", f"{config.loss_type} loss", "loss on the batch"),
+                                           ("rewards/margins", r"reward margin $r_w - r_l$", "margin (nats)"),
+                                           ("rewards/accuracies", "reward accuracy", "share of the batch's pairs")]):
     ax.plot(steps.index, steps[key], marker="o", ms=3)
     ax.set_title(title)
     ax.set_xlabel("optimiser step")
+    ax.set_ylabel(ylabel)
 if config.loss_type == "sigmoid":
     axes[0].axhline(0.6931, ls="--", lw=1, color="0.4", label=r"$\log 2$ (no preference)")
     axes[0].legend(fontsize="small")

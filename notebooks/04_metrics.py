@@ -103,7 +103,9 @@ from myst_nb import glue
 
 from dca.bootstrap import summary_table
 from dca.metrics import METRICS, compute
-from dca.plots import plot_reliability
+from dca.plots import plot_reliability, use_book_style
+
+use_book_style()
 
 
 def math_label(label: str) -> str:

@@ -87,10 +87,11 @@ from dca.extract import load_stage1
 from dca.pairs import load_pairs
 from dca.train import read_train_log
 from dca.metrics import METRICS, epsilon
-from dca.plots import plot_confidence_histograms, plot_eps_distribution
+from dca.plots import panels, plot_confidence_histograms, plot_eps_distribution, use_book_style
 from dca.report import fmt, math_label
 from dca.results import read_all
 
+use_book_style()
 result = load_metrics(config.run_dir)
 glue("r_n_eval", int(result["n_eval"]), display=False)
 glue("r_n_paired", int(result["n_paired"]), display=False)
@@ -166,11 +167,10 @@ print(f"sigma_eps {moved('sigma_eps')}; mean|eps| {moved('mean_abs_eps')}")
 # DCA should move $C_v$ (what the model says); $C_i$ moves too, because the adapter changes the
 # whole model, not only the number it writes.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "dca-panels"]
 before_all = load_stage1(config.run_dir)
 before, after = paired_rows(before_all[before_all["split"] == "eval"], load_eval(config.run_dir))
-with sns.axes_style("whitegrid"):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained", sharey=True)
+axes = panels(2)
 plot_confidence_histograms(axes[0], before["c_v"], after["c_v"], quantity="c_v")
 plot_confidence_histograms(axes[1], before["c_i"], after["c_i"], quantity="c_i")
 axes[0].set_title("verbalized $C_v$")

@@ -67,7 +67,11 @@ from myst_nb import glue
 
 from dca import report
 from dca.metrics import METRICS
-from dca.plots import plot_confidence_histograms, plot_confidence_scatter, plot_reliability, plot_seed_dots
+from dca.plots import (
+    panels, plot_confidence_histograms, plot_confidence_scatter, plot_reliability, plot_seed_dots, use_book_style,
+)
+
+use_book_style()
 from dca.reference_results import read_results
 
 config = report.ReferenceChapterConfig.from_namespace(globals())
@@ -161,9 +165,9 @@ if have_reference:
 # %% [markdown]
 # Per dataset, each seed's value before (vanilla) and after (DCA), with its 95 % bootstrap interval:
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "dca-panels"]
 if have_reference:
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
+    axes = panels(3, (4.2, 3.6))
     for ax, key in zip(axes, ("mean_abs_eps", "sigma_eps", "rho")):
         data = {}
         for d in report.datasets(R):
@@ -184,27 +188,36 @@ if have_reference:
 # every question, close to the typical $C_i$. The histograms, the scatter and the count of distinct
 # stated numbers tell the two apart (all seeds' held-out questions pooled):
 
-# %% tags=["remove-input"]
-if have_reference and not Q.empty:
-    seed_q = Q[Q["job"].isin([f"seed{s}" for s in report.seeds(R)])]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
+# %% tags=["remove-input", "dca-panels"]
+seed_q = Q[Q["job"].isin([f"seed{s}" for s in report.seeds(R)])] if have_reference and not Q.empty else Q
+if not seed_q.empty:
+    axes = panels(2)
     plot_confidence_histograms(axes[0], seed_q["c_v_before"], seed_q["c_v_after"], quantity="c_v")
     axes[0].set_title("stated confidence $C_v$")
     plot_confidence_histograms(axes[1], seed_q["c_i_before"], seed_q["c_i_after"], quantity="c_i")
     axes[1].set_title("internal confidence $C_i$")
     plt.show()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True, sharey=True)
+
+# %% tags=["remove-input", "dca-panels"]
+if not seed_q.empty:
+    axes = panels(2, (4.6, 4.4))
     plot_confidence_scatter(axes[0], seed_q["c_v_before"], seed_q["c_i_before"], correct=seed_q["correct_before"])
     axes[0].set_title("before (vanilla)")
     plot_confidence_scatter(axes[1], seed_q["c_v_after"], seed_q["c_i_after"], correct=seed_q["correct_after"])
     axes[1].set_title("after DCA")
     plt.show()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), constrained_layout=True, sharey=True)
+
+# %% tags=["remove-input", "dca-panels"]
+if not seed_q.empty:
+    axes = panels(2, (4.6, 4.0))
     plot_reliability(axes[0], seed_q["c_v_before"], seed_q["correct_before"].astype(bool), "$C_v$ before")
     axes[0].set_title("reliability of $C_v$ before")
     plot_reliability(axes[1], seed_q["c_v_after"], seed_q["correct_after"].astype(bool), "$C_v$ after")
     axes[1].set_title("reliability of $C_v$ after")
     plt.show()
+
+# %% tags=["remove-input"]
+if not seed_q.empty:
     letters = pd.crosstab(seed_q["letter_before"].fillna("none"), seed_q["letter_after"].fillna("none"),
                           rownames=["letter before"], colnames=["letter after"])
     glue("letters_same", float(100 * (seed_q["letter_before"] == seed_q["letter_after"]).mean()), display=False)
@@ -254,9 +267,9 @@ if have_reference and not Q.empty:
 # (built the same way from held-out questions, never trained on), and the share of held-out pairs
 # whose chosen reply the model prefers (*reward accuracy*):
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "dca-panels"]
 if have_reference and not T.empty:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    axes = panels(2, (5.2, 3.8))
     for job, log in T[T["job"].str.match(r"^seed\d+$")].groupby("job"):
         train_part = log.dropna(subset=["loss"])
         held = log.dropna(subset=["heldout_loss"])
