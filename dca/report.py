@@ -315,3 +315,36 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
         + header + ours + paper_rows
         + "\nDetails, baselines and ablations: {ref}`chapter-does-dca-work`.\n```\n")
     return text
+
+
+def glue_all(values: dict[str, Any]) -> None:
+    """Glue every ``name: value`` for the prose (``{glue:text}`name```), shown nowhere else."""
+    from myst_nb import glue
+
+    for name, v in values.items():
+        glue(name, v, display=False)
+
+
+def training_summary(log: list[dict[str, Any]]) -> dict[str, float]:
+    """The training chapter's figures from TRL's log history: steps, first and last loss, the last
+    step's reward margin and reward accuracy (%), and the training time in minutes.
+
+    >>> training_summary([{"step": 1, "loss": 0.69, "rewards/margins": 0.0, "rewards/accuracies": 0.0},
+    ...                   {"step": 2, "loss": 0.5, "rewards/margins": 0.3, "rewards/accuracies": 0.75},
+    ...                   {"train_runtime": 90.0}])
+    {'n_steps': 2, 'loss_first': 0.69, 'loss_last': 0.5, 'margin_last': 0.3, 'acc_last': 75.0, 'train_minutes': 1.5}
+    """
+    steps = [row for row in log if "loss" in row]
+    if not steps:
+        raise ValueError("the training log has no step with a loss; run the training notebook (03) first")
+    first, last = steps[0], steps[-1]
+    final = next((row for row in log if "train_runtime" in row), {})
+    return {
+        "n_steps": int(max(row.get("step", 0) for row in steps)),
+        "loss_first": float(first["loss"]),
+        "loss_last": float(last["loss"]),
+        "margin_last": float(last.get("rewards/margins", math.nan)),
+        "acc_last": float(100 * last.get("rewards/accuracies", math.nan)),
+        "train_minutes": float(final.get("train_runtime", math.nan)) / 60,
+    }
+

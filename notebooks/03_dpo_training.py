@@ -148,8 +148,6 @@ import math
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
-from myst_nb import glue
 
 from dca.plots import panels, use_book_style
 
@@ -167,7 +165,6 @@ lora = pd.Series({
     "target modules": ", ".join(sorted(adapter_config["target_modules"])),
     "trainable parameters": f"{n_lora:,}",
 }, name="value").to_frame()
-glue("n_lora", int(n_lora), display=False)
 lora
 
 # %% [markdown]
@@ -200,15 +197,11 @@ if config.loss_type == "sigmoid":
 axes[2].set_ylim(-0.05, 1.05)
 plt.show()
 
-# %%
+# %% tags=["remove-cell"]
+from dca.report import glue_all, training_summary
+
 first, last = steps.iloc[0], steps.iloc[-1]
-glue("n_steps", int(steps.index.max()), display=False)
-glue("loss_first", float(first["loss"]), display=False)
-glue("loss_last", float(last["loss"]), display=False)
-glue("margin_last", float(last["rewards/margins"]), display=False)
-glue("acc_last", float(100 * last["rewards/accuracies"]), display=False)
-glue("train_minutes", float(final.get("train_runtime", float("nan")) / 60), display=False)
-print(f"{int(steps.index.max())} steps in {final.get('train_runtime', float('nan')) / 60:.1f} min")
+glue_all({"n_lora": int(n_lora), **training_summary(log)})
 
 # %% [markdown]
 # Over {glue:text}`n_steps` optimiser steps ({glue:text}`train_minutes:.1f` minutes here) the loss
