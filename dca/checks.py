@@ -144,16 +144,19 @@ def ex_internal_confidence(ns: Mapping[str, Any]) -> None:
 
 @_check("ex-overconfidence")
 def ex_overconfidence(ns: Mapping[str, Any], table: pd.DataFrame) -> None:
-    """``share_over`` (% of parsed replies with C_v > C_i) and Spearman ``rho`` on this run's ``table``."""
+    """``share_over`` (% of parsed replies with C_v > C_i) and Spearman ``rho`` on this run's ``table``.
+
+    The rows are the parsed replies with a known ``c_i``.
+    """
     label = "ex-overconfidence"
-    ok = table[table["parse_ok"].astype(bool)]
+    ok = table[table["parse_ok"].astype(bool) & table["c_i"].notna()]
     over = 100.0 * float((ok["c_v"] > ok["c_i"]).mean()) if len(ok) else math.nan
     ranks_v, ranks_i = ok["c_v"].rank(), ok["c_i"].rank()  # Spearman: Pearson's r of the ranks
     rho = float(ranks_v.corr(ranks_i)) if len(ok) > 1 else math.nan
     got = number(ns, "share_over", label, "the share, in %, of parsed replies with C_v > C_i")
     if 0 < over and math.isclose(got, over / 100, abs_tol=1e-6):
         _fail(label, "give `share_over` in percent (0-100), not as a fraction.")
-    close(label, "share_over", got, over, 0.05, "count the parsed replies (parse_ok) with c_v > c_i.")
+    close(label, "share_over", got, over, 0.05, "count the parsed replies (parse_ok, c_i known) with c_v > c_i.")
     close(label, "rho", number(ns, "rho", label, "the Spearman correlation of C_v and C_i"), rho, 1e-3,
           "use scipy.stats.spearmanr on the parsed replies' c_v and c_i.")
     _passed(label)
@@ -225,20 +228,20 @@ def dpo_loss(loss_type: str, beta: float, h: float) -> float:
 
 
 def h_for_loss(loss_type: str, beta: float, loss: float) -> float:
-    """The smallest ``h >= 0`` with ``dpo_loss(loss_type, beta, h) <= loss`` (bisection).
+    """The smallest ``h >= 0`` with ``dpo_loss(loss_type, beta, h) <= loss`` (0 < ``loss``).
 
     >>> round(h_for_loss("sigmoid", 0.1, 0.3), 3), round(h_for_loss("sigmoid", 0.5, 0.3), 3)
     (10.502, 2.1)
+    >>> h_for_loss("hinge", 0.5, 0.5), h_for_loss("ipo", 0.5, 0.25), h_for_loss("ipo", 0.1, 0.25)
+    (1.0, 0.5, 4.5)
     """
-    lo, hi = 0.0, 1.0
-    while dpo_loss(loss_type, beta, hi) > loss:
-        hi *= 2.0
-        if hi > 1e9:
-            return math.inf
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if dpo_loss(loss_type, beta, mid) > loss else (lo, mid)
-    return hi
+    if loss_type == "sigmoid":
+        return max(0.0, -math.log(math.expm1(loss)) / beta)
+    if loss_type == "hinge":
+        return max(0.0, (1.0 - loss) / beta)
+    if loss_type == "ipo":
+        return max(0.0, 1.0 / (2.0 * beta) - math.sqrt(loss))
+    raise ValueError(f"unknown loss_type {loss_type!r}")
 
 
 @_check("ex-beta")
@@ -276,7 +279,7 @@ def ex_beta_rerun(ns: Mapping[str, Any], beta: float, loss_type: str) -> None:
     new = number(ns, "beta_rerun", label, "the beta of your rerun")
     if not 0 < new <= 10 or math.isclose(new, float(beta)):
         _fail(label, f"`beta_rerun` should be a beta in (0, 10] other than this run's {beta}.")
-    target = 0.5 * dpo_loss(loss_type, float(beta), 0.0) if loss_type != "ipo" else 0.0
+    target = 0.5 * dpo_loss(loss_type, float(beta), 0.0)  # half the loss at the start (policy = reference)
     h_old, h_new = h_for_loss(loss_type, float(beta), target), h_for_loss(loss_type, new, target)
     truth = "a" if h_new > h_old * (1 + 1e-9) else "b" if h_new < h_old * (1 - 1e-9) else "c"
     choice(ns, "rerun_prediction", label, ("a", "b", "c"), truth,
@@ -378,9 +381,9 @@ def ex_collapse(ns: Mapping[str, Any], before: pd.DataFrame, after: pd.DataFrame
     """``top_share_before``/``_after``, ``collapsed`` (the book's criterion) and ``collapse_answer``."""
     label = "ex-collapse"
     tb, ta = top_share(before["c_v"].to_numpy(float)), top_share(after["c_v"].to_numpy(float))
-    hint = "the share (%) of the paired questions whose stated C_v equals the most common value."
-    close(label, "top_share_before", number(ns, "top_share_before", label, hint), tb, 0.05, hint)
-    close(label, "top_share_after", number(ns, "top_share_after", label, hint), ta, 0.05, hint)
+    what = "the share (%) of the paired questions whose stated C_v equals the most common value"
+    close(label, "top_share_before", number(ns, "top_share_before", label, what), tb, 0.05, what + ".")
+    close(label, "top_share_after", number(ns, "top_share_after", label, what), ta, 0.05, what + ".")
     distinct = int(after["c_v"].dropna().nunique())
     truth = bool(distinct <= 3 or (not math.isnan(ta) and ta >= 60))
     boolean(ns, "collapsed", label, truth,

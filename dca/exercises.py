@@ -268,7 +268,8 @@ def default_converter(sources: Iterable[Path] = (), bib: Path = BIB, book_dir: P
         for ex in notebook_exercises(nb, source.stem, numbers.get(source.stem)):
             if ex.label:
                 titles[ex.label] = f"Exercise {ex.number}".strip()
-    return PlainMarkdown(titles={**label_titles(texts), **titles}, citations=read_bibtex(bib))
+    sections = {label: f"*{title}*" for label, title in label_titles(texts).items()}
+    return PlainMarkdown(titles={**sections, **titles}, citations=read_bibtex(bib))
 
 
 def student_notebook(nb: nbformat.NotebookNode, chapter: int | None = None,
@@ -290,7 +291,8 @@ def student_notebook(nb: nbformat.NotebookNode, chapter: int | None = None,
     if plain is None:
         text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         own = {ex.label: f"Exercise {ex.number}" for ex in notebook_exercises(nb, "", chapter) if ex.label}
-        plain = PlainMarkdown(titles={**label_titles([text]), **own})
+        sections = {label: f"*{title}*" for label, title in label_titles([text]).items()}
+        plain = PlainMarkdown(titles={**sections, **own})
     stripper = _Stripper(chapter)
     cells = []
     for cell in nb.cells:
@@ -324,8 +326,9 @@ def student_notebook(nb: nbformat.NotebookNode, chapter: int | None = None,
 
 STUDENT_NOTE = ("*Student copy: the solutions are removed. Under each exercise, write your answer in "
                 "the cell `# Your code here`, then run the check cell below it: it says what is still "
-                "missing or wrong. Names in code font in the text (such as `n_questions`) are values "
-                "this notebook computes; the book prints them.*")
+                "missing or wrong. Where the book prints a computed value inside the text, this copy "
+                "shows, in code font, the name the notebook stores it under; run the notebook to "
+                "compute it.*")
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:

@@ -299,8 +299,9 @@ checks.ex_internal_confidence(globals())
 # *Objective:* measure over-statement and rank agreement on real replies, and match a library metric.
 # *Time:* ~15 min
 #
-# Using this run's `table`, on the replies that parsed: in what share of them (in %, as
-# `share_over`) does the model state more confidence than it computes ($C_v > C_i$)? What is the
+# Using this run's `table`, on the replies that parsed and have an internal confidence: in what
+# share of them (in %, as `share_over`) does the model state more confidence than it computes
+# ($C_v > C_i$)? What is the
 # Spearman rank correlation `rho` between $C_v$ and $C_i$ (use `scipy.stats.spearmanr`)? Compare
 # with the `rho` that `dca.metrics.compute` gives for the same rows.
 #
@@ -316,11 +317,11 @@ from scipy.stats import spearmanr
 
 from dca.metrics import compute
 
-ok = table[table["parse_ok"]]
-share_over = 100 * (ok["c_v"] > ok["c_i"]).mean()
-rho = spearmanr(ok["c_v"], ok["c_i"]).statistic
-print(f"C_v > C_i in {share_over:.1f} % of {len(ok)} parsed replies; Spearman rho = {rho:.3f}; "
-      f"dca.metrics: {compute(ok['c_v'], ok['c_i'], ok['correct'])['rho']:.3f}")
+both = table[table["parse_ok"] & table["c_i"].notna()]
+share_over = 100 * (both["c_v"] > both["c_i"]).mean()
+rho = spearmanr(both["c_v"], both["c_i"]).statistic
+print(f"C_v > C_i in {share_over:.1f} % of {len(both)} parsed replies; Spearman rho = {rho:.3f}; "
+      f"dca.metrics: {compute(both['c_v'], both['c_i'], both['correct'])['rho']:.3f}")
 
 # %% [markdown]
 # ```{solution-end}

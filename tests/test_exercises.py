@@ -94,9 +94,9 @@ def test_chapters_are_numbered_as_in_the_toc():
 
 def test_references_to_exercises_and_chapters_become_their_titles(students):
     text = "\n".join(c.source for c in nbformat.read(students[0], as_version=4).cells)
-    assert "defined in Measuring alignment" in text  # {ref}`chapter-metrics`
+    assert "defined in *Measuring alignment*" in text  # {ref}`chapter-metrics`
     student3 = "\n".join(c.source for c in nbformat.read(students[2], as_version=4).cells)
-    assert "(Rafailov et al., 2023)" in student3 and "> **Paper scale needs a GPU**" in student3
+    assert "(Rafailov et al., 2023)" in student3 and "pairs of *Preference pairs" in student3 and "> **Paper scale needs a GPU**" in student3
 
 
 # --------------------------------------------------------------------------------------------------
@@ -314,8 +314,9 @@ def _frames(n: int, seed: int, collapse: bool) -> dict[str, pd.DataFrame]:
         "parse_ok": rng.random(2 * n) > 0.1, "c_v": c_v, "c_i": c_i, "correct": rng.random(2 * n) > 0.5,
         "response": responses, "cv_start": [r.index("y: ") + 3 for r in responses],
         "cv_end": [r.index("%") for r in responses], "cv_scale": 100.0, "letter": "A"})
-    stage1.loc[0, "parse_ok"] = True
-    before = stage1[(stage1["split"] == "eval") & stage1["parse_ok"]].reset_index(drop=True)
+    stage1.loc[[0, n], "parse_ok"] = True
+    stage1.loc[[0, n], "c_i"] = np.nan  # a parsed reply without an internal confidence, in each split
+    before = stage1[(stage1["split"] == "eval") & stage1["parse_ok"] & stage1["c_i"].notna()].reset_index(drop=True)
     after = before.copy()
     after["c_i"] = (after["c_i"] + rng.normal(0, 5, len(after))).clip(0, 100)
     after["c_v"] = 40.0 if collapse else (after["c_i"] + rng.normal(3, 8, len(after))).round().clip(0, 100)
@@ -332,7 +333,7 @@ def _inputs(label: str, frames: dict[str, pd.DataFrame], tmp_path: Path) -> dict
         return {**common, "table": stage1}
     if label in ("ex-chosen-response", "ex-pair-by-hand"):
         stage1.to_parquet(tmp_path / "stage1.parquet")
-        train = stage1[(stage1["split"] == "train") & stage1["parse_ok"]]
+        train = stage1[(stage1["split"] == "train") & stage1["parse_ok"] & stage1["c_i"].notna()]
         pairs = [{"id": r.id, "chosen": [{"content": r.response[:r.cv_start] + str(int(np.floor(r.c_i + 0.5)))
                                           + r.response[r.cv_end:]}]} for r in train.itertuples()]
         return {**common, "run_dir": str(tmp_path), "pairs": pairs[1:]}  # the first question gave no pair
@@ -436,8 +437,11 @@ def test_checks_catch_wrong_answers():
     with pytest.raises(AssertionError, match="sentence"):
         checks.ex_beta_rerun({"beta_rerun": 0.5, "rerun_prediction": "b", "rerun_answer": "..."},
                              beta=0.1, loss_type="sigmoid")
-    with pytest.raises(AssertionError, match="not right"):
-        checks.ex_beta_rerun({"beta_rerun": 0.5, "rerun_prediction": "a"}, beta=0.1, loss_type="ipo")
+    for loss_type in ("sigmoid", "ipo", "hinge"):  # a larger beta reaches the same loss closer to the reference
+        with pytest.raises(AssertionError, match="`rerun_prediction` = 'a' is not right"):
+            checks.ex_beta_rerun({"beta_rerun": 0.5, "rerun_prediction": "a"}, beta=0.1, loss_type=loss_type)
+        with pytest.raises(AssertionError, match="`rerun_prediction` = 'b' is not right"):
+            checks.ex_beta_rerun({"beta_rerun": 0.05, "rerun_prediction": "b"}, beta=0.1, loss_type=loss_type)
 
 
 def test_the_rerun_check_reads_the_rerun_log_when_there_is_one(tmp_path):
