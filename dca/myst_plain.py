@@ -14,7 +14,8 @@ would show ``{glue:text}`n_questions``` verbatim. :class:`PlainMarkdown` rewrite
 - ``{math}`x``` becomes ``$x$``; ``$...$`` and ``$$...$$`` math is left alone (Jupyter renders it);
 - any other role (``{doc}``, ``{download}``, ``{term}``, ...) becomes its text;
 - directives become blockquotes headed by their title in bold (``{note}``, ``{admonition}``, ...),
-  ``{code-block}``/``{code}`` a plain code fence and ``{math}`` a ``$$`` block.
+  ``{code-block}``/``{code}`` a plain code fence, ``{math}`` a ``$$`` block, ``{figure}`` an
+  image and ``{glue:figure}`` a line saying the figure is in the book.
 
 >>> plain = PlainMarkdown(titles={"chapter-metrics": "Measuring alignment"},
 ...                       citations={"zhang2025dca": ("Zhang et al.", "2025")})
@@ -216,6 +217,12 @@ class PlainMarkdown:
             return [f"```{arg}", *body, "```"]
         if name == "math":
             return ["$$", *body, "$$"]
+        if name.startswith("glue"):  # {glue:figure} name, {glue:math} name, ...: computed by the notebook
+            caption = [line for line in body if line.strip()]
+            return [f"*(figure `{arg.split(':')[0]}`: see the book)*", *([""] + caption if caption else [])]
+        if name in ("figure", "image"):
+            caption = " ".join(line.strip() for line in body if line.strip())
+            return [f"![{caption or options.get('alt', '')}]({arg})"]
         title = arg or ADMONITIONS.get(name, name.replace("-", " ").capitalize())
         while body and not body[0].strip():
             body = body[1:]

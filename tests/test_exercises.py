@@ -141,6 +141,8 @@ def test_roles_and_targets_become_plain_markdown(plain, myst, plain_text):
     ("````{tip}\n```{note}\ninner\n```\n````", "> **Tip**\n>\n> > **Note**\n> >\n> > inner"),
     ("```{code-block} python\nx = {ref}`a`\n```", "```python\nx = {ref}`a`\n```"),
     ("```{math}\na = b\n```", "$$\na = b\n$$"),
+    ("```{glue:figure} fig_a\n:name: f\nThe caption.\n```", "*(figure `fig_a`: see the book)*\n\nThe caption."),
+    ("```{figure} img.png\n:width: 50%\nA cat.\n```", "![A cat.](img.png)"),
     ("```python\n{ref}`kept in code`\n```", "```python\n{ref}`kept in code`\n```"),
 ])
 def test_directives_become_quotes_or_fences(plain, myst, plain_text):
