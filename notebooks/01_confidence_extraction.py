@@ -277,14 +277,17 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# ```{exercise-start}
+# ```{exercise-start} Both internal confidences by hand
 # :label: ex-internal-confidence
 # ```
+#
+# *Objective:* compute $C_i$ and $C_i^{\text{norm}}$ from logits, and see why they differ.
+# *Time:* ~10 min
 #
 # The logits of four option-letter tokens at the answer position are $z = (2.0, 0.5, 0.1, -1.0)$ and
 # the rest of the vocabulary carries a total probability mass of 30 %. The model emitted the first
 # letter. Compute $C_i$ (full-vocabulary softmax) and $C_i^{\text{norm}}$ (renormalised over the
-# four letters).
+# four letters), in percent, as `c_i` and `c_i_norm`.
 #
 # ```{exercise-end}
 # ```
@@ -306,15 +309,24 @@ print(f"C_i = {c_i:.1f}, C_i^norm = {c_i_norm:.1f}")
 # ```{solution-end}
 # ```
 
+# %% tags=["exercise-check"]
+from dca import checks
+
+checks.ex_internal_confidence(globals())
+
 # %% [markdown]
-# ```{exercise-start}
+# ```{exercise-start} Who states more than it computes?
 # :label: ex-overconfidence
 # ```
 #
-# Using this run's `table`, on the replies that parsed: in what share of them does the model state
-# more confidence than it computes ($C_v > C_i$)? What is the Spearman rank correlation between
-# $C_v$ and $C_i$ (use `scipy.stats.spearmanr`)? Compare with the `rho` that `dca.metrics.compute`
-# gives for the same rows.
+# *Objective:* measure over-statement and rank agreement on real replies, and match a library metric.
+# *Time:* ~15 min
+#
+# Using this run's `table`, on the replies that parsed and have an internal confidence: in what
+# share of them (in %, as `share_over`) does the model state more confidence than it computes
+# ($C_v > C_i$)? What is the
+# Spearman rank correlation `rho` between $C_v$ and $C_i$ (use `scipy.stats.spearmanr`)? Compare
+# with the `rho` that `dca.metrics.compute` gives for the same rows.
 #
 # ```{exercise-end}
 # ```
@@ -328,12 +340,17 @@ from scipy.stats import spearmanr
 
 from dca.metrics import compute
 
-ok = table[table["parse_ok"]]
-over = 100 * (ok["c_v"] > ok["c_i"]).mean()
-rho = spearmanr(ok["c_v"], ok["c_i"]).statistic
-print(f"C_v > C_i in {over:.1f} % of {len(ok)} parsed replies; Spearman rho = {rho:.3f}; "
-      f"dca.metrics: {compute(ok['c_v'], ok['c_i'], ok['correct'])['rho']:.3f}")
+both = table[table["parse_ok"] & table["c_i"].notna()]
+share_over = 100 * (both["c_v"] > both["c_i"]).mean()
+rho = spearmanr(both["c_v"], both["c_i"]).statistic
+print(f"C_v > C_i in {share_over:.1f} % of {len(both)} parsed replies; Spearman rho = {rho:.3f}; "
+      f"dca.metrics: {compute(both['c_v'], both['c_i'], both['correct'])['rho']:.3f}")
 
 # %% [markdown]
 # ```{solution-end}
 # ```
+
+# %% tags=["exercise-check"]
+from dca import checks
+
+checks.ex_overconfidence(globals(), table=table)

@@ -163,12 +163,14 @@ frame.describe().loc[["count", "mean", "min", "50%", "max"]].round(1)
 # %% [markdown]
 # ## Exercises
 #
-# ```{exercise-start}
+# ```{exercise-start} Write a chosen response
 # :label: ex-chosen-response
 # ```
 #
+# *Objective:* state exactly what a preference pair changes in a reply. *Time:* ~5 min
+#
 # The model replied `"The answer is B.\nAnswer: B\nProbability: 95%"` and its internal confidence
-# in B is $C_i = 41.6$. Write the chosen response of the pair.
+# in B is $C_i = 41.6$. Write the chosen response of the pair, as the string `chosen`.
 #
 # ```{exercise-end}
 # ```
@@ -188,15 +190,24 @@ print(chosen)
 # ```{solution-end}
 # ```
 
+# %% tags=["exercise-check"]
+from dca import checks
+
+checks.ex_chosen_response(globals())
+
 # %% [markdown]
-# ```{exercise-start}
+# ```{exercise-start} Rebuild a pair from the stage-1 table
 # :label: ex-pair-by-hand
 # ```
 #
+# *Objective:* rebuild one pair from the stage-1 columns, and so know what `dca.pairs` does.
+# *Time:* ~15 min
+#
 # Take the first row of this run's stage-1 table (`dca.extract.load_stage1(run_dir)`) whose split is
-# `train` and whose reply parsed. Build its chosen response by hand from the columns `response`,
-# `cv_start`, `cv_end` and `c_i` (round half up), and check that it equals the chosen response of
-# the pair with the same `id`, when that pair was kept.
+# `train`, whose reply parsed and whose `c_i` is known. Build its chosen response by hand, as the
+# string `by_hand`, from the columns `response`, `cv_start`, `cv_end`, `cv_scale` and `c_i` (round
+# half up), and check that it equals the chosen response of the pair with the same `id`, when that
+# pair was kept.
 #
 # ```{exercise-end}
 # ```
@@ -211,7 +222,7 @@ import math
 from dca.extract import load_stage1
 
 stage1 = load_stage1(run_dir)
-row = stage1[(stage1["split"] == "train") & stage1["parse_ok"]].iloc[0]
+row = stage1[(stage1["split"] == "train") & stage1["parse_ok"] & stage1["c_i"].notna()].iloc[0]
 number = math.floor(row["c_i"] + 0.5)
 if row["cv_scale"] == 100:
     text = str(number)
@@ -228,3 +239,9 @@ else:
 # %% [markdown]
 # ```{solution-end}
 # ```
+
+# %% tags=["exercise-check"]
+from dca import checks
+from dca.extract import load_stage1
+
+checks.ex_pair_by_hand(globals(), stage1=load_stage1(run_dir), pairs=pairs)

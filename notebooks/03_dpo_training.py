@@ -213,17 +213,20 @@ glue_all({"n_lora": int(n_lora), **training_summary(log)})
 # as before, is what {ref}`chapter-results` measures on the held-out questions.
 
 # %% [markdown]
-# ## Exercise
+# ## Exercises
 #
-# ```{exercise-start}
+# ```{exercise-start} The same policy under another beta
 # :label: ex-beta
 # ```
 #
+# *Objective:* see how $\beta$ scales the DPO loss of a fixed policy. *Time:* ~10 min
+#
 # The logged margin is $\beta h_\theta$. Take the last logged step of this run, recover
-# $h_\theta = \text{margin}/\beta$ and compute the DPO loss $-\log\sigma(\beta' h_\theta)$ that the
-# same policy would have under $\beta' \in \{0.01, 0.1, 0.5, 1\}$. Before computing: with a larger
-# $\beta$, is the loss of a policy that already prefers the chosen response lower or higher, and
-# would training then push the policy further from the reference or less far?
+# $h_\theta = \text{margin}/\beta$ as `h` and compute the DPO loss $-\log\sigma(\beta' h_\theta)$
+# that the same policy would have under $\beta' \in \{0.01, 0.1, 0.5, 1\}$, as a dict `losses`
+# (`{beta': loss}`). Before computing: with a larger $\beta$, is the loss of this policy lower or
+# higher (`larger_beta_loss = "lower"`, `"higher"` or `"same"`), and would training then push the
+# policy further from the reference or less far?
 #
 # ```{exercise-end}
 # ```
@@ -236,12 +239,100 @@ glue_all({"n_lora": int(n_lora), **training_summary(log)})
 import numpy as np
 
 h = float(last["rewards/margins"]) / config.beta
-for b in (0.01, 0.1, 0.5, 1.0):
-    loss = np.logaddexp(0.0, -b * h)  # -log sigmoid(b * h), computed stably
+losses = {b: float(np.logaddexp(0.0, -b * h)) for b in (0.01, 0.1, 0.5, 1.0)}  # -log sigmoid(b * h), stably
+for b, loss in losses.items():
     print(f"beta' = {b:<5}  loss = {loss:.4f}")
+larger_beta_loss = "lower" if losses[1.0] < losses[0.1] else "higher" if losses[1.0] > losses[0.1] else "same"
 print(f"h = {h:.4f}: with h > 0 a larger beta gives a lower loss (the preference already counts more),"
       " so the gradient fades sooner and the policy stays closer to the reference; with h < 0 the reverse.")
 
 # %% [markdown]
 # ```{solution-end}
 # ```
+
+# %% tags=["exercise-check"]
+from dca import checks
+
+checks.ex_beta(globals(), margin=float(last["rewards/margins"]), beta=config.beta)
+
+# %% [markdown]
+# ```{exercise-start} Train again at another beta
+# :label: ex-beta-rerun
+# ```
+#
+# *Objective:* change one training parameter, rerun the chapter, and explain the difference.
+# *Time:* ~30 min (mostly waiting for the training)
+#
+# Choose another $\beta'$ (say 0.5), as `beta_rerun`. Before running anything, predict: to reach
+# the same training loss as this run, must the policy under $\beta'$ move (a) further from the
+# reference than under this run's $\beta$, (b) less far, or (c) the same? Put the letter in
+# `rerun_prediction`. Then rerun this notebook with papermill on a copy of this run's pairs, in a new
+# folder `rerun_dir` (same model, same pairs, only `beta` changed), and evaluate it with the results
+# chapter's notebook. Read its last logged reward margin into `rerun_last_margin`, and explain in
+# `rerun_answer` (a few sentences) what changed — the loss curve, the margin, $\sigma_\varepsilon$
+# and $\overline{|\varepsilon|}$ on the held-out questions — and why, given your prediction.
+#
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-beta-rerun
+# :class: dropdown
+# ```
+#
+# In a terminal, from the repository root (minutes on a CPU; the book does not run this). Pass
+# the model of this run (`model` in the parameters above) and keep its other parameters:
+#
+# ```bash
+# mkdir -p runs/beta05
+# cp runs/default/stage1.parquet* runs/default/pairs*.jsonl* runs/beta05/  # same questions and pairs
+# papermill notebooks/03_dpo_training.ipynb runs/beta05/03_dpo_training.ipynb \
+#     -p run_dir runs/beta05 -p beta 0.5 -p model embedded
+# papermill notebooks/05_results.ipynb runs/beta05/05_results.ipynb \
+#     -p run_dir runs/beta05 -p results_store runs/beta05/results.csv
+# ```
+#
+# The same from Python, guarded so that it only runs when you switch it on:
+
+# %% tags=["solution"]
+from pathlib import Path
+
+run_exercise_reruns = False  # True trains again (minutes on a CPU); the book leaves it off
+beta_rerun = 0.5 if config.beta != 0.5 else 0.1  # another beta than this run's
+rerun_dir = "runs/beta05"
+if run_exercise_reruns:
+    import shutil
+
+    import papermill
+
+    Path(rerun_dir).mkdir(parents=True, exist_ok=True)
+    for pattern in ("stage1.parquet*", "pairs*.jsonl*"):
+        for path in Path(config.run_dir).glob(pattern):
+            shutil.copy(path, rerun_dir)
+    papermill.execute_notebook("notebooks/03_dpo_training.ipynb", f"{rerun_dir}/03_dpo_training.ipynb",
+                               parameters={"run_dir": rerun_dir, "beta": beta_rerun, "model": config.model})
+    papermill.execute_notebook("notebooks/05_results.ipynb", f"{rerun_dir}/05_results.ipynb",
+                               parameters={"run_dir": rerun_dir, "results_store": f"{rerun_dir}/results.csv"})
+
+# The loss depends on the policy only through beta * h: a larger beta reaches the same loss with a
+# smaller h, i.e. with the policy closer to the reference.
+rerun_prediction = "b" if beta_rerun > config.beta else "a"
+if (Path(rerun_dir) / "train_log.jsonl").exists():
+    rerun_steps = [row for row in read_train_log(rerun_dir) if "rewards/margins" in row]
+    rerun_last_margin = float(rerun_steps[-1]["rewards/margins"])
+    print(f"last margin: {rerun_last_margin:.4f} at beta' = {beta_rerun} vs "
+          f"{float(last['rewards/margins']):.4f} at beta = {config.beta}")
+rerun_answer = (
+    "The logged margin is beta times h, so at a larger beta the same policy shows a larger margin and a "
+    "lower loss from the first steps; the gradient fades sooner, the adapter moves the policy less far "
+    "from the reference, and the stated numbers change less: sigma_eps and mean |eps| on the held-out "
+    "questions move less from their values before training than at the smaller beta.")
+print(rerun_answer)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% tags=["exercise-check"]
+from dca import checks
+
+checks.ex_beta_rerun(globals(), beta=config.beta, loss_type=config.loss_type)

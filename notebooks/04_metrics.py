@@ -200,14 +200,18 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# ```{exercise-start}
+# ```{exercise-start} The paper's metrics by hand
 # :label: ex-sigma-m-run
 # ```
 #
+# *Objective:* compute the paper's three alignment metrics from their formulas, and see how
+# $\sigma_M$ depends on $N$. *Time:* ~10 min
+#
 # From this run's held-out rows (`c_v`, `c_i` above), compute $\varepsilon$, then
-# $\sigma_\varepsilon$, $\overline{|\varepsilon|}$ and $\sigma_M$ by hand with numpy, and compare
-# them with `dca.metrics.compute`. How would $\sigma_M$ change if the run had four times as many
-# held-out questions with the same spread?
+# $\sigma_\varepsilon$, $\overline{|\varepsilon|}$ and $\sigma_M$ by hand with numpy, as
+# `sigma_eps`, `mean_abs_eps` and `sigma_m`, and compare them with `dca.metrics.compute`. What would
+# $\sigma_M$ be if the run had four times as many held-out questions with the same spread
+# (`sigma_m_4x`)?
 #
 # ```{exercise-end}
 # ```
@@ -218,25 +222,37 @@ plt.show()
 
 # %% tags=["solution"]
 eps = c_v - c_i
-by_hand = {"sigma_eps": eps.std(ddof=1), "mean_abs_eps": np.abs(eps).mean(),
-           "sigma_m": eps.std(ddof=1) / np.sqrt(eps.size)}
+sigma_eps = eps.std(ddof=1)
+mean_abs_eps = np.abs(eps).mean()
+sigma_m = sigma_eps / np.sqrt(eps.size)
 library = compute(c_v, c_i, correct)
-for key, value in by_hand.items():
+for key, value in {"sigma_eps": sigma_eps, "mean_abs_eps": mean_abs_eps, "sigma_m": sigma_m}.items():
     print(f"{key:>12}: by hand {value:.4f}, dca.metrics {library[key]:.4f}")
-print("Four times the questions, same spread: sigma_M halves (it scales as 1/sqrt(N)).")
+sigma_m_4x = sigma_eps / np.sqrt(4 * eps.size)  # sigma_M scales as 1/sqrt(N): it halves
+print(f"Four times the questions, same spread: sigma_M = {sigma_m_4x:.4f}, half of {sigma_m:.4f}.")
 
 # %% [markdown]
 # ```{solution-end}
 # ```
 
+# %% tags=["exercise-check"]
+from dca import checks
+
+checks.ex_sigma_m_run(globals(), c_v=c_v, c_i=c_i)
+
 # %% [markdown]
-# ```{exercise-start}
+# ```{exercise-start} Metrics of a known offset
 # :label: ex-metrics-by-hand
 # ```
 #
+# *Objective:* tell a constant offset from a spread: which metric sees which. *Time:* ~15 min
+#
 # Draw 200 synthetic pairs with $C_i \sim U(0, 100)$ and $C_v = \min(100, C_i + 20 + \eta)$,
-# $\eta \sim N(0, 10^2)$, using the notebook's `seed`. Compute $\sigma_\varepsilon$,
-# $\overline{|\varepsilon|}$ and $\sigma_M$ with numpy and plot the histogram of $\varepsilon$.
+# $\eta \sim N(0, 10^2)$, from `rng = np.random.default_rng(seed)` (the notebook's `seed`): first
+# the 200 values of $C_i$, then the 200 of $\eta$. Compute $\sigma_\varepsilon$,
+# $\overline{|\varepsilon|}$ and $\sigma_M$ with numpy, as `synthetic_sigma_eps`,
+# `synthetic_mean_abs_eps` and `synthetic_sigma_m`, and plot the histogram of $\varepsilon$. Which
+# of the three sees the offset of 20 points?
 #
 # ```{exercise-end}
 # ```
@@ -250,14 +266,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 rng = np.random.default_rng(seed)
-c_i = rng.uniform(0, 100, 200)
-c_v = np.minimum(100, c_i + 20 + rng.normal(0, 10, 200))
-eps = c_v - c_i
-sigma_eps = eps.std(ddof=1)
-print(f"sigma_eps = {sigma_eps:.2f}, mean|eps| = {np.abs(eps).mean():.2f}, "
-      f"sigma_M = {sigma_eps / np.sqrt(eps.size):.2f}")
+synthetic_c_i = rng.uniform(0, 100, 200)
+synthetic_c_v = np.minimum(100, synthetic_c_i + 20 + rng.normal(0, 10, 200))
+synthetic_eps = synthetic_c_v - synthetic_c_i
+synthetic_sigma_eps = synthetic_eps.std(ddof=1)
+synthetic_mean_abs_eps = np.abs(synthetic_eps).mean()
+synthetic_sigma_m = synthetic_sigma_eps / np.sqrt(synthetic_eps.size)
+print(f"sigma_eps = {synthetic_sigma_eps:.2f}, mean|eps| = {synthetic_mean_abs_eps:.2f}, "
+      f"sigma_M = {synthetic_sigma_m:.2f}: only mean|eps| sees the offset of 20 points")
 fig, ax = plt.subplots(figsize=(5, 3))
-ax.hist(eps, bins=20)
+ax.hist(synthetic_eps, bins=20)
 ax.set_xlabel(r"$\varepsilon = C_v - C_i$ (percentage points)")
 ax.set_ylabel("questions")
 plt.show()
@@ -265,3 +283,8 @@ plt.show()
 # %% [markdown]
 # ```{solution-end}
 # ```
+
+# %% tags=["exercise-check"]
+from dca import checks
+
+checks.ex_metrics_by_hand(globals(), seed=seed)

@@ -247,15 +247,18 @@ else:
 # GPU run at paper scale) appear here once their evaluation has been run against the same store.
 
 # %% [markdown]
-# ## Exercise
+# ## Exercises
 #
-# ```{exercise-start}
+# ```{exercise-start} Who moved?
 # :label: ex-who-moved
 # ```
 #
+# *Objective:* read a paired comparison question by question, not only as a mean. *Time:* ~10 min
+#
 # On the paired held-out questions (`before` and `after` above), for how many questions did the
-# absolute gap $|\varepsilon|$ shrink, and for how many did it grow? Then recompute the change in
-# $\overline{|\varepsilon|}$ by hand and compare it with the *after − before* column of the table.
+# absolute gap $|\varepsilon|$ shrink (`n_shrank`), and for how many did it grow (`n_grew`)? Then
+# recompute the change in $\overline{|\varepsilon|}$ by hand (after − before, `mean_abs_change`)
+# and compare it with the *after − before* column of the table.
 #
 # ```{exercise-end}
 # ```
@@ -267,11 +270,117 @@ else:
 # %% tags=["solution"]
 gap_before = np.abs(before["c_v"].to_numpy() - before["c_i"].to_numpy())
 gap_after = np.abs(after["c_v"].to_numpy() - after["c_i"].to_numpy())
-print(f"|eps| shrank for {(gap_after < gap_before).sum()} and grew for {(gap_after > gap_before).sum()} "
-      f"of {len(gap_before)} questions")
-print(f"change in mean|eps| by hand: {gap_after.mean() - gap_before.mean():.2f}; "
-      f"table: {paired['mean_abs_eps'].diff:.2f}")
+n_shrank, n_grew = int((gap_after < gap_before).sum()), int((gap_after > gap_before).sum())
+mean_abs_change = gap_after.mean() - gap_before.mean()
+print(f"|eps| shrank for {n_shrank} and grew for {n_grew} of {len(gap_before)} questions")
+print(f"change in mean|eps| by hand: {mean_abs_change:.2f}; table: {paired['mean_abs_eps'].diff:.2f}")
 
 # %% [markdown]
 # ```{solution-end}
 # ```
+
+# %% tags=["exercise-check"]
+from dca import checks
+
+checks.ex_who_moved(globals(), before=before, after=after)
+
+# %% [markdown]
+# ```{exercise-start} Did the stated confidence collapse?
+# :label: ex-collapse
+# ```
+#
+# *Objective:* tell, from the histograms, a model that learnt to track $C_i$ from one that states
+# the same number for every question. *Time:* ~15 min
+#
+# Look at the histograms of $C_v$ before and after training above. Did the
+# stated confidence *collapse*, the model now stating (nearly) the same number whatever the
+# question? Decide first from the figure, then back your decision with numbers: the share (%) of
+# the paired questions whose stated $C_v$ equals its most common value, before and after
+# (`top_share_before`, `top_share_after`). The book calls it a collapse when at most 3 distinct
+# numbers remain or the most common one covers 60 % or more; set `collapsed` to `True` or `False`.
+# In `collapse_answer`, say in two or three sentences what you see, and what a collapse would mean
+# for reading a smaller $\sigma_\varepsilon$ or $\overline{|\varepsilon|}$ after training.
+#
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-collapse
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+top_share_before = 100 * before["c_v"].value_counts().iloc[0] / len(before) if len(before) else float("nan")
+top_share_after = 100 * after["c_v"].value_counts().iloc[0] / len(after) if len(after) else float("nan")
+distinct_after = after["c_v"].nunique()
+collapsed = bool(distinct_after <= 3 or top_share_after >= 60)
+print(f"most common C_v: {top_share_before:.0f} % of the answers before, {top_share_after:.0f} % after; "
+      f"{before['c_v'].nunique()} distinct numbers before, {distinct_after} after: "
+      f"{'a collapse' if collapsed else 'no collapse'}")
+collapse_answer = (
+    f"After training the most common stated number covers {top_share_after:.0f} % of the answers "
+    f"({distinct_after} distinct numbers), {'a collapse' if collapsed else 'not a collapse'}. When the model "
+    "states one number for every question, a smaller gap only means that number is close to the typical "
+    "C_i: sigma_eps then equals the spread of C_i itself, and the stated number no longer tracks anything.")
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% tags=["exercise-check"]
+from dca import checks
+
+checks.ex_collapse(globals(), before=before, after=after)
+
+# %% [markdown]
+# ```{exercise-start} The constant baseline
+# :label: ex-constant-baseline
+# ```
+#
+# *Objective:* judge DCA against the simplest rival, a number that ignores the question.
+# *Time:* ~20 min
+#
+# The *constant* baseline states, for every question, the mean $C_i$ of the training questions
+# whose reply parsed (the rows of `before_all` with `split == "train"`), as `constant_cv`; it needs
+# no training. On the paired held-out questions, compute its $\overline{|\varepsilon|}$ and
+# $\sigma_\varepsilon$ against the untrained model's $C_i$ (`before`), as `constant_mean_abs_eps`
+# and `constant_sigma_eps`, and DCA's own on the same questions (`after`), as `dca_mean_abs_eps` and
+# `dca_sigma_eps`. Does the constant have the smaller $\overline{|\varepsilon|}$
+# (`constant_wins`)? Explain in `constant_answer` what the comparison says about what DCA learnt
+# (hint: what is $\sigma_\varepsilon$ of a constant?). {ref}`chapter-does-dca-work` makes the same
+# comparison over several seeds.
+#
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-constant-baseline
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+train_rows = before_all[(before_all["split"] == "train") & before_all["parse_ok"]
+                        & before_all["c_i"].notna() & before_all["c_v"].notna()]
+constant_cv = float(train_rows["c_i"].mean())
+eps_constant = constant_cv - before["c_i"].to_numpy(float)
+eps_dca = after["c_v"].to_numpy(float) - after["c_i"].to_numpy(float)
+constant_mean_abs_eps, constant_sigma_eps = np.abs(eps_constant).mean(), eps_constant.std(ddof=1)
+dca_mean_abs_eps, dca_sigma_eps = np.abs(eps_dca).mean(), eps_dca.std(ddof=1)
+constant_wins = bool(constant_mean_abs_eps < dca_mean_abs_eps)
+print(f"constant {constant_cv:.1f} %: mean|eps| {constant_mean_abs_eps:.2f}, sigma_eps {constant_sigma_eps:.2f}; "
+      f"DCA: mean|eps| {dca_mean_abs_eps:.2f}, sigma_eps {dca_sigma_eps:.2f}")
+constant_answer = (
+    f"The constant's sigma_eps is the spread of C_i itself ({constant_sigma_eps:.1f} points): a method only "
+    "shows that its stated number tracks the internal confidence when it beats that. Here the constant "
+    f"{'beats' if constant_wins else 'does not beat'} DCA on mean |eps|, so "
+    f"{'DCA has not shown more than learning the typical C_i' if constant_wins else 'DCA learnt more than the typical C_i'}"
+    " on these questions; with few questions, compare with the seeds of the next chapter before concluding.")
+print(constant_answer)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% tags=["exercise-check"]
+from dca import checks
+
+checks.ex_constant_baseline(globals(), train=before_all[before_all["split"] == "train"], before=before,
+                            after=after)
