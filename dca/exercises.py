@@ -364,11 +364,13 @@ def write_student_notebooks(sources: Iterable[Path], out_dir: Path, toc: Path = 
     for source in sources:
         nb = student_notebook(read_notebook(source), chapter=numbers.get(source.stem), plain=plain)
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(STUDENT_NOTE))
-        for cell in nb.cells:  # nbformat 4.5 wants ids; jupytext text sources have none
-            cell.setdefault("id", nbformat.corpus.words.generate_corpus_id())
+        for k, cell in enumerate(nb.cells):  # nbformat 4.5 wants ids: fixed ones, so a rebuild is identical
+            cell["id"] = f"cell-{k:03d}"
         nbformat.validate(nb)
         path = out_dir / f"{source.stem}.ipynb"
-        nbformat.write(nb, path)
+        text = nbformat.writes(nb) + "\n"
+        if not path.exists() or path.read_text() != text:  # unchanged notebooks keep their time stamp
+            path.write_text(text)
         written.append(path)
     return written
 

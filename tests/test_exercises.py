@@ -459,3 +459,10 @@ def test_the_check_registry_lookup():
     assert isinstance(checks.CHECKS, Mapping)
     with pytest.raises(KeyError, match="no check"):
         checks.check("ex-none", {})
+
+
+def test_student_notebooks_are_written_identically_twice(tmp_path):
+    sources = [nb.source for nb in NOTEBOOKS]
+    first = {p.name: p.read_bytes() for p in write_student_notebooks(sources, tmp_path)}
+    second = {p.name: p.read_bytes() for p in write_student_notebooks(sources, tmp_path)}
+    assert first == second
