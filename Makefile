@@ -39,6 +39,11 @@ test: setup
 smoke-book:
 	$(MAKE) book PROFILE=smoke
 
+## Remove the run folders the book writes: runs/default (`make book`) and runs/smoke (`make smoke-book`).
+## Kept: runs/reference (hours of the reference experiment), runs/results.csv and any other run folder.
+clean-runs:
+	rm -rf runs/default runs/smoke
+
 ## Student notebooks (solution cells removed) into book/_students/.
 .PHONY: students
 students: setup

@@ -25,6 +25,8 @@ from typing import Any
 
 import pandas as pd
 
+from dca.paths import ROOT
+
 PACKAGES = ("dca", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "numpy", "pandas")
 
 
@@ -133,7 +135,7 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 
 def git_commit(cwd: str | Path | None = None) -> str:
     """The repository's HEAD commit, with ``-dirty`` if the tree has changes; ``unknown`` outside git."""
-    cwd = Path(cwd) if cwd else Path(__file__).resolve().parent.parent
+    cwd = Path(cwd) if cwd else ROOT
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True

@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dca.config import ConfigError, StageConfig, load_profile, profile_path
+from dca.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 BOOK_DIR = ROOT / "book"
 EXECUTED_DIR = BOOK_DIR / "_executed"

@@ -196,17 +196,23 @@ def summary_table(c_v: ArrayLike, c_i: ArrayLike, correct: ArrayLike, n_boot: in
     return pd.DataFrame(rows)
 
 
-def paired_table(before: Triple, after: Triple, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95, keys: Sequence[str] | None = None) -> pd.DataFrame:
-    """:func:`paired_bootstrap` as a tidy table: ``metric, label, before, after, diff, low, high,
-    higher_is_better``.
+def paired_table(paired: dict[str, dict[str, float]], keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """:func:`paired_bootstrap`'s result (``compare(...)["paired"]`` in :mod:`dca.evaluate`) as one row
+    per metric: ``metric, label, source, higher_is_better, before, after, diff, diff_low, diff_high``.
+
+    Metrics missing from ``paired`` are left out (a run whose paired set was empty has none).
 
     >>> c_i = np.linspace(5, 95, 50)
-    >>> paired_table((c_i, c_i, c_i > 50), (c_i, c_i, c_i > 50), n_boot=20).shape
-    (12, 8)
+    >>> paired_table(paired_bootstrap((c_i, c_i, c_i > 50), (c_i, c_i, c_i > 50), n_boot=20)).shape
+    (12, 9)
     """
-    result = paired_bootstrap(before, after, n_boot=n_boot, seed=seed, level=level)
-    rows = [{"metric": key, "label": METRICS[key].label, **result[key],
-             "higher_is_better": METRICS[key].higher_is_better}
-            for key in keys or [k for k in METRICS if k != "n"]]
-    return pd.DataFrame(rows)
+    rows = []
+    for key in keys or [k for k in METRICS if k != "n"]:
+        if key not in paired:
+            continue
+        p, info = paired[key], METRICS[key]
+        rows.append({"metric": key, "label": info.label, "source": info.source,
+                     "higher_is_better": info.higher_is_better, "before": p["before"], "after": p["after"],
+                     "diff": p["diff"], "diff_low": p["low"], "diff_high": p["high"]})
+    return pd.DataFrame(rows, columns=["metric", "label", "source", "higher_is_better", "before", "after",
+                                       "diff", "diff_low", "diff_high"])

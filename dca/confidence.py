@@ -28,8 +28,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from dca.elicit import batches, length_order
-from dca.prefix import PrefixCache, common_prefix_length, pad_batch
+from dca.prefix import PrefixCache, batches, common_prefix_length, length_order, pad_batch
 
 
 class LetterTokenError(ValueError):

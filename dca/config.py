@@ -21,6 +21,8 @@ from typing import Any, ClassVar, TypeVar
 
 import yaml
 
+from dca.paths import ROOT
+
 C = TypeVar("C", bound="StageConfig")
 
 
@@ -231,7 +233,7 @@ def check_dtype(config: StageConfig, name: str = "dtype") -> None:
         raise ConfigError(f"{name}={getattr(config, name)!r} is not valid; choose one of {list(DTYPE_NAMES)}")
 
 
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILE_DIR = ROOT / "profiles"
 
 
 def profile_path(profile: str | Path) -> Path:

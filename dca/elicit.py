@@ -12,27 +12,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from dca.prefix import PrefixCache, common_prefix_length, pad_batch
-
-
-def length_order(lengths: list[int]) -> list[int]:
-    """Indices that sort by length, longest first (so the first batch shows the worst-case memory).
-
-    >>> length_order([3, 9, 5])
-    [1, 2, 0]
-    """
-    return sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-
-
-def batches(indices: list[int], batch_size: int) -> list[list[int]]:
-    """Consecutive chunks of ``batch_size``.
-
-    >>> batches([4, 1, 0, 2, 3], 2)
-    [[4, 1], [0, 2], [3]]
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} must be >= 1")
-    return [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
+from dca.prefix import PrefixCache, batches, common_prefix_length, length_order, pad_batch
 
 
 @torch.inference_mode()

@@ -96,22 +96,6 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, n_boot: int = 1000, seed:
     return out
 
 
-def comparison_table(result: dict[str, Any]) -> pd.DataFrame:
-    """``compare``'s result as one row per metric: before, after, difference and its interval."""
-    from dca.metrics import METRICS
-
-    rows = []
-    for key, info in METRICS.items():
-        if key == "n" or key not in result.get("paired", {}):
-            continue
-        p = result["paired"][key]
-        rows.append({"metric": key, "label": info.label, "source": info.source,
-                     "higher_is_better": info.higher_is_better,
-                     "before": p["before"], "after": p["after"], "diff": p["diff"],
-                     "diff_low": p["low"], "diff_high": p["high"]})
-    return pd.DataFrame(rows)
-
-
 def result_rows(result: dict[str, Any], *, run: str, model: str, dataset: str, seed: int,
                 profile: str) -> pd.DataFrame:
     """Tidy rows for the results store: one per (method, metric)."""

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dca import artifacts
+from dca.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RUNS = Path("runs/reference")
 PROFILE = "reference"
 SEEDS = (0, 1, 2)

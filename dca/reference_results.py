@@ -36,9 +36,10 @@ import pandas as pd
 from dca import artifacts
 from dca.bootstrap import bootstrap, paired_bootstrap
 from dca.metrics import METRICS, compute
+from dca.paths import ROOT
 from dca.reference import JOBS, RUNS, Job, is_finished, machine
 
-DATA = Path(__file__).resolve().parent.parent / "book" / "data"
+DATA = ROOT / "book" / "data"
 RESULTS = DATA / "reference_results.csv"
 QUESTIONS = DATA / "reference_questions.csv"
 TRAINING = DATA / "reference_training.csv"

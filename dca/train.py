@@ -202,25 +202,6 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if auto_dtype(device)[0] == torch.bfloat16 else "fp32"
 
 
-def load_base_model(model: str, precision: str):
-    """Tokenizer and float base model for training (GGUF quantizer marker stripped)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from dca.embedded import strip_gguf_quantizer
-    from dca.models import resolve_model_path
-
-    path = resolve_model_path(model)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    if getattr(lm, "hf_quantizer", None) is not None or getattr(lm.config, "quantization_config", None):
-        strip_gguf_quantizer(lm)
-    return tokenizer, lm
-
-
 def pairs_dataset(records: list[dict[str, Any]]):
     """A ``datasets.Dataset`` of the conversational preference columns TRL reads."""
     from datasets import Dataset
@@ -420,6 +401,8 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / "FINGERPRINT").write_text(fingerprint + "\n")
     state.wait_for_everyone()
+
+    from dca.models import load_base_model
 
     tokenizer, base = load_base_model(config.model, precision)
     from dca import faults

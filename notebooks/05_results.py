@@ -60,7 +60,8 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from dca import artifacts
-from dca.evaluate import comparison_table, load_eval, paired_rows
+from dca.bootstrap import paired_table
+from dca.evaluate import load_eval, paired_rows
 from dca.extract import load_stage1
 from dca.pairs import load_pairs
 from dca.train import read_train_log
@@ -90,7 +91,7 @@ def verdict(row) -> str:
     return "better" if better else "worse"
 
 
-comparison = comparison_table(result)
+comparison = paired_table(result["paired"])
 shown = pd.DataFrame({
     "metric": [math_label(x) for x in comparison["label"]],
     "before": [fmt(v, k) for v, k in zip(comparison["before"], comparison["metric"])],

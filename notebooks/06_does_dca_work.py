@@ -296,10 +296,11 @@ if have_reference:
 # held-out questions (details in {ref}`chapter-results`):
 
 # %% tags=["remove-input"]
-from dca.evaluate import comparison_table, load_metrics
+from dca.bootstrap import paired_table
+from dca.evaluate import load_metrics
 
 try:
-    own = comparison_table(load_metrics(config.run_dir))
+    own = paired_table(load_metrics(config.run_dir)["paired"])
 except Exception as err:  # noqa: BLE001 - the chapter still renders without this build's run
     display(Markdown(f"*No evaluation in `{config.run_dir}` ({type(err).__name__}).*"))
 else:

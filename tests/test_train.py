@@ -251,7 +251,8 @@ def fused_lora_model(model_dir, seed: int = 0):
     from peft import LoraConfig, get_peft_model
     from trl.trainer.utils import add_fused_lm_head
 
-    from dca.train import ALL_LINEAR, load_base_model
+    from dca.models import load_base_model
+    from dca.train import ALL_LINEAR
 
     _, base = load_base_model(str(model_dir), "fp32")
     add_fused_lm_head(base, outputs=FIELDS)
