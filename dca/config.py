@@ -30,6 +30,27 @@ class ConfigError(ValueError):
     """A parameter is unknown or has a bad value; the message names it and the valid choices."""
 
 
+def parse_overrides(argv: list[str]) -> dict[str, str]:
+    """Command-line ``key=value`` words as a mapping; a word without ``=`` or without a key is an error.
+
+    Values stay strings: :meth:`StageConfig.from_dict` converts them to the fields' types.
+
+    >>> parse_overrides(["run_dir=runs/x", "train.beta=0.2", "dataset="])
+    {'run_dir': 'runs/x', 'train.beta': '0.2', 'dataset': ''}
+    >>> parse_overrides(["beta"])
+    Traceback (most recent call last):
+    ...
+    dca.config.ConfigError: expected key=value, got 'beta'
+    """
+    out: dict[str, str] = {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"expected key=value, got {arg!r}")
+        out[key.strip()] = value
+    return out
+
+
 def _convert(name: str, value: Any, tp: Any) -> Any:
     """Convert ``value`` (often a string from the command line) to the annotated type ``tp``."""
     origin = typing.get_origin(tp)

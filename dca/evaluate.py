@@ -117,8 +117,11 @@ def result_rows(result: dict[str, Any], *, run: str, model: str, dataset: str, s
     return pd.DataFrame(rows, columns=list(results.COLUMNS))
 
 
-def run_evaluate(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Path:
-    """Re-elicit the held-out questions with the trained model and compare; returns metrics.json."""
+def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Path:
+    """Stage 4: re-elicit the held-out questions with the trained model and compare; returns metrics.json.
+
+    Skips when the metrics exist for the same parameters, stage-1 table and adapter (unless ``force``).
+    Every process of a torchrun / accelerate launch asks its share; the main one writes."""
     run_dir = Path(config.run_dir)
     before_all = load_stage1(run_dir)
     adapter = artifacts.require(run_dir / "adapter", ADAPTER_BY)

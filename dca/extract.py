@@ -1,6 +1,6 @@
 """Stage 1: for each question, the model's reply, its verbalized ``C_v`` and its internal ``C_i``.
 
-:func:`run_extract` loads the questions, splits them into disjoint train/eval sets, asks the model
+:func:`run` (the stage) loads the questions, splits them into disjoint train/eval sets, asks the model
 each one (batched greedy generation), parses the reply, scores the emitted letter, and writes one
 table per run: ``run_dir/stage1.parquet`` with ``stage1.parquet.provenance.json`` beside it.
 :func:`extract_table` does the asking and scoring for any loaded model; the evaluation stage calls it
@@ -171,8 +171,9 @@ def summarize(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = False) -> Path:
-    """Run stage 1 into ``config.run_dir``; skip when its table exists for the same parameters."""
+def run(config: ExtractConfig, *, progress: bool = True, force: bool = False) -> Path:
+    """Run stage 1 into ``config.run_dir``; skip when its table exists for the same parameters (unless
+    ``force``). Every process of a torchrun / accelerate launch asks its share; the main one writes."""
     run_dir = Path(config.run_dir)
     out = run_dir / STAGE1
     content = artifacts.local_content(config.dataset, config.model)  # local files: their bytes count too
@@ -217,4 +218,4 @@ def parsed_messages(table: pd.DataFrame) -> list[list[dict[str, str]]]:
     return [json.loads(m) for m in table["messages"]]
 
 
-__all__ = ["COLUMNS", "ExtractConfig", "extract_table", "load_stage1", "run_extract", "summarize"]
+__all__ = ["COLUMNS", "ExtractConfig", "extract_table", "load_stage1", "run", "summarize"]

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from dca import artifacts, faults
+from dca import artifacts, distributed, faults
 from dca.config import ConfigError, StageConfig, positive
 
 STAGE1_PRODUCER = "notebooks/01_confidence_extraction (or `python -m dca extract`)"
@@ -219,12 +219,22 @@ def pairs_fingerprint(config: PairsConfig, stage1: Path) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def run_pairs(config: PairsConfig, force: bool = False) -> Path:
-    """Build ``run_dir/pairs.jsonl`` and ``run_dir/pairs_stats.json`` from ``run_dir/stage1.parquet``.
+def run(config: PairsConfig, *, progress: bool = True, force: bool = False) -> Path:
+    """Stage 2: ``run_dir/pairs.jsonl``, ``pairs_heldout.jsonl`` and ``pairs_stats.json`` from the stage-1 table.
 
     Skips (and returns the existing path) when the pairs exist for the same parameters and the same
-    stage-1 table, unless ``force``.
+    stage-1 table, unless ``force``. Building them is cheap and written once: under several processes
+    the main one builds while the others wait for it. ``progress`` is accepted for the stage contract
+    (there is no progress bar).
     """
+    main = distributed.is_main_process()
+    out = _build(config, force=force) if main else Path(config.run_dir) / "pairs.jsonl"
+    distributed.barrier()
+    return out
+
+
+def _build(config: PairsConfig, *, force: bool) -> Path:
+    """Build and write the pairs of :func:`run` (one process)."""
     run_dir = Path(config.run_dir)
     stage1 = artifacts.require(run_dir / "stage1.parquet", STAGE1_PRODUCER)
     out, stats_path = run_dir / "pairs.jsonl", run_dir / "pairs_stats.json"

@@ -136,9 +136,9 @@ STAGES = ("extract", "pairs", "train", "evaluate")
 
 
 def _fields(stage: str) -> list[str]:
-    from dca.cli import STAGES as CLI_STAGES
+    from dca.cli import stage_config
 
-    return CLI_STAGES[stage].config().field_names()
+    return stage_config(stage).field_names()
 
 
 def command(j: Job, stage: str = "run") -> list[str]:

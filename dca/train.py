@@ -14,9 +14,9 @@ or the IPO loss :math:`(h - \\tfrac{1}{2\\beta})^2` on the length-normalised log
 model is held in memory. Since chosen and rejected differ only in the confidence number, the
 log-ratio difference comes from those few tokens alone.
 
-The same :func:`train_dpo` runs in one process, under ``torchrun --nproc_per_node N`` and under
-``accelerate launch`` (data-parallel through Accelerate inside the trainer); only the main process
-writes artifacts. ``python -m dca.train key=value ...`` is the command-line entry.
+The stage, :func:`run` (``python -m dca train key=value ...``), runs in one process, under ``torchrun
+--nproc_per_node N -m dca train`` and under ``accelerate launch -m dca train`` (data-parallel through
+Accelerate inside the trainer); only the main process writes artifacts.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import hashlib
 import json
 import math
 import shutil
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -362,13 +361,21 @@ def _shared_prefix_record(model: Any) -> dict[str, Any]:
             "shared_prefix_token_fraction": round(run / full, 4) if full else None}
 
 
-def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = False) -> Path:
+def run(config: TrainConfig, *, progress: bool = True, force: bool = False) -> Path:
+    """Stage 3: train the adapter (:func:`train_dpo` without extra callbacks); return ``run_dir/adapter``."""
+    return train_dpo(config, force=force, progress=progress)
+
+
+def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = False, *,
+              progress: bool = True) -> Path:
     """Train the LoRA adapter with DPO on ``run_dir/pairs.jsonl``; return ``run_dir/adapter``.
 
     Skips when the adapter exists for the same parameters and pairs (unless ``force``). Resumes from
     the last checkpoint of an interrupted run with the same parameters when ``config.resume``.
     Writes (main process only) ``adapter/`` (+ provenance), ``train_config.json`` and
     ``train_log.jsonl`` (the trainer's log history: loss, rewards/*, learning_rate per step).
+    ``callbacks`` are extra ``transformers`` trainer callbacks; ``progress=False`` hides the trainer's
+    progress bar.
     """
     from dca.distributed import world_size
 
@@ -392,6 +399,8 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     steps = total_steps(config, len(records), world_size())
     eval_steps = (config.eval_every or max(1, steps // 4)) if heldout else 0
     args = dpo_args(config, precision, world_size(), eval_steps=eval_steps)
+    if not progress:
+        args.disable_tqdm = True
     state = args.distributed_state  # torch.distributed is up under torchrun / accelerate launch
     checkpoints = Path(args.output_dir)
     last = _last_checkpoint(checkpoints, fingerprint) if config.resume else None
@@ -459,28 +468,3 @@ def read_train_log(run_dir: str | Path) -> list[dict[str, Any]]:
     """The training log (one dict per logging step, and a final summary) of a finished run."""
     return artifacts.read_jsonl(artifacts.require(Path(run_dir) / "train_log.jsonl",
                                                   "notebooks/03_dpo_training (or `python -m dca train`)"))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m dca.train key=value ...`` (also under ``torchrun`` / ``accelerate launch``)."""
-    from dca.cli import parse_pairs
-
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print("usage: python -m dca.train key=value ...\n\nparameters:\n" + TrainConfig.help())
-        return 0
-    try:
-        config = TrainConfig.from_dict(parse_pairs(argv))
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    adapter = train_dpo(config)
-    from dca.distributed import is_main_process
-
-    if is_main_process():
-        print(f"adapter ready at {adapter}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -36,10 +36,11 @@ from pathlib import Path
 if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
     os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
-from dca.pairs import PairsConfig, load_pairs, run_pairs
+import dca.pairs
+from dca.pairs import PairsConfig, load_pairs
 
 config = PairsConfig.from_namespace(globals())
-pairs_path = run_pairs(config)  # reads run_dir/stage1.parquet (notebook 01 writes it)
+pairs_path = dca.pairs.run(config)  # reads run_dir/stage1.parquet (notebook 01 writes it)
 print(pairs_path)
 
 # %% [markdown]

@@ -49,7 +49,7 @@
 # This chapter trains on a CPU: a 1.5B-parameter model (or the 135M one of the quick `smoke`
 # profile) in bfloat16, about a hundred pairs, and a learning rate raised for so few steps. The paper's models (3–9 billion parameters) need a CUDA
 # GPU with bfloat16: run `python -m dca run profile=gemma-2-9b` (or `llama-3.2-3b`, `mistral-7b`)
-# on one GPU, or `accelerate launch -m dca.train ...` on several; the profiles set the paper-scale
+# on one GPU, or `accelerate launch -m dca train ...` on several; the profiles set the paper-scale
 # values chosen for GPUs (learning rate 5e-6 to 2e-5, effective batch 16, bf16). See
 # {ref}`paper-scale` for the commands and the memory each model needs.
 # ```
@@ -90,7 +90,8 @@ from pathlib import Path
 if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
     os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
-from dca.train import TrainConfig, read_train_log, train_dpo
+from dca import train
+from dca.train import TrainConfig, read_train_log
 
 config = TrainConfig.from_namespace(globals())
 
@@ -109,7 +110,7 @@ config = TrainConfig.from_namespace(globals())
 # quarter of the tokens.
 
 # %% tags=["hide-output"]
-adapter_path = train_dpo(config)
+adapter_path = train.run(config)
 print(adapter_path)
 
 # %% [markdown]

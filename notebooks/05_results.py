@@ -38,10 +38,11 @@ from pathlib import Path
 if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
     os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
-from dca.evaluate import EvalConfig, load_metrics, run_evaluate
+from dca import evaluate
+from dca.evaluate import EvalConfig, load_metrics
 
 config = EvalConfig.from_namespace(globals())
-metrics_path = run_evaluate(config, progress=False)  # needs run_dir/adapter (notebook 03 writes it)
+metrics_path = evaluate.run(config, progress=False)  # needs run_dir/adapter (notebook 03 writes it)
 print(metrics_path)
 
 # %% [markdown]
