@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from dca.config import N_BOOT, SEED
 from dca.metrics import METRICS, MetricInputError, compute, validate
 
 Triple = tuple[ArrayLike, ArrayLike, ArrayLike]  # (c_v, c_i, correct)
@@ -79,8 +80,8 @@ def percentile_interval(samples: ArrayLike, level: float = 0.95) -> tuple[float,
     return (float(low), float(high))
 
 
-def bootstrap(c_v: ArrayLike, c_i: ArrayLike, correct: ArrayLike, n_boot: int = 1000,
-              seed: int = 0, level: float = 0.95) -> dict[str, tuple[float, float]]:
+def bootstrap(c_v: ArrayLike, c_i: ArrayLike, correct: ArrayLike, n_boot: int = N_BOOT,
+              seed: int = SEED, level: float = 0.95) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap interval of every metric.
 
     Parameters
@@ -126,7 +127,7 @@ def _validate_pair(before: Triple, after: Triple) -> tuple[tuple, tuple]:
     return b, a
 
 
-def paired_bootstrap(before: Triple, after: Triple, n_boot: int = 1000, seed: int = 0,
+def paired_bootstrap(before: Triple, after: Triple, n_boot: int = N_BOOT, seed: int = SEED,
                      level: float = 0.95) -> dict[str, dict[str, float]]:
     """Before-vs-after differences with a paired percentile bootstrap on the same questions.
 
@@ -170,8 +171,8 @@ def _defined_note(samples: NDArray, n_boot: int) -> str:
     return "" if used == n_boot else f"interval from {used} of {n_boot} resamples (others undefined)"
 
 
-def summary_table(c_v: ArrayLike, c_i: ArrayLike, correct: ArrayLike, n_boot: int = 1000,
-                  seed: int = 0, level: float = 0.95,
+def summary_table(c_v: ArrayLike, c_i: ArrayLike, correct: ArrayLike, n_boot: int = N_BOOT,
+                  seed: int = SEED, level: float = 0.95,
                   keys: Sequence[str] | None = None) -> pd.DataFrame:
     """A tidy table, one row per metric: ``metric, label, value, low, high, unit, source, note``.
 

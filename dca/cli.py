@@ -7,12 +7,17 @@
     python -m dca train beta=0.2 loss_type=ipo
     python -m dca evaluate n_boot=2000
     python -m dca run profile=default                 # elicit -> pairs -> train -> evaluate
-    python -m dca run profile=smoke run_dir=runs/x train.epochs=2
+    python -m dca run profile=smoke run_dir=runs/x train.epochs=2 train.batch_size=2
+    python -m dca run profile=paper model=meta-llama/Llama-3.2-3B-Instruct run_dir=runs/llama
     python -m dca help [stage]
 
-Names are the stage configs' fields, the same as the notebooks' papermill parameters. In ``run``, a
-plain ``key=value`` goes to every stage that has that field (``run_dir``, ``seed`` ...) and
-``stage.key=value`` to one stage. ``profile=NAME`` starts from ``profiles/NAME.yaml``. A stage whose
+Names are the stage configs' fields, the same as the notebooks' papermill parameters. In ``run``,
+``stage.key=value`` goes to one stage and a plain ``key=value`` to every stage that has that field,
+provided it means the same there (:data:`SHARED_KEYS`: ``run_dir``, ``model``, ``device``, ``dtype``);
+a plain key that means something else in each stage (``seed``: the data split, the LoRA
+initialisation, the bootstrap; ``batch_size``: prompts per forward pass, pairs per optimiser step) is
+an error naming the stage-qualified choices (``extract.seed=``, ``train.seed=`` ...). A profile's
+``common`` section still goes to every stage that has the field. ``profile=NAME`` starts from ``profiles/NAME.yaml``. A stage whose
 output exists for the same parameters is skipped. The same command runs under ``torchrun`` and
 ``accelerate launch``: elicitation and evaluation split the questions across processes, training is
 data-parallel. While it works, a command holds its run folder's lock (``run_dir/.dca.lock``): a
@@ -26,6 +31,7 @@ A user error (a bad parameter, missing data or artifact, a folder in use) prints
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import importlib
 import os
@@ -62,6 +68,11 @@ STAGES: dict[str, tuple[str, str]] = {
     "train": ("dca.train", "TrainConfig"),
     "evaluate": ("dca.evaluate", "EvalConfig"),
 }
+
+
+#: Plain keys that mean the same in every stage that has them; any other key that several stages have
+#: (``seed``, ``batch_size``) must name its stage in ``run``: ``train.batch_size=8``.
+SHARED_KEYS = ("run_dir", "model", "device", "dtype")
 
 
 def stage_config(name: str) -> type[StageConfig]:
@@ -111,9 +122,25 @@ def stage_parameters(names: list[str], args: dict[str, str]) -> dict[str, dict[s
         if not targets:
             valid = sorted({f for fs in fields.values() for f in fs})
             raise ConfigError(f"unknown parameter {key!r}; valid: {', '.join(valid)}")
+        if len(targets) > 1 and key not in SHARED_KEYS:
+            raise ConfigError(ambiguous(key, targets))
         for n in targets:
             params[n][key] = value
     return params
+
+
+def ambiguous(key: str, stages: list[str]) -> str:
+    """The error for a plain ``key`` that means something else in each of ``stages``.
+
+    >>> print(ambiguous("seed", ["extract", "train"]))  # doctest: +NORMALIZE_WHITESPACE
+    seed= means something else in each stage; name the stage: extract.seed= (seeds the subset, the
+    option shuffle and the split), train.seed= (Seed of the LoRA initialisation, data order and dropout.)
+    """
+    helps = []
+    for n in stages:
+        meaning = next(f.metadata.get("help", "") for f in dataclasses.fields(stage_config(n)) if f.name == key)
+        helps.append(f"{n}.{key}= ({meaning})")
+    return f"{key}= means something else in each stage; name the stage: {', '.join(helps)}"
 
 
 def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True) -> dict[str, float]:

@@ -25,6 +25,13 @@ from dca.paths import ROOT
 
 C = TypeVar("C", bound="StageConfig")
 
+#: The seed every stage and helper starts from unless told otherwise (the data subset and split, the
+#: LoRA initialisation, the bootstrap). One definition: the configs' ``seed`` fields and the helpers'
+#: ``seed=`` keywords use it.
+SEED = 0
+#: Bootstrap resamples for a 95 % interval, unless told otherwise (``EvalConfig.n_boot`` and the helpers).
+N_BOOT = 1000
+
 
 class ConfigError(ValueError):
     """A parameter is unknown or has a bad value; the message names it and the valid choices."""

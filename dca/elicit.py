@@ -12,12 +12,16 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from dca.prefix import PrefixCache, batches, common_prefix_length, length_order, pad_batch
+from dca.prefix import PROMPTS_PER_BATCH, PrefixCache, batches, common_prefix_length, length_order, pad_batch
+
+#: Reply length limit in tokens unless told otherwise (the default of ``ExtractConfig.max_new_tokens``):
+#: the two-line reply needs about 10.
+MAX_NEW_TOKENS = 16
 
 
 @torch.inference_mode()
-def generate_replies(model: Any, tokenizer: Any, prompts: list[str], *, batch_size: int = 16,
-                     max_new_tokens: int = 16, share_prefix: bool = True, progress: bool = True,
+def generate_replies(model: Any, tokenizer: Any, prompts: list[str], *, batch_size: int = PROMPTS_PER_BATCH,
+                     max_new_tokens: int = MAX_NEW_TOKENS, share_prefix: bool = True, progress: bool = True,
                      desc: str = "eliciting",
                      on_batch: Callable[[list[int], list[list[int]], torch.Tensor], None] | None = None,
                      keep_steps: int = 8) -> list[str]:

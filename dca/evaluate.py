@@ -23,9 +23,9 @@ import pandas as pd
 
 from dca import artifacts, distributed, faults, results
 from dca.bootstrap import bootstrap, paired_bootstrap
-from dca.config import StageConfig, at_most, check_device, check_dtype, positive
+from dca.config import N_BOOT, SEED, StageConfig, at_most, check_device, check_dtype, positive
 from dca.data import read_questions
-from dca.extract import QUESTIONS, STAGE1, extract_table, load_stage1, summarize
+from dca.extract import QUESTIONS, STAGE1, ExtractConfig, extract_table, load_stage1, summarize
 from dca.metrics import compute
 
 EVAL_TABLE = "eval.parquet"
@@ -44,9 +44,9 @@ class EvalConfig(StageConfig):
     stage: ClassVar[str] = "evaluate"
 
     run_dir: str = field(default="runs/default", metadata={"help": "folder holding every artifact of the run"})
-    n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples for the 95 % intervals (at most 1000000)"})
-    seed: int = field(default=0, metadata={"help": "seed of the bootstrap"})
-    batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch (at most 4096)"})
+    n_boot: int = field(default=N_BOOT, metadata={"help": "bootstrap resamples for the 95 % intervals (at most 1000000)"})
+    seed: int = field(default=SEED, metadata={"help": "seed of the bootstrap"})
+    batch_size: int = field(default=ExtractConfig.batch_size, metadata={"help": "prompts per generation / forward batch (at most 4096)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16"})
     results_store: str = field(default="runs/results.csv", metadata={
@@ -75,7 +75,7 @@ def paired_rows(before: pd.DataFrame, after: pd.DataFrame) -> tuple[pd.DataFrame
     return b.loc[ids].reset_index(), a.loc[ids].reset_index()
 
 
-def compare(before: pd.DataFrame, after: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def compare(before: pd.DataFrame, after: pd.DataFrame, n_boot: int = N_BOOT, seed: int = SEED) -> dict[str, Any]:
     """Metrics before and after with intervals, the paired differences, and parse rates.
 
     ``before``/``after`` hold every metric on the questions parsed in *both* (so the numbers compare

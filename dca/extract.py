@@ -19,12 +19,13 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from dca import artifacts, distributed, faults
-from dca.config import ConfigError, StageConfig, at_most, check_device, check_dtype, in_range, positive
+from dca.config import SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, in_range, positive
 from dca.confidence import confidence_from_generation, internal_confidence, query_from_reply
 from dca.data import Question, load_split_questions, save_questions
-from dca.elicit import generate_replies
+from dca.elicit import MAX_NEW_TOKENS, generate_replies
 from dca.parsing import combined_reason, parse_confidence, parse_letter
-from dca.prompts import build_messages, messages_json, render_prompt, supports_system_role
+from dca.prefix import PROMPTS_PER_BATCH
+from dca.prompts import K_SHOT, MAX_K_SHOT, build_messages, messages_json, render_prompt, supports_system_role
 
 STAGE1 = "stage1.parquet"
 QUESTIONS = "questions.jsonl"
@@ -58,18 +59,17 @@ class ExtractConfig(StageConfig):
         "help": "questions to use per dataset, train + eval (at most 1000000)"})
     n_eval: int = field(default=200, metadata={
         "help": "held-out evaluation questions per dataset (the rest train)"})
-    seed: int = field(default=0, metadata={"help": "seeds the subset, the option shuffle and the split"})
-    k_shot: int = field(default=3, metadata={
+    seed: int = field(default=SEED, metadata={"help": "seeds the subset, the option shuffle and the split"})
+    k_shot: int = field(default=K_SHOT, metadata={
         "help": "worked examples before each question (SmolLM2-135M needs at least 1 to follow the format)"})
-    batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch (at most 4096)"})
-    max_new_tokens: int = field(default=16, metadata={"help": "reply length limit in tokens (at most 4096)"})
+    batch_size: int = field(default=PROMPTS_PER_BATCH, metadata={"help": "prompts per generation / forward batch (at most 4096)"})
+    max_new_tokens: int = field(default=MAX_NEW_TOKENS, metadata={"help": "reply length limit in tokens (at most 4096)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16 | float16"})
 
     def validate(self) -> None:
         positive(self, "n_questions", "n_eval", "batch_size", "max_new_tokens")
-        positive(self, "k_shot", allow_zero=True)
-        in_range(self, "k_shot", 0, 8)
+        in_range(self, "k_shot", 0, MAX_K_SHOT)
         at_most(self, 1_000_000, "n_questions")
         at_most(self, 4096, "batch_size", "max_new_tokens")
         check_device(self)
@@ -96,7 +96,8 @@ def row_for(question: Question, split: str, prompt: str, messages: list[dict[str
 
 
 def extract_table(model: Any, tokenizer: Any, questions: list[Question], splits: list[str], *,
-                  k_shot: int = 3, batch_size: int = 16, max_new_tokens: int = 16,
+                  k_shot: int = ExtractConfig.k_shot, batch_size: int = ExtractConfig.batch_size,
+                  max_new_tokens: int = ExtractConfig.max_new_tokens,
                   progress: bool = True, one_pass: bool = True) -> pd.DataFrame:
     """Ask every question, parse the replies and score the letters: the stage-1 table.
 

@@ -20,6 +20,10 @@ from typing import Any
 import torch
 
 
+#: Prompts per generation / forward batch unless told otherwise (the default of ``ExtractConfig.batch_size``).
+PROMPTS_PER_BATCH = 32
+
+
 def length_order(lengths: list[int]) -> list[int]:
     """Indices that sort by length, longest first (so the first batch shows the worst-case memory).
 

@@ -52,6 +52,12 @@ FEW_SHOT_POOL: tuple[Example, ...] = (
 )
 
 
+#: Worked examples before each question unless told otherwise (the default of ``ExtractConfig.k_shot``).
+K_SHOT = 3
+#: The most worked examples a prompt can have: the size of :data:`FEW_SHOT_POOL`.
+MAX_K_SHOT = len(FEW_SHOT_POOL)
+
+
 def format_question(question: str, choices: tuple[str, ...] | list[str], context: str | None = None) -> str:
     """The user turn for one question: optional context, the question, lettered options.
 
@@ -78,7 +84,7 @@ def format_reply(letter: str, probability: int | float | str) -> str:
 
 
 def build_messages(question: str, choices: tuple[str, ...] | list[str], *, context: str | None = None,
-                   k_shot: int = 3, system: bool = True) -> list[dict[str, str]]:
+                   k_shot: int = K_SHOT, system: bool = True) -> list[dict[str, str]]:
     """Chat messages for one question: system instruction, ``k_shot`` examples, the question.
 
     Parameters

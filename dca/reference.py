@@ -142,9 +142,12 @@ def _fields(stage: str) -> list[str]:
 
 
 def command(j: Job, stage: str = "run") -> list[str]:
-    """The ``python -m dca <stage>`` command of a job (``run``: every stage in one process)."""
+    """The ``python -m dca <stage>`` command of a job (``run``: every stage in one process, where the
+    seed of each stage that has one is named with its stage: ``extract.seed=1 train.seed=1 ...``)."""
     args = [f"profile={PROFILE}", f"run_dir={j.run_dir}"]
-    if stage == "run" or "seed" in _fields(stage):
+    if stage == "run":
+        args += [f"{s}.seed={j.seed}" for s in STAGES if "seed" in _fields(s)]
+    elif "seed" in _fields(stage):
         args.append(f"seed={j.seed}")
     if stage in ("run", "evaluate"):
         args.append(f"{'evaluate.' if stage == 'run' else ''}results_store={RUNS / 'results.csv'}")

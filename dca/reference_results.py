@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from dca import artifacts
+from dca.config import N_BOOT, SEED
 from dca.bootstrap import bootstrap, paired_bootstrap
 from dca.metrics import METRICS, compute
 from dca.paths import ROOT
@@ -121,7 +122,7 @@ def job_frames(j: Job) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return stage1[stage1["split"] == "train"], stage1[stage1["split"] == "eval"], after
 
 
-def job_rows(j: Job, n_boot: int = 1000, seed: int = 0) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """The tidy metric rows of one finished job, and its per-question table."""
     train, before, after = job_frames(j)
     prov = artifacts.read_json(artifacts.provenance_path(j.run_dir / "stage1.parquet"))
@@ -210,7 +211,7 @@ def training_rows(j: Job) -> pd.DataFrame:
     return frame.groupby(["job", "step"], as_index=False).first() if not frame.empty else frame
 
 
-def collect(n_boot: int = 1000) -> Path:
+def collect(n_boot: int = N_BOOT) -> Path:
     """Write the three results files from every finished job (unfinished ones are skipped)."""
     rows: list[dict[str, Any]] = []
     questions, training = [], []

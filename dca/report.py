@@ -268,8 +268,6 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
     Model, data and sizes; the stated-confidence histograms before and after; the before → after
     mean over datasets beside the paper's three models; and the verdict sentence.
     """
-    from pathlib import Path
-
     if rows_of(results, kind="seed").empty:
         return ("```{admonition} Results\n:class: note\nThe reference experiment has not been run yet: "
                 "`make reference` runs it and `python -m dca.reference collect` writes its results.\n```\n")

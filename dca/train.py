@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dca import artifacts
-from dca.config import ConfigError, StageConfig, at_most, in_range, positive
+from dca.config import SEED, ConfigError, StageConfig, at_most, in_range, positive
 
 PAIRS_PRODUCER = "notebooks/02_preference_pairs (or `python -m dca pairs`)"
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -44,7 +44,7 @@ class TrainConfig(StageConfig):
 
     The defaults are the CPU set for the embedded SmolLM2-135M: one epoch in steps of 4 pairs (the
     default run's ~94 pairs in under 3 minutes on 2 cores with 3-shot prompts and the shared-prefix
-    forward); the GPU set (beta 0.1, lr 5e-6 to 2e-5, effective batch 16, bf16) lives in the paper-model profiles.
+    forward); the GPU set (beta 0.1, lr 5e-6 to 2e-5, effective batch 16, bf16) lives in profile "paper".
     """
 
     stage = "train"
@@ -102,7 +102,7 @@ class TrainConfig(StageConfig):
                           "over the pairs). On SmolLM2-135M with 3-shot prompts a step of 4 pairs takes ~6 s on 2 "
                           "CPU cores with shared_prefix (~28 s without). At most 10000000."})
     seed: int = dataclasses.field(
-        default=0, metadata={"help": "Seed of the LoRA initialisation, data order and dropout."})
+        default=SEED, metadata={"help": "Seed of the LoRA initialisation, data order and dropout."})
     precision: Literal["auto", "fp32", "bf16", "fp16"] = dataclasses.field(
         default="auto",
         metadata={"help": "'auto': bf16 on CUDA and on a CPU with native bf16 matrix units (AMX, AVX512-BF16), fp32 elsewhere. bf16/fp16 load the base weights in that type "

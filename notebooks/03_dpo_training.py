@@ -48,8 +48,8 @@
 # :class: warning
 # This chapter trains on a CPU: a 1.5B-parameter model (or the 135M one of the quick `smoke`
 # profile) in bfloat16, about a hundred pairs, and a learning rate raised for so few steps. The paper's models (3–9 billion parameters) need a CUDA
-# GPU with bfloat16: run `python -m dca run profile=gemma-2-9b` (or `llama-3.2-3b`, `mistral-7b`)
-# on one GPU, or `accelerate launch -m dca train ...` on several; the profiles set the paper-scale
+# GPU with bfloat16: run `python -m dca run profile=paper model=google/gemma-2-9b-it` (or another of the paper's models)
+# on one GPU, or `accelerate launch -m dca train ...` on several; the profile sets the paper-scale
 # values chosen for GPUs (learning rate 5e-6 to 2e-5, effective batch 16, bf16). See
 # {ref}`paper-scale` for the commands and the memory each model needs.
 # ```

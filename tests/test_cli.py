@@ -145,3 +145,25 @@ def test_pairs_are_built_by_the_main_process_only(monkeypatch, tmp_path):
     monkeypatch.setattr(distributed, "is_main_process", lambda: False)
     assert dca.pairs.run(PairsConfig(run_dir=str(tmp_path))) == tmp_path / "pairs.jsonl"
     assert built == []
+
+
+@pytest.mark.parametrize("key, stages", [("batch_size", ["extract", "train", "evaluate"]),
+                                         ("seed", ["extract", "train", "evaluate"])])
+def test_a_plain_key_with_several_meanings_names_the_stage_qualified_choices(key, stages, capsys, tmp_path):
+    assert main(["run", f"run_dir={tmp_path}", f"{key}=8"]) == 2
+    err = capsys.readouterr().err
+    assert f"{key}= means something else in each stage" in err
+    for stage in stages:
+        assert f"{stage}.{key}=" in err
+    assert "pairs." not in err
+
+
+def test_a_stage_qualified_or_single_stage_key_goes_to_its_stage():
+    params = cli.stage_parameters(list(cli.STAGES), {"train.batch_size": "8", "extract.seed": "1", "run_dir": "r",
+                                                     "device": "cpu", "model": "m"})
+    assert params["train"]["batch_size"] == "8" and "batch_size" not in params["extract"]
+    assert params["extract"]["seed"] == "1" and "seed" not in params["train"]
+    assert all(params[n]["run_dir"] == "r" for n in cli.STAGES)
+    assert params["extract"]["device"] == params["evaluate"]["device"] == "cpu"
+    assert params["extract"]["model"] == params["train"]["model"] == "m"
+    assert cli.stage_parameters(["train"], {"batch_size": "8"})["train"] == {"batch_size": "8"}

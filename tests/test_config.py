@@ -49,7 +49,7 @@ def test_the_defaults_are_valid():
 
 
 def test_profiles_load_by_name_or_path(tmp_path):
-    assert load_profile("smoke")["common"]["model"] == "embedded"
+    assert load_profile("smoke")["common"]["run_dir"] == "runs/smoke"
     own = tmp_path / "own.yaml"
     own.write_text("common:\n  run_dir: runs/own\ntrain:\n  beta: 0.3\n")
     assert load_profile(own) == {"common": {"run_dir": "runs/own"}, "train": {"beta": 0.3}}
