@@ -25,12 +25,8 @@ from dca import artifacts, distributed, faults, results
 from dca.bootstrap import bootstrap, paired_bootstrap
 from dca.config import N_BOOT, SEED, StageConfig, at_most, check_device, check_dtype, positive
 from dca.data import read_questions
-from dca.extract import QUESTIONS, STAGE1, ExtractConfig, extract_table, load_stage1, summarize
+from dca.extract import ExtractConfig, extract_table, load_stage1, summarize
 from dca.metrics import compute
-
-EVAL_TABLE = "eval.parquet"
-METRICS_FILE = "metrics.json"
-ADAPTER_BY = "notebooks/03_dpo_training (or `python -m dca train`)"
 
 
 @dataclass(frozen=True)
@@ -122,22 +118,20 @@ def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Pa
 
     Skips when the metrics exist for the same parameters, stage-1 table and adapter (unless ``force``).
     Every process of a torchrun / accelerate launch asks its share; the main one writes."""
-    run_dir = Path(config.run_dir)
-    before_all = load_stage1(run_dir)
-    adapter = artifacts.require(run_dir / "adapter", ADAPTER_BY)
-    stage1_prov = artifacts.read_json(artifacts.provenance_path(run_dir / STAGE1))
+    run = artifacts.RunFolder(config.run_dir)
+    before_all = load_stage1(run.path)
+    adapter = run.require("adapter")
+    stage1_prov = run.provenance("stage1")
     params = stage1_prov["params"]
-    adapter_prov = artifacts.provenance_path(adapter)
-    upstream = stage1_prov["fingerprint"] + (
-        artifacts.read_json(adapter_prov)["fingerprint"] if adapter_prov.exists() else "")
+    upstream = stage1_prov["fingerprint"] + run.provenance("adapter").get("fingerprint", "")
     fingerprint = config.fingerprint(exclude=("run_dir", "batch_size", "device", "results_store", "profile")) + upstream
-    out = run_dir / METRICS_FILE
+    out = run.metrics
     if not force and artifacts.is_done(out, fingerprint):
         return out
 
     distributed.init_process_group()
     before = before_all[before_all["split"] == "eval"].reset_index(drop=True)
-    by_id = {q.id: q for q in read_questions(artifacts.require(run_dir / QUESTIONS, "notebooks/01_confidence_extraction"))}
+    by_id = {q.id: q for q in read_questions(run.require("questions"))}
     questions = [by_id[i] for i in before["id"]]
 
     from dca.models import load_model
@@ -150,15 +144,15 @@ def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Pa
     seconds = time.perf_counter() - start
     if distributed.is_main_process():
         faults.checkpoint("evaluate:before-write")
-        artifacts.write_parquet(run_dir / EVAL_TABLE, after)
+        artifacts.write_parquet(run.eval, after)
         result = compare(before, after, n_boot=config.n_boot, seed=config.seed)
         result["summary_before"], result["summary_after"] = summarize(before), summarize(after)
         record = artifacts.provenance("evaluate", config.to_dict(), fingerprint, model=params["model"],
                                       dataset=params["dataset"], seed=params["seed"], seconds=round(seconds, 2))
-        artifacts.write_provenance(run_dir / EVAL_TABLE, record)
+        artifacts.write_provenance(run.eval, record)
         artifacts.write_json(out, result)
         artifacts.write_provenance(out, record)
-        rows = result_rows(result, run=str(run_dir), model=params["model"], dataset=params["dataset"],
+        rows = result_rows(result, run=str(run.path), model=params["model"], dataset=params["dataset"],
                            seed=params["seed"], profile=config.profile)
         results.append(config.results_store, rows)
     distributed.barrier()
@@ -167,10 +161,9 @@ def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Pa
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any]:
     """The evaluation result of a run (error naming the notebook to run first when missing)."""
-    return json.loads(artifacts.require(Path(run_dir) / METRICS_FILE,
-                                        "notebooks/05_results (or `python -m dca evaluate`)").read_text())
+    return json.loads(artifacts.RunFolder(run_dir).require("metrics").read_text())
 
 
 def load_eval(run_dir: str | Path) -> pd.DataFrame:
     """The table of the trained model's replies on the held-out questions."""
-    return pd.read_parquet(artifacts.require(Path(run_dir) / EVAL_TABLE, "notebooks/05_results (or `python -m dca evaluate`)"))
+    return pd.read_parquet(artifacts.RunFolder(run_dir).require("eval"))

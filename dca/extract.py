@@ -27,10 +27,6 @@ from dca.parsing import combined_reason, parse_confidence, parse_letter
 from dca.prefix import PROMPTS_PER_BATCH
 from dca.prompts import K_SHOT, MAX_K_SHOT, build_messages, messages_json, render_prompt, supports_system_role
 
-STAGE1 = "stage1.parquet"
-QUESTIONS = "questions.jsonl"
-PRODUCED_BY = "notebooks/01_confidence_extraction (or `python -m dca extract`)"
-
 #: Columns of the stage-1 table, in order.
 COLUMNS = (
     "id", "split", "source", "prompt", "messages", "choices", "answer", "gold_letter", "response",
@@ -175,8 +171,8 @@ def summarize(table: pd.DataFrame) -> dict[str, Any]:
 def run(config: ExtractConfig, *, progress: bool = True, force: bool = False) -> Path:
     """Run stage 1 into ``config.run_dir``; skip when its table exists for the same parameters (unless
     ``force``). Every process of a torchrun / accelerate launch asks its share; the main one writes."""
-    run_dir = Path(config.run_dir)
-    out = run_dir / STAGE1
+    run = artifacts.RunFolder(config.run_dir)
+    out = run.stage1
     content = artifacts.local_content(config.dataset, config.model)  # local files: their bytes count too
     fingerprint = artifacts.with_content(config.fingerprint(exclude=("run_dir", "batch_size", "device")), content)
     if not force and artifacts.is_done(out, fingerprint):
@@ -196,7 +192,7 @@ def run(config: ExtractConfig, *, progress: bool = True, force: bool = False) ->
                           batch_size=config.batch_size, max_new_tokens=config.max_new_tokens, progress=progress)
     seconds = time.perf_counter() - start
     if distributed.is_main_process():
-        save_questions(run_dir / QUESTIONS, ordered)
+        save_questions(run.questions, ordered)
         faults.checkpoint("extract:before-write")
         artifacts.write_parquet(out, table)
         record = artifacts.provenance(
@@ -211,7 +207,7 @@ def run(config: ExtractConfig, *, progress: bool = True, force: bool = False) ->
 
 def load_stage1(run_dir: str | Path) -> pd.DataFrame:
     """Read ``run_dir/stage1.parquet`` (error naming the notebook to run first when missing)."""
-    return pd.read_parquet(artifacts.require(Path(run_dir) / STAGE1, PRODUCED_BY))
+    return pd.read_parquet(artifacts.RunFolder(run_dir).require("stage1"))
 
 
 def parsed_messages(table: pd.DataFrame) -> list[list[dict[str, str]]]:

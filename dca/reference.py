@@ -100,7 +100,8 @@ def job(name: str) -> Job:
 
 def is_finished(j: Job) -> bool:
     """Whether the job's evaluation exists (its last stage)."""
-    return (j.run_dir / "metrics.json").exists() and (j.run_dir / "eval.parquet").exists()
+    run = artifacts.RunFolder(j.run_dir)
+    return run.metrics.exists() and run.eval.exists()
 
 
 def copy_stage1(j: Job) -> None:
@@ -109,10 +110,11 @@ def copy_stage1(j: Job) -> None:
         return
     src = job(j.reuse).run_dir
     j.run_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("stage1.parquet", "stage1.parquet.provenance.json", "questions.jsonl",
-                 "questions.jsonl.provenance.json"):
-        if (src / name).exists() and not (j.run_dir / name).exists():
-            shutil.copy2(src / name, j.run_dir / name)
+    for artifact in ("stage1", "questions"):
+        path = getattr(artifacts.RunFolder(src), artifact)
+        for name in (path.name, artifacts.provenance_path(path).name):
+            if (src / name).exists() and not (j.run_dir / name).exists():
+                shutil.copy2(src / name, j.run_dir / name)
 
 
 def machine() -> str:
@@ -163,7 +165,7 @@ def command(j: Job, stage: str = "run") -> list[str]:
 def run_job(j: Job) -> float:
     """Run one job (resuming whatever it had done); append its record to ``jobs.jsonl``."""
     if j.reuse is not None:
-        if not (job(j.reuse).run_dir / "stage1.parquet").exists():
+        if not artifacts.RunFolder(job(j.reuse).run_dir).stage1.exists():
             raise RuntimeError(f"job {j.name} reuses {j.reuse}'s stage 1, which has not run: run {j.reuse} first")
         copy_stage1(j)
     j.run_dir.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,6 @@ from typing import Any, Literal
 from dca import artifacts
 from dca.config import SEED, ConfigError, StageConfig, at_most, in_range, positive
 
-PAIRS_PRODUCER = "notebooks/02_preference_pairs (or `python -m dca pairs`)"
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -231,9 +230,7 @@ def sft_dataset(records: list[dict[str, Any]]):
 
 def heldout_records(config: TrainConfig, run_dir: Path) -> list[dict[str, Any]]:
     """The first ``heldout_pairs`` held-out pairs (DPO only; none when off or not built)."""
-    from dca.pairs import HELDOUT_PAIRS
-
-    path = run_dir / HELDOUT_PAIRS
+    path = artifacts.RunFolder(run_dir).pairs_heldout
     if config.method != "dpo" or config.heldout_pairs == 0 or not path.exists():
         return []
     return artifacts.read_jsonl(path)[: config.heldout_pairs]
@@ -252,7 +249,7 @@ def dpo_args(config: TrainConfig, precision: str, world_size: int, eval_steps: i
     monitoring = {"eval_strategy": "steps", "eval_steps": eval_steps, "eval_on_start": True,
                   "per_device_eval_batch_size": config.batch_size} if eval_steps > 0 else {}
     return cls(
-        output_dir=str(Path(config.run_dir) / "checkpoints"),
+        output_dir=str(artifacts.RunFolder(config.run_dir).checkpoints),
         **specific,
         **monitoring,
         learning_rate=config.learning_rate,
@@ -344,10 +341,7 @@ def mean_train_loss(log_history: list[dict[str, Any]]) -> float | None:
 
 def check_same_model(config: TrainConfig, run_dir: Path) -> None:
     """DPO must train the model whose replies the pairs hold: compare with stage 1's provenance."""
-    prov = artifacts.provenance_path(run_dir / "stage1.parquet")
-    if not prov.exists():
-        return
-    elicited = artifacts.read_json(prov).get("params", {}).get("model")
+    elicited = artifacts.RunFolder(run_dir).stage1_params().get("model")
     if elicited and elicited != config.model:
         raise ConfigError(f"model={config.model!r}, but the pairs in {run_dir} hold replies of {elicited!r} "
                           f"(stage 1); DPO must train the model that wrote them: set model={elicited!r}")
@@ -379,9 +373,10 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     """
     from dca.distributed import world_size
 
-    run_dir = Path(config.run_dir)
-    pairs_path = artifacts.require(run_dir / "pairs.jsonl", PAIRS_PRODUCER)
-    adapter = run_dir / "adapter"
+    run = artifacts.RunFolder(config.run_dir)
+    run_dir = run.path
+    pairs_path = run.require("pairs")
+    adapter = run.adapter
     check_same_model(config, run_dir)
     fingerprint = config.train_fingerprint(pairs_path)
     if not force and artifacts.is_done(adapter, fingerprint):
@@ -449,10 +444,10 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
             final_train_loss=result.training_loss if final_loss is None else final_loss,
             **_shared_prefix_record(trainer.model.get_base_model()),
         )
-        artifacts.write_jsonl(run_dir / "train_log.jsonl", trainer.state.log_history)
-        artifacts.write_provenance(run_dir / "train_log.jsonl", record)
-        artifacts.write_json(run_dir / "train_config.json", config.to_dict())
-        artifacts.write_provenance(run_dir / "train_config.json", record)
+        artifacts.write_jsonl(run.train_log, trainer.state.log_history)
+        artifacts.write_provenance(run.train_log, record)
+        artifacts.write_json(run.train_config, config.to_dict())
+        artifacts.write_provenance(run.train_config, record)
         with artifacts.atomic_path(adapter) as tmp:
             trainer.model.save_pretrained(str(tmp))
         artifacts.write_provenance(adapter, record)
@@ -466,5 +461,4 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
 
 def read_train_log(run_dir: str | Path) -> list[dict[str, Any]]:
     """The training log (one dict per logging step, and a final summary) of a finished run."""
-    return artifacts.read_jsonl(artifacts.require(Path(run_dir) / "train_log.jsonl",
-                                                  "notebooks/03_dpo_training (or `python -m dca train`)"))
+    return artifacts.read_jsonl(artifacts.RunFolder(run_dir).require("train_log"))

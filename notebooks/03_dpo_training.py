@@ -84,11 +84,9 @@ gradient_checkpointing = False  # Recompute activations in the backward pass: le
 shared_prefix = True  # Run each batch as a tree on one key/value cache (dca.dpo_prefix): the prompt start all its sequences share (system turn + worked examples) once, each pair's prompt once for chosen and rejected, then the replies. Same loss and gradient up to float rounding, ~4x fewer tokens per pass with 3-shot prompts; with lora_dropout > 0 a shared token draws one dropout mask for all rows sharing it. false: TRL's full forward of every sequence.
 
 # %%
-import os
-from pathlib import Path
+from dca.artifacts import enter_repo_root
 
-if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
-    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
 from dca import train
 from dca.train import TrainConfig, read_train_log

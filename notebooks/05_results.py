@@ -32,11 +32,9 @@ results_store = 'runs/results.csv'  # CSV the tidy result rows are appended to (
 profile = ''  # profile name recorded with the results (set by the CLI/book)
 
 # %%
-import os
-from pathlib import Path
+from dca.artifacts import enter_repo_root
 
-if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
-    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
 from dca import evaluate
 from dca.evaluate import EvalConfig, load_metrics
@@ -176,7 +174,7 @@ plt.show()
 # paper does not have are in {ref}`chapter-does-dca-work`. This run's place there:
 
 # %% tags=["remove-cell"]
-stage1_provenance = artifacts.read_json(artifacts.provenance_path(Path(config.run_dir) / "stage1.parquet"))
+stage1_provenance = artifacts.RunFolder(config.run_dir).provenance("stage1")
 train_log = read_train_log(config.run_dir)
 n_pairs = len(load_pairs(config.run_dir))
 n_steps = max((row.get("step", 0) for row in train_log), default=0)

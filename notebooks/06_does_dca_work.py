@@ -31,11 +31,11 @@ questions = 'book/data/reference_questions.csv'  # per-question before/after val
 training = 'book/data/reference_training.csv'  # training logs of the reference jobs (loss and held-out loss per step)
 
 # %% tags=["remove-cell"]
-import os
 from pathlib import Path
 
-if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
-    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+from dca.artifacts import enter_repo_root
+
+enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
 import matplotlib.pyplot as plt
 import numpy as np
