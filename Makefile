@@ -39,6 +39,11 @@ test: setup
 smoke-book:
 	$(MAKE) book PROFILE=smoke
 
+## Remove the run folders the book writes: runs/default (`make book`) and runs/smoke (`make smoke-book`).
+## Kept: runs/reference (hours of the reference experiment), runs/results.csv and any other run folder.
+clean-runs:
+	rm -rf runs/default runs/smoke
+
 ## Student notebooks (solution cells removed) into book/_students/.
 .PHONY: students
 students: setup
@@ -50,11 +55,13 @@ bench: setup
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/run_all.py
 
-## Paper scale (GPU + Hub access): the pipeline on the paper's four datasets, e.g. `make paper PROFILE=gemma-2-9b`.
-## Several GPUs: LAUNCH="accelerate launch --num_processes 4 -m" (or "torchrun --nproc_per_node 4 -m").
+## Paper scale (GPU + Hub access): profile "paper" on the paper's four datasets, one model, e.g.
+## `make paper PAPER_MODEL=meta-llama/Llama-3.2-3B-Instruct` (or google/gemma-2-9b-it, mistralai/Mistral-7B-Instruct-v0.3);
+## runs/paper-<model>-<dataset>. Several GPUs: LAUNCH="accelerate launch --num_processes 4 -m" (or "torchrun --nproc_per_node 4 -m").
+PAPER_MODEL ?= google/gemma-2-9b-it
 PAPER_DATASETS ?= openbookqa truthfulqa cosmosqa mmlu
 LAUNCH ?= $(PY) -m
 .PHONY: paper
 paper: setup
 	set -e; for d in $(PAPER_DATASETS); do \
-	  $(LAUNCH) dca run profile=$(PROFILE) dataset=$$d run_dir=runs/$(PROFILE)-$$d; done
+	  $(LAUNCH) dca run profile=paper model=$(PAPER_MODEL) dataset=$$d run_dir=runs/paper-$(notdir $(PAPER_MODEL))-$$d; done

@@ -96,7 +96,8 @@ def final_loss(history: list[dict]) -> float:
 def run_trl_defaults(model: str, records: list[dict], steps: int, out: Path, lora) -> dict:
     from trl import DPOConfig, DPOTrainer
 
-    from dca.train import load_base_model, pairs_dataset
+    from dca.models import load_base_model
+    from dca.train import pairs_dataset
 
     start = time.perf_counter()
     tokenizer, base = load_base_model(model, "fp32")
@@ -144,7 +145,8 @@ def one_step_table(model: str, records: list[dict], repeats: int) -> tuple[str, 
     from trl.trainer.utils import add_fused_lm_head
 
     from dca import dpo_prefix
-    from dca.train import ALL_LINEAR, TrainConfig, load_base_model
+    from dca.models import load_base_model
+    from dca.train import ALL_LINEAR, TrainConfig
 
     defaults = TrainConfig()
     torch.manual_seed(0)
@@ -219,7 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from peft import LoraConfig
 
-    from dca.train import ALL_LINEAR, TrainConfig, load_base_model
+    from dca.models import load_base_model
+    from dca.train import ALL_LINEAR, TrainConfig
 
     defaults = TrainConfig()
     records = make_pairs(args.steps * 8, args.k_shot)

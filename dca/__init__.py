@@ -4,21 +4,29 @@ DCA (Zhang et al., ACL 2025 SRW, arXiv 2512.11998) trains a language model with 
 confidence it internally holds: to make its verbalized confidence ``C_v`` track the softmax
 probability ``C_i`` of the answer letter it emits.
 
-Modules, in the order data flows through them:
+Data flows one way: questions -> prompts -> replies (``C_v``) and letter probabilities (``C_i``)
+-> preference pairs -> adapter -> evaluation -> results -> book. Modules, in that order (one flat
+package, one job each):
 
 ``data``        questions (paper datasets, local files, the offline synthetic generator), splits
-``models``      loading a model (embedded SmolLM2-135M, a Hub id, a local folder)
-``prompts``     chat prompts that ask for ``Answer: X`` and ``Probability: N%``
-``parsing``     reading the letter and ``C_v`` from a response, with a reason on failure
-``elicit``      batched greedy generation
-``confidence``  internal confidence ``C_i`` from batched forward passes
-``extract``     stage 1: the table of ``C_v`` and ``C_i`` per question
+``models``      loading a model for inference or training (packaged names, Hub ids, local folders)
+``prompts``     questions -> chat prompts that ask for ``Answer: X`` and ``Probability: N%``
+``prefix``      length-sorted batches and the prompts' shared-prefix key/value cache
+``elicit``      prompts -> replies: batched greedy generation
+``parsing``     replies -> the letter and ``C_v``, with a reason on failure
+``confidence``  internal confidence ``C_i``, from the generation pass or a batched forward
+``extract``     stage 1: the table of replies, ``C_v`` and ``C_i`` per question
 ``pairs``       stage 2: DPO preference pairs
-``train``       stage 3: DPO with a LoRA adapter
+``train``       stage 3: DPO (or SFT) with a LoRA adapter
 ``evaluate``    stage 4: before/after metrics on held-out questions
-``metrics``     the paper's alignment metrics and calibration beyond it
-``plots``       figures
-``artifacts``   run folders, atomic writes, provenance
+``metrics``     the paper's alignment metrics and calibration beyond it; ``bootstrap``: their intervals
+``results``     the results store; ``report`` and ``plots``: the book's tables and figures
+``book``        executes the notebooks and builds the book
+
+Every stage module exposes its config (a :class:`dca.config.StageConfig`) and ``run(config, *,
+progress=True, force=False)``; ``cli`` (``python -m dca``) runs them. Shared by all: ``config``
+(configs, the shared defaults, profiles), ``artifacts`` (run folders, atomic writes, provenance),
+``distributed`` (several processes), ``paths`` (the repository root).
 """
 
 __version__ = "0.1.0"

@@ -25,6 +25,8 @@ from typing import Any
 
 import pandas as pd
 
+from dca.paths import ROOT
+
 PACKAGES = ("dca", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "numpy", "pandas")
 
 
@@ -133,7 +135,7 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 
 def git_commit(cwd: str | Path | None = None) -> str:
     """The repository's HEAD commit, with ``-dirty`` if the tree has changes; ``unknown`` outside git."""
-    cwd = Path(cwd) if cwd else Path(__file__).resolve().parent.parent
+    cwd = Path(cwd) if cwd else ROOT
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
@@ -338,3 +340,114 @@ def require(artifact: str | Path, produced_by: str) -> Path:
             f"{artifact} does not exist: run {produced_by} first (same run_dir={artifact.parent})"
         )
     return artifact
+
+
+#: Who writes each artifact of a run folder: named in the error when it is missing.
+PRODUCED_BY = {
+    "questions": "notebooks/01_confidence_extraction (or `python -m dca extract`)",
+    "stage1": "notebooks/01_confidence_extraction (or `python -m dca extract`)",
+    "pairs": "notebooks/02_preference_pairs (or `python -m dca pairs`)",
+    "pairs_heldout": "notebooks/02_preference_pairs (or `python -m dca pairs`)",
+    "pairs_stats": "notebooks/02_preference_pairs (or `python -m dca pairs`)",
+    "adapter": "notebooks/03_dpo_training (or `python -m dca train`)",
+    "train_log": "notebooks/03_dpo_training (or `python -m dca train`)",
+    "eval": "notebooks/05_results (or `python -m dca evaluate`)",
+    "metrics": "notebooks/05_results (or `python -m dca evaluate`)",
+}
+
+
+class RunFolder:
+    """The artifacts of one run folder by name: the one place their file names are written.
+
+    >>> run = RunFolder("runs/x")
+    >>> run.stage1.as_posix(), run.adapter.name, run.produced_by("pairs")
+    ('runs/x/stage1.parquet', 'adapter', 'notebooks/02_preference_pairs (or `python -m dca pairs`)')
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def questions(self) -> Path:
+        """The questions of stage 1, train then held out (JSON lines)."""
+        return self.path / "questions.jsonl"
+
+    @property
+    def stage1(self) -> Path:
+        """Stage 1's table: one row per question with the reply, ``C_v`` and ``C_i``."""
+        return self.path / "stage1.parquet"
+
+    @property
+    def pairs(self) -> Path:
+        """The preference pairs training uses (JSON lines)."""
+        return self.path / "pairs.jsonl"
+
+    @property
+    def pairs_heldout(self) -> Path:
+        """Pairs built the same way from the held-out questions (monitoring only, never trained on)."""
+        return self.path / "pairs_heldout.jsonl"
+
+    @property
+    def pairs_stats(self) -> Path:
+        """How many rows became pairs and why the others did not."""
+        return self.path / "pairs_stats.json"
+
+    @property
+    def adapter(self) -> Path:
+        """The trained LoRA adapter (a folder)."""
+        return self.path / "adapter"
+
+    @property
+    def checkpoints(self) -> Path:
+        """Resumable training checkpoints (a folder)."""
+        return self.path / "checkpoints"
+
+    @property
+    def train_log(self) -> Path:
+        """The trainer's log history (JSON lines)."""
+        return self.path / "train_log.jsonl"
+
+    @property
+    def train_config(self) -> Path:
+        """The training parameters (JSON)."""
+        return self.path / "train_config.json"
+
+    @property
+    def eval(self) -> Path:
+        """The trained model's replies on the held-out questions (the stage-1 columns)."""
+        return self.path / "eval.parquet"
+
+    @property
+    def metrics(self) -> Path:
+        """The evaluation: every metric before and after, and their paired differences (JSON)."""
+        return self.path / "metrics.json"
+
+    @staticmethod
+    def produced_by(name: str) -> str:
+        """The notebook and command that write the artifact ``name`` (``"stage1"``, ``"adapter"`` ...)."""
+        return PRODUCED_BY[name]
+
+    def require(self, name: str) -> Path:
+        """The artifact ``name``, or :class:`MissingArtifactError` naming what writes it."""
+        return require(getattr(self, name), PRODUCED_BY[name])
+
+    def provenance(self, name: str) -> dict[str, Any]:
+        """The provenance record beside the artifact ``name`` (``{}`` when there is none)."""
+        path = provenance_path(getattr(self, name))
+        return read_json(path) if path.exists() else {}
+
+    def stage1_params(self) -> dict[str, Any]:
+        """The parameters stage 1 ran with (model, dataset, k_shot ...), from its provenance."""
+        return self.provenance("stage1").get("params", {})
+
+
+def enter_repo_root() -> Path:
+    """Work from the repository root, as papermill does: a notebook opened in Jupyter from ``notebooks/``
+    changes there, so that run folders (``runs/...``) mean the same in both. Returns the new folder."""
+    here = Path.cwd()
+    if not (here / "notebooks").is_dir() and (here.parent / "notebooks").is_dir():
+        os.chdir(here.parent)
+    return Path.cwd()

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from dca.config import ConfigError, StageConfig
+from dca.config import N_BOOT, SEED, ConfigError, StageConfig
 from dca.metrics import METRICS, MetricInputError, compute, validate
 
 Triple = tuple[ArrayLike, ArrayLike, ArrayLike]  # (c_v, c_i, correct)
@@ -82,8 +82,8 @@ def percentile_interval(samples: ArrayLike, level: float = 0.95) -> tuple[float,
     return (float(low), float(high))
 
 
-def bootstrap(c_v: ArrayLike, c_i: ArrayLike, correct: ArrayLike, n_boot: int = 1000,
-              seed: int = 0, level: float = 0.95) -> dict[str, tuple[float, float]]:
+def bootstrap(c_v: ArrayLike, c_i: ArrayLike, correct: ArrayLike, n_boot: int = N_BOOT,
+              seed: int = SEED, level: float = 0.95) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap interval of every metric.
 
     Parameters
@@ -129,7 +129,7 @@ def _validate_pair(before: Triple, after: Triple) -> tuple[tuple, tuple]:
     return b, a
 
 
-def paired_bootstrap(before: Triple, after: Triple, n_boot: int = 1000, seed: int = 0,
+def paired_bootstrap(before: Triple, after: Triple, n_boot: int = N_BOOT, seed: int = SEED,
                      level: float = 0.95) -> dict[str, dict[str, float]]:
     """Before-vs-after differences with a paired percentile bootstrap on the same questions.
 
@@ -173,8 +173,8 @@ def _defined_note(samples: NDArray, n_boot: int) -> str:
     return "" if used == n_boot else f"interval from {used} of {n_boot} resamples (others undefined)"
 
 
-def summary_table(c_v: ArrayLike, c_i: ArrayLike, correct: ArrayLike, n_boot: int = 1000,
-                  seed: int = 0, level: float = 0.95,
+def summary_table(c_v: ArrayLike, c_i: ArrayLike, correct: ArrayLike, n_boot: int = N_BOOT,
+                  seed: int = SEED, level: float = 0.95,
                   keys: Sequence[str] | None = None) -> pd.DataFrame:
     """A tidy table, one row per metric: ``metric, label, value, low, high, unit, source, note``.
 
@@ -199,20 +199,26 @@ def summary_table(c_v: ArrayLike, c_i: ArrayLike, correct: ArrayLike, n_boot: in
     return pd.DataFrame(rows)
 
 
-def paired_table(before: Triple, after: Triple, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95, keys: Sequence[str] | None = None) -> pd.DataFrame:
-    """:func:`paired_bootstrap` as a tidy table: ``metric, label, before, after, diff, low, high,
-    higher_is_better``.
+def paired_table(paired: dict[str, dict[str, float]], keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """:func:`paired_bootstrap`'s result (``compare(...)["paired"]`` in :mod:`dca.evaluate`) as one row
+    per metric: ``metric, label, source, higher_is_better, before, after, diff, diff_low, diff_high``.
+
+    Metrics missing from ``paired`` are left out (a run whose paired set was empty has none).
 
     >>> c_i = np.linspace(5, 95, 50)
-    >>> paired_table((c_i, c_i, c_i > 50), (c_i, c_i, c_i > 50), n_boot=20).shape
-    (12, 8)
+    >>> paired_table(paired_bootstrap((c_i, c_i, c_i > 50), (c_i, c_i, c_i > 50), n_boot=20)).shape
+    (12, 9)
     """
-    result = paired_bootstrap(before, after, n_boot=n_boot, seed=seed, level=level)
-    rows = [{"metric": key, "label": METRICS[key].label, **result[key],
-             "higher_is_better": METRICS[key].higher_is_better}
-            for key in keys or [k for k in METRICS if k != "n"]]
-    return pd.DataFrame(rows)
+    rows = []
+    for key in keys or [k for k in METRICS if k != "n"]:
+        if key not in paired:
+            continue
+        p, info = paired[key], METRICS[key]
+        rows.append({"metric": key, "label": info.label, "source": info.source,
+                     "higher_is_better": info.higher_is_better, "before": p["before"], "after": p["after"],
+                     "diff": p["diff"], "diff_low": p["low"], "diff_high": p["high"]})
+    return pd.DataFrame(rows, columns=["metric", "label", "source", "higher_is_better", "before", "after",
+                                       "diff", "diff_low", "diff_high"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,10 +230,8 @@ class MetricsChapterConfig(StageConfig):
     run_dir: str = dataclasses.field(
         default="runs/default", metadata={"help": "run folder to read (relative to the repository root)"}
     )
-    n_boot: int = dataclasses.field(
-        default=1000, metadata={"help": "bootstrap resamples for the 95 % intervals"}
-    )
-    seed: int = dataclasses.field(default=0, metadata={"help": "seed of the bootstrap"})
+    n_boot: int = dataclasses.field(default=N_BOOT, metadata={"help": "bootstrap resamples for the 95 % intervals"})
+    seed: int = dataclasses.field(default=SEED, metadata={"help": "seed of the bootstrap"})
 
     def validate(self) -> None:
         if self.n_boot < 1:

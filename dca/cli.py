@@ -7,12 +7,17 @@
     python -m dca train beta=0.2 loss_type=ipo
     python -m dca evaluate n_boot=2000
     python -m dca run profile=default                 # elicit -> pairs -> train -> evaluate
-    python -m dca run profile=smoke run_dir=runs/x train.epochs=2
+    python -m dca run profile=smoke run_dir=runs/x train.epochs=2 train.batch_size=2
+    python -m dca run profile=paper model=meta-llama/Llama-3.2-3B-Instruct run_dir=runs/llama
     python -m dca help [stage]
 
-Names are the stage configs' fields, the same as the notebooks' papermill parameters. In ``run``, a
-plain ``key=value`` goes to every stage that has that field (``run_dir``, ``seed`` ...) and
-``stage.key=value`` to one stage. ``profile=NAME`` starts from ``profiles/NAME.yaml``. A stage whose
+Names are the stage configs' fields, the same as the notebooks' papermill parameters. In ``run``,
+``stage.key=value`` goes to one stage and a plain ``key=value`` to every stage that has that field,
+provided it means the same there (:data:`SHARED_KEYS`: ``run_dir``, ``model``, ``device``, ``dtype``);
+a plain key that means something else in each stage (``seed``: the data split, the LoRA
+initialisation, the bootstrap; ``batch_size``: prompts per forward pass, pairs per optimiser step) is
+an error naming the stage-qualified choices (``extract.seed=``, ``train.seed=`` ...). A profile's
+``common`` section still goes to every stage that has the field. ``profile=NAME`` starts from ``profiles/NAME.yaml``. A stage whose
 output exists for the same parameters is skipped. The same command runs under ``torchrun`` and
 ``accelerate launch``: elicitation and evaluation split the questions across processes, training is
 data-parallel. While it works, a command holds its run folder's lock (``run_dir/.dca.lock``): a
@@ -26,17 +31,18 @@ A user error (a bad parameter, missing data or artifact, a folder in use) prints
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
+import importlib
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dca.artifacts import MissingArtifactError, RunLockedError, run_lock
-from dca.config import ConfigError, StageConfig, load_profile
+from dca.config import ConfigError, StageConfig, load_profile, parse_overrides
 from dca.data.questions import DataError
 
 #: Errors that are the user's to fix: printed as one line, exit status 2 (ValueError covers the
@@ -53,54 +59,35 @@ class StageInterrupted(KeyboardInterrupt):
         self.stage = stage
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    config: Callable[[], type[StageConfig]]
-    runner: Callable[[], Callable[..., Any]]
-
-
-def _extract():
-    from dca.extract import ExtractConfig, run_extract
-    return ExtractConfig, run_extract
-
-
-def _pairs():
-    from dca.pairs import PairsConfig, run_pairs
-    return PairsConfig, run_pairs
-
-
-def _train():
-    from dca.train import TrainConfig, train_dpo
-    return TrainConfig, train_dpo
-
-
-def _evaluate():
-    from dca.evaluate import EvalConfig, run_evaluate
-    return EvalConfig, run_evaluate
-
-
-STAGES: dict[str, Stage] = {
-    "extract": Stage("extract", lambda: _extract()[0], lambda: _extract()[1]),
-    "pairs": Stage("pairs", lambda: _pairs()[0], lambda: _pairs()[1]),
-    "train": Stage("train", lambda: _train()[0], lambda: _train()[1]),
-    "evaluate": Stage("evaluate", lambda: _evaluate()[0], lambda: _evaluate()[1]),
+#: The stages, in the order ``run`` takes them: name -> (module, config class). Every stage module
+#: exposes its config class and ``run(config, *, progress=True, force=False)``, and keeps its own rules
+#: (which process writes, what is skipped); a module is imported only when its stage is used.
+STAGES: dict[str, tuple[str, str]] = {
+    "extract": ("dca.extract", "ExtractConfig"),
+    "pairs": ("dca.pairs", "PairsConfig"),
+    "train": ("dca.train", "TrainConfig"),
+    "evaluate": ("dca.evaluate", "EvalConfig"),
 }
 
 
-def parse_pairs(argv: list[str]) -> dict[str, str]:
-    """``["a=1", "train.beta=0.2"]`` -> ``{"a": "1", "train.beta": "0.2"}``; anything else is an error.
+#: Plain keys that mean the same in every stage that has them; any other key that several stages have
+#: (``seed``, ``batch_size``) must name its stage in ``run``: ``train.batch_size=8``.
+SHARED_KEYS = ("run_dir", "model", "device", "dtype")
 
-    >>> parse_pairs(["run_dir=runs/x", "train.beta=0.2"])
-    {'run_dir': 'runs/x', 'train.beta': '0.2'}
+
+def stage_config(name: str) -> type[StageConfig]:
+    """The config class of stage ``name``.
+
+    >>> stage_config("pairs").__name__
+    'PairsConfig'
     """
-    out: dict[str, str] = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"expected key=value, got {arg!r}")
-        out[key.strip()] = value
-    return out
+    module, cls = STAGES[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def stage_runner(name: str) -> Callable[..., Any]:
+    """The ``run(config, *, progress, force)`` function of stage ``name``."""
+    return importlib.import_module(STAGES[name][0]).run
 
 
 def stage_parameters(names: list[str], args: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -115,7 +102,7 @@ def stage_parameters(names: list[str], args: dict[str, str]) -> dict[str, dict[s
         raise ConfigError("profile= is empty; name a profile (default, smoke ...) or a .yaml path, or leave it out")
     sections = load_profile(profile) if profile else {}
     params: dict[str, dict[str, Any]] = {}
-    fields = {n: STAGES[n].config().field_names() for n in names}
+    fields = {n: stage_config(n).field_names() for n in names}
     for n in names:
         chosen = {k: v for k, v in sections.get("common", {}).items() if k in fields[n]}
         chosen.update(sections.get(n, {}))
@@ -135,17 +122,33 @@ def stage_parameters(names: list[str], args: dict[str, str]) -> dict[str, dict[s
         if not targets:
             valid = sorted({f for fs in fields.values() for f in fs})
             raise ConfigError(f"unknown parameter {key!r}; valid: {', '.join(valid)}")
+        if len(targets) > 1 and key not in SHARED_KEYS:
+            raise ConfigError(ambiguous(key, targets))
         for n in targets:
             params[n][key] = value
     return params
 
 
+def ambiguous(key: str, stages: list[str]) -> str:
+    """The error for a plain ``key`` that means something else in each of ``stages``.
+
+    >>> print(ambiguous("seed", ["extract", "train"]))  # doctest: +NORMALIZE_WHITESPACE
+    seed= means something else in each stage; name the stage: extract.seed= (seeds the subset, the
+    option shuffle and the split), train.seed= (Seed of the LoRA initialisation, data order and dropout.)
+    """
+    helps = []
+    for n in stages:
+        meaning = next(f.metadata.get("help", "") for f in dataclasses.fields(stage_config(n)) if f.name == key)
+        helps.append(f"{n}.{key}= ({meaning})")
+    return f"{key}= means something else in each stage; name the stage: {', '.join(helps)}"
+
+
 def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True) -> dict[str, float]:
     """Build every config first (so a bad parameter fails before any work), then run in order."""
     params = stage_parameters(names, args)
-    configs = {n: STAGES[n].config().from_dict(params[n]) for n in names}
+    configs = {n: stage_config(n).from_dict(params[n]) for n in names}
     seconds: dict[str, float] = {}
-    from dca.distributed import barrier, init_process_group, is_main_process
+    from dca.distributed import init_process_group, is_main_process
 
     with contextlib.ExitStack() as locks:
         if is_main_process():  # the other processes of a torchrun / accelerate launch share the main one's
@@ -155,7 +158,7 @@ def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True)
         for n in names:
             start = time.perf_counter()
             try:
-                out = _run_stage(n, configs[n], progress, barrier, is_main_process)
+                out = stage_runner(n)(configs[n], progress=progress)
             except KeyboardInterrupt:
                 raise StageInterrupted(n) from None
             seconds[n] = time.perf_counter() - start
@@ -163,19 +166,6 @@ def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True)
             if is_main_process():
                 print(f"[dca] {n}: {out} ({seconds[n]:.1f} s)", flush=True)
     return seconds
-
-
-def _run_stage(name: str, config: StageConfig, progress: bool, barrier: Callable[[], None],
-               is_main_process: Callable[[], bool]) -> Any:
-    """Run one stage with the arguments its runner takes."""
-    runner = STAGES[name].runner()
-    if name == "pairs":  # cheap and written once: the main process builds, the others wait
-        out = runner(config) if is_main_process() else None
-        barrier()
-        return out
-    if name == "train":
-        return runner(config)
-    return runner(config, progress=progress)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -218,12 +208,12 @@ def _command(command: str, rest: list[str]) -> int:
         for n in names:
             if n not in STAGES:
                 raise ConfigError(f"unknown stage {n!r}; stages: {', '.join(STAGES)}")
-            print(f"{n}:\n{STAGES[n].config().help()}\n")
+            print(f"{n}:\n{stage_config(n).help()}\n")
         return 0
     if command == "run":
-        run_stages(list(STAGES), parse_pairs(rest))
+        run_stages(list(STAGES), parse_overrides(rest))
         return 0
     if command in STAGES:
-        run_stages([command], parse_pairs(rest))
+        run_stages([command], parse_overrides(rest))
         return 0
     raise ConfigError(f"unknown command {command!r}; use one of: {', '.join([*STAGES, 'run', 'help'])}")

@@ -28,8 +28,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from dca.elicit import batches, length_order
-from dca.prefix import PrefixCache, common_prefix_length, pad_batch
+from dca.prefix import PROMPTS_PER_BATCH, PrefixCache, batches, common_prefix_length, length_order, pad_batch
 
 
 class LetterTokenError(ValueError):
@@ -116,7 +115,7 @@ def confidence_from_generation(tokenizer: Any, query: LetterQuery, reply_prefix:
 
 @torch.inference_mode()
 def internal_confidence(model: Any, tokenizer: Any, queries: list[LetterQuery | None], *,
-                        batch_size: int = 16, share_prefix: bool = True,
+                        batch_size: int = PROMPTS_PER_BATCH, share_prefix: bool = True,
                         progress: bool = True) -> list[InternalConfidence]:
     """``C_i`` and ``C_i^norm`` for each query, from batched forward passes (``None`` -> NaN).
 

@@ -21,11 +21,41 @@ from typing import Any, ClassVar, TypeVar
 
 import yaml
 
+from dca.paths import ROOT
+
 C = TypeVar("C", bound="StageConfig")
+
+#: The seed every stage and helper starts from unless told otherwise (the data subset and split, the
+#: LoRA initialisation, the bootstrap). One definition: the configs' ``seed`` fields and the helpers'
+#: ``seed=`` keywords use it.
+SEED = 0
+#: Bootstrap resamples for a 95 % interval, unless told otherwise (``EvalConfig.n_boot`` and the helpers).
+N_BOOT = 1000
 
 
 class ConfigError(ValueError):
     """A parameter is unknown or has a bad value; the message names it and the valid choices."""
+
+
+def parse_overrides(argv: list[str]) -> dict[str, str]:
+    """Command-line ``key=value`` words as a mapping; a word without ``=`` or without a key is an error.
+
+    Values stay strings: :meth:`StageConfig.from_dict` converts them to the fields' types.
+
+    >>> parse_overrides(["run_dir=runs/x", "train.beta=0.2", "dataset="])
+    {'run_dir': 'runs/x', 'train.beta': '0.2', 'dataset': ''}
+    >>> parse_overrides(["beta"])
+    Traceback (most recent call last):
+    ...
+    dca.config.ConfigError: expected key=value, got 'beta'
+    """
+    out: dict[str, str] = {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"expected key=value, got {arg!r}")
+        out[key.strip()] = value
+    return out
 
 
 def _convert(name: str, value: Any, tp: Any) -> Any:
@@ -231,7 +261,7 @@ def check_dtype(config: StageConfig, name: str = "dtype") -> None:
         raise ConfigError(f"{name}={getattr(config, name)!r} is not valid; choose one of {list(DTYPE_NAMES)}")
 
 
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILE_DIR = ROOT / "profiles"
 
 
 def profile_path(profile: str | Path) -> Path:

@@ -12,32 +12,16 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from dca.prefix import PrefixCache, common_prefix_length, pad_batch
+from dca.prefix import PROMPTS_PER_BATCH, PrefixCache, batches, common_prefix_length, length_order, pad_batch
 
-
-def length_order(lengths: list[int]) -> list[int]:
-    """Indices that sort by length, longest first (so the first batch shows the worst-case memory).
-
-    >>> length_order([3, 9, 5])
-    [1, 2, 0]
-    """
-    return sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-
-
-def batches(indices: list[int], batch_size: int) -> list[list[int]]:
-    """Consecutive chunks of ``batch_size``.
-
-    >>> batches([4, 1, 0, 2, 3], 2)
-    [[4, 1], [0, 2], [3]]
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size} must be >= 1")
-    return [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
+#: Reply length limit in tokens unless told otherwise (the default of ``ExtractConfig.max_new_tokens``):
+#: the two-line reply needs about 10.
+MAX_NEW_TOKENS = 16
 
 
 @torch.inference_mode()
-def generate_replies(model: Any, tokenizer: Any, prompts: list[str], *, batch_size: int = 16,
-                     max_new_tokens: int = 16, share_prefix: bool = True, progress: bool = True,
+def generate_replies(model: Any, tokenizer: Any, prompts: list[str], *, batch_size: int = PROMPTS_PER_BATCH,
+                     max_new_tokens: int = MAX_NEW_TOKENS, share_prefix: bool = True, progress: bool = True,
                      desc: str = "eliciting",
                      on_batch: Callable[[list[int], list[list[int]], torch.Tensor], None] | None = None,
                      keep_steps: int = 8) -> list[str]:

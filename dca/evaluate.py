@@ -23,14 +23,10 @@ import pandas as pd
 
 from dca import artifacts, distributed, faults, results
 from dca.bootstrap import bootstrap, paired_bootstrap
-from dca.config import StageConfig, at_most, check_device, check_dtype, positive
+from dca.config import N_BOOT, SEED, StageConfig, at_most, check_device, check_dtype, positive
 from dca.data import read_questions
-from dca.extract import QUESTIONS, STAGE1, extract_table, load_stage1, summarize
+from dca.extract import ExtractConfig, extract_table, load_stage1, summarize
 from dca.metrics import compute
-
-EVAL_TABLE = "eval.parquet"
-METRICS_FILE = "metrics.json"
-ADAPTER_BY = "notebooks/03_dpo_training (or `python -m dca train`)"
 
 
 @dataclass(frozen=True)
@@ -44,9 +40,9 @@ class EvalConfig(StageConfig):
     stage: ClassVar[str] = "evaluate"
 
     run_dir: str = field(default="runs/default", metadata={"help": "folder holding every artifact of the run"})
-    n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples for the 95 % intervals (at most 1000000)"})
-    seed: int = field(default=0, metadata={"help": "seed of the bootstrap"})
-    batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch (at most 4096)"})
+    n_boot: int = field(default=N_BOOT, metadata={"help": "bootstrap resamples for the 95 % intervals (at most 1000000)"})
+    seed: int = field(default=SEED, metadata={"help": "seed of the bootstrap"})
+    batch_size: int = field(default=ExtractConfig.batch_size, metadata={"help": "prompts per generation / forward batch (at most 4096)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16"})
     results_store: str = field(default="runs/results.csv", metadata={
@@ -75,7 +71,7 @@ def paired_rows(before: pd.DataFrame, after: pd.DataFrame) -> tuple[pd.DataFrame
     return b.loc[ids].reset_index(), a.loc[ids].reset_index()
 
 
-def compare(before: pd.DataFrame, after: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def compare(before: pd.DataFrame, after: pd.DataFrame, n_boot: int = N_BOOT, seed: int = SEED) -> dict[str, Any]:
     """Metrics before and after with intervals, the paired differences, and parse rates.
 
     ``before``/``after`` hold every metric on the questions parsed in *both* (so the numbers compare
@@ -94,22 +90,6 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, n_boot: int = 1000, seed:
     out["parse_rate"] = {"before": float(before["parse_ok"].mean()), "after": float(after["parse_ok"].mean())}
     out["accuracy_all"] = {"before": 100 * float(before["correct"].mean()), "after": 100 * float(after["correct"].mean())}
     return out
-
-
-def comparison_table(result: dict[str, Any]) -> pd.DataFrame:
-    """``compare``'s result as one row per metric: before, after, difference and its interval."""
-    from dca.metrics import METRICS
-
-    rows = []
-    for key, info in METRICS.items():
-        if key == "n" or key not in result.get("paired", {}):
-            continue
-        p = result["paired"][key]
-        rows.append({"metric": key, "label": info.label, "source": info.source,
-                     "higher_is_better": info.higher_is_better,
-                     "before": p["before"], "after": p["after"], "diff": p["diff"],
-                     "diff_low": p["low"], "diff_high": p["high"]})
-    return pd.DataFrame(rows)
 
 
 def result_rows(result: dict[str, Any], *, run: str, model: str, dataset: str, seed: int,
@@ -133,24 +113,25 @@ def result_rows(result: dict[str, Any], *, run: str, model: str, dataset: str, s
     return pd.DataFrame(rows, columns=list(results.COLUMNS))
 
 
-def run_evaluate(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Path:
-    """Re-elicit the held-out questions with the trained model and compare; returns metrics.json."""
-    run_dir = Path(config.run_dir)
-    before_all = load_stage1(run_dir)
-    adapter = artifacts.require(run_dir / "adapter", ADAPTER_BY)
-    stage1_prov = artifacts.read_json(artifacts.provenance_path(run_dir / STAGE1))
+def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Path:
+    """Stage 4: re-elicit the held-out questions with the trained model and compare; returns metrics.json.
+
+    Skips when the metrics exist for the same parameters, stage-1 table and adapter (unless ``force``).
+    Every process of a torchrun / accelerate launch asks its share; the main one writes."""
+    run = artifacts.RunFolder(config.run_dir)
+    before_all = load_stage1(run.path)
+    adapter = run.require("adapter")
+    stage1_prov = run.provenance("stage1")
     params = stage1_prov["params"]
-    adapter_prov = artifacts.provenance_path(adapter)
-    upstream = stage1_prov["fingerprint"] + (
-        artifacts.read_json(adapter_prov)["fingerprint"] if adapter_prov.exists() else "")
+    upstream = stage1_prov["fingerprint"] + run.provenance("adapter").get("fingerprint", "")
     fingerprint = config.fingerprint(exclude=("run_dir", "batch_size", "device", "results_store", "profile")) + upstream
-    out = run_dir / METRICS_FILE
+    out = run.metrics
     if not force and artifacts.is_done(out, fingerprint):
         return out
 
     distributed.init_process_group()
     before = before_all[before_all["split"] == "eval"].reset_index(drop=True)
-    by_id = {q.id: q for q in read_questions(artifacts.require(run_dir / QUESTIONS, "notebooks/01_confidence_extraction"))}
+    by_id = {q.id: q for q in read_questions(run.require("questions"))}
     questions = [by_id[i] for i in before["id"]]
 
     from dca.models import load_model
@@ -163,15 +144,15 @@ def run_evaluate(config: EvalConfig, *, progress: bool = True, force: bool = Fal
     seconds = time.perf_counter() - start
     if distributed.is_main_process():
         faults.checkpoint("evaluate:before-write")
-        artifacts.write_parquet(run_dir / EVAL_TABLE, after)
+        artifacts.write_parquet(run.eval, after)
         result = compare(before, after, n_boot=config.n_boot, seed=config.seed)
         result["summary_before"], result["summary_after"] = summarize(before), summarize(after)
         record = artifacts.provenance("evaluate", config.to_dict(), fingerprint, model=params["model"],
                                       dataset=params["dataset"], seed=params["seed"], seconds=round(seconds, 2))
-        artifacts.write_provenance(run_dir / EVAL_TABLE, record)
+        artifacts.write_provenance(run.eval, record)
         artifacts.write_json(out, result)
         artifacts.write_provenance(out, record)
-        rows = result_rows(result, run=str(run_dir), model=params["model"], dataset=params["dataset"],
+        rows = result_rows(result, run=str(run.path), model=params["model"], dataset=params["dataset"],
                            seed=params["seed"], profile=config.profile)
         results.append(config.results_store, rows)
     distributed.barrier()
@@ -180,10 +161,9 @@ def run_evaluate(config: EvalConfig, *, progress: bool = True, force: bool = Fal
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any]:
     """The evaluation result of a run (error naming the notebook to run first when missing)."""
-    return json.loads(artifacts.require(Path(run_dir) / METRICS_FILE,
-                                        "notebooks/05_results (or `python -m dca evaluate`)").read_text())
+    return json.loads(artifacts.RunFolder(run_dir).require("metrics").read_text())
 
 
 def load_eval(run_dir: str | Path) -> pd.DataFrame:
     """The table of the trained model's replies on the held-out questions."""
-    return pd.read_parquet(artifacts.require(Path(run_dir) / EVAL_TABLE, "notebooks/05_results (or `python -m dca evaluate`)"))
+    return pd.read_parquet(artifacts.RunFolder(run_dir).require("eval"))

@@ -1,6 +1,6 @@
 """Stage 1: for each question, the model's reply, its verbalized ``C_v`` and its internal ``C_i``.
 
-:func:`run_extract` loads the questions, splits them into disjoint train/eval sets, asks the model
+:func:`run` (the stage) loads the questions, splits them into disjoint train/eval sets, asks the model
 each one (batched greedy generation), parses the reply, scores the emitted letter, and writes one
 table per run: ``run_dir/stage1.parquet`` with ``stage1.parquet.provenance.json`` beside it.
 :func:`extract_table` does the asking and scoring for any loaded model; the evaluation stage calls it
@@ -19,16 +19,13 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from dca import artifacts, distributed, faults
-from dca.config import ConfigError, StageConfig, at_most, check_device, check_dtype, in_range, positive
+from dca.config import SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, in_range, positive
 from dca.confidence import confidence_from_generation, internal_confidence, query_from_reply
 from dca.data import Question, load_split_questions, save_questions
-from dca.elicit import generate_replies
+from dca.elicit import MAX_NEW_TOKENS, generate_replies
 from dca.parsing import combined_reason, parse_confidence, parse_letter
-from dca.prompts import build_messages, messages_json, render_prompt, supports_system_role
-
-STAGE1 = "stage1.parquet"
-QUESTIONS = "questions.jsonl"
-PRODUCED_BY = "notebooks/01_confidence_extraction (or `python -m dca extract`)"
+from dca.prefix import PROMPTS_PER_BATCH
+from dca.prompts import K_SHOT, MAX_K_SHOT, build_messages, messages_json, render_prompt, supports_system_role
 
 #: Columns of the stage-1 table, in order.
 COLUMNS = (
@@ -58,18 +55,17 @@ class ExtractConfig(StageConfig):
         "help": "questions to use per dataset, train + eval (at most 1000000)"})
     n_eval: int = field(default=200, metadata={
         "help": "held-out evaluation questions per dataset (the rest train)"})
-    seed: int = field(default=0, metadata={"help": "seeds the subset, the option shuffle and the split"})
-    k_shot: int = field(default=3, metadata={
+    seed: int = field(default=SEED, metadata={"help": "seeds the subset, the option shuffle and the split"})
+    k_shot: int = field(default=K_SHOT, metadata={
         "help": "worked examples before each question (SmolLM2-135M needs at least 1 to follow the format)"})
-    batch_size: int = field(default=32, metadata={"help": "prompts per generation / forward batch (at most 4096)"})
-    max_new_tokens: int = field(default=16, metadata={"help": "reply length limit in tokens (at most 4096)"})
+    batch_size: int = field(default=PROMPTS_PER_BATCH, metadata={"help": "prompts per generation / forward batch (at most 4096)"})
+    max_new_tokens: int = field(default=MAX_NEW_TOKENS, metadata={"help": "reply length limit in tokens (at most 4096)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16 | float16"})
 
     def validate(self) -> None:
         positive(self, "n_questions", "n_eval", "batch_size", "max_new_tokens")
-        positive(self, "k_shot", allow_zero=True)
-        in_range(self, "k_shot", 0, 8)
+        in_range(self, "k_shot", 0, MAX_K_SHOT)
         at_most(self, 1_000_000, "n_questions")
         at_most(self, 4096, "batch_size", "max_new_tokens")
         check_device(self)
@@ -96,7 +92,8 @@ def row_for(question: Question, split: str, prompt: str, messages: list[dict[str
 
 
 def extract_table(model: Any, tokenizer: Any, questions: list[Question], splits: list[str], *,
-                  k_shot: int = 3, batch_size: int = 16, max_new_tokens: int = 16,
+                  k_shot: int = ExtractConfig.k_shot, batch_size: int = ExtractConfig.batch_size,
+                  max_new_tokens: int = ExtractConfig.max_new_tokens,
                   progress: bool = True, one_pass: bool = True) -> pd.DataFrame:
     """Ask every question, parse the replies and score the letters: the stage-1 table.
 
@@ -171,10 +168,11 @@ def summarize(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = False) -> Path:
-    """Run stage 1 into ``config.run_dir``; skip when its table exists for the same parameters."""
-    run_dir = Path(config.run_dir)
-    out = run_dir / STAGE1
+def run(config: ExtractConfig, *, progress: bool = True, force: bool = False) -> Path:
+    """Run stage 1 into ``config.run_dir``; skip when its table exists for the same parameters (unless
+    ``force``). Every process of a torchrun / accelerate launch asks its share; the main one writes."""
+    run = artifacts.RunFolder(config.run_dir)
+    out = run.stage1
     content = artifacts.local_content(config.dataset, config.model)  # local files: their bytes count too
     fingerprint = artifacts.with_content(config.fingerprint(exclude=("run_dir", "batch_size", "device")), content)
     if not force and artifacts.is_done(out, fingerprint):
@@ -194,7 +192,7 @@ def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = F
                           batch_size=config.batch_size, max_new_tokens=config.max_new_tokens, progress=progress)
     seconds = time.perf_counter() - start
     if distributed.is_main_process():
-        save_questions(run_dir / QUESTIONS, ordered)
+        save_questions(run.questions, ordered)
         faults.checkpoint("extract:before-write")
         artifacts.write_parquet(out, table)
         record = artifacts.provenance(
@@ -209,7 +207,7 @@ def run_extract(config: ExtractConfig, *, progress: bool = True, force: bool = F
 
 def load_stage1(run_dir: str | Path) -> pd.DataFrame:
     """Read ``run_dir/stage1.parquet`` (error naming the notebook to run first when missing)."""
-    return pd.read_parquet(artifacts.require(Path(run_dir) / STAGE1, PRODUCED_BY))
+    return pd.read_parquet(artifacts.RunFolder(run_dir).require("stage1"))
 
 
 def parsed_messages(table: pd.DataFrame) -> list[list[dict[str, str]]]:
@@ -217,4 +215,4 @@ def parsed_messages(table: pd.DataFrame) -> list[list[dict[str, str]]]:
     return [json.loads(m) for m in table["messages"]]
 
 
-__all__ = ["COLUMNS", "ExtractConfig", "extract_table", "load_stage1", "run_extract", "summarize"]
+__all__ = ["COLUMNS", "ExtractConfig", "extract_table", "load_stage1", "run", "summarize"]

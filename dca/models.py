@@ -148,3 +148,24 @@ def load_model(model: str = "embedded", device: str = "auto", dtype: str = "auto
         lm.generation_config.pad_token_id = tokenizer.pad_token_id
     return LoadedModel(model=lm, tokenizer=tokenizer, name=model, device=dev, dtype=dt,
                        dtype_reason=dtype_reason(dtype, dev))
+
+
+def load_base_model(model: str, precision: str):
+    """Tokenizer and float base model for training (GGUF quantizer marker stripped).
+
+    Unlike :func:`load_model`, the model is left where it loads (the trainer places it) and the
+    tokenizer keeps its padding side (TRL's); ``precision`` is ``fp32``, ``bf16`` or ``fp16``.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dca.embedded import strip_gguf_quantizer
+
+    path = resolve_model_path(model)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    if getattr(lm, "hf_quantizer", None) is not None or getattr(lm.config, "quantization_config", None):
+        strip_gguf_quantizer(lm)
+    return tokenizer, lm

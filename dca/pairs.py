@@ -31,13 +31,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from dca import artifacts, faults
+from dca import artifacts, distributed, faults
 from dca.config import ConfigError, StageConfig, positive
 
-STAGE1_PRODUCER = "notebooks/01_confidence_extraction (or `python -m dca extract`)"
-#: Pairs built the same way from the held-out questions: training reports its DPO loss and reward
-#: accuracy on them (to see overfitting); they are never trained on.
-HELDOUT_PAIRS = "pairs_heldout.jsonl"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,16 +215,26 @@ def pairs_fingerprint(config: PairsConfig, stage1: Path) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def run_pairs(config: PairsConfig, force: bool = False) -> Path:
-    """Build ``run_dir/pairs.jsonl`` and ``run_dir/pairs_stats.json`` from ``run_dir/stage1.parquet``.
+def run(config: PairsConfig, *, progress: bool = True, force: bool = False) -> Path:
+    """Stage 2: ``run_dir/pairs.jsonl``, ``pairs_heldout.jsonl`` and ``pairs_stats.json`` from the stage-1 table.
 
     Skips (and returns the existing path) when the pairs exist for the same parameters and the same
-    stage-1 table, unless ``force``.
+    stage-1 table, unless ``force``. Building them is cheap and written once: under several processes
+    the main one builds while the others wait for it. ``progress`` is accepted for the stage contract
+    (there is no progress bar).
     """
-    run_dir = Path(config.run_dir)
-    stage1 = artifacts.require(run_dir / "stage1.parquet", STAGE1_PRODUCER)
-    out, stats_path = run_dir / "pairs.jsonl", run_dir / "pairs_stats.json"
-    heldout = run_dir / HELDOUT_PAIRS
+    main = distributed.is_main_process()
+    out = _build(config, force=force) if main else artifacts.RunFolder(config.run_dir).pairs
+    distributed.barrier()
+    return out
+
+
+def _build(config: PairsConfig, *, force: bool) -> Path:
+    """Build and write the pairs of :func:`run` (one process)."""
+    run = artifacts.RunFolder(config.run_dir)
+    stage1 = run.require("stage1")
+    out, stats_path = run.pairs, run.pairs_stats
+    heldout = run.pairs_heldout  # the held-out questions' pairs: training monitors its loss on them
     fingerprint = pairs_fingerprint(config, stage1)
     if (not force and artifacts.is_done(out, fingerprint) and artifacts.is_done(stats_path, fingerprint)
             and artifacts.is_done(heldout, fingerprint)):
@@ -251,6 +257,4 @@ def run_pairs(config: PairsConfig, force: bool = False) -> Path:
 
 def load_pairs(run_dir: str | Path) -> list[dict[str, Any]]:
     """Read ``run_dir/pairs.jsonl`` (MissingArtifactError naming notebook 02 when absent)."""
-    path = artifacts.require(Path(run_dir) / "pairs.jsonl",
-                             "notebooks/02_preference_pairs (or `python -m dca pairs`)")
-    return artifacts.read_jsonl(path)
+    return artifacts.read_jsonl(artifacts.RunFolder(run_dir).require("pairs"))

@@ -8,7 +8,8 @@ computes its own remainders. The remainders are left-padded *after* the prefix::
     [ prefix (shared, cached) ][ pad pad | question tokens ]
 
 The attention mask hides the pads and the position ids count only real tokens, so every question
-sees exactly the positions it would see alone.
+sees exactly the positions it would see alone. Batches are consecutive chunks of the prompts sorted by
+length (:func:`length_order`, :func:`batches`), so a batch pads little.
 """
 
 from __future__ import annotations
@@ -17,6 +18,30 @@ import copy
 from typing import Any
 
 import torch
+
+
+#: Prompts per generation / forward batch unless told otherwise (the default of ``ExtractConfig.batch_size``).
+PROMPTS_PER_BATCH = 32
+
+
+def length_order(lengths: list[int]) -> list[int]:
+    """Indices that sort by length, longest first (so the first batch shows the worst-case memory).
+
+    >>> length_order([3, 9, 5])
+    [1, 2, 0]
+    """
+    return sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+
+
+def batches(indices: list[int], batch_size: int) -> list[list[int]]:
+    """Consecutive chunks of ``batch_size``.
+
+    >>> batches([4, 1, 0, 2, 3], 2)
+    [[4, 1], [0, 2], [3]]
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    return [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
 
 
 def common_prefix_length(sequences: list[list[int]], keep: int = 1) -> int:

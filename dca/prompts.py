@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from dca.data.questions import option_letters
+
 SYSTEM_PROMPT = (
     "You answer multiple-choice questions. Reply with exactly two lines: the letter of the best "
     "option after 'Answer:', then your probability (0-100%) that this answer is correct after "
@@ -50,15 +52,10 @@ FEW_SHOT_POOL: tuple[Example, ...] = (
 )
 
 
-def letters_for(n: int) -> tuple[str, ...]:
-    """Option letters ``A``, ``B``, ... for ``n`` options.
-
-    >>> letters_for(4)
-    ('A', 'B', 'C', 'D')
-    """
-    if not 2 <= n <= 26:
-        raise ValueError(f"a question needs 2 to 26 options, got {n}")
-    return tuple(chr(ord("A") + i) for i in range(n))
+#: Worked examples before each question unless told otherwise (the default of ``ExtractConfig.k_shot``).
+K_SHOT = 3
+#: The most worked examples a prompt can have: the size of :data:`FEW_SHOT_POOL`.
+MAX_K_SHOT = len(FEW_SHOT_POOL)
 
 
 def format_question(question: str, choices: tuple[str, ...] | list[str], context: str | None = None) -> str:
@@ -73,7 +70,7 @@ def format_question(question: str, choices: tuple[str, ...] | list[str], context
     if context:
         parts.append(f"Context: {context.strip()}")
     parts.append(f"Question: {question.strip()}")
-    parts.extend(f"{letter}) {choice}" for letter, choice in zip(letters_for(len(choices)), choices))
+    parts.extend(f"{letter}) {choice}" for letter, choice in zip(option_letters(len(choices)), choices))
     return "\n".join(parts)
 
 
@@ -87,7 +84,7 @@ def format_reply(letter: str, probability: int | float | str) -> str:
 
 
 def build_messages(question: str, choices: tuple[str, ...] | list[str], *, context: str | None = None,
-                   k_shot: int = 3, system: bool = True) -> list[dict[str, str]]:
+                   k_shot: int = K_SHOT, system: bool = True) -> list[dict[str, str]]:
     """Chat messages for one question: system instruction, ``k_shot`` examples, the question.
 
     Parameters
@@ -102,7 +99,7 @@ def build_messages(question: str, choices: tuple[str, ...] | list[str], *, conte
     turns: list[tuple[str, str]] = []
     for ex in FEW_SHOT_POOL[:k_shot]:
         turns.append(("user", format_question(ex.question, ex.choices)))
-        turns.append(("assistant", format_reply(letters_for(len(ex.choices))[ex.answer], ex.probability)))
+        turns.append(("assistant", format_reply(option_letters(len(ex.choices))[ex.answer], ex.probability)))
     turns.append(("user", format_question(question, choices, context)))
     if system:
         messages.append({"role": "system", "content": SYSTEM_PROMPT})

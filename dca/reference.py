@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dca import artifacts
+from dca.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RUNS = Path("runs/reference")
 PROFILE = "reference"
 SEEDS = (0, 1, 2)
@@ -100,7 +100,8 @@ def job(name: str) -> Job:
 
 def is_finished(j: Job) -> bool:
     """Whether the job's evaluation exists (its last stage)."""
-    return (j.run_dir / "metrics.json").exists() and (j.run_dir / "eval.parquet").exists()
+    run = artifacts.RunFolder(j.run_dir)
+    return run.metrics.exists() and run.eval.exists()
 
 
 def copy_stage1(j: Job) -> None:
@@ -109,10 +110,11 @@ def copy_stage1(j: Job) -> None:
         return
     src = job(j.reuse).run_dir
     j.run_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("stage1.parquet", "stage1.parquet.provenance.json", "questions.jsonl",
-                 "questions.jsonl.provenance.json"):
-        if (src / name).exists() and not (j.run_dir / name).exists():
-            shutil.copy2(src / name, j.run_dir / name)
+    for artifact in ("stage1", "questions"):
+        path = getattr(artifacts.RunFolder(src), artifact)
+        for name in (path.name, artifacts.provenance_path(path).name):
+            if (src / name).exists() and not (j.run_dir / name).exists():
+                shutil.copy2(src / name, j.run_dir / name)
 
 
 def machine() -> str:
@@ -136,15 +138,18 @@ STAGES = ("extract", "pairs", "train", "evaluate")
 
 
 def _fields(stage: str) -> list[str]:
-    from dca.cli import STAGES as CLI_STAGES
+    from dca.cli import stage_config
 
-    return CLI_STAGES[stage].config().field_names()
+    return stage_config(stage).field_names()
 
 
 def command(j: Job, stage: str = "run") -> list[str]:
-    """The ``python -m dca <stage>`` command of a job (``run``: every stage in one process)."""
+    """The ``python -m dca <stage>`` command of a job (``run``: every stage in one process, where the
+    seed of each stage that has one is named with its stage: ``extract.seed=1 train.seed=1 ...``)."""
     args = [f"profile={PROFILE}", f"run_dir={j.run_dir}"]
-    if stage == "run" or "seed" in _fields(stage):
+    if stage == "run":
+        args += [f"{s}.seed={j.seed}" for s in STAGES if "seed" in _fields(s)]
+    elif "seed" in _fields(stage):
         args.append(f"seed={j.seed}")
     if stage in ("run", "evaluate"):
         args.append(f"{'evaluate.' if stage == 'run' else ''}results_store={RUNS / 'results.csv'}")
@@ -160,7 +165,7 @@ def command(j: Job, stage: str = "run") -> list[str]:
 def run_job(j: Job) -> float:
     """Run one job (resuming whatever it had done); append its record to ``jobs.jsonl``."""
     if j.reuse is not None:
-        if not (job(j.reuse).run_dir / "stage1.parquet").exists():
+        if not artifacts.RunFolder(job(j.reuse).run_dir).stage1.exists():
             raise RuntimeError(f"job {j.name} reuses {j.reuse}'s stage 1, which has not run: run {j.reuse} first")
         copy_stage1(j)
     j.run_dir.mkdir(parents=True, exist_ok=True)

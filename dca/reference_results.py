@@ -34,11 +34,13 @@ import numpy as np
 import pandas as pd
 
 from dca import artifacts
+from dca.config import N_BOOT, SEED
 from dca.bootstrap import bootstrap, paired_bootstrap
 from dca.metrics import METRICS, compute
+from dca.paths import ROOT
 from dca.reference import JOBS, RUNS, Job, is_finished, machine
 
-DATA = Path(__file__).resolve().parent.parent / "book" / "data"
+DATA = ROOT / "book" / "data"
 RESULTS = DATA / "reference_results.csv"
 QUESTIONS = DATA / "reference_questions.csv"
 TRAINING = DATA / "reference_training.csv"
@@ -115,15 +117,16 @@ def distinct_share(c_v: np.ndarray) -> tuple[int, float]:
 
 def job_frames(j: Job) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The job's training rows, held-out rows before, and held-out rows after (eval.parquet)."""
-    stage1 = pd.read_parquet(j.run_dir / "stage1.parquet")
-    after = pd.read_parquet(j.run_dir / "eval.parquet")
+    run = artifacts.RunFolder(j.run_dir)
+    stage1 = pd.read_parquet(run.stage1)
+    after = pd.read_parquet(run.eval)
     return stage1[stage1["split"] == "train"], stage1[stage1["split"] == "eval"], after
 
 
-def job_rows(j: Job, n_boot: int = 1000, seed: int = 0) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """The tidy metric rows of one finished job, and its per-question table."""
     train, before, after = job_frames(j)
-    prov = artifacts.read_json(artifacts.provenance_path(j.run_dir / "stage1.parquet"))
+    prov = artifacts.RunFolder(j.run_dir).provenance("stage1")
     params = prov["params"]
     origin = prov.get("data_origin", {})
     walls = [json.loads(line) for line in (RUNS / "jobs.jsonl").read_text().splitlines()
@@ -192,7 +195,7 @@ def job_rows(j: Job, n_boot: int = 1000, seed: int = 0) -> tuple[list[dict[str, 
 
 def training_rows(j: Job) -> pd.DataFrame:
     """The job's training log: step, loss, held-out loss and reward accuracy (NaN where not logged)."""
-    path = j.run_dir / "train_log.jsonl"
+    path = artifacts.RunFolder(j.run_dir).train_log
     if not path.exists():
         return pd.DataFrame()
     log = artifacts.read_jsonl(path)
@@ -209,7 +212,7 @@ def training_rows(j: Job) -> pd.DataFrame:
     return frame.groupby(["job", "step"], as_index=False).first() if not frame.empty else frame
 
 
-def collect(n_boot: int = 1000) -> Path:
+def collect(n_boot: int = N_BOOT) -> Path:
     """Write the three results files from every finished job (unfinished ones are skipped)."""
     rows: list[dict[str, Any]] = []
     questions, training = [], []

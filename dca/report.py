@@ -17,6 +17,7 @@ import pandas as pd
 
 from dca.config import StageConfig
 from dca.metrics import METRICS
+from dca.paths import ROOT
 
 PAPER_KEYS = ("rho", "sigma_eps", "mean_abs_eps", "sigma_m", "accuracy")
 CALIBRATION_KEYS = ("mean_eps", "ece_verbal", "ece_internal", "brier_verbal", "brier_internal",
@@ -267,8 +268,6 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
     Model, data and sizes; the stated-confidence histograms before and after; the before → after
     mean over datasets beside the paper's three models; and the verdict sentence.
     """
-    from pathlib import Path
-
     if rows_of(results, kind="seed").empty:
         return ("```{admonition} Results\n:class: note\nThe reference experiment has not been run yet: "
                 "`make reference` runs it and `python -m dca.reference collect` writes its results.\n```\n")
@@ -296,7 +295,7 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
     ours = "| **this book** (1.5B, mean of seeds) | " + " | ".join(
         f"{fmt(value(results, 'vanilla', k)[0], k)} → {fmt(value(results, 'dca', k)[0], k)}" for k in keys) + " |\n"
     paper_rows = ""
-    paper_path = Path(__file__).resolve().parent.parent / "book" / "data" / "paper_results.csv"
+    paper_path = ROOT / "book" / "data" / "paper_results.csv"
     if paper_path.exists():
         paper = pd.read_csv(paper_path, comment="#")
         for model, sub in paper.groupby("model", sort=False):

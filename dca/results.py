@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from dca import artifacts
+from dca.paths import ROOT
 
 COLUMNS = ("run", "model", "dataset", "method", "metric", "value", "low", "high", "n", "seed",
            "profile", "commit", "date", "source")
-ROOT = Path(__file__).resolve().parent.parent
 CONTRIBUTED = ROOT / "results"
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dca.config import SEED
+
 CHAT_TEMPLATE = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
     "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
@@ -50,7 +52,7 @@ def build_tokenizer(vocab_size: int = 512):
 
 def build_tiny_model(path: str | Path, *, hidden_size: int = 64, num_layers: int = 2,
                      num_heads: int = 4, num_kv_heads: int = 2, intermediate_size: int = 128,
-                     vocab_size: int = 512, seed: int = 0, dtype: str = "float32") -> Path:
+                     vocab_size: int = 512, seed: int = SEED, dtype: str = "float32") -> Path:
     """Save a random Llama + local tokenizer to ``path`` and return it (loadable by ``load_model``)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -74,7 +76,7 @@ def build_tiny_model(path: str | Path, *, hidden_size: int = 64, num_layers: int
 
 
 def teach_format(path: str | Path, *, steps: int = 60, batch_size: int = 8, k_shot: int = 0,
-                 lr: float = 3e-3, seed: int = 0) -> Path:
+                 lr: float = 3e-3, seed: int = SEED) -> Path:
     """Fine-tune a tiny model (in place) until it answers in the requested two-line format.
 
     A random model replies with noise, which exercises the failure paths but nothing after them.

@@ -14,9 +14,9 @@ or the IPO loss :math:`(h - \\tfrac{1}{2\\beta})^2` on the length-normalised log
 model is held in memory. Since chosen and rejected differ only in the confidence number, the
 log-ratio difference comes from those few tokens alone.
 
-The same :func:`train_dpo` runs in one process, under ``torchrun --nproc_per_node N`` and under
-``accelerate launch`` (data-parallel through Accelerate inside the trainer); only the main process
-writes artifacts. ``python -m dca.train key=value ...`` is the command-line entry.
+The stage, :func:`run` (``python -m dca train key=value ...``), runs in one process, under ``torchrun
+--nproc_per_node N -m dca train`` and under ``accelerate launch -m dca train`` (data-parallel through
+Accelerate inside the trainer); only the main process writes artifacts.
 """
 
 from __future__ import annotations
@@ -26,16 +26,14 @@ import hashlib
 import json
 import math
 import shutil
-import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 from dca import artifacts
-from dca.config import ConfigError, StageConfig, at_most, in_range, positive
+from dca.config import SEED, ConfigError, StageConfig, at_most, in_range, positive
 
-PAIRS_PRODUCER = "notebooks/02_preference_pairs (or `python -m dca pairs`)"
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -45,7 +43,7 @@ class TrainConfig(StageConfig):
 
     The defaults are the CPU set for the embedded SmolLM2-135M: one epoch in steps of 4 pairs (the
     default run's ~94 pairs in under 3 minutes on 2 cores with 3-shot prompts and the shared-prefix
-    forward); the GPU set (beta 0.1, lr 5e-6 to 2e-5, effective batch 16, bf16) lives in the paper-model profiles.
+    forward); the GPU set (beta 0.1, lr 5e-6 to 2e-5, effective batch 16, bf16) lives in profile "paper".
     """
 
     stage = "train"
@@ -103,7 +101,7 @@ class TrainConfig(StageConfig):
                           "over the pairs). On SmolLM2-135M with 3-shot prompts a step of 4 pairs takes ~6 s on 2 "
                           "CPU cores with shared_prefix (~28 s without). At most 10000000."})
     seed: int = dataclasses.field(
-        default=0, metadata={"help": "Seed of the LoRA initialisation, data order and dropout."})
+        default=SEED, metadata={"help": "Seed of the LoRA initialisation, data order and dropout."})
     precision: Literal["auto", "fp32", "bf16", "fp16"] = dataclasses.field(
         default="auto",
         metadata={"help": "'auto': bf16 on CUDA and on a CPU with native bf16 matrix units (AMX, AVX512-BF16), fp32 elsewhere. bf16/fp16 load the base weights in that type "
@@ -202,25 +200,6 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if auto_dtype(device)[0] == torch.bfloat16 else "fp32"
 
 
-def load_base_model(model: str, precision: str):
-    """Tokenizer and float base model for training (GGUF quantizer marker stripped)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from dca.embedded import strip_gguf_quantizer
-    from dca.models import resolve_model_path
-
-    path = resolve_model_path(model)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    if getattr(lm, "hf_quantizer", None) is not None or getattr(lm.config, "quantization_config", None):
-        strip_gguf_quantizer(lm)
-    return tokenizer, lm
-
-
 def pairs_dataset(records: list[dict[str, Any]]):
     """A ``datasets.Dataset`` of the conversational preference columns TRL reads."""
     from datasets import Dataset
@@ -251,9 +230,7 @@ def sft_dataset(records: list[dict[str, Any]]):
 
 def heldout_records(config: TrainConfig, run_dir: Path) -> list[dict[str, Any]]:
     """The first ``heldout_pairs`` held-out pairs (DPO only; none when off or not built)."""
-    from dca.pairs import HELDOUT_PAIRS
-
-    path = run_dir / HELDOUT_PAIRS
+    path = artifacts.RunFolder(run_dir).pairs_heldout
     if config.method != "dpo" or config.heldout_pairs == 0 or not path.exists():
         return []
     return artifacts.read_jsonl(path)[: config.heldout_pairs]
@@ -272,7 +249,7 @@ def dpo_args(config: TrainConfig, precision: str, world_size: int, eval_steps: i
     monitoring = {"eval_strategy": "steps", "eval_steps": eval_steps, "eval_on_start": True,
                   "per_device_eval_batch_size": config.batch_size} if eval_steps > 0 else {}
     return cls(
-        output_dir=str(Path(config.run_dir) / "checkpoints"),
+        output_dir=str(artifacts.RunFolder(config.run_dir).checkpoints),
         **specific,
         **monitoring,
         learning_rate=config.learning_rate,
@@ -364,10 +341,7 @@ def mean_train_loss(log_history: list[dict[str, Any]]) -> float | None:
 
 def check_same_model(config: TrainConfig, run_dir: Path) -> None:
     """DPO must train the model whose replies the pairs hold: compare with stage 1's provenance."""
-    prov = artifacts.provenance_path(run_dir / "stage1.parquet")
-    if not prov.exists():
-        return
-    elicited = artifacts.read_json(prov).get("params", {}).get("model")
+    elicited = artifacts.RunFolder(run_dir).stage1_params().get("model")
     if elicited and elicited != config.model:
         raise ConfigError(f"model={config.model!r}, but the pairs in {run_dir} hold replies of {elicited!r} "
                           f"(stage 1); DPO must train the model that wrote them: set model={elicited!r}")
@@ -381,19 +355,28 @@ def _shared_prefix_record(model: Any) -> dict[str, Any]:
             "shared_prefix_token_fraction": round(run / full, 4) if full else None}
 
 
-def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = False) -> Path:
+def run(config: TrainConfig, *, progress: bool = True, force: bool = False) -> Path:
+    """Stage 3: train the adapter (:func:`train_dpo` without extra callbacks); return ``run_dir/adapter``."""
+    return train_dpo(config, force=force, progress=progress)
+
+
+def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = False, *,
+              progress: bool = True) -> Path:
     """Train the LoRA adapter with DPO on ``run_dir/pairs.jsonl``; return ``run_dir/adapter``.
 
     Skips when the adapter exists for the same parameters and pairs (unless ``force``). Resumes from
     the last checkpoint of an interrupted run with the same parameters when ``config.resume``.
     Writes (main process only) ``adapter/`` (+ provenance), ``train_config.json`` and
     ``train_log.jsonl`` (the trainer's log history: loss, rewards/*, learning_rate per step).
+    ``callbacks`` are extra ``transformers`` trainer callbacks; ``progress=False`` hides the trainer's
+    progress bar.
     """
     from dca.distributed import world_size
 
-    run_dir = Path(config.run_dir)
-    pairs_path = artifacts.require(run_dir / "pairs.jsonl", PAIRS_PRODUCER)
-    adapter = run_dir / "adapter"
+    run = artifacts.RunFolder(config.run_dir)
+    run_dir = run.path
+    pairs_path = run.require("pairs")
+    adapter = run.adapter
     check_same_model(config, run_dir)
     fingerprint = config.train_fingerprint(pairs_path)
     if not force and artifacts.is_done(adapter, fingerprint):
@@ -411,6 +394,8 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     steps = total_steps(config, len(records), world_size())
     eval_steps = (config.eval_every or max(1, steps // 4)) if heldout else 0
     args = dpo_args(config, precision, world_size(), eval_steps=eval_steps)
+    if not progress:
+        args.disable_tqdm = True
     state = args.distributed_state  # torch.distributed is up under torchrun / accelerate launch
     checkpoints = Path(args.output_dir)
     last = _last_checkpoint(checkpoints, fingerprint) if config.resume else None
@@ -420,6 +405,8 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / "FINGERPRINT").write_text(fingerprint + "\n")
     state.wait_for_everyone()
+
+    from dca.models import load_base_model
 
     tokenizer, base = load_base_model(config.model, precision)
     from dca import faults
@@ -457,10 +444,10 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
             final_train_loss=result.training_loss if final_loss is None else final_loss,
             **_shared_prefix_record(trainer.model.get_base_model()),
         )
-        artifacts.write_jsonl(run_dir / "train_log.jsonl", trainer.state.log_history)
-        artifacts.write_provenance(run_dir / "train_log.jsonl", record)
-        artifacts.write_json(run_dir / "train_config.json", config.to_dict())
-        artifacts.write_provenance(run_dir / "train_config.json", record)
+        artifacts.write_jsonl(run.train_log, trainer.state.log_history)
+        artifacts.write_provenance(run.train_log, record)
+        artifacts.write_json(run.train_config, config.to_dict())
+        artifacts.write_provenance(run.train_config, record)
         with artifacts.atomic_path(adapter) as tmp:
             trainer.model.save_pretrained(str(tmp))
         artifacts.write_provenance(adapter, record)
@@ -474,30 +461,4 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
 
 def read_train_log(run_dir: str | Path) -> list[dict[str, Any]]:
     """The training log (one dict per logging step, and a final summary) of a finished run."""
-    return artifacts.read_jsonl(artifacts.require(Path(run_dir) / "train_log.jsonl",
-                                                  "notebooks/03_dpo_training (or `python -m dca train`)"))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m dca.train key=value ...`` (also under ``torchrun`` / ``accelerate launch``)."""
-    from dca.cli import parse_pairs
-
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print("usage: python -m dca.train key=value ...\n\nparameters:\n" + TrainConfig.help())
-        return 0
-    try:
-        config = TrainConfig.from_dict(parse_pairs(argv))
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    adapter = train_dpo(config)
-    from dca.distributed import is_main_process
-
-    if is_main_process():
-        print(f"adapter ready at {adapter}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return artifacts.read_jsonl(artifacts.RunFolder(run_dir).require("train_log"))

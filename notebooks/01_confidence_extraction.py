@@ -66,20 +66,19 @@ device = 'auto'  # auto (cuda if available) | cpu | cuda | cuda:N
 dtype = 'auto'  # auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16 | float16
 
 # %%
-import os
-from pathlib import Path
+from dca.artifacts import enter_repo_root
 
-if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
-    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
-from dca.extract import ExtractConfig, load_stage1, run_extract
+from dca import extract
+from dca.extract import ExtractConfig, load_stage1
 
 config = ExtractConfig.from_namespace(globals())
-stage1_path = run_extract(config, progress=False)  # skipped when the table exists for these parameters
+stage1_path = extract.run(config, progress=False)  # skipped when the table exists for these parameters
 print(stage1_path)
 
 # %% [markdown]
-# `run_extract` loads the questions, splits them into disjoint training and held-out sets, asks the
+# `extract.run` loads the questions, splits them into disjoint training and held-out sets, asks the
 # model every question (greedy decoding, in batches), parses each reply and scores the emitted
 # letter. Its table has one row per question; the provenance file beside it records the parameters,
 # the model, the device, the library versions and the commit. The table is reused when it already

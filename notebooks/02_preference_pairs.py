@@ -52,16 +52,15 @@ correct_only = False  # Keep only questions the model answered correctly (the pa
 min_gap = 0.0  # Drop pairs whose numbers differ by less than this many points, |C_v - round(C_i)| < min_gap (0 to 100). Pairs with equal numbers are always dropped.
 
 # %%
-import os
-from pathlib import Path
+from dca.artifacts import enter_repo_root
 
-if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
-    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
-from dca.pairs import PairsConfig, load_pairs, run_pairs
+import dca.pairs
+from dca.pairs import PairsConfig, load_pairs
 
 config = PairsConfig.from_namespace(globals())
-pairs_path = run_pairs(config)  # reads run_dir/stage1.parquet (notebook 01 writes it)
+pairs_path = dca.pairs.run(config)  # reads run_dir/stage1.parquet (notebook 01 writes it)
 print(pairs_path)
 
 # %% [markdown]
@@ -81,7 +80,8 @@ from myst_nb import glue
 
 from dca import artifacts
 
-stats = artifacts.read_json(Path(config.run_dir) / "pairs_stats.json")
+run = artifacts.RunFolder(config.run_dir)
+stats = artifacts.read_json(run.pairs_stats)
 explain = {
     "rows": "rows of the stage-1 table",
     "used": "training questions (split == 'train')",
@@ -130,7 +130,7 @@ side.style.set_properties(**{"white-space": "pre-wrap", "font-family": "monospac
 from dca.models import load_tokenizer
 from dca.pairs import token_diff
 
-stage1_model = artifacts.read_json(artifacts.provenance_path(Path(config.run_dir) / "stage1.parquet"))["params"]["model"]
+stage1_model = artifacts.RunFolder(config.run_dir).stage1_params()["model"]
 tokenizer = load_tokenizer(stage1_model)
 diff = token_diff(tokenizer, record)
 glue("diff_prefix", diff["prefix"], display=False)

@@ -48,8 +48,8 @@
 # :class: warning
 # This chapter trains on a CPU: a 1.5B-parameter model (or the 135M one of the quick `smoke`
 # profile) in bfloat16, about a hundred pairs, and a learning rate raised for so few steps. The paper's models (3–9 billion parameters) need a CUDA
-# GPU with bfloat16: run `python -m dca run profile=gemma-2-9b` (or `llama-3.2-3b`, `mistral-7b`)
-# on one GPU, or `accelerate launch -m dca.train ...` on several; the profiles set the paper-scale
+# GPU with bfloat16: run `python -m dca run profile=paper model=google/gemma-2-9b-it` (or another of the paper's models)
+# on one GPU, or `accelerate launch -m dca train ...` on several; the profile sets the paper-scale
 # values chosen for GPUs (learning rate 5e-6 to 2e-5, effective batch 16, bf16). See
 # {ref}`paper-scale` for the commands and the memory each model needs.
 # ```
@@ -106,13 +106,12 @@ gradient_checkpointing = False  # Recompute activations in the backward pass: le
 shared_prefix = True  # Run each batch as a tree on one key/value cache (dca.dpo_prefix): the prompt start all its sequences share (system turn + worked examples) once, each pair's prompt once for chosen and rejected, then the replies. Same loss and gradient up to float rounding, ~4x fewer tokens per pass with 3-shot prompts; with lora_dropout > 0 a shared token draws one dropout mask for all rows sharing it. false: TRL's full forward of every sequence.
 
 # %%
-import os
-from pathlib import Path
+from dca.artifacts import enter_repo_root
 
-if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
-    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
-from dca.train import TrainConfig, read_train_log, train_dpo
+from dca import train
+from dca.train import TrainConfig, read_train_log
 
 config = TrainConfig.from_namespace(globals())
 
@@ -131,7 +130,7 @@ config = TrainConfig.from_namespace(globals())
 # quarter of the tokens.
 
 # %% tags=["hide-output"]
-adapter_path = train_dpo(config)
+adapter_path = train.run(config)
 print(adapter_path)
 
 # %% [markdown]
@@ -304,10 +303,14 @@ if run_exercise_reruns:
 
     import papermill
 
-    Path(rerun_dir).mkdir(parents=True, exist_ok=True)
-    for pattern in ("stage1.parquet*", "pairs*.jsonl*"):
-        for path in Path(config.run_dir).glob(pattern):
-            shutil.copy(path, rerun_dir)
+    from dca.artifacts import RunFolder, provenance_path
+
+    source, rerun = RunFolder(config.run_dir), RunFolder(rerun_dir)
+    rerun.path.mkdir(parents=True, exist_ok=True)
+    for name in ("questions", "stage1", "pairs", "pairs_heldout", "pairs_stats"):  # stages 1-2 as they are
+        for path in (getattr(source, name), provenance_path(getattr(source, name))):
+            if path.exists():
+                shutil.copy(path, rerun.path)
     papermill.execute_notebook("notebooks/03_dpo_training.ipynb", f"{rerun_dir}/03_dpo_training.ipynb",
                                parameters={"run_dir": rerun_dir, "beta": beta_rerun, "model": config.model})
     papermill.execute_notebook("notebooks/05_results.ipynb", f"{rerun_dir}/05_results.ipynb",
@@ -316,7 +319,9 @@ if run_exercise_reruns:
 # The loss depends on the policy only through beta * h: a larger beta reaches the same loss with a
 # smaller h, i.e. with the policy closer to the reference.
 rerun_prediction = "b" if beta_rerun > config.beta else "a"
-if (Path(rerun_dir) / "train_log.jsonl").exists():
+from dca.artifacts import RunFolder
+
+if RunFolder(rerun_dir).train_log.exists():
     rerun_steps = [row for row in read_train_log(rerun_dir) if "rewards/margins" in row]
     rerun_last_margin = float(rerun_steps[-1]["rewards/margins"])
     print(f"last margin: {rerun_last_margin:.4f} at beta' = {beta_rerun} vs "

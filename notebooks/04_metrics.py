@@ -76,11 +76,9 @@ n_boot = 1000  # bootstrap resamples for the 95 % intervals
 seed = 0  # seed of the bootstrap
 
 # %%
-import os
-from pathlib import Path
+from dca.artifacts import enter_repo_root
 
-if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
-    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
 from dca.bootstrap import MetricsChapterConfig
 

@@ -54,16 +54,15 @@ results_store = 'runs/results.csv'  # CSV the tidy result rows are appended to (
 profile = ''  # profile name recorded with the results (set by the CLI/book)
 
 # %%
-import os
-from pathlib import Path
+from dca.artifacts import enter_repo_root
 
-if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
-    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
-from dca.evaluate import EvalConfig, load_metrics, run_evaluate
+from dca import evaluate
+from dca.evaluate import EvalConfig, load_metrics
 
 config = EvalConfig.from_namespace(globals())
-metrics_path = run_evaluate(config, progress=False)  # needs run_dir/adapter (notebook 03 writes it)
+metrics_path = evaluate.run(config, progress=False)  # needs run_dir/adapter (notebook 03 writes it)
 print(metrics_path)
 
 # %% [markdown]
@@ -82,7 +81,8 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from dca import artifacts
-from dca.evaluate import comparison_table, load_eval, paired_rows
+from dca.bootstrap import paired_table
+from dca.evaluate import load_eval, paired_rows
 from dca.extract import load_stage1
 from dca.pairs import load_pairs
 from dca.train import read_train_log
@@ -113,7 +113,7 @@ def verdict(row) -> str:
     return "better" if better else "worse"
 
 
-comparison = comparison_table(result)
+comparison = paired_table(result["paired"])
 shown = pd.DataFrame({
     "metric": [math_label(x) for x in comparison["label"]],
     "before": [fmt(v, k) for v, k in zip(comparison["before"], comparison["metric"])],
@@ -196,7 +196,7 @@ plt.show()
 # paper does not have are in {ref}`chapter-does-dca-work`. This run's place there:
 
 # %% tags=["remove-cell"]
-stage1_provenance = artifacts.read_json(artifacts.provenance_path(Path(config.run_dir) / "stage1.parquet"))
+stage1_provenance = artifacts.RunFolder(config.run_dir).provenance("stage1")
 train_log = read_train_log(config.run_dir)
 n_pairs = len(load_pairs(config.run_dir))
 n_steps = max((row.get("step", 0) for row in train_log), default=0)

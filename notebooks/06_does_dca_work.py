@@ -53,11 +53,11 @@ questions = 'book/data/reference_questions.csv'  # per-question before/after val
 training = 'book/data/reference_training.csv'  # training logs of the reference jobs (loss and held-out loss per step)
 
 # %% tags=["remove-cell"]
-import os
 from pathlib import Path
 
-if not Path("notebooks").is_dir() and Path("../notebooks").is_dir():
-    os.chdir("..")  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+from dca.artifacts import enter_repo_root
+
+enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -331,10 +331,11 @@ if have_reference:
 # held-out questions (details in {ref}`chapter-results`):
 
 # %% tags=["remove-input"]
-from dca.evaluate import comparison_table, load_metrics
+from dca.bootstrap import paired_table
+from dca.evaluate import load_metrics
 
 try:
-    own = comparison_table(load_metrics(config.run_dir))
+    own = paired_table(load_metrics(config.run_dir)["paired"])
 except Exception as err:  # noqa: BLE001 - the chapter still renders without this build's run
     display(Markdown(f"*No evaluation in `{config.run_dir}` ({type(err).__name__}).*"))
 else:

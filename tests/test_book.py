@@ -102,15 +102,42 @@ def test_parameters_cell_names_are_the_stage_config_fields(nb):
 
 
 @pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "profiles").glob("*.yaml")))
-def test_profiles_give_valid_parameters_to_every_notebook(profile):
+def test_profiles_give_every_notebook_the_parameters_the_cli_runs(profile):
+    """A notebook executed under a profile runs its stage with the parameters `python -m dca run
+    profile=NAME` gives that stage: the book and the command line read a profile the same way."""
+    from dca import cli
+
+    stages = cli.stage_parameters(list(cli.STAGES), {"profile": profile})
     for nb in NOTEBOOKS:
         params = book.notebook_parameters(nb, profile)
         assert params.get("run_dir"), f"{profile}/{nb.name}: every stage has a run_dir"
+        if nb.stage in cli.STAGES:
+            ran = cli.stage_config(nb.stage).from_dict(stages[nb.stage]).to_dict()
+            assert params == ran, f"{profile}/{nb.name}: the notebook's parameters differ from what `dca run` runs"
+
+
+@pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "profiles").glob("*.yaml")))
+def test_profiles_state_only_what_differs_from_the_defaults(profile):
+    from dca.config import load_profile
+
+    data = load_profile(profile)
+    for nb in NOTEBOOKS:
+        cls = book.config_class(nb)
+        defaults, section = cls().to_dict(), data.get(nb.stage, {})
+        stated = cls.from_dict(section).to_dict()
+        for key, value in section.items():
+            assert stated[key] != defaults[key], f"profiles/{profile}.yaml: {nb.stage}.{key}: {value!r} is the default"
+    stages = [book.config_class(nb)() for nb in NOTEBOOKS]
+    for key, value in data.get("common", {}).items():
+        having = [c for c in stages if key in c.field_names()]
+        assert having, f"profiles/{profile}.yaml: common.{key} is no stage's parameter"
+        assert any(type(c).from_dict({key: value}).to_dict()[key] != getattr(c, key) for c in having), (
+            f"profiles/{profile}.yaml: common.{key}: {value!r} is the default")
 
 
 def test_profiles_exist():
     names = {p.stem for p in (ROOT / "profiles").glob("*.yaml")}
-    assert {"default", "smoke", "gemma-2-9b", "llama-3.2-3b", "mistral-7b"} <= names
+    assert {"default", "smoke", "reference", "paper"} <= names
 
 
 def test_unknown_profile_key_fails_naming_it(tmp_path):

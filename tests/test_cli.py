@@ -57,8 +57,7 @@ def test_debug_switch_shows_the_traceback(monkeypatch, tmp_path):
 
 def test_every_stage_is_validated_before_any_work(monkeypatch, capsys, tmp_path):
     ran: list[str] = []
-    for name, stage in cli.STAGES.items():
-        monkeypatch.setitem(cli.STAGES, name, cli.Stage(name, stage.config, lambda n=name: lambda *a, **k: ran.append(n)))
+    monkeypatch.setattr(cli, "stage_runner", lambda n: lambda *a, **k: ran.append(n))
     one_line_error(capsys, ["run", f"run_dir={tmp_path}", "evaluate.dtype=int8"], "dtype='int8'")
     assert ran == []
 
@@ -67,7 +66,7 @@ def test_ctrl_c_is_one_line_with_status_130(monkeypatch, capsys, tmp_path):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(cli.STAGES, "pairs", cli.Stage("pairs", cli.STAGES["pairs"].config, lambda: interrupted))
+    monkeypatch.setattr(cli, "stage_runner", lambda n: interrupted)
     assert main(["pairs", f"run_dir={tmp_path}"]) == 130
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err
@@ -123,3 +122,48 @@ def test_the_dtype_names_are_the_loaders():
     from dca.models import DTYPES
 
     assert set(DTYPE_NAMES) == set(DTYPES)
+
+
+def test_every_stage_module_keeps_the_stage_contract():
+    import inspect
+
+    for name in cli.STAGES:
+        config, run = cli.stage_config(name), cli.stage_runner(name)
+        assert config.stage == name
+        params = inspect.signature(run).parameters
+        assert list(params) == ["config", "progress", "force"], name
+        assert params["progress"].kind is params["force"].kind is inspect.Parameter.KEYWORD_ONLY, name
+        assert (params["progress"].default, params["force"].default) == (True, False), name
+
+
+def test_pairs_are_built_by_the_main_process_only(monkeypatch, tmp_path):
+    import dca.pairs
+    from dca import distributed
+
+    built: list[str] = []
+    monkeypatch.setattr(dca.pairs, "_build", lambda config, force: built.append(config.run_dir))
+    monkeypatch.setattr(distributed, "is_main_process", lambda: False)
+    assert dca.pairs.run(PairsConfig(run_dir=str(tmp_path))) == tmp_path / "pairs.jsonl"
+    assert built == []
+
+
+@pytest.mark.parametrize("key, stages", [("batch_size", ["extract", "train", "evaluate"]),
+                                         ("seed", ["extract", "train", "evaluate"])])
+def test_a_plain_key_with_several_meanings_names_the_stage_qualified_choices(key, stages, capsys, tmp_path):
+    assert main(["run", f"run_dir={tmp_path}", f"{key}=8"]) == 2
+    err = capsys.readouterr().err
+    assert f"{key}= means something else in each stage" in err
+    for stage in stages:
+        assert f"{stage}.{key}=" in err
+    assert "pairs." not in err
+
+
+def test_a_stage_qualified_or_single_stage_key_goes_to_its_stage():
+    params = cli.stage_parameters(list(cli.STAGES), {"train.batch_size": "8", "extract.seed": "1", "run_dir": "r",
+                                                     "device": "cpu", "model": "m"})
+    assert params["train"]["batch_size"] == "8" and "batch_size" not in params["extract"]
+    assert params["extract"]["seed"] == "1" and "seed" not in params["train"]
+    assert all(params[n]["run_dir"] == "r" for n in cli.STAGES)
+    assert params["extract"]["device"] == params["evaluate"]["device"] == "cpu"
+    assert params["extract"]["model"] == params["train"]["model"] == "m"
+    assert cli.stage_parameters(["train"], {"batch_size": "8"})["train"] == {"batch_size": "8"}

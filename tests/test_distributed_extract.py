@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dca.extract import ExtractConfig, run_extract
+from dca.extract import ExtractConfig
+from dca.extract import run as run_extract
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,8 @@ import pytest
 
 from dca import artifacts
 from dca.config import ConfigError
-from dca.pairs import PairsConfig, build_pairs, load_pairs, run_pairs, token_diff
+from dca.pairs import PairsConfig, build_pairs, load_pairs, token_diff
+from dca.pairs import run as run_pairs
 
 SYSTEM = "Answer with the letter, then 'Probability: X%'."
 SHOT_Q = "Question: What is 2 + 2?\nA) 3\nB) 4\nC) 5\nD) 6"

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from dca.cli import main as cli_main
-from dca.evaluate import comparison_table, load_metrics
+from dca.bootstrap import paired_table
+from dca.evaluate import load_metrics
 from dca.metrics import METRICS
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ def test_pipeline_end_to_end_and_skips_done_stages(format_model_dir, tmp_path, c
     result = load_metrics(run_dir)
     assert set(result["before"]) == set(METRICS) and set(result["after"]) == set(METRICS)
     assert result["n_eval"] == 8
-    table = comparison_table(result)
+    table = paired_table(result["paired"])
     assert {"sigma_eps", "mean_abs_eps", "sigma_m", "rho"} <= set(table["metric"])
     rows = pd.read_csv(store)
     assert set(rows["method"]) == {"vanilla", "dca"} and (rows["run"] == str(run_dir)).all()

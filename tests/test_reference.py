@@ -70,10 +70,26 @@ def test_jobs_and_their_commands():
     assert names[:4] == ["seed0", "seed1", "seed2", "seed0-sft"] and len(set(names)) == len(names)
     assert {"abl-beta0.5", "abl-beta0.05", "abl-ipo", "abl-target-cinorm", "abl-correct-only", "abl-epochs3"} <= set(names)
     cmd = reference.command(reference.job("abl-ipo"))
-    assert "profile=reference" in cmd and "seed=0" in cmd and "train.loss_type=ipo" in cmd
+    assert "profile=reference" in cmd and "train.seed=0" in cmd and "train.loss_type=ipo" in cmd
+    assert reference.command(reference.job("seed1"), "extract")[3:] == [
+        "extract", "profile=reference", f"run_dir={reference.RUNS / 'seed1'}", "seed=1"]
     with pytest.raises(KeyError, match="unknown job 'nope'; jobs: seed0"):
         reference.job("nope")
     assert all(j.reuse in (None, *names) for j in reference.JOBS)
+
+
+@pytest.mark.parametrize("stage", ["run", *reference.STAGES])
+def test_every_job_command_is_one_the_cli_accepts(stage):
+    from dca import cli
+    from dca.config import parse_overrides
+
+    for j in reference.JOBS:
+        cmd = reference.command(j, stage)
+        names = list(cli.STAGES) if stage == "run" else [stage]
+        params = cli.stage_parameters(names, parse_overrides(cmd[4:]))
+        for name in names:
+            cli.stage_config(name).from_dict(params[name])
+        assert all(params[n].get("seed") == str(j.seed) for n in names if "seed" in cli.stage_config(n).field_names())
 
 
 def test_collect_writes_every_method_per_dataset_and_their_mean(collected):

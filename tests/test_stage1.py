@@ -13,7 +13,8 @@ from dca.confidence import LetterQuery, internal_confidence, letter_token_ids
 from dca.config import ConfigError
 from dca.data import load_questions
 from dca.elicit import generate_replies
-from dca.extract import COLUMNS, ExtractConfig, extract_table, run_extract, summarize
+from dca.extract import COLUMNS, ExtractConfig, extract_table, summarize
+from dca.extract import run as run_extract
 from dca.prompts import build_messages, render_prompt
 
 

@@ -7,8 +7,8 @@ import importlib
 from pathlib import Path
 
 from dca.config import StageConfig
+from dca.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 BOOK_DIR = ROOT / "book"
 EXECUTED_DIR = BOOK_DIR / "_executed"

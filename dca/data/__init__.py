@@ -16,6 +16,7 @@ from pathlib import Path
 
 from typing import Any
 
+from dca.config import SEED
 from dca.data.bundled import BUNDLED, hub_offline
 from dca.data.hub import HUB_SOURCES, PAPER_DATASETS, default_split, hub_questions, load_hub_rows
 from dca.data.local import LOCAL_SUFFIXES, load_local
@@ -58,7 +59,7 @@ def dataset_names(dataset: str) -> list[str]:
     return names
 
 
-def load_split_questions(dataset: str, n: int, n_eval: int, seed: int = 0, split: str | None = None,
+def load_split_questions(dataset: str, n: int, n_eval: int, seed: int = SEED, split: str | None = None,
                          origins: dict[str, Any] | None = None) -> tuple[list[Question], list[Question]]:
     """Load ``dataset`` (one source or several joined by ``+``) and split it into train / held-out.
 
@@ -86,7 +87,7 @@ def load_split_questions(dataset: str, n: int, n_eval: int, seed: int = 0, split
 
 
 def load_questions(
-    source: str, n: int | None = None, seed: int = 0, split: str | None = None,
+    source: str, n: int | None = None, seed: int = SEED, split: str | None = None,
     origin: dict[str, Any] | None = None,
 ) -> list[Question]:
     """Load questions from any supported source.

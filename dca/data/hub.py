@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dca.config import SEED
 from dca.data.questions import DataError, Question, validate_questions
 
 Converter = Callable[[dict[str, Any], int, int], Question]
@@ -219,7 +220,7 @@ def load_hub_rows(
 def hub_questions(
     name: str,
     split: str | None = None,
-    seed: int = 0,
+    seed: int = SEED,
     data_files: str | Path | None = None,
     origin: dict[str, Any] | None = None,
     **load_kwargs: Any,

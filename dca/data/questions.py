@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dca.artifacts import read_jsonl, write_jsonl
+from dca.config import SEED
 
 
 class DataError(ValueError):
@@ -163,7 +164,7 @@ def validate_questions(questions: Sequence[Question]) -> None:
         seen[q.id] = i
 
 
-def subset(questions: Sequence[Question], n: int | None, seed: int = 0) -> list[Question]:
+def subset(questions: Sequence[Question], n: int | None, seed: int = SEED) -> list[Question]:
     """At most ``n`` questions: a seeded random subset, kept in source order.
 
     >>> qs = [Question(str(i), "q?", ("a", "b"), 0) for i in range(10)]
@@ -182,7 +183,7 @@ def split_questions(
     questions: Sequence[Question],
     n_eval: int | None = None,
     eval_fraction: float = 0.5,
-    seed: int = 0,
+    seed: int = SEED,
 ) -> tuple[list[Question], list[Question]]:
     """Split into disjoint ``(train, eval)`` lists with a seeded shuffle.
 

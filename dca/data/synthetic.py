@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import count
 
+from dca.config import SEED
 from dca.data.questions import DataError, Question, option_letters
 
 Made = tuple[str, str, list[str]]  # question text, correct option, distractors
@@ -197,7 +198,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 )}
 
 
-def synthetic_questions(n: int, seed: int = 0, families: Sequence[str] | None = None,
+def synthetic_questions(n: int, seed: int = SEED, families: Sequence[str] | None = None,
                         n_choices: int = 4) -> list[Question]:
     """Generate ``n`` questions with known answers.
 

@@ -1,0 +1,48 @@
+"""Tests of dca.artifacts' run folder: the artifacts' names, who writes them, the repository root."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from dca import artifacts
+from dca.artifacts import PRODUCED_BY, MissingArtifactError, RunFolder, enter_repo_root
+from dca.paths import ROOT
+
+NAMES = ("questions", "stage1", "pairs", "pairs_heldout", "pairs_stats", "adapter", "checkpoints", "train_log",
+         "train_config", "eval", "metrics")
+
+
+def test_run_folder_names_every_artifact_inside_it(tmp_path):
+    run = RunFolder(tmp_path)
+    paths = {name: getattr(run, name) for name in NAMES}
+    assert all(p.parent == tmp_path for p in paths.values())
+    assert len({p.name for p in paths.values()}) == len(NAMES)
+    assert set(PRODUCED_BY) <= set(NAMES)
+
+
+def test_require_names_the_notebook_and_the_command(tmp_path):
+    run = RunFolder(tmp_path)
+    with pytest.raises(MissingArtifactError, match=r"run notebooks/03_dpo_training \(or `python -m dca train`\)"):
+        run.require("adapter")
+    run.stage1.write_text("x")
+    assert run.require("stage1") == run.stage1
+    assert run.stage1_params() == {}
+    artifacts.write_provenance(run.stage1, {"params": {"model": "m", "k_shot": 2}})
+    assert run.stage1_params() == {"model": "m", "k_shot": 2}
+
+
+def test_enter_repo_root_from_the_notebooks_folder(monkeypatch):
+    monkeypatch.chdir(ROOT / "notebooks")
+    assert enter_repo_root() == ROOT and os.getcwd() == str(ROOT)
+    assert enter_repo_root() == ROOT  # already there: stays
+
+
+def test_no_notebook_writes_an_artifact_file_name():
+    names = {getattr(RunFolder("r"), n).name for n in NAMES}
+    for source in sorted((ROOT / "notebooks").glob("*.py")):
+        code = "\n".join(line for line in source.read_text().splitlines() if not line.startswith("#"))
+        found = [n for n in names if re.search(rf"""["']{re.escape(n)}["']""", code)]
+        assert not found, f"{source.name} builds a path from {found}: use dca.artifacts.RunFolder"
