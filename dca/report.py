@@ -347,3 +347,93 @@ def training_summary(log: list[dict[str, Any]]) -> dict[str, float]:
         "train_minutes": float(final.get("train_runtime", math.nan)) / 60,
     }
 
+
+# --------------------------------------------------------------------------------------------
+# The results chapter of one run (05_results)
+
+
+def interval_change(diff: float, low: float, high: float, higher_is_better: bool | None) -> str:
+    """Whether a paired 95 % interval of a difference excludes 0, and whether the change is the
+    metric's better way.
+
+    >>> interval_change(-2.0, -3.0, -1.0, False), interval_change(0.5, -0.1, 1.0, True)
+    ('better', 'no clear change')
+    >>> interval_change(1.0, 0.5, 2.0, None), interval_change(float("nan"), float("nan"), 1.0, True)
+    ('rose', 'undefined')
+    """
+    if math.isnan(low) or math.isnan(high):
+        return "undefined"
+    if low <= 0 <= high:
+        return "no clear change"
+    if higher_is_better is None:
+        return "rose" if diff > 0 else "fell"
+    return "better" if (diff > 0) == bool(higher_is_better) else "worse"
+
+
+def comparison_markdown(comparison: pd.DataFrame) -> str:
+    """:func:`dca.bootstrap.paired_table` as the chapter's Markdown table: each metric before, after,
+    the difference with its paired 95 % interval, which way is better, and what changed."""
+    shown = pd.DataFrame({
+        "metric": [math_label(x) for x in comparison["label"]],
+        "before": [fmt(v, k) for v, k in zip(comparison["before"], comparison["metric"])],
+        "after": [fmt(v, k) for v, k in zip(comparison["after"], comparison["metric"])],
+        "after − before": [fmt(v, k) for v, k in zip(comparison["diff"], comparison["metric"])],
+        "95 % interval": [f"[{fmt(lo, k)}, {fmt(hi, k)}]" for lo, hi, k in
+                          zip(comparison["diff_low"], comparison["diff_high"], comparison["metric"])],
+        "better": [{True: "higher", False: "lower", None: "—"}[h] for h in comparison["higher_is_better"]],
+        "change": [interval_change(r.diff, r.diff_low, r.diff_high, r.higher_is_better)
+                   for r in comparison.itertuples()],
+        "source": comparison["source"],
+    })
+    return shown.to_markdown(index=False, disable_numparse=True)
+
+
+def moved(comparison: pd.DataFrame, key: str) -> str:
+    """A clause saying how one metric moved and whether its paired interval excludes zero.
+
+    >>> table = pd.DataFrame([{"metric": "sigma_eps", "before": 30.0, "after": 20.0, "diff": -10.0,
+    ...                        "diff_low": -12.0, "diff_high": -8.0}])
+    >>> moved(table, "sigma_eps")
+    'fell from 30.00 to 20.00 points (the paired interval excludes zero)'
+    """
+    rows = comparison[comparison["metric"] == key]
+    if rows.empty or math.isnan(float(rows["diff"].iloc[0])):
+        return "could not be computed"
+    row = rows.iloc[0]
+    way = "fell" if row["diff"] < 0 else "rose" if row["diff"] > 0 else "did not change"
+    sure = ("the paired interval excludes zero" if not row["diff_low"] <= 0 <= row["diff_high"]
+            else "but the paired interval includes zero")
+    return f"{way} from {row['before']:.2f} to {row['after']:.2f} points ({sure})"
+
+
+def evaluation_summary(result: dict[str, Any], comparison: pd.DataFrame) -> dict[str, Any]:
+    """The results chapter's figures for the prose: held-out and paired counts, parse rates and
+    accuracy before and after (%), and how σ_ε and mean |ε| moved."""
+    return {
+        "r_n_eval": int(result["n_eval"]),
+        "r_n_paired": int(result["n_paired"]),
+        "r_parse_before": float(100 * result["parse_rate"]["before"]),
+        "r_parse_after": float(100 * result["parse_rate"]["after"]),
+        "r_acc_before": float(result["accuracy_all"]["before"]),
+        "r_acc_after": float(result["accuracy_all"]["after"]),
+        "r_sigma_sentence": moved(comparison, "sigma_eps"),
+        "r_mae_sentence": moved(comparison, "mean_abs_eps"),
+    }
+
+
+def store_markdown(store: pd.DataFrame,
+                   keys: Iterable[str] = ("accuracy", "rho", "sigma_eps", "mean_abs_eps", "sigma_m")) -> str:
+    """Every run of the results store as one Markdown row: its provenance and, per metric of the
+    paper, ``vanilla → DCA``."""
+    if store.empty:
+        return "*No results in the store yet.*"
+    keys = list(keys)
+    wide = store[store["metric"].isin(keys)].pivot_table(
+        index=["run", "model", "dataset", "profile", "n", "commit", "date", "source"],
+        columns=["metric", "method"], values="value", aggfunc="first")
+    cells = {math_label(METRICS[k].label): [f"{v:.2f} → {d:.2f}" for v, d in zip(wide[(k, "vanilla")], wide[(k, "dca")])]
+             for k in keys if (k, "vanilla") in wide and (k, "dca") in wide}
+    runs = pd.DataFrame(cells, index=wide.index).reset_index()
+    runs["commit"] = runs["commit"].astype(str).str[:8]
+    return runs.to_markdown(index=False, disable_numparse=True)
+

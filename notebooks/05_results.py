@@ -72,59 +72,29 @@ print(metrics_path)
 # columns describe the same questions; the difference of each metric gets a *paired* bootstrap
 # interval (the same resampled questions before and after).
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown
-from myst_nb import glue
 
 from dca import artifacts
 from dca.bootstrap import paired_table
 from dca.evaluate import load_eval, paired_rows
 from dca.extract import load_stage1
+from dca.metrics import epsilon
 from dca.pairs import load_pairs
-from dca.train import read_train_log
-from dca.metrics import METRICS, epsilon
 from dca.plots import panels, plot_confidence_histograms, plot_eps_distribution, use_book_style
-from dca.report import fmt, math_label
+from dca.report import comparison_markdown, evaluation_summary, glue_all, store_markdown
 from dca.results import read_all
+from dca.train import read_train_log
 
 use_book_style()
 result = load_metrics(config.run_dir)
-glue("r_n_eval", int(result["n_eval"]), display=False)
-glue("r_n_paired", int(result["n_paired"]), display=False)
-glue("r_parse_before", float(100 * result["parse_rate"]["before"]), display=False)
-glue("r_parse_after", float(100 * result["parse_rate"]["after"]), display=False)
-glue("r_acc_before", float(result["accuracy_all"]["before"]), display=False)
-glue("r_acc_after", float(result["accuracy_all"]["after"]), display=False)
-
-
-def verdict(row) -> str:
-    """Whether the paired 95 % interval of the difference excludes 0, and in which direction."""
-    if np.isnan(row.diff_low) or np.isnan(row.diff_high):
-        return "undefined"
-    if row.diff_low <= 0 <= row.diff_high:
-        return "no clear change"
-    if row.higher_is_better is None:
-        return "rose" if row.diff > 0 else "fell"
-    better = (row.diff > 0) == bool(row.higher_is_better)
-    return "better" if better else "worse"
-
-
 comparison = paired_table(result["paired"])
-shown = pd.DataFrame({
-    "metric": [math_label(x) for x in comparison["label"]],
-    "before": [fmt(v, k) for v, k in zip(comparison["before"], comparison["metric"])],
-    "after": [fmt(v, k) for v, k in zip(comparison["after"], comparison["metric"])],
-    "after − before": [fmt(v, k) for v, k in zip(comparison["diff"], comparison["metric"])],
-    "95 % interval": [f"[{fmt(lo, k)}, {fmt(hi, k)}]" for lo, hi, k in
-                      zip(comparison["diff_low"], comparison["diff_high"], comparison["metric"])],
-    "better": [{True: "higher", False: "lower", None: "—"}[h] for h in comparison["higher_is_better"]],
-    "change": [verdict(row) for row in comparison.itertuples()],
-    "source": comparison["source"],
-})
+paired = {row.metric: row for row in comparison.itertuples()}
+glue_all(evaluation_summary(result, comparison))
 
 # %% [markdown]
 # ## Before and after, on {glue:text}`r_n_paired` held-out questions
@@ -136,26 +106,8 @@ shown = pd.DataFrame({
 # Accuracy over all held-out questions (an unparsed reply counts as wrong) went from
 # {glue:text}`r_acc_before:.1f` % to {glue:text}`r_acc_after:.1f` %.
 
-# %% tags=["hide-input"]
-Markdown(shown.to_markdown(index=False, disable_numparse=True))
-
-# %%
-paired = {row.metric: row for row in comparison.itertuples()}
-
-
-def moved(key: str) -> str:
-    row = paired[key]
-    if np.isnan(row.diff):
-        return "could not be computed"
-    way = "fell" if row.diff < 0 else "rose" if row.diff > 0 else "did not change"
-    sure = ("the paired interval excludes zero" if not row.diff_low <= 0 <= row.diff_high
-            else "but the paired interval includes zero")
-    return f"{way} from {row.before:.2f} to {row.after:.2f} points ({sure})"
-
-
-glue("r_sigma_sentence", moved("sigma_eps"), display=False)
-glue("r_mae_sentence", moved("mean_abs_eps"), display=False)
-print(f"sigma_eps {moved('sigma_eps')}; mean|eps| {moved('mean_abs_eps')}")
+# %% tags=["remove-input"]
+Markdown(comparison_markdown(comparison))
 
 # %% [markdown]
 # In this run, the spread of the gap $\sigma_\varepsilon$ {glue:text}`r_sigma_sentence`, and the
@@ -201,12 +153,10 @@ train_log = read_train_log(config.run_dir)
 n_pairs = len(load_pairs(config.run_dir))
 n_steps = max((row.get("step", 0) for row in train_log), default=0)
 stage1_params = stage1_provenance.get("params", {})
-glue("o_model", str(stage1_params.get("model", "?")), display=False)
-glue("o_dataset", str(stage1_params.get("dataset", "?")), display=False)
-glue("o_device", str(stage1_provenance.get("device", "?")), display=False)
-glue("o_dtype", str(stage1_provenance.get("dtype", "?")).replace("torch.", ""), display=False)
-glue("o_pairs", int(n_pairs), display=False)
-glue("o_steps", int(n_steps), display=False)
+glue_all({"o_model": str(stage1_params.get("model", "?")), "o_dataset": str(stage1_params.get("dataset", "?")),
+          "o_device": str(stage1_provenance.get("device", "?")),
+          "o_dtype": str(stage1_provenance.get("dtype", "?")).replace("torch.", ""),
+          "o_pairs": int(n_pairs), "o_steps": int(n_steps)})
 
 # %% [markdown]
 # This build trained model `{glue:text}`o_model`` on questions from `{glue:text}`o_dataset``, with
@@ -223,24 +173,10 @@ glue("o_steps", int(n_steps), display=False)
 # model, dataset, seed, profile, commit and date; contributed result files in `results/` are read as
 # well. The paper's metrics, vanilla → DCA, for every run found:
 
-# %%
+# %% tags=["remove-input"]
 store = read_all(config.results_store)
-glue("o_n_runs", int(store["run"].nunique()), display=False)
-if store.empty:
-    print(f"no results in {config.results_store} yet")
-else:
-    keys = ["accuracy", "rho", "sigma_eps", "mean_abs_eps", "sigma_m"]
-    wide = store[store["metric"].isin(keys)].pivot_table(
-        index=["run", "model", "dataset", "profile", "n", "commit", "date", "source"],
-        columns=["metric", "method"], values="value", aggfunc="first")
-    cells = {}
-    for key in keys:
-        if (key, "vanilla") in wide and (key, "dca") in wide:
-            cells[math_label(METRICS[key].label)] = [
-                f"{v:.2f} → {d:.2f}" for v, d in zip(wide[(key, "vanilla")], wide[(key, "dca")])]
-    runs = pd.DataFrame(cells, index=wide.index).reset_index()
-    runs["commit"] = runs["commit"].astype(str).str[:8]
-    display(Markdown(runs.to_markdown(index=False, disable_numparse=True)))
+glue_all({"o_n_runs": int(store["run"].nunique()) if not store.empty else 0})
+Markdown(store_markdown(store))
 
 # %% [markdown]
 # The store holds {glue:text}`o_n_runs` run(s). Rows from runs with other profiles (for instance a
