@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from dca.book import sphinx_hooks
+import dca.book.sphinx_hooks as sphinx_hooks
 from dca.book.chapters import (
     BOOK_DIR, BUILD_DIR, HTML_DIR, MATHJAX_DIR, NOTEBOOKS, ROOT, STUDENTS_DIR, BookError, Notebook,
 )
