@@ -393,7 +393,7 @@ def exercise_list_markdown(exercises: Iterable[Exercise], students: str = STUDEN
 
     >>> ex = Exercise("ex-a", "1.1", "Squares", "square a number", "~5 min", "01_x", "chapter-x", "X")
     >>> print(exercise_list_markdown([ex]))
-    ### Chapter 1: X
+    ## Chapter 1: X
     <BLANKLINE>
     {ref}`chapter-x` · student notebook: {download}`01_x.ipynb <_students/01_x.ipynb>`
     <BLANKLINE>
@@ -407,8 +407,8 @@ def exercise_list_markdown(exercises: Iterable[Exercise], students: str = STUDEN
         if ex.notebook != notebook:
             notebook = ex.notebook
             chapter = ex.number.split(".")[0] if "." in ex.number else ""
-            out += ["" if out else None, f"### Chapter {chapter}: {ex.chapter_title}" if chapter
-                    else f"### {ex.chapter_title}", "",
+            out += ["" if out else None, f"## Chapter {chapter}: {ex.chapter_title}" if chapter
+                    else f"## {ex.chapter_title}", "",
                     (f"{{ref}}`{ex.chapter_label}` · " if ex.chapter_label else "")
                     + f"student notebook: {{download}}`{notebook}.ipynb <{students}/{notebook}.ipynb>`", "",
                     "| exercise | objective | time |", "|---|---|---|"]

@@ -36,12 +36,15 @@ def _rewrite_launch_urls(obj: Any, old: str, new: str) -> Any:
 
 
 def _buttons_need_a_repository(app: Any, config: Any) -> None:
-    """Without ``repository.url`` there is nothing to launch: drop the launch and repository buttons."""
+    """Without ``repository.url`` there is nothing to launch: no launch buttons. With it, the
+    repository button too (Jupyter Book refuses ``use_repository_button: true`` without a URL, so
+    ``_config.yml`` leaves it off and it is switched on here)."""
     options = config.html_theme_options
-    if not str(options.get("repository_url") or "").strip():
+    has_repository = bool(str(options.get("repository_url") or "").strip())
+    if not has_repository:
         options.pop("repository_url", None)
         options["launch_buttons"] = {}
-        options["use_repository_button"] = False
+    options["use_repository_button"] = has_repository
 
 
 def _launch_to_sources(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
