@@ -147,11 +147,11 @@ import math
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from safetensors import safe_open
 
 from dca.plots import panels, use_book_style
 
 use_book_style()
-from safetensors import safe_open
 
 adapter_config = json.loads((adapter_path / "adapter_config.json").read_text())
 with safe_open(str(adapter_path / "adapter_model.safetensors"), framework="pt") as f:
