@@ -143,26 +143,40 @@ class Exercise:
         return f"Exercise {self.number}" + (f": {self.title}" if self.title else "")
 
 
+def _directive_at(lines: list[str], i: int) -> tuple[str, str, dict[str, str], list[str], int] | None:
+    """The directive whose opening fence is ``lines[i]``: ``(name, arg, options, body, next_i)``, where
+    ``body`` is every line up to the closing fence and ``next_i`` the line after it; ``None`` when
+    ``lines[i]`` opens no directive.
+
+    >>> _directive_at(["```{note} Hi", ":class: x", "Text", "```", "after"], 0)
+    ('note', 'Hi', {'class': 'x'}, [':class: x', 'Text'], 4)
+    """
+    m = _FENCE.match(lines[i].strip())
+    if not m:
+        return None
+    j = i + 1  # the closing fence of this directive
+    while j < len(lines) and lines[j].strip() != m.group("fence"):
+        j += 1
+    body = lines[i + 1:j]
+    options = {}
+    for line in body:
+        opt = re.match(r"^:([a-z-]+):\s*(.*)$", line.strip())
+        if opt:
+            options[opt.group(1)] = opt.group(2)
+    return m.group("name"), m.group("arg").strip(), options, body, j + 1
+
+
 def _directives(text: str):
-    """``(name, arg, options, body_lines)`` of the directives of a markdown text, in order."""
+    """``(name, arg, options, body_lines, next_i)`` of the directives of a markdown text, in order."""
     lines = text.split("\n")
     i = 0
     while i < len(lines):
-        m = _FENCE.match(lines[i].strip())
-        if not m:
+        found = _directive_at(lines, i)
+        if found is None:
             i += 1
             continue
-        j = i + 1
-        while j < len(lines) and lines[j].strip() != m.group("fence"):
-            j += 1
-        body = lines[i + 1:j]
-        options = {}
-        for line in body:
-            opt = re.match(r"^:([a-z-]+):\s*(.*)$", line.strip())
-            if opt:
-                options[opt.group(1)] = opt.group(2)
-        yield m.group("name"), m.group("arg").strip(), options, body, j + 1
-        i = j + 1
+        yield found
+        i = found[-1]
 
 
 def notebook_exercises(nb: nbformat.NotebookNode, stem: str, chapter: int | None) -> list[Exercise]:
@@ -216,24 +230,14 @@ class _Stripper:
         lines = text.split("\n")
         i = 0
         while i < len(lines):
-            m = _FENCE.match(lines[i].strip())
-            if not m:
+            found = _directive_at(lines, i)
+            if found is None:
                 if not self.in_solution:
                     out.append(lines[i])
                 i += 1
                 continue
-            fence, name, arg = m.group("fence"), m.group("name"), m.group("arg").strip()
-            j = i + 1  # find the closing fence of this directive
-            while j < len(lines) and lines[j].strip() != fence:
-                j += 1
-            body = lines[i + 1 : j]
-            options = {}
-            for line in body:
-                opt = re.match(r"^:([a-z-]+):\s*(.*)$", line.strip())
-                if opt:
-                    options[opt.group(1)] = opt.group(2)
+            name, arg, options, body, i = found
             content = [line for line in body if not re.match(r"^:[a-z-]+:", line.strip())]
-            i = j + 1
             if name == "solution-start":
                 self.in_solution = True
             elif name == "solution-end":

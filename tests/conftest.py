@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -47,3 +48,18 @@ def format_model_dir(tmp_path_factory):
     from dca.tiny import build_tiny_model, teach_format
 
     return teach_format(build_tiny_model(tmp_path_factory.mktemp("tiny-format") / "model"))
+
+
+@pytest.fixture
+def random_run():
+    """A plausible run of ``n`` questions: C_i uniform, C_v = C_i plus noise, correctness drawn from C_i."""
+
+    def make(n: int, seed: int = 0, *, integers: bool = False):
+        rng = np.random.default_rng(seed)
+        c_i = rng.uniform(0, 100, n)
+        c_v = np.clip(c_i + rng.normal(8, 20, n), 0, 100)
+        if integers:
+            c_v = np.round(c_v)
+        return c_v, c_i, rng.random(n) < c_i / 100
+
+    return make

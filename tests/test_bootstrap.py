@@ -15,17 +15,7 @@ from dca.metrics import METRICS, MetricInputError, compute
 KEYS = list(METRICS)  # n, accuracy, rho, ... (the order tests/test_metrics.py checks)
 
 
-def random_run(n: int, seed: int = 0, *, integers: bool = False):
-    """A plausible run: C_i uniform, C_v = C_i plus noise, correctness drawn from C_i."""
-    rng = np.random.default_rng(seed)
-    c_i = rng.uniform(0, 100, n)
-    c_v = np.clip(c_i + rng.normal(8, 20, n), 0, 100)
-    if integers:
-        c_v = np.round(c_v)
-    return c_v, c_i, rng.random(n) < c_i / 100
-
-
-def test_batched_functions_match_one_row_at_a_time():
+def test_batched_functions_match_one_row_at_a_time(random_run):
     c_v, c_i, y = random_run(60, 3, integers=True)
     idx = resample_indices(60, 7, seed=1)
     batched = resampled_metrics(c_v, c_i, y, idx)
@@ -35,7 +25,7 @@ def test_batched_functions_match_one_row_at_a_time():
             assert batched[key][b] == pytest.approx(single[key], abs=1e-12, nan_ok=True), key
 
 
-def test_bootstrap_intervals_contain_estimate_and_are_reproducible():
+def test_bootstrap_intervals_contain_estimate_and_are_reproducible(random_run):
     c_v, c_i, y = random_run(300, 5)
     m = compute(c_v, c_i, y)
     ci = bootstrap(c_v, c_i, y, n_boot=300, seed=7)
@@ -51,7 +41,7 @@ def test_bootstrap_intervals_contain_estimate_and_are_reproducible():
     assert wide["sigma_eps"][0] <= narrow["sigma_eps"][0] <= narrow["sigma_eps"][1] <= wide["sigma_eps"][1]
 
 
-def test_bootstrap_is_fast():
+def test_bootstrap_is_fast(random_run):
     c_v, c_i, y = random_run(1000, 0)
     start = time.perf_counter()
     bootstrap(c_v, c_i, y, n_boot=1000)
@@ -75,7 +65,7 @@ def test_percentile_interval_ignores_undefined_resamples():
     assert percentile_interval([np.nan, 1.0, 2.0, 3.0], level=0.5) == (1.5, 2.5)
 
 
-def test_paired_bootstrap_uses_the_same_questions():
+def test_paired_bootstrap_uses_the_same_questions(random_run):
     c_v, c_i, y = random_run(200, 2)
     same = paired_bootstrap((c_v, c_i, y), (c_v, c_i, y), n_boot=100)
     assert all(r["diff"] == 0 and r["low"] == 0 and r["high"] == 0
@@ -93,7 +83,7 @@ def test_paired_bootstrap_rejects_different_question_counts():
         paired_bootstrap(([1, 2, 3], [1, 2, 3], [1, 0, 1]), ([1, 2], [1, 2], [1, 0]))
 
 
-def test_tables():
+def test_tables(random_run):
     c_v, c_i, y = random_run(100, 4)
     t = summary_table(c_v, c_i, y, n_boot=100)
     assert t["metric"].tolist() == KEYS[1:]

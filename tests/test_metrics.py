@@ -21,16 +21,6 @@ KEYS = ["n", "accuracy", "rho", "mean_eps", "sigma_eps", "mean_abs_eps", "sigma_
         "ece_internal", "brier_verbal", "brier_internal", "auroc_verbal", "auroc_internal"]
 
 
-def random_run(n: int, seed: int = 0, *, integers: bool = False):
-    """A plausible run: C_i uniform, C_v = C_i plus noise, correctness drawn from C_i."""
-    rng = np.random.default_rng(seed)
-    c_i = rng.uniform(0, 100, n)
-    c_v = np.clip(c_i + rng.normal(8, 20, n), 0, 100)
-    if integers:
-        c_v = np.round(c_v)
-    return c_v, c_i, rng.random(n) < c_i / 100
-
-
 def torchmetrics_ece(conf_percent, correct) -> float:
     p = torch.tensor(np.asarray(conf_percent) / 100.0, dtype=torch.float64)
     y = torch.tensor(np.asarray(correct, dtype=np.int64))
@@ -39,7 +29,7 @@ def torchmetrics_ece(conf_percent, correct) -> float:
 
 # ------------------------------------------------------------------------------ independent checks
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_matches_scipy_sklearn_torchmetrics_on_random_data(seed):
+def test_matches_scipy_sklearn_torchmetrics_on_random_data(seed, random_run):
     c_v, c_i, y = random_run(400, seed, integers=True)  # integer C_v: many ties for the ranks
     m = compute(c_v, c_i, y)
     assert m["rho"] == pytest.approx(spearmanr(c_v, c_i).statistic, abs=1e-12)
@@ -97,7 +87,7 @@ def test_confidences_exactly_0_and_100():
 
 
 # ------------------------------------------------------------------------------ keys and registry
-def test_keys_and_registry():
+def test_keys_and_registry(random_run):
     m = compute(*random_run(50))
     assert list(m) == KEYS and list(METRICS) == KEYS
     assert isinstance(m["n"], int) and all(isinstance(v, float) for k, v in m.items() if k != "n")
@@ -148,7 +138,7 @@ def test_one_class_auroc_undefined(y, word):
         f"all 3 answers are {word}: AUROC needs both correct and wrong answers"
 
 
-def test_defined_metrics_have_no_reason():
+def test_defined_metrics_have_no_reason(random_run):
     assert compute(*random_run(30), return_reasons=True)[1] == {}
 
 
