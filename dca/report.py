@@ -262,6 +262,29 @@ def verdict(results: pd.DataFrame) -> str:
     return head + "; ".join(parts) + tail
 
 
+def sft_versus_dpo(results: pd.DataFrame, keys: Iterable[str] = ("rho", "mean_abs_eps", "sigma_eps")) -> str:
+    """One sentence comparing SFT on the chosen replies with DPO, seed by seed, on the seeds where both
+    ran (mean over datasets): each metric's mean over those seeds and in how many seeds SFT was better."""
+    sft = rows_of(results, kind="sft", method="sft", dataset="mean")
+    dpo = rows_of(results, kind="seed", method="dca", dataset="mean")
+    both = sorted(set(sft["seed"]) & set(dpo["seed"]))
+    if not both:
+        return "SFT has not been run yet (`make reference` runs it after the seeds)."
+    parts = []
+    for key in keys:
+        def per_seed(rows: pd.DataFrame) -> list[float]:
+            sub = rows[rows["metric"] == key].set_index("seed")["value"].astype(float)
+            return [float(sub.get(s, math.nan)) for s in both]
+
+        s_vals, d_vals = per_seed(sft), per_seed(dpo)
+        higher = METRICS[key].higher_is_better
+        wins = sum(1 for a, b in zip(s_vals, d_vals) if (a > b) == bool(higher) and a != b)
+        parts.append(f"{label(key) if key in METRICS else key} {fmt(float(np.mean(s_vals)), key)} against DPO's "
+                     f"{fmt(float(np.mean(d_vals)), key)} (SFT better in {wins} of {len(both)})")
+    n = len(both)
+    return f"On the {n} seed{'s' if n != 1 else ''} where both ran, SFT on the chosen replies reached " + "; ".join(parts) + "."
+
+
 def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) -> str:
     """The landing page's results card (MyST Markdown) and its figure, written to ``figure`` (a path).
 

@@ -298,6 +298,7 @@ if have_reference and not T.empty:
 # %% tags=["remove-input"]
 if have_reference:
     display(Markdown(report.method_table(R).to_markdown(index=False, disable_numparse=True)))
+    display(Markdown(report.sft_versus_dpo(R)))
 
 # %% [markdown]
 # ## Ablations

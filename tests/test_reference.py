@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -136,6 +137,11 @@ def test_report_tables_and_verdict(collected, tmp_path):
     assert row["direction"] == "better" and row["same sign in all seeds"] == "yes"
     methods = report.method_table(results)
     assert list(methods["seeds"]) == [3, 3, 1, 3, 3, 3]
+    versus = report.sft_versus_dpo(results)
+    assert versus.startswith("On the 1 seed where both ran, SFT on the chosen replies reached")
+    # the fake SFT run states C_i - 5, DPO C_i + 3: SFT's mean |eps| is the larger, so not better
+    assert re.search(r"varepsilon\\vert }\$ 5\.\d+ against DPO's 2\.\d+ \(SFT better in 0 of 1\)", versus), versus
+    assert "make reference" in report.sft_versus_dpo(results[results["kind"] != "sft"])
     sentence = report.verdict(results)
     assert "over 3 seeds" in sentence and "constant stated number" in sentence
     card = report.results_card(results, questions, tmp_path / "card.png")
