@@ -16,7 +16,7 @@ from typing import Any
 
 from dca.book.chapters import BOOK_DIR, NOTEBOOKS, ROOT, BookError, Notebook
 from dca.book.hashing import execution_hash, is_current, package_digest, recorded
-from dca.book.parameters import fold_parameters, notebook_parameters
+from dca.book.parameters import fold_parameters, notebook_parameters, write_notebook
 from dca.config import load_profile, profile_path
 
 
@@ -75,9 +75,7 @@ def _mark(output: Path, record: dict[str, Any]) -> None:
 
     nb = nbformat.read(output, as_version=4)
     nb.metadata["dca_book"] = record
-    tmp = output.with_name(f".{output.name}.tmp")
-    nbformat.write(nb, tmp)
-    os.replace(tmp, output)
+    write_notebook(nb, output)
 
 
 def prepare_models(profile: str | Path) -> None:

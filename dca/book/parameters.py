@@ -17,6 +17,20 @@ from dca.book.chapters import NOTEBOOKS, BookError, Notebook, config_class
 from dca.config import ConfigError, StageConfig, load_profile
 
 
+def field_default(f: dataclasses.Field) -> Any:
+    """The default of a dataclass field, from ``default`` or ``default_factory``."""
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+
+
+def write_notebook(nb: Any, path: Path) -> None:
+    """Write ``nb`` to ``path`` atomically (a temporary file beside it, then a rename)."""
+    import nbformat
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, path)
+
+
 def parameters_source(source: Path) -> str:
     """Source of the cell tagged ``parameters`` of a jupytext source."""
     import jupytext
@@ -49,7 +63,7 @@ def parameters_cell(cls: type[StageConfig]) -> str:
     """
     lines = []
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = field_default(f)
         if isinstance(default, tuple):
             default = list(default)
         help_text = f.metadata.get("help", "")
@@ -94,7 +108,7 @@ def parameters_table(cls: type[StageConfig], parameters: dict[str, Any]) -> str:
     """
     rows = ["| name | value | default | meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = field_default(f)
         value = parameters.get(f.name, default)
         shown = f"`{value!r}`" if value == default else f"**`{value!r}`**"
         meaning = f.metadata.get("help", "").replace("|", "\\|")
@@ -120,12 +134,10 @@ def fold_parameters(output: Path, parameters: dict[str, Any]) -> None:
     if last is None or cls is None or any("dca-parameters" in c.metadata.get("tags", []) for c in nb.cells):
         return
     changed = sum(1 for f in dataclasses.fields(cls) if f.name in parameters
-                  and parameters[f.name] != (f.default if f.default is not dataclasses.MISSING else f.default_factory()))
+                  and parameters[f.name] != field_default(f))
     text = (f"```{{admonition}} Parameters of this run ({len(dataclasses.fields(cls))}; {changed} differ from the "
             f"defaults, in bold)\n:class: dropdown\n{parameters_table(cls, parameters)}\n```")
     cell = nbformat.v4.new_markdown_cell(text)
     cell.metadata["tags"] = ["dca-parameters"]
     nb.cells.insert(last + 1, cell)
-    tmp = output.with_name(f".{output.name}.tmp")
-    nbformat.write(nb, tmp)
-    os.replace(tmp, output)
+    write_notebook(nb, output)
