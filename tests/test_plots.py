@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 
 from dca.metrics import MetricInputError, ece  # noqa: E402
 from dca.plots import (plot_confidence_histograms, plot_confidence_scatter,  # noqa: E402
-                       plot_eps_distribution, plot_reliability)
+                       plot_eps_distribution, plot_reliability, plot_seed_dots)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -138,3 +138,14 @@ def test_plots_accept_empty_runs(tmp_path):
     assert rel.get_xlim() == (-2.0, 102.0) and rel.get_ylabel() == "accuracy in bin (%)"
     save_png(rel, tmp_path / "empty_rel.png")
     assert all((tmp_path / f"empty_{n}.png").stat().st_size > 0 for n in ("eps", "hist", "rel"))
+
+
+def test_seed_dots_one_dot_per_seed_and_method_with_axis_titles(tmp_path):
+    per_dataset = {"MMLU": {"vanilla": [(20.0, 18.0, 22.0), (21.0, 19.0, 23.0)], "dca": [(19.0, 17.0, 21.0)]},
+                   "ARC": {"vanilla": [(18.0, float("nan"), float("nan"))], "dca": []}}
+    ax = plot_seed_dots(None, per_dataset, "mean |eps| (points)")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["MMLU", "ARC"]
+    assert ax.get_xlabel().startswith("dataset") and ax.get_ylabel() == "mean |eps| (points)"
+    assert len(ax.containers) == 4  # one errorbar per seed and method: 2 + 1 + 1 + 0
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["vanilla", "dca"]
+    save_png(ax, tmp_path / "dots.png")
