@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import interleaved, legacy_prefix_cache, report, table, workload  # noqa: E402
+from common import interleaved, legacy_prefix_cache, model_options, report, table, tagged, workload  # noqa: E402
 
 
 def one_at_a_time(model, tokenizer, prompts: list[str], max_new_tokens: int) -> list[str]:
@@ -38,11 +38,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=2, help="interleaved repeats (best time kept)")
     ap.add_argument("--batch-size", type=int, default=16, help="our batch size (the pipeline default)")
     ap.add_argument("--max-new-tokens", type=int, default=16)
+    ap.add_argument("--peers-only", action="store_true", help="only the generate loop and dca now")
+    model_options(ap)
     args = ap.parse_args(argv)
 
     from dca.elicit import generate_replies
 
-    work = workload(args.n, k_shot=args.k_shot, replies=False)
+    work = workload(args.n, k_shot=args.k_shot, replies=False, model=args.model, dtype=args.dtype,
+                    dataset=args.dataset)
     m, tok, prompts = work.model, work.tokenizer, work.prompts
 
     def ours(**kw):
@@ -53,12 +56,11 @@ def main(argv: list[str] | None = None) -> dict:
         with legacy_prefix_cache():
             return ours()()
 
-    variants = {
-        "one question at a time (model.generate loop)": lambda: one_at_a_time(m, tok, prompts, args.max_new_tokens),
-        "dca batched, no shared prefix": ours(share_prefix=False),
-        "dca before the first speed-up round (prefix deep-copied, cache grown by cat)": legacy,
-        "dca now (prefix views + preallocated cache)": ours(),
-    }
+    variants = {"one question at a time (model.generate loop)": lambda: one_at_a_time(m, tok, prompts, args.max_new_tokens)}
+    if not args.peers_only:
+        variants["dca batched, no shared prefix"] = ours(share_prefix=False)
+        variants["dca before the first speed-up round (prefix deep-copied, cache grown by cat)"] = legacy
+    variants["dca now (prefix views + preallocated cache)"] = ours()
     times, results = interleaved(variants, repeats=args.repeats)
     base_name = next(iter(variants))
     base = results[base_name]
@@ -68,11 +70,11 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append([name, args.n / secs, times[base_name] / secs, f"{same}/{args.n}"])
         data_rows.append({"variant": name, "seconds": secs, "questions_per_s": args.n / secs,
                           "ratio_vs_loop": times[base_name] / secs, "identical_replies": same})
-    text = (f"{args.n} questions (synthetic, seed 0), {args.k_shot}-shot prompt, greedy, max_new_tokens="
+    text = (f"{args.model} in {args.dtype}; {args.n} questions ({args.dataset}, seed 0), {args.k_shot}-shot prompt, greedy, max_new_tokens="
             f"{args.max_new_tokens}, batch size {args.batch_size}; best of {args.repeats} interleaved runs.\n\n"
             + table(["variant", "questions/s", "× loop", "replies identical to loop"], rows))
-    data = {"n": args.n, "rows": data_rows}
-    report("elicit", "1b. Elicitation vs a one-question-at-a-time generate loop", text, data)
+    data = {"model": args.model, "dtype": args.dtype, "dataset": args.dataset, "n": args.n, "rows": data_rows}
+    report(tagged("elicit", args.tag), "1b. Elicitation vs a one-question-at-a-time generate loop", text, data)
     return data
 
 

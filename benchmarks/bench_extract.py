@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import interleaved, legacy_prefix_cache, report, table, workload  # noqa: E402
+from common import interleaved, legacy_prefix_cache, model_options, report, table, tagged, workload  # noqa: E402
 
 
 def lm_eval_scores(hflm, queries, batch_size: int) -> list[tuple[float, float]]:
@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--lm-eval-batch-sizes", default="1,4,8,16")
     ap.add_argument("--batch-size", type=int, default=16, help="our batch size (the pipeline default)")
     ap.add_argument("--no-bf16", action="store_true", help="skip the bf16 (AMX) variant")
+    ap.add_argument("--peers-only", action="store_true",
+                    help="only lm-eval and dca now, in --dtype (for a large model: the other variants are "
+                         "the first round's before/after figures)")
+    model_options(ap)
     args = ap.parse_args(argv)
 
     import torch
@@ -73,10 +77,11 @@ def main(argv: list[str] | None = None) -> dict:
     from dca.confidence import internal_confidence
     from dca.models import load_model, resolve_model_path
 
-    work = workload(args.n, k_shot=args.k_shot)
+    work = workload(args.n, k_shot=args.k_shot, model=args.model, dtype=args.dtype, dataset=args.dataset,
+                    batch_size=8)
     queries = [q for q in work.queries if q is not None]
     n = len(queries)
-    hflm = HFLM(pretrained=resolve_model_path("embedded"), batch_size=8, device="cpu", dtype="float32")
+    hflm = HFLM(pretrained=resolve_model_path(args.model), batch_size=8, device="cpu", dtype=args.dtype)
     identical = same_tokens(hflm, work.tokenizer, queries)
 
     def ours(model=work.model, **kw):
@@ -95,14 +100,14 @@ def main(argv: list[str] | None = None) -> dict:
         sweep[bs] = best[f"lm-eval bs={bs}"]
     best_bs = min(sweep, key=sweep.get)
 
-    variants = {
-        f"lm-eval HFLM loglikelihood, bs={best_bs}": lambda: lm_eval_scores(hflm, queries, best_bs),
-        "dca before the first speed-up round (prefix cache deep-copied per batch)": legacy,
-        "dca, no shared prefix": ours(share_prefix=False),
-        "dca now (fp32)": ours(),
-    }
-    if not args.no_bf16:
-        bf16 = load_model("embedded", device="cpu", dtype="bfloat16").model
+    precision = "bf16" if args.dtype == "bfloat16" else "fp32"
+    variants = {f"lm-eval HFLM loglikelihood, bs={best_bs}": lambda: lm_eval_scores(hflm, queries, best_bs)}
+    if not args.peers_only:
+        variants["dca before the first speed-up round (prefix cache deep-copied per batch)"] = legacy
+        variants["dca, no shared prefix"] = ours(share_prefix=False)
+    variants[f"dca now ({precision})"] = ours()
+    if not args.no_bf16 and not args.peers_only and args.dtype == "float32":
+        bf16 = load_model(args.model, device="cpu", dtype="bfloat16").model
         variants["dca now, bf16 (AMX)"] = ours(model=bf16)
     times, results = interleaved(variants, repeats=args.repeats)
 
@@ -122,17 +127,18 @@ def main(argv: list[str] | None = None) -> dict:
     sweep_rows = [[f"lm-eval bs={bs}", n / s] for bs, s in sweep.items()]
     prompt_tokens = sum(len(work.tokenizer(q.context, add_special_tokens=False)["input_ids"]) for q in queries) / n
     text = (
-        f"{n} questions (synthetic, seed 0), {args.k_shot}-shot prompt, mean context {prompt_tokens:.0f} tokens; "
+        f"{args.model} in {args.dtype}; {n} questions ({args.dataset}, seed 0), {args.k_shot}-shot prompt, "
+        f"mean context {prompt_tokens:.0f} tokens; "
         f"our batch size {args.batch_size}; best of {args.repeats} interleaved runs. Identical tokens "
         f"(context and letter) in lm-eval and dca: {identical}/{n}. Differences are to lm-eval's probabilities "
-        f"(fp32).\n\n"
+        f"(same dtype).\n\n"
         + table(["variant", "questions/s", "× lm-eval", "max |Δp| letter", "max |Δp| normalised"], rows)
         + "\n\nlm-eval batch-size sweep (one pass each):\n\n" + table(["lm-eval", "questions/s"], sweep_rows)
     )
-    data = {"n": n, "k_shot": args.k_shot, "identical_tokens": identical, "lm_eval_sweep_qps":
+    data = {"model": args.model, "dtype": args.dtype, "dataset": args.dataset, "n": n, "k_shot": args.k_shot, "identical_tokens": identical, "lm_eval_sweep_qps":
             {str(bs): n / s for bs, s in sweep.items()}, "best_lm_eval_batch_size": best_bs, "rows": data_rows,
             "torch_threads": torch.get_num_threads()}
-    report("extract", "1a. C_i extraction vs lm-evaluation-harness", text, data)
+    report(tagged("extract", args.tag), "1a. C_i extraction vs lm-evaluation-harness", text, data)
     return data
 
 

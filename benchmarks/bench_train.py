@@ -40,17 +40,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import report, table  # noqa: E402
+from common import report, table, tagged  # noqa: E402
 
 
-def make_pairs(n: int, k_shot: int, seed: int = 0) -> list[dict]:
+def make_pairs(n: int, k_shot: int, seed: int = 0, dataset: str = "synthetic") -> list[dict]:
     """``n`` conversational preference records that differ only in the confidence number."""
     from dca.data import load_questions
     from dca.prompts import build_messages, format_reply
 
     rng = random.Random(seed)
     records = []
-    for q in load_questions("synthetic", n=n, seed=seed):
+    for q in load_questions(dataset, n=n, seed=seed):
         letter = q.letters[rng.randrange(len(q.letters))]
         c_v = rng.choice([60, 70, 80, 90, 95, 100])
         c_i = rng.randrange(10, 60)
@@ -93,23 +93,24 @@ def final_loss(history: list[dict]) -> float:
     return losses[-1] if losses else float("nan")
 
 
-def run_trl_defaults(model: str, records: list[dict], steps: int, out: Path, lora) -> dict:
+def run_trl_defaults(model: str, records: list[dict], steps: int, out: Path, lora, weights: str = "fp32",
+                     **matched) -> dict:
     from trl import DPOConfig, DPOTrainer
 
     from dca.models import load_base_model
     from dca.train import pairs_dataset
 
     start = time.perf_counter()
-    tokenizer, base = load_base_model(model, "fp32")
+    tokenizer, base = load_base_model(model, weights)
     timer = step_timer()
     args = DPOConfig(output_dir=str(out), use_cpu=True, max_steps=steps, report_to="none", save_strategy="no",
-                     logging_steps=1)  # logging only: so the final loss is recorded
+                     logging_steps=1, **matched)  # logging only: so the final loss is recorded
     trainer = DPOTrainer(model=base, args=args, train_dataset=pairs_dataset(records), processing_class=tokenizer,
                          peft_config=lora, callbacks=[timer])
     trainer.train()
     return {"step_times": timer.times, "wall_s": time.perf_counter() - start,
             "final_loss": final_loss(trainer.state.log_history), "batch": args.per_device_train_batch_size,
-            "settings": f"bf16={args.bf16}, gradient_checkpointing={args.gradient_checkpointing}, "
+            "settings": f"weights {weights}, bf16={args.bf16}, gradient_checkpointing={args.gradient_checkpointing}, "
                         f"lr={args.learning_rate}"}
 
 
@@ -216,23 +217,36 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--model", default="embedded", help="'embedded' or a local model folder (a tiny one to test)")
     ap.add_argument("--repeats", type=int, default=3, help="rounds of the interleaved one-step comparison")
     ap.add_argument("--variants", default="trl,trl_forward,dca,dca_bf16",
-                    help="comma-separated among trl, trl_forward, dca, dca_bf16, dca_precompute")
+                    help="comma-separated among trl, trl_matched, trl_forward, dca, dca_bf16, dca_precompute")
+    ap.add_argument("--trl-weights", default="fp32", choices=["fp32", "bf16"],
+                    help="dtype the TRL-defaults run loads the weights in (its autocast is bf16 either way)")
+    ap.add_argument("--dataset", default="synthetic", help="questions of the pairs: 'synthetic' or an offline set")
+    ap.add_argument("--no-one-step", action="store_true", help="skip the one-step table (fp32 model work)")
+    ap.add_argument("--tag", default="", help="results go to results/train_<tag>.md")
     args = ap.parse_args(argv)
 
     from peft import LoraConfig
 
-    from dca.models import load_base_model
+    from transformers import AutoTokenizer
+
+    from dca.models import resolve_model_path
     from dca.train import ALL_LINEAR, TrainConfig
 
     defaults = TrainConfig()
-    records = make_pairs(args.steps * 8, args.k_shot)
-    tokenizer, _ = load_base_model(args.model, "fp32")
+    records = make_pairs(args.steps * 8, args.k_shot, dataset=args.dataset)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(args.model))
     per_pair = tokens_per_pair(tokenizer, records)
     lora = LoraConfig(r=defaults.lora_r, lora_alpha=defaults.lora_alpha, lora_dropout=defaults.lora_dropout,
                       target_modules=list(ALL_LINEAR), bias="none", task_type="CAUSAL_LM")
     runners = {
         "trl": ("plain DPOTrainer, TRL defaults (+use_cpu)",
-                lambda d: run_trl_defaults(args.model, records, args.steps, d, lora)),
+                lambda d: run_trl_defaults(args.model, records, args.steps, d, lora, args.trl_weights)),
+        "trl_matched": ("DPOTrainer, TRL defaults but dca's learning rate, batch and warm-up (same pairs per step)",
+                        lambda d: run_trl_defaults(args.model, records, args.steps * 8 // defaults.batch_size, d, lora,
+                                                   args.trl_weights, learning_rate=defaults.learning_rate,
+                                                   per_device_train_batch_size=defaults.batch_size,
+                                                   warmup_steps=defaults.warmup_ratio,
+                                                   lr_scheduler_type=defaults.lr_scheduler)),
         "trl_forward": ("dca settings, TRL's full forward (shared_prefix=false)",
                         lambda d: run_dca(args.model, records, d, shared_prefix=False)),
         "dca": ("dca train_dpo defaults (shared prefix)", lambda d: run_dca(args.model, records, d)),
@@ -269,11 +283,11 @@ def main(argv: list[str] | None = None) -> dict:
             f"those two losses show that each run trains, not which is better.{same}\n\n"
             + table(["run", "batch", "s/step (median)", "tokens/s", "× first row", "wall s", "final loss",
                      "settings"], rows))
-    step_text, step_rows = one_step_table(args.model, records, args.repeats)
-    text += "\n\n" + step_text
+    step_text, step_rows = ("", []) if args.no_one_step else one_step_table(args.model, records, args.repeats)
+    text += "\n\n" + step_text if step_text else ""
     data = {"pairs": len(records), "steps_of_8": args.steps, "tokens_per_pair": per_pair, "rows": data_rows,
             "one_step": step_rows}
-    report("train", "1c. DPO training vs a plain DPOTrainer with TRL defaults", text, data)
+    report(tagged("train", args.tag), "1c. DPO training vs a plain DPOTrainer with TRL defaults", text, data)
     return data
 
 

@@ -82,8 +82,8 @@ class Workload:
 
 
 def workload(n: int, *, k_shot: int = 3, seed: int = 0, model: str = "embedded", dtype: str = "float32",
-             replies: bool = True, batch_size: int = 16) -> Workload:
-    """``n`` synthetic questions asked with the pipeline's prompt (k-shot), on the CPU in ``dtype``."""
+             replies: bool = True, batch_size: int = 16, dataset: str = "synthetic") -> Workload:
+    """``n`` questions of ``dataset`` asked with the pipeline's prompt (k-shot), on the CPU in ``dtype``."""
     from dca.confidence import query_from_reply
     from dca.data import load_questions
     from dca.elicit import generate_replies
@@ -93,7 +93,7 @@ def workload(n: int, *, k_shot: int = 3, seed: int = 0, model: str = "embedded",
 
     loaded = load_model(model, device="cpu", dtype=dtype)
     tok = loaded.tokenizer
-    questions = load_questions("synthetic", n=n, seed=seed)
+    questions = load_questions(dataset, n=n, seed=seed)
     system = supports_system_role(tok)
     prompts = [render_prompt(tok, build_messages(q.question, q.choices, context=q.context, k_shot=k_shot,
                                                  system=system)) for q in questions]
@@ -149,6 +149,20 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def model_options(ap: Any, default_model: str = "embedded") -> None:
+    """``--model``, ``--dtype``, ``--dataset`` and ``--tag`` (suffix of the results file) of a benchmark."""
+    ap.add_argument("--model", default=default_model,
+                    help="'embedded' (SmolLM2-135M), 'qwen2.5-coder-1.5b' or a local model folder")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--dataset", default="synthetic", help="questions: 'synthetic' or an offline set, e.g. openbookqa")
+    ap.add_argument("--tag", default="", help="results go to results/<name>_<tag>.md (default: results/<name>.md)")
+
+
+def tagged(name: str, tag: str) -> str:
+    """The results file's name: ``name`` or ``name_tag``."""
+    return f"{name}_{tag}" if tag else name
 
 
 def report(name: str, title: str, text: str, data: dict[str, Any]) -> None:
