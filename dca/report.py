@@ -225,6 +225,55 @@ def ablation_table(results: pd.DataFrame, dataset: str = "mean",
     return pd.DataFrame(out)
 
 
+def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below: float = 50.0) -> str:
+    """What each one-factor ablation did to mean |ε|, as a Markdown list glued from the numbers.
+
+    Each ablation's mean |ε| is set against seed 0's DCA run (the same questions and pairs): *lower*
+    or *higher* when the difference exceeds the seed-to-seed standard deviation of DCA's mean |ε|
+    (the noise of one run), *about the same* otherwise. An overshoot (almost all of the gap of one
+    sign: ``|ε̄| > 0.8 · mean |ε|``, with ε̄ = mean(C_v − C_i)) is named, and so is a broken reply
+    format (fewer than ``broken_below`` % of replies parsed: mean |ε| then covers the few parsed ones).
+    The last line says which ablations beat seed 0's constant baseline.
+    """
+    base = rows_of(results, job="seed0", dataset=dataset, metric="mean_abs_eps")
+    ablations = rows_of(results, kind="ablation", dataset=dataset, method="dca")
+    if base.empty or base[base["method"] == "dca"].empty or ablations.empty:
+        return ""
+    default = float(base[base["method"] == "dca"]["value"].iloc[0])
+    constant = base[base["method"] == "constant"]["value"]
+    noise = mean_sd(per_seed(results, "dca", dataset, "mean_abs_eps"))[1]
+    noise = 0.0 if math.isnan(noise) else noise
+    groups: dict[str, list[str]] = {"lower": [], "about the same": [], "higher": [], "broken": []}
+    below_constant = []
+    for job in ablations["job"].unique():
+        rows = ablations[ablations["job"] == job]
+        name = str(rows["factor"].iloc[0])
+        got = rows.set_index("metric")["value"]
+        parsed, gap = got.get("parse_rate", math.nan), got.get("mean_abs_eps", math.nan)
+        mean_eps = got.get("mean_eps", math.nan)
+        if parsed < broken_below:
+            groups["broken"].append(f"{name}: {parsed:.1f} % of replies parsed")
+            continue
+        said = f"{name}: {gap:.1f}"
+        if abs(mean_eps) > 0.8 * gap:
+            said += f" (states {'more' if mean_eps > 0 else 'less'} than C_i on average, ε̄ {mean_eps:+.1f})"
+        side = "about the same" if abs(gap - default) <= noise else "lower" if gap < default else "higher"
+        groups[side].append(said)
+        if len(constant) and gap < float(constant.iloc[0]):
+            below_constant.append(name)
+    head = (f"Mean |ε| after training, against seed 0's DCA run ({default:.1f} points; seed-to-seed sd of "
+            f"DCA {noise:.1f}"
+            + (f"; a constant stated number: {float(constant.iloc[0]):.1f}" if len(constant) else "") + "):")
+    titles = {"lower": "lower", "about the same": "about the same (within one seed-to-seed sd)",
+              "higher": "higher", "broken": "the reply format broke"}
+    lines = [head, ""] + [f"- {titles[k]}: " + "; ".join(v) for k, v in groups.items() if v]
+    if len(constant):
+        lines += ["", (f"Only {below_constant[0]} beat the constant baseline." if len(below_constant) == 1 else
+                       f"{len(below_constant)} beat the constant baseline: {', '.join(below_constant)}."
+                       if below_constant else "None beat the constant baseline.")]
+    return "\n".join(lines)
+
+
 def value(results: pd.DataFrame, method: str, metric: str, dataset: str = "mean") -> tuple[float, float, int]:
     """Mean, sd and count over seeds of one method's metric (seed jobs and SFT jobs)."""
     sub = rows_of(results, method=method, dataset=dataset, metric=metric)

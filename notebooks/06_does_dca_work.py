@@ -311,6 +311,7 @@ if have_reference:
     abl = report.ablation_table(R)
     display(Markdown(abl.to_markdown(index=False, disable_numparse=True) if len(abl) > 2 else
                      "*The ablations have not been run yet (`make reference` runs them after the seeds).*"))
+    display(Markdown(report.ablation_summary(R)))
 
 # %% [markdown]
 # ## Why our numbers differ from the paper's

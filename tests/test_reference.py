@@ -160,3 +160,27 @@ def test_a_job_whose_stage1_has_not_run_says_which_to_run_first(tmp_path, monkey
     assert reference.main(["run", "--only", "seed0-sft"]) == 2
     assert "reuses seed0's stage 1, which has not run: run seed0 first" in capsys.readouterr().err
     assert reference.main(["run", "--only", "nope"]) == 2
+
+
+def _rows(job, kind, factor, method, seed=0, **metrics):
+    return [{"job": job, "kind": kind, "factor": factor, "seed": seed, "dataset": "mean", "method": method,
+             "metric": k, "value": v} for k, v in metrics.items()]
+
+
+def test_ablation_summary_sorts_each_factor_against_seed0_noise_and_constant():
+    rows = []
+    for seed, dca in ((0, 20.0), (1, 22.0), (2, 18.0)):  # DCA's mean |eps| over seeds: sd 2.0
+        rows += _rows(f"seed{seed}", "seed", "", "dca", seed, mean_abs_eps=dca, mean_eps=1.0, parse_rate=100.0)
+    rows += _rows("seed0", "seed", "", "constant", mean_abs_eps=17.0)
+    rows += _rows("abl-a", "ablation", "loss A", "dca", mean_abs_eps=15.0, mean_eps=2.0, parse_rate=100.0)
+    rows += _rows("abl-b", "ablation", "target B", "dca", mean_abs_eps=21.5, mean_eps=-3.0, parse_rate=99.0)
+    rows += _rows("abl-c", "ablation", "beta C", "dca", mean_abs_eps=40.0, mean_eps=-39.0, parse_rate=100.0)
+    rows += _rows("abl-d", "ablation", "lr D", "dca", mean_abs_eps=30.0, mean_eps=-30.0, parse_rate=0.7)
+    text = report.ablation_summary(pd.DataFrame(rows))
+    assert text.startswith("Mean |ε| after training, against seed 0's DCA run (20.0 points; seed-to-seed sd of DCA 2.0")
+    assert "- lower: loss A: 15.0\n" in text
+    assert "- about the same (within one seed-to-seed sd): target B: 21.5\n" in text
+    assert "- higher: beta C: 40.0 (states less than C_i on average, ε̄ -39.0)\n" in text
+    assert "- the reply format broke: lr D: 0.7 % of replies parsed" in text
+    assert text.endswith("Only loss A beat the constant baseline.")
+    assert report.ablation_summary(pd.DataFrame(rows[:6])) == ""  # no ablation yet: nothing to say
