@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, table  # noqa: E402
+from common import report, table, tagged  # noqa: E402
 
 
 def stage1(model: str, dtype: str, n: int):
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["embedded", "qwen2.5-coder-1.5b"])
     parser.add_argument("--n", type=int, default=32, help="OpenBookQA questions")
     parser.add_argument("--steps", type=int, default=3, help="DPO steps of 2 pairs in each precision")
+    parser.add_argument("--tag", default="", help="results go to results/precision_<tag>.md")
     args = parser.parse_args(argv)
     rows, data = [], {}
     for model in args.models:
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             "each precision.\n\n" + table(
                 ["model", "same letter", "parsed % fp32 / bf16", "max abs ΔC_i (pp)", "median abs ΔC_i (pp)",
                  "final DPO loss fp32 / bf16", "stage 1 s fp32 / bf16", "bf16 speed-up"], rows))
-    report("precision", "bfloat16 vs float32 on the CPU", text, data)
+    report(tagged("precision", args.tag), "bfloat16 vs float32 on the CPU", text, data)
     return 0
 
 
