@@ -225,15 +225,18 @@ def ablation_table(results: pd.DataFrame, dataset: str = "mean",
     return pd.DataFrame(out)
 
 
-def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below: float = 50.0) -> str:
+def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below: float = 50.0,
+                     collapsed_below: float = 3.0) -> str:
     """What each one-factor ablation did to mean |ε|, as a Markdown list glued from the numbers.
 
     Each ablation's mean |ε| is set against seed 0's DCA run (the same questions and pairs): *lower*
     or *higher* when the difference exceeds the seed-to-seed standard deviation of DCA's mean |ε|
     (the noise of one run), *about the same* otherwise. An overshoot (almost all of the gap of one
     sign: ``|ε̄| > 0.8 · mean |ε|``, with ε̄ = mean(C_v − C_i)) is named, and so is a broken reply
-    format (fewer than ``broken_below`` % of replies parsed: mean |ε| then covers the few parsed ones).
-    The last line says which ablations beat seed 0's constant baseline.
+    format (fewer than ``broken_below`` % of replies parsed: mean |ε| then covers the few parsed ones),
+    and so is a stated number that no longer follows C_i (fewer than ``collapsed_below`` distinct C_v
+    values per dataset, or Spearman ρ ≤ 0.05): a lower mean |ε| reached that way is a constant's.
+    The last line says which ablations beat seed 0's constant baseline, and which did so by collapsing.
     """
     base = rows_of(results, job="seed0", dataset=dataset, metric="mean_abs_eps")
     ablations = rows_of(results, kind="ablation", dataset=dataset, method="dca")
@@ -255,12 +258,18 @@ def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below:
             groups["broken"].append(f"{name}: {parsed:.1f} % of replies parsed")
             continue
         said = f"{name}: {gap:.1f}"
+        notes = []
         if abs(mean_eps) > 0.8 * gap:
-            said += f" (states {'more' if mean_eps > 0 else 'less'} than C_i on average, ε̄ {mean_eps:+.1f})"
+            notes.append(f"states {'more' if mean_eps > 0 else 'less'} than C_i on average, ε̄ {mean_eps:+.1f}")
+        rho, distinct = got.get("rho", math.nan), got.get("distinct_cv", math.nan)
+        collapsed = distinct < collapsed_below or rho <= 0.05
+        if collapsed:
+            notes.append(f"C_v no longer follows C_i: {distinct:.1f} distinct values per dataset, ρ {rho:.2f}")
+        said += f" ({'; '.join(notes)})" if notes else ""
         side = "about the same" if abs(gap - default) <= noise else "lower" if gap < default else "higher"
         groups[side].append(said)
         if len(constant) and gap < float(constant.iloc[0]):
-            below_constant.append(name)
+            below_constant.append(name + (" (by stating nearly one number)" if collapsed else ""))
     head = (f"Mean |ε| after training, against seed 0's DCA run ({default:.1f} points; seed-to-seed sd of "
             f"DCA {noise:.1f}"
             + (f"; a constant stated number: {float(constant.iloc[0]):.1f}" if len(constant) else "") + "):")
