@@ -2,18 +2,21 @@
 
 PyTorch on a CPU allocates every activation with ``malloc``. glibc serves large blocks with ``mmap``
 and gives them back on ``free``, but only up to a threshold that *rises* each time a larger block is
-freed (up to 32 MiB), after which blocks of that size come from the heap. Heap memory freed in the
-middle of the heap stays resident. A DPO step allocates tensors of shapes that change with every
-batch, so the heap fragments and the process's resident memory creeps up step after step: on
-Qwen2.5-Coder-1.5B in bf16 it rose from 9 to 18 GB over 24 steps whose working set is far smaller.
+freed (up to 32 MiB); blocks under it come from the heap, and heap memory freed in the middle of the
+heap stays resident. A DPO step allocates tensors whose shapes change with every batch, so after the
+first step the process keeps about its whole working set resident between steps, and over a long
+run, with checkpoints and held-out evaluations in between, it creeps up: 9 GB to 18 GB over one
+epoch of the reference experiment on Qwen2.5-Coder-1.5B in bf16.
 
-Two remedies, both plain ``mallopt`` / ``malloc_trim`` calls through ``ctypes``:
+:func:`release_free_memory` (``malloc_trim(0)``) hands the freed heap pages back. Called after every
+optimiser step (:func:`training_callback`), it kept the resident anonymous memory between steps at
+0.8-0.9 GB instead of 8.4 GB on that model (six steps of four pairs, prompts up to 768 tokens), at no
+measurable cost in step time; the peak inside a step (its working set, 12.8 GB with the 3.2 GB of
+memory-mapped weights) does not change. Pinning glibc's mmap threshold as well (``mallopt``) lowered
+that peak to 11.5 GB but made the steps 1.7x slower (every activation then costs an ``mmap`` and
+fresh zeroed pages), so it is not done.
 
-- :func:`fix_mmap_threshold` pins the threshold, so every block over it is ``mmap``-ed and returned
-  to the system when freed (fragmentation cannot build up in the heap);
-- :func:`release_free_memory` (``malloc_trim(0)``) hands freed heap pages back, e.g. after each step.
-
-Elsewhere than glibc (macOS, musl) both do nothing and return ``False``.
+Elsewhere than glibc (macOS, musl) nothing is called.
 """
 
 from __future__ import annotations
@@ -22,37 +25,23 @@ import ctypes
 import ctypes.util
 import functools
 
-#: ``mallopt`` parameter numbers (glibc ``malloc.h``).
+#: ``mallopt`` parameter numbers (glibc ``malloc.h``), for tests that set up a fragmented heap.
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-
-#: Blocks of at least this many bytes are ``mmap``-ed once :func:`fix_mmap_threshold` ran (glibc's initial value).
-MMAP_THRESHOLD = 128 * 1024
 
 
 @functools.lru_cache(maxsize=1)
 def _glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc (it has ``malloc_trim`` and ``mallopt``), else None."""
+    """The C library when it is glibc (it has ``malloc_trim``), else None."""
     name = ctypes.util.find_library("c")
     if not name:
         return None
     try:
         libc = ctypes.CDLL(name)
         libc.malloc_trim  # noqa: B018  (glibc only)
-        libc.mallopt  # noqa: B018
     except (OSError, AttributeError):
         return None
     return libc
-
-
-def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
-    """Pin glibc's mmap threshold at ``threshold`` bytes (this also stops it from rising); True if set.
-
-    >>> fix_mmap_threshold() in (True, False)
-    True
-    """
-    libc = _glibc()
-    return bool(libc is not None and libc.mallopt(M_MMAP_THRESHOLD, int(threshold)) == 1)
 
 
 def release_free_memory() -> bool:
@@ -63,3 +52,17 @@ def release_free_memory() -> bool:
     """
     libc = _glibc()
     return bool(libc is not None and libc.malloc_trim(0) == 1)
+
+
+def training_callback():
+    """A ``TrainerCallback`` that calls :func:`release_free_memory` after every step and evaluation."""
+    from transformers import TrainerCallback
+
+    class _Release(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            release_free_memory()
+
+        def on_evaluate(self, args, state, control, **kwargs):
+            release_free_memory()
+
+    return _Release()

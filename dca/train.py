@@ -406,12 +406,11 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         (checkpoints / "FINGERPRINT").write_text(fingerprint + "\n")
     state.wait_for_everyone()
 
+    from dca import faults, memory
     from dca.models import load_base_model
 
     tokenizer, base = load_base_model(config.model, precision)
-    from dca import faults
-
-    callbacks = [*(callbacks or []), faults.training_callback()]
+    callbacks = [*(callbacks or []), faults.training_callback(), memory.training_callback()]
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM")
     if config.method == "sft":
