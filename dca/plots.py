@@ -305,7 +305,7 @@ def plot_seed_dots(ax: Axes | None, per_dataset: dict[str, dict[str, list[tuple[
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names)
     ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.set_xlabel("dataset (held-out questions; one dot per seed, bar: 95 % interval)")
+    ax.set_xlabel("dataset (one dot per seed)")
     ax.set_ylabel(ylabel)
     if names:
         ax.legend(frameon=False, fontsize="small")

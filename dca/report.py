@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -53,6 +54,15 @@ def math_label(label: str) -> str:
     'mean $\\\\vert \\\\varepsilon\\\\vert $'
     """
     return label.replace("|", r"\vert ")
+
+
+def math_text(text: str) -> str:
+    """Plain ``C_i``, ``C_v`` and ``C_i^norm`` in a job's description, typeset for Markdown.
+
+    >>> math_text("target C_i^norm (default C_i)")
+    'target $C_i^{norm}$ (default $C_i$)'
+    """
+    return re.sub(r"\bC_([iv])(\^norm)?\b", lambda m: f"$C_{m[1]}{'^{norm}' if m[2] else ''}$", text)
 
 
 def fmt(value: float, key: str) -> str:
@@ -214,7 +224,7 @@ def ablation_table(results: pd.DataFrame, dataset: str = "mean",
     jobs = [("vanilla (seed 0)", rows_of(base, method="vanilla")), ("DCA, default settings", rows_of(base, method="dca"))]
     for job in rows_of(results, kind="ablation")["job"].unique():
         sub = rows_of(results, job=job, dataset=dataset, method="dca")
-        jobs.append((str(sub["factor"].iloc[0]) if len(sub) else job, sub))
+        jobs.append((math_text(str(sub["factor"].iloc[0])) if len(sub) else job, sub))
     out = []
     for name, sub in jobs:
         row = {"run": name}
@@ -250,7 +260,7 @@ def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below:
     below_constant = []
     for job in ablations["job"].unique():
         rows = ablations[ablations["job"] == job]
-        name = str(rows["factor"].iloc[0])
+        name = math_text(str(rows["factor"].iloc[0]))
         got = rows.set_index("metric")["value"]
         parsed, gap = got.get("parse_rate", math.nan), got.get("mean_abs_eps", math.nan)
         mean_eps = got.get("mean_eps", math.nan)
@@ -260,11 +270,11 @@ def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below:
         said = f"{name}: {gap:.1f}"
         notes = []
         if abs(mean_eps) > 0.8 * gap:
-            notes.append(f"states {'more' if mean_eps > 0 else 'less'} than C_i on average, ε̄ {mean_eps:+.1f}")
+            notes.append(f"states {'more' if mean_eps > 0 else 'less'} than $C_i$ on average, ε̄ {mean_eps:+.1f}")
         rho, distinct = got.get("rho", math.nan), got.get("distinct_cv", math.nan)
         collapsed = distinct < collapsed_below or rho <= 0.05
         if collapsed:
-            notes.append(f"C_v no longer follows C_i: {distinct:.1f} distinct values per dataset, ρ {rho:.2f}")
+            notes.append(f"$C_v$ no longer follows $C_i$: {distinct:.1f} distinct values per dataset, ρ {rho:.2f}")
         said += f" ({'; '.join(notes)})" if notes else ""
         side = "about the same" if abs(gap - default) <= noise else "lower" if gap < default else "higher"
         groups[side].append(said)
