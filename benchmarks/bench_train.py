@@ -277,10 +277,14 @@ def main(argv: list[str] | None = None) -> dict:
         same = (f" Per-step losses of the full and the shared-prefix forward differ by at most {gap:.2g} "
                 f"(float rounding plus the dropout masks of the shared positions; without dropout the tests "
                 f"find 1e-7).")
+    lr_note = (f"; the TRL defaults train at lr 1e-6 with batch 8, dca at lr {defaults.learning_rate:g} with batch "
+               f"{defaults.batch_size}, so those two losses show that each run trains, not which is better"
+               if "trl" in args.variants.split(",") else
+               f"; the TRL row trains at dca's lr {defaults.learning_rate:g}, batch {defaults.batch_size} and warm-up, "
+               "so its loss compares with dca's after the same pairs")
     text = (f"{len(records)} pairs ({args.k_shot}-shot prompts, {per_pair:.0f} tokens per pair, chosen + rejected), "
             f"one pass each, runs in sequence (not interleaved: timings are noisy). Final loss = the loss logged "
-            f"at the last step; the TRL defaults train at lr 1e-6 with batch 8, dca at lr 5e-4 with batch 4, so "
-            f"those two losses show that each run trains, not which is better.{same}\n\n"
+            f"at the last step{lr_note}.{same}\n\n"
             + table(["run", "batch", "s/step (median)", "tokens/s", "× first row", "wall s", "final loss",
                      "settings"], rows))
     step_text, step_rows = ("", []) if args.no_one_step else one_step_table(args.model, records, args.repeats)
