@@ -80,6 +80,24 @@ def baseline_cv(train: pd.DataFrame, held: pd.DataFrame) -> dict[str, np.ndarray
             "say_ci": np.floor(held["c_i"].to_numpy(float) + 0.5)}
 
 
+def constant_summary(stage1: pd.DataFrame) -> dict[str, float]:
+    """The constant baseline of one run, pooled over its held-out questions: every usable held-out row
+    states the mean ``C_i`` of the usable training rows (``c_v``); its ``mean_abs_eps`` and ``sigma_eps``
+    against the untrained model's ``C_i`` (:func:`dca.metrics.compute`).
+
+    >>> t = pd.DataFrame({"split": ["train", "train", "eval", "eval"], "parse_ok": [True] * 4,
+    ...                   "c_i": [40., 60., 30., 80.], "c_v": [70.] * 4, "correct": [True, False, False, True]})
+    >>> {k: round(v, 2) for k, v in constant_summary(t).items()}
+    {'c_v': 50.0, 'mean_abs_eps': 25.0, 'sigma_eps': 35.36}
+    """
+    usable = stage1[_usable(stage1)]
+    train, held = usable[usable["split"] == "train"], usable[usable["split"] == "eval"]
+    c_v = baseline_cv(train, held)["constant"]
+    got = compute(c_v, held["c_i"].to_numpy(float), held["correct"].to_numpy(bool))
+    return {"c_v": float(train["c_i"].mean()), "mean_abs_eps": float(got["mean_abs_eps"]),
+            "sigma_eps": float(got["sigma_eps"])}
+
+
 def _metric_rows(before: tuple, after: tuple | None, n_boot: int, seed: int) -> dict[str, dict[str, float]]:
     """Per metric: value and interval of ``after`` (or ``before`` when None), and the paired difference.
 

@@ -348,3 +348,11 @@ else:
                           "95 % interval of the change": [f"[{report.fmt(lo, k)}, {report.fmt(hi, k)}]" for lo, hi, k
                                                           in zip(own["diff_low"], own["diff_high"], own["metric"])]})
     display(Markdown(shown.to_markdown(index=False, disable_numparse=True)))
+    from dca.extract import load_stage1
+    from dca.reference_results import constant_summary
+
+    const = constant_summary(load_stage1(config.run_dir))
+    display(Markdown(
+        f"Beside it, the constant baseline on the same held-out questions (every one answered with the mean "
+        f"training $C_i$, {const['c_v']:.1f} %): $\\sigma_\\varepsilon$ {const['sigma_eps']:.2f}, "
+        f"$\\overline{{|\\varepsilon|}}$ {const['mean_abs_eps']:.2f}."))
