@@ -86,6 +86,7 @@ from dca.extract import load_stage1
 from dca.metrics import epsilon
 from dca.pairs import load_pairs
 from dca.plots import panels, plot_confidence_histograms, plot_eps_distribution, use_book_style
+from dca.reference_results import constant_summary
 from dca.report import comparison_markdown, evaluation_summary, glue_all, store_markdown
 from dca.results import read_all
 from dca.train import read_train_log
@@ -95,6 +96,8 @@ result = load_metrics(config.run_dir)
 comparison = paired_table(result["paired"])
 paired = {row.metric: row for row in comparison.itertuples()}
 glue_all(evaluation_summary(result, comparison))
+constant = constant_summary(load_stage1(config.run_dir))  # the baseline a lower sigma_eps is read against
+glue_all({"r_const_cv": constant["c_v"], "r_const_sigma": constant["sigma_eps"], "r_const_mae": constant["mean_abs_eps"]})
 
 # %% [markdown]
 # ## Before and after, on {glue:text}`r_n_paired` held-out questions
@@ -111,7 +114,12 @@ Markdown(comparison_markdown(comparison))
 
 # %% [markdown]
 # In this run, the spread of the gap $\sigma_\varepsilon$ {glue:text}`r_sigma_sentence`, and the
-# mean absolute gap $\overline{|\varepsilon|}$ {glue:text}`r_mae_sentence`.
+# mean absolute gap $\overline{|\varepsilon|}$ {glue:text}`r_mae_sentence`. Read these beside a
+# model that states one number, the mean training $C_i$ ({glue:text}`r_const_cv:.1f` %), for every
+# question: on the same held-out questions its $\sigma_\varepsilon$ is
+# {glue:text}`r_const_sigma:.2f` and its $\overline{|\varepsilon|}$ {glue:text}`r_const_mae:.2f`
+# (a lower $\sigma_\varepsilon$ alone can come from such a collapse; {ref}`chapter-does-dca-work`
+# compares DCA with this and other baselines over several seeds).
 #
 # ## What moved
 #
