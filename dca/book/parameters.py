@@ -9,7 +9,6 @@ the parameters that ran (name, value, default, meaning) takes their place.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,13 @@ def field_default(f: dataclasses.Field) -> Any:
 
 
 def write_notebook(nb: Any, path: Path) -> None:
-    """Write ``nb`` to ``path`` atomically (a temporary file beside it, then a rename)."""
+    """Write ``nb`` to ``path`` atomically (:func:`dca.artifacts.atomic_path`)."""
     import nbformat
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    nbformat.write(nb, tmp)
-    os.replace(tmp, path)
+    from dca import artifacts
+
+    with artifacts.atomic_path(path) as tmp:
+        nbformat.write(nb, tmp)
 
 
 def parameters_source(source: Path) -> str:
