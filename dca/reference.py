@@ -9,7 +9,7 @@ book's model and data: Qwen2.5-Coder-1.5B-Instruct on OpenBookQA + MMLU + ARC-Ch
 * ``seedN-sft`` — the SFT baseline (the chosen replies as targets, same LoRA, pairs, steps and
   learning rate) on seed N's stage-1 table and pairs;
 * ``abl-...`` — one factor changed from ``seed0`` (target ``c_i_norm``, beta 0.05 / 0.5, IPO loss,
-  3 epochs, correct answers only), on seed 0's stage-1 table.
+  3 epochs, correct answers only, LoRA on the last 14 layers only), on seed 0's stage-1 table.
 
 Each stage of a job runs in its own process (training's memory is returned to the system before the
 evaluation loads the model again). A job whose stage 1 is another job's copies that table (and the question file) into its own folder
@@ -73,6 +73,8 @@ def _jobs() -> list[Job]:
         ("abl-target-cinorm", {"pairs.target": "c_i_norm"}, "target C_i^norm (default C_i)"),
         ("abl-correct-only", {"pairs.correct_only": "true"}, "pairs from correct answers only"),
         ("abl-beta0.05", {"train.beta": "0.05"}, "beta 0.05 (default 0.1)"),
+        # The speed option: the backward pass stops at layer 14 (about half the step's backward work).
+        ("abl-lora-last14", {"train.lora_layers": "14"}, "LoRA on the last 14 of 28 layers (default all)"),
     ]
     # Held-out monitoring costs ~20 % of a run: the seeds have it, the one-seed ablations do not.
     jobs += [Job(n, "ablation", 0, {**p, "train.heldout_pairs": "0"}, reuse="seed0", factor=f)

@@ -85,6 +85,7 @@ lora_r = 16  # LoRA rank (at most 1024).
 lora_alpha = 32  # LoRA scaling alpha (scale: alpha / r; at most 4096).
 lora_dropout = 0.05  # Dropout on the LoRA branch. Active during training: TRL's disable_dropout is turned off here so that this value is honoured.
 target_modules = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']  # Module names that get a LoRA adapter (comma-separated on the command line); default all linear projections of attention and MLP.
+lora_layers = 0  # Put LoRA only on the last this many decoder layers (0: every layer, the default). The backward pass then stops at the lowest adapted layer: faster steps and less memory, but fewer weights that can move; its cost in calibration is measured in the reference experiment's ablations.
 learning_rate = 0.0005  # Peak learning rate (AdamW). CPU default 5e-4 (few LoRA steps); paper-scale GPU runs use 5e-6 to 2e-5. At most 1.
 lr_scheduler = 'cosine'  # Learning-rate schedule after the warm-up.
 warmup_ratio = 0.1  # Fraction of the optimiser steps spent warming up linearly, in [0, 1).

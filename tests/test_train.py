@@ -397,3 +397,36 @@ def test_heldout_pairs_are_measured_during_training_not_trained_on(tmp_path, tin
     assert math.isclose(evals[0]["eval_loss"], math.log(2), rel_tol=1e-4)  # policy == reference at step 0
     prov = artifacts.read_json(artifacts.provenance_path(tmp_path / "adapter"))
     assert prov["n_heldout_pairs"] == 4 and prov["n_pairs"] == 16
+
+
+# ---- LoRA on the last layers only (lora_layers) ----
+
+def test_lora_layers_adapts_the_last_layers_and_the_backward_stops_below_them(tmp_path, tiny_model_dir):
+    """With ``lora_layers=1`` only the last decoder layer gets LoRA weights, and the hidden states below
+    it carry no gradient (the backward pass ends there: that is the option's saving)."""
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+
+    from dca.models import load_base_model
+    from dca.train import adapted_layers
+
+    write_pairs(tmp_path)
+    adapter = train_dpo(tiny_config(tmp_path, tiny_model_dir, max_steps=1, lora_layers=1))
+    assert json.loads((adapter / "adapter_config.json").read_text())["layers_to_transform"] == [1]
+    names = list(load_file(str(adapter / "adapter_model.safetensors")))
+    assert names and all(".layers.1." in n for n in names), names
+
+    _, base = load_base_model(str(tiny_model_dir), "fp32")
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=ALL_LINEAR, task_type="CAUSAL_LM",
+                                            layers_to_transform=adapted_layers(1, base)))
+    out = model(input_ids=torch.tensor([[5, 6, 7, 8]]), output_hidden_states=True)
+    below, last = out.hidden_states[1], out.hidden_states[2]  # outputs of layer 0 and layer 1
+    assert not below.requires_grad and last.requires_grad
+
+
+def test_lora_layers_beyond_the_model_names_the_value(tmp_path, tiny_model_dir):
+    write_pairs(tmp_path)
+    with pytest.raises(ConfigError, match=r"lora_layers=3 but the model has only 2 decoder layers"):
+        train_dpo(tiny_config(tmp_path, tiny_model_dir, max_steps=1, lora_layers=3))
+    with pytest.raises(ConfigError, match="lora_layers"):
+        TrainConfig.from_dict({"lora_layers": -1})
