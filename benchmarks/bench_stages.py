@@ -48,13 +48,16 @@ from common import RESULTS, peak_rss_mb, report, table  # noqa: E402
 
 
 def matrix_params(model) -> tuple[int, int]:
-    """(``N_body``, ``N_head``): matrix parameters of the decoder (embedding lookup excluded) and of the
-    output projection (counted again when it is tied to the embedding: it is a matrix product there)."""
-    emb = model.get_input_embeddings().weight
-    head = model.get_output_embeddings().weight
-    seen = {emb.data_ptr(), head.data_ptr()}
-    body = sum(p.numel() for p in model.parameters() if p.data_ptr() not in seen and p.dim() == 2)
-    return body, head.numel()
+    """(``N_body``, ``N_head``): matrix parameters of the decoder's linear layers (embedding lookup
+    excluded) and of the output projection (counted even when it is tied to the embedding: it is a
+    matrix product there). Counted from the layers' shapes, so pre-packed layers (``dca.packing``,
+    whose weights are not parameters) count too."""
+    head_module = model.get_output_embeddings()
+    head = head_module.in_features * head_module.out_features
+    body = sum(m.in_features * m.out_features for m in model.modules()
+               if m is not head_module and isinstance(getattr(m, "in_features", None), int)
+               and isinstance(getattr(m, "out_features", None), int))
+    return body, head
 
 
 def peaks(dtype: str) -> tuple[float, float]:
@@ -142,8 +145,10 @@ def separate_ci(model, tokenizer, questions, tab) -> dict:
     return {"s": seconds, "tokens_run": shared + sum(len(c) - shared for c in contexts), "rows": len(contexts)}
 
 
-def dpo_steps(model_name: str, tab, steps: int) -> dict:
-    """``steps`` optimiser steps of ``train_dpo`` with its defaults on pairs from ``tab``."""
+def dpo_steps(model_name: str, tab, steps: int, lora_layers: int = 0) -> dict:
+    """``steps`` optimiser steps of ``train_dpo`` with its defaults (``lora_layers`` apart) on pairs
+    from ``tab``, and the largest resident memory while it ran (sampled every 50 ms)."""
+    import threading
     from bench_train import step_timer
 
     from dca import artifacts
@@ -160,14 +165,35 @@ def dpo_steps(model_name: str, tab, steps: int) -> dict:
             base = model.get_base_model() if hasattr(model, "get_base_model") else model
             counters.setdefault("run", []).append(getattr(base, "dca_tokens_run", 0))
 
+    peak, done = [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], rss_gib())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     with tempfile.TemporaryDirectory() as tmp:
         records, _ = build_pairs(tab, PairsConfig())
         artifacts.write_jsonl(Path(tmp) / "pairs.jsonl", records)
-        config = TrainConfig(run_dir=tmp, model=model_name, max_steps=steps, save_steps=10_000, seed=0)
+        config = TrainConfig(run_dir=tmp, model=model_name, max_steps=steps, save_steps=10_000, seed=0,
+                             lora_layers=lora_layers)
         train_dpo(config, callbacks=[timer, Counter()], force=True)
+    done.set()
+    sampler.join()
     runs = counters.get("run", [])
     per_step = [b - a for a, b in zip([0] + runs[:-1], runs)]
-    return {"step_s": timer.times, "tokens_run": per_step, "batch": config.batch_size, "pairs": len(records)}
+    return {"step_s": timer.times, "tokens_run": per_step, "batch": config.batch_size, "pairs": len(records),
+            "peak_rss_gib": peak[0], "lora_layers": lora_layers}
+
+
+def rss_gib() -> float:
+    """This process's resident memory now, in GiB (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 2**20
+    except (OSError, StopIteration):
+        return 0.0
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -177,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n", type=int, default=32, help="OpenBookQA questions (the offline copy)")
     ap.add_argument("--decode-steps", type=int, default=8)
     ap.add_argument("--steps", type=int, default=4, help="DPO steps (the first is reported apart: warm-up)")
+    ap.add_argument("--lora-layers", type=int, default=14,
+                    help="also time DPO steps with LoRA on the last this many layers only (0: skip)")
     args = ap.parse_args(argv)
 
     import torch
@@ -189,6 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
     loaded = load_model(args.model, device="cpu", dtype=args.dtype)
     model, tok = loaded.model, loaded.tokenizer
     body, head = matrix_params(model)
+    is_packed = any(type(m).__name__ == "PackedLinear" for m in model.modules())
     bytes_per = torch.finfo(getattr(torch, args.dtype)).bits // 8
     weight_bytes = (body + head) * bytes_per
     questions = load_questions("openbookqa", n=args.n, seed=0)
@@ -206,8 +235,10 @@ def main(argv: list[str] | None = None) -> dict:
     del model, loaded
     gc.collect()
     dpo = dpo_steps(args.model, el["table"], args.steps)
+    dpo_top = dpo_steps(args.model, el["table"], args.steps, args.lora_layers) if args.lora_layers else None
 
     rows, data = [], {"model": args.model, "dtype": args.dtype, "n": args.n, "n_body": body, "n_head": head,
+                      "packed_weights": is_packed,
                       "peak_flops": peak, "bandwidth": bandwidth}
     f, frac = fraction(2 * body * pd_["prefill_real_tokens"] + 2 * head * pd_["prefill_rows"], pd_["prefill_s"])
     rows.append(["prefill (batch 8, plain)", pd_["prefill_real_tokens"], pd_["prefill_s"], f / 1e9, f"{100 * frac:.0f} %",
@@ -241,12 +272,20 @@ def main(argv: list[str] | None = None) -> dict:
     tokens = statistics.median(t for _, t in steady)  # reference + policy forward tokens of one step
     f = 3 * (body + head) * tokens / step  # 2 N T_ref + 2 N T_pol + 2 N T_pol, T_ref = T_pol = tokens / 2
     rows.append([f"DPO step (batch {dpo['batch']}, shared-prefix tree)", int(tokens), step, f / 1e9,
-                 f"{100 * f / peak:.0f} %", f"median of steps 2..{len(dpo['step_s'])}; tokens = reference + policy forward"])
+                 f"{100 * f / peak:.0f} %", f"median of steps 2..{len(dpo['step_s'])}; tokens = reference + policy "
+                 f"forward; peak RSS {dpo['peak_rss_gib']:.1f} GiB"])
     data["dpo"] = {**dpo, "median_step_s": step, "median_tokens": tokens, "flops_per_s": f, "of_peak": f / peak}
+    if dpo_top is not None:
+        top_step = statistics.median(dpo_top["step_s"][1:] or dpo_top["step_s"])
+        rows.append([f"DPO step, LoRA on the last {args.lora_layers} layers only", int(tokens), top_step, "—", "—",
+                     f"{step / top_step:.2f}x faster than all layers (same pairs); peak RSS "
+                     f"{dpo_top['peak_rss_gib']:.1f} GiB; the backward stops at the lowest adapted layer"])
+        data["dpo_lora_layers"] = {**dpo_top, "median_step_s": top_step, "speedup": step / top_step}
     data["peak_rss_mb"] = peak_rss_mb()
     data["peak_rss_inference_mb"] = rss_inference
 
-    text = (f"{args.model} in {args.dtype} ({(body + head) / 1e9:.2f} B matrix parameters: {body / 1e9:.2f} B in "
+    packed = "pre-packed for oneDNN (dca.packing)" if is_packed else "plain"
+    text = (f"{args.model} in {args.dtype}, linear weights {packed} ({(body + head) / 1e9:.2f} B matrix parameters: {body / 1e9:.2f} B in "
             f"the layers, {head / 1e9:.2f} B output projection), {args.n} OpenBookQA questions (offline copy, "
             f"3-shot). Denominators from `bench_peak.py`: {peak / 1e9:,.0f} GFLOP/s GEMM peak, "
             f"{bandwidth / 1e9:.1f} GB/s read bandwidth. FLOPs counted as 2 x parameters x tokens "

@@ -122,7 +122,7 @@ def load_tokenizer(model: str):
 
 
 def load_model(model: str = "embedded", device: str = "auto", dtype: str = "auto",
-               adapter: str | Path | None = None, pack: bool = True) -> LoadedModel:
+               adapter: str | Path | None = None, pack: bool = False) -> LoadedModel:
     """Load a causal LM for inference (eval mode), optionally with a PEFT adapter on top.
 
     Parameters
@@ -131,8 +131,10 @@ def load_model(model: str = "embedded", device: str = "auto", dtype: str = "auto
     device, dtype : ``"auto"`` or explicit (``"cpu"``, ``"cuda:1"``; ``"bfloat16"``, ``"float32"``).
     adapter : folder of a trained LoRA adapter (stage 3's output), merged for fast inference.
     pack : on a CPU in bf16, pre-pack the linear layers' weights for oneDNN
-        (:func:`dca.packing.pack_linear_weights`: same numbers, no weight reorder per call). On a CPU
-        the allocator is also told to reuse freed blocks (:func:`dca.memory.reuse_freed_blocks`).
+        (:func:`dca.packing.pack_linear_weights`): about 7 % faster elicitation on
+        Qwen2.5-Coder-1.5B, but other bf16 rounding (1 reply of 16 changed) and more memory, so off
+        by default. On a CPU the allocator is always told to reuse freed blocks
+        (:func:`dca.memory.reuse_freed_blocks`: 1.3x faster elicitation, the same numbers).
     """
     from transformers import AutoModelForCausalLM
 

@@ -2,17 +2,23 @@
 
 On a CPU, ``torch.nn.functional.linear`` in bf16 runs on oneDNN, which wants the weight in a blocked
 layout for the matrix units (AMX, AVX512-BF16). Given a plain ``(out, in)`` tensor it reorders the
-weight on every call: a copy of every weight matrix per forward pass. That copy is small next to a
-long prompt's matrix products, but a decode step of a few rows is bound by reading the weights, and
-the reorder reads and writes them once more. :func:`pack_linear_weights` reorders each weight once
-(``torch.ops.mkldnn._reorder_linear_weight``) and swaps the module for :class:`PackedLinear`, which
-calls ``torch.ops.mkldnn._linear_pointwise`` on the packed weight: the same oneDNN kernel, the same
-numbers (the tests compare logits and generated replies exactly), without the per-call reorder.
+weight on every call: a copy of every weight matrix per forward pass. :func:`pack_linear_weights`
+reorders each weight once (``torch.ops.mkldnn._reorder_linear_weight``) and swaps the module for
+:class:`PackedLinear`, which calls ``torch.ops.mkldnn._linear_pointwise`` on the packed weight.
 
-Inference only: the packed op has no backward, and training (:mod:`dca.train`) never packs. The
-plain weight is dropped to keep the memory the same; ``PackedLinear.weight`` rebuilds it on access.
-A weight shared with another module (an output projection tied to the input embedding) is kept and
-the packed copy is extra memory (0.47 GB for Qwen2.5-Coder-1.5B).
+What it buys, and costs (``benchmarks/bench_cpu_inference.py``, Qwen2.5-Coder-1.5B in bf16, 16
+OpenBookQA questions, 2 cores, 4 interleaved rounds): eliciting took 10.7 s (median) against 11.4 s
+with plain weights, both with the allocator setting :func:`dca.models.load_model` always applies;
+oneDNN then picks other kernels for some shapes, so the bf16 rounding differs and 1 reply of 16
+changed; and the resident memory grows by the packed copies (the plain weights stay mapped from the
+model file until the page cache drops them). A few per cent is not worth numbers that differ from
+the reference experiment's, so :func:`dca.models.load_model` packs only when asked (``pack=True``).
+On small layers (the tests' tiny models) the packed and plain results are identical.
+
+Inference only: the packed op has no backward, and training (:mod:`dca.train`) never packs.
+:attr:`PackedLinear.weight` rebuilds the plain weight on access. A weight shared with another
+module (an output projection tied to the input embedding) is kept, and the packed copy is extra
+memory (0.47 GB for Qwen2.5-Coder-1.5B).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""dca.packing: pre-packed bf16 weights give the same logits and replies as the plain layers."""
+"""dca.packing: pre-packed bf16 weights give the same logits and replies as the plain layers (on these
+small layers oneDNN runs the same kernel both ways; on a 1.5B model bf16 rounding can differ)."""
 
 from __future__ import annotations
 
@@ -51,9 +52,9 @@ def test_qwen2_logits_are_identical_packed_and_the_tied_head_keeps_its_weight(tm
     assert model.model.layers[0].self_attn.q_proj.bias is not None
 
 
-def test_load_model_packs_bf16_on_cpu_with_the_same_replies(tiny_model_dir):
-    plain = load_model(str(tiny_model_dir), device="cpu", dtype="bfloat16", pack=False)
-    packed = load_model(str(tiny_model_dir), device="cpu", dtype="bfloat16")
+def test_load_model_packs_bf16_on_cpu_when_asked_with_the_same_replies(tiny_model_dir):
+    plain = load_model(str(tiny_model_dir), device="cpu", dtype="bfloat16")  # the default: not packed
+    packed = load_model(str(tiny_model_dir), device="cpu", dtype="bfloat16", pack=True)
     assert not any(isinstance(m, packing.PackedLinear) for m in plain.model.modules())
     assert any(isinstance(m, packing.PackedLinear) for m in packed.model.modules())
     ids = plain.tokenizer(["Question: 2 + 2?", "Answer:"], return_tensors="pt", padding=True)

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import random
+import warnings
 from pathlib import Path
 
 import pytest
@@ -390,7 +391,12 @@ def test_heldout_pairs_are_measured_during_training_not_trained_on(tmp_path, tin
     write_pairs(tmp_path)
     heldout = artifacts.read_jsonl(write_pairs(tmp_path / "other", n=6, seed=9))
     artifacts.write_jsonl(tmp_path / "pairs_heldout.jsonl", heldout)
-    train_dpo(tiny_config(tmp_path, tiny_model_dir, heldout_pairs=4, eval_every=2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_dpo(tiny_config(tmp_path, tiny_model_dir, heldout_pairs=4, eval_every=2))
+    # Losses only: TRL would otherwise run one more full forward per held-out batch to return logits
+    # that nothing reads, and the trainer would keep every batch's logits until the evaluation ends.
+    assert not [w for w in caught if "return_outputs=True" in str(w.message)]
     evals = [row for row in read_train_log(tmp_path) if "eval_loss" in row]
     assert [row["step"] for row in evals] == [0, 2, 4]  # before the first step, then every 2 steps
     assert all(0.0 <= row["eval_rewards/accuracies"] <= 1.0 for row in evals)
