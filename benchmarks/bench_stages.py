@@ -50,8 +50,7 @@ from common import RESULTS, peak_rss_mb, report, table  # noqa: E402
 def matrix_params(model) -> tuple[int, int]:
     """(``N_body``, ``N_head``): matrix parameters of the decoder's linear layers (embedding lookup
     excluded) and of the output projection (counted even when it is tied to the embedding: it is a
-    matrix product there). Counted from the layers' shapes, so pre-packed layers (``dca.packing``,
-    whose weights are not parameters) count too."""
+    matrix product there), counted from the layers' shapes."""
     head_module = model.get_output_embeddings()
     head = head_module.in_features * head_module.out_features
     body = sum(m.in_features * m.out_features for m in model.modules()
@@ -217,7 +216,6 @@ def main(argv: list[str] | None = None) -> dict:
     loaded = load_model(args.model, device="cpu", dtype=args.dtype)
     model, tok = loaded.model, loaded.tokenizer
     body, head = matrix_params(model)
-    is_packed = any(type(m).__name__ == "PackedLinear" for m in model.modules())
     bytes_per = torch.finfo(getattr(torch, args.dtype)).bits // 8
     weight_bytes = (body + head) * bytes_per
     questions = load_questions("openbookqa", n=args.n, seed=0)
@@ -238,7 +236,6 @@ def main(argv: list[str] | None = None) -> dict:
     dpo_top = dpo_steps(args.model, el["table"], args.steps, args.lora_layers) if args.lora_layers else None
 
     rows, data = [], {"model": args.model, "dtype": args.dtype, "n": args.n, "n_body": body, "n_head": head,
-                      "packed_weights": is_packed,
                       "peak_flops": peak, "bandwidth": bandwidth}
     f, frac = fraction(2 * body * pd_["prefill_real_tokens"] + 2 * head * pd_["prefill_rows"], pd_["prefill_s"])
     rows.append(["prefill (batch 8, plain)", pd_["prefill_real_tokens"], pd_["prefill_s"], f / 1e9, f"{100 * frac:.0f} %",
@@ -284,8 +281,7 @@ def main(argv: list[str] | None = None) -> dict:
     data["peak_rss_mb"] = peak_rss_mb()
     data["peak_rss_inference_mb"] = rss_inference
 
-    packed = "pre-packed for oneDNN (dca.packing)" if is_packed else "plain"
-    text = (f"{args.model} in {args.dtype}, linear weights {packed} ({(body + head) / 1e9:.2f} B matrix parameters: {body / 1e9:.2f} B in "
+    text = (f"{args.model} in {args.dtype} ({(body + head) / 1e9:.2f} B matrix parameters: {body / 1e9:.2f} B in "
             f"the layers, {head / 1e9:.2f} B output projection), {args.n} OpenBookQA questions (offline copy, "
             f"3-shot). Denominators from `bench_peak.py`: {peak / 1e9:,.0f} GFLOP/s GEMM peak, "
             f"{bandwidth / 1e9:.1f} GB/s read bandwidth. FLOPs counted as 2 x parameters x tokens "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -59,38 +58,3 @@ def test_training_runs_the_release_after_each_step_and_evaluation(monkeypatch):
     callback.on_step_end(None, None, None)
     callback.on_evaluate(None, None, None)
     assert len(calls) == 2
-
-
-# A forward pass in small: blocks of several sizes (2-33 MiB) alive together, filled, then freed,
-# ten times; the page faults of the last nine passes are counted. With glibc's defaults each pass maps
-# most of them afresh (zeroed pages, a fault per 4 KiB); after reuse_freed_blocks the freed blocks
-# are served again from the heap. In child processes (the setting is process-wide).
-REUSE = """
-import json, resource
-from dca import memory
-applied = memory.reuse_freed_blocks()
-import torch
-def one_pass():
-    blocks = [torch.empty(mb << 20, dtype=torch.uint8) for mb in (3, 17, 5, 9, 33, 2, 12, 6)]
-    for b in blocks:
-        b.fill_(1)
-one_pass()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(9):
-    one_pass()
-print(json.dumps({"applied": applied, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
-"""
-
-
-def reuse_run(setting: str) -> dict:
-    env = {**os.environ, "DCA_MALLOC": setting}
-    out = subprocess.run([sys.executable, "-c", REUSE], capture_output=True, text=True, check=True, env=env)
-    return json.loads(out.stdout)
-
-
-@pytest.mark.skipif(not GLIBC, reason="glibc only")
-def test_reuse_freed_blocks_cuts_the_page_faults_of_repeated_passes():
-    reused, system = reuse_run(""), reuse_run("system")  # DCA_MALLOC=system opts out
-    assert reused["applied"] is True and system["applied"] is False
-    assert system["faults"] > 9 * 5000  # glibc's defaults: most of the 87 MiB faulted in again each pass
-    assert reused["faults"] * 3 < system["faults"], (reused, system)
