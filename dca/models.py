@@ -122,7 +122,7 @@ def load_tokenizer(model: str):
 
 
 def load_model(model: str = "embedded", device: str = "auto", dtype: str = "auto",
-               adapter: str | Path | None = None, pack: bool = False) -> LoadedModel:
+               adapter: str | Path | None = None) -> LoadedModel:
     """Load a causal LM for inference (eval mode), optionally with a PEFT adapter on top.
 
     Parameters
@@ -130,10 +130,6 @@ def load_model(model: str = "embedded", device: str = "auto", dtype: str = "auto
     model : ``"embedded"``, a Hub id (``"google/gemma-2-9b-it"``) or a local folder.
     device, dtype : ``"auto"`` or explicit (``"cpu"``, ``"cuda:1"``; ``"bfloat16"``, ``"float32"``).
     adapter : folder of a trained LoRA adapter (stage 3's output), merged for fast inference.
-    pack : on a CPU in bf16, pre-pack the linear layers' weights for oneDNN
-        (:func:`dca.packing.pack_linear_weights`): about 7 % faster elicitation on
-        Qwen2.5-Coder-1.5B, but other bf16 rounding (1 reply of 16 changed) and more memory, so off
-        by default.
     """
     from transformers import AutoModelForCausalLM
 
@@ -148,10 +144,6 @@ def load_model(model: str = "embedded", device: str = "auto", dtype: str = "auto
         lm = PeftModel.from_pretrained(lm, str(adapter)).merge_and_unload()
     lm.to(dev)
     lm.eval()
-    if pack and dev.type == "cpu":
-        from dca import packing
-
-        packing.pack_linear_weights(lm)
     if lm.generation_config is not None and lm.generation_config.pad_token_id is None:
         lm.generation_config.pad_token_id = tokenizer.pad_token_id
     return LoadedModel(model=lm, tokenizer=tokenizer, name=model, device=dev, dtype=dt,
