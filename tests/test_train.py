@@ -394,8 +394,8 @@ def test_heldout_pairs_are_measured_during_training_not_trained_on(tmp_path, tin
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         train_dpo(tiny_config(tmp_path, tiny_model_dir, heldout_pairs=4, eval_every=2))
-    # Losses only: TRL would otherwise run one more full forward per held-out batch to return logits
-    # that nothing reads, and the trainer would keep every batch's logits until the evaluation ends.
+    # Losses only (no compute_metrics): asked for logits, TRL would run one more full forward per
+    # held-out batch and the trainer would keep every batch's logits until the evaluation ends.
     assert not [w for w in caught if "return_outputs=True" in str(w.message)]
     evals = [row for row in read_train_log(tmp_path) if "eval_loss" in row]
     assert [row["step"] for row in evals] == [0, 2, 4]  # before the first step, then every 2 steps
