@@ -96,7 +96,8 @@ result = load_metrics(config.run_dir)
 comparison = paired_table(result["paired"])
 paired = {row.metric: row for row in comparison.itertuples()}
 glue_all(evaluation_summary(result, comparison))
-constant = constant_summary(load_stage1(config.run_dir))  # the baseline a lower sigma_eps is read against
+before_all = load_stage1(config.run_dir)  # the untrained model's replies (stage 1)
+constant = constant_summary(before_all)  # the baseline a lower sigma_eps is read against
 glue_all({"r_const_cv": constant["c_v"], "r_const_sigma": constant["sigma_eps"], "r_const_mae": constant["mean_abs_eps"]})
 
 # %% [markdown]
@@ -128,7 +129,6 @@ Markdown(comparison_markdown(comparison))
 # whole model, not only the number it writes.
 
 # %% tags=["hide-input", "dca-panels"]
-before_all = load_stage1(config.run_dir)
 before, after = paired_rows(before_all[before_all["split"] == "eval"], load_eval(config.run_dir))
 axes = panels(2)
 plot_confidence_histograms(axes[0], before["c_v"], after["c_v"], quantity="c_v")
