@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, peak_rss_mb, report, table  # noqa: E402
+from common import RESULTS, RssSampler, peak_rss_mb, report, table  # noqa: E402
 
 
 def matrix_params(model) -> tuple[int, int]:
@@ -147,7 +147,6 @@ def separate_ci(model, tokenizer, questions, tab) -> dict:
 def dpo_steps(model_name: str, tab, steps: int, lora_layers: int = 0) -> dict:
     """``steps`` optimiser steps of ``train_dpo`` with its defaults (``lora_layers`` apart) on pairs
     from ``tab``, and the largest resident memory while it ran (sampled every 50 ms)."""
-    import threading
     from bench_train import step_timer
 
     from dca import artifacts
@@ -164,35 +163,16 @@ def dpo_steps(model_name: str, tab, steps: int, lora_layers: int = 0) -> dict:
             base = model.get_base_model() if hasattr(model, "get_base_model") else model
             counters.setdefault("run", []).append(getattr(base, "dca_tokens_run", 0))
 
-    peak, done = [0.0], threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.05):
-            peak[0] = max(peak[0], rss_gib())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    with tempfile.TemporaryDirectory() as tmp:
+    with RssSampler() as sampler, tempfile.TemporaryDirectory() as tmp:
         records, _ = build_pairs(tab, PairsConfig())
         artifacts.write_jsonl(Path(tmp) / "pairs.jsonl", records)
         config = TrainConfig(run_dir=tmp, model=model_name, max_steps=steps, save_steps=10_000, seed=0,
                              lora_layers=lora_layers)
         train_dpo(config, callbacks=[timer, Counter()], force=True)
-    done.set()
-    sampler.join()
     runs = counters.get("run", [])
     per_step = [b - a for a, b in zip([0] + runs[:-1], runs)]
     return {"step_s": timer.times, "tokens_run": per_step, "batch": config.batch_size, "pairs": len(records),
-            "peak_rss_gib": peak[0], "lora_layers": lora_layers}
-
-
-def rss_gib() -> float:
-    """This process's resident memory now, in GiB (Linux; 0 elsewhere)."""
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 2**20
-    except (OSError, StopIteration):
-        return 0.0
+            "peak_rss_gib": sampler.peak, "lora_layers": lora_layers}
 
 
 def main(argv: list[str] | None = None) -> dict:

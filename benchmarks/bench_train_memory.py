@@ -26,29 +26,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report, table  # noqa: E402
 
 CHILD = r"""
-import json, sys, threading, time
+import json, sys, time
+sys.path.insert(0, sys.argv[2])  # benchmarks/, for common
+from common import RssSampler, rss_gib
 from dca.train import TrainConfig, train_dpo
 from transformers import TrainerCallback
 config = TrainConfig.from_dict(json.loads(sys.argv[1]))
-peak, stop, steps, state = [0.0], threading.Event(), [], {}
-def rss():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 2**20
-def sample():
-    while not stop.wait(0.05):
-        peak[0] = max(peak[0], rss())
+steps, state = [], {}
 class Steps(TrainerCallback):
     def on_step_begin(self, args, s, control, **kw):
-        state["before"], state["t"], peak[0] = rss(), time.perf_counter(), 0.0
+        state["before"], state["t"] = rss_gib(), time.perf_counter()
+        sampler.reset()
     def on_step_end(self, args, s, control, model=None, **kw):
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         run = getattr(base, "dca_tokens_run", 0)
-        steps.append({"s": time.perf_counter() - state["t"], "peak_gib": peak[0], "before_gib": state["before"],
-                      "tokens_run": run - state.get("run", 0)})
+        steps.append({"s": time.perf_counter() - state["t"], "peak_gib": sampler.peak,
+                      "before_gib": state["before"], "tokens_run": run - state.get("run", 0)})
         state["run"] = run
-threading.Thread(target=sample, daemon=True).start()
-train_dpo(config, callbacks=[Steps()], force=True, progress=False)
-stop.set()
+with RssSampler() as sampler:
+    train_dpo(config, callbacks=[Steps()], force=True, progress=False)
 print("STEPS " + json.dumps(steps))
 """
 
@@ -59,7 +55,8 @@ def run_variant(pairs: Path, model: str, steps: int, overrides: dict[str, str]) 
         shutil.copy(pairs, Path(tmp) / "pairs.jsonl")
         config = {"run_dir": tmp, "model": model, "max_steps": steps, "save_steps": 10_000, "seed": 0,
                   "learning_rate": 1e-4, "max_length": 768, "resume": False, **overrides}
-        out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(config)], capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(config), str(Path(__file__).resolve().parent)],
+                             capture_output=True, text=True)
     line = next((x for x in out.stdout.splitlines() if x.startswith("STEPS ")), None)
     if out.returncode != 0 or line is None:
         raise SystemExit(f"variant {overrides} failed:\n{out.stderr[-3000:]}")

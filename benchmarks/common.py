@@ -49,6 +49,42 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def rss_gib() -> float:
+    """This process's resident memory now, in GiB (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 2**20
+    except (OSError, StopIteration):
+        return 0.0
+
+
+class RssSampler:
+    """Largest resident memory (GiB) since the last :meth:`reset`, sampled every ``every`` seconds by a
+    daemon thread (``ru_maxrss`` cannot be reset, so a part of a run needs sampling); a context manager.
+    """
+
+    def __init__(self, every: float = 0.05):
+        import threading
+
+        self.peak, self._every, self._done = 0.0, every, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._done.wait(self._every):
+            self.peak = max(self.peak, rss_gib())
+
+    def reset(self) -> None:
+        self.peak = 0.0
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 # --------------------------------------------------------------------------------------------------
 # Timing
 
