@@ -211,6 +211,20 @@ def test_driver_skips_unchanged_and_cascades_changes(tiny):
     assert _what(book.execute_all(str(profile), only=["b"], notebooks=nbs)) == ["up to date"]
 
 
+def test_driver_cascades_past_a_notebook_left_out(tiny, tmp_path):
+    """--only a c after a changed: c re-executes although b, between them, is not selected."""
+    nbs, profile, _ = tiny
+    _tiny_notebook(nbs[1].source.parent / "c.py", "print('c')")
+    nbs = nbs + [Notebook("c", "metrics", "dca.bootstrap", source_dir=nbs[0].source.parent,
+                          executed_dir=nbs[0].executed.parent)]
+    assert _what(book.execute_all(str(profile), notebooks=nbs)) == ["executed"] * 3
+    nbs[0].source.write_text(nbs[0].source.read_text() + "\n# %%\nprint('changed')\n")
+    assert _what(book.execute_all(str(profile), only=["a", "c"], notebooks=nbs)) == ["executed", "executed"]
+    # b still holds the old a's execution: a full run brings it (and c, after it) up to date
+    assert _what(book.execute_all(str(profile), notebooks=nbs)) == ["up to date", "executed", "executed"]
+    assert _what(book.execute_all(str(profile), notebooks=nbs)) == ["up to date"] * 3
+
+
 def test_driver_keeps_the_failed_notebook_and_fails(tiny):
     import nbformat
 

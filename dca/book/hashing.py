@@ -2,9 +2,9 @@
 
 A notebook is executed again only when something it depends on changed: the executed copy records,
 in its metadata (``dca_book.hash``), a hash of its source, its parameters, the profile name, every
-file of the ``dca`` package and of ``book/data`` (the committed results), and the run id of the
-execution of the notebook before it (so when one notebook runs again, every notebook after it runs
-again too). Run twice with nothing changed, the second run executes nothing.
+file of the ``dca`` package and of ``book/data`` (the committed results), and the run ids of the
+executions of every notebook before it (so when one notebook runs again, every notebook after it runs
+again too, also when some in between are not selected). Run twice with nothing changed, the second run executes nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +39,18 @@ def package_digest(package_dir: Path = PACKAGE_DIR) -> str:
 def execution_hash(source_text: str, parameters: dict[str, Any], profile: str, package: str, upstream: str) -> str:
     """Hash of everything an executed notebook depends on."""
     return _sha(source_text, json.dumps(parameters, sort_keys=True, default=str), profile, package, upstream)
+
+
+def chained(upstream: str, run_id: str) -> str:
+    """``upstream`` with one more notebook's run id folded in (the ``upstream`` of the next notebook).
+
+    Every notebook's hash thus covers the run ids of *all* the notebooks before it, not only the one
+    just before: when ``--only 03 05`` re-executes 03, 05 sees that even though 04 was skipped.
+
+    >>> chained("", "r1") == chained("", "r1") != chained("", "r2")
+    True
+    """
+    return _sha(upstream, run_id)
 
 
 def recorded(executed: Path) -> dict[str, Any]:
