@@ -253,8 +253,10 @@ def dpo_args(config: TrainConfig, precision: str, world_size: int, eval_steps: i
         cls, specific = DPOConfig, {"beta": config.beta, "loss_type": [config.loss_type],
                                     "precompute_ref_log_probs": config.precompute_ref and world_size == 1,
                                     "disable_dropout": False}  # TRL's default would also zero the LoRA dropout
+    # held-out batches as large as an optimiser step's: without a backward pass they keep no activations,
+    # so a pass of batch_size x grad_accum pairs fits wherever a training pass of batch_size does
     monitoring = {"eval_strategy": "steps", "eval_steps": eval_steps, "eval_on_start": True,
-                  "per_device_eval_batch_size": config.batch_size} if eval_steps > 0 else {}
+                  "per_device_eval_batch_size": config.batch_size * config.grad_accum} if eval_steps > 0 else {}
     return cls(
         output_dir=str(artifacts.RunFolder(config.run_dir).checkpoints),
         **specific,
@@ -389,7 +391,6 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     if not force and artifacts.is_done(adapter, fingerprint):
         return adapter
     from peft import LoraConfig  # imported only when there is training to do (TRL's import takes seconds)
-    from trl import DPOTrainer
 
     started = time.time()
     precision = resolve_precision(config.precision)
@@ -427,13 +428,15 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         trainer = SFTTrainer(model=base, args=args, train_dataset=sft_dataset(records),
                              processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
     else:
-        trainer = DPOTrainer(model=base, ref_model=None, args=args, train_dataset=pairs_dataset(records),
+        trainer = dpo_trainer_class()(model=base, ref_model=None, args=args, train_dataset=pairs_dataset(records),
                              eval_dataset=pairs_dataset(heldout) if heldout else None,
                              processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
     if config.shared_prefix and config.method == "dpo":
         from dca import dpo_prefix
 
         dpo_prefix.install(trainer.model.get_base_model())  # on top of TRL's fused LM head
+    if config.method == "dpo" and heldout and not args.precompute_ref_log_probs:
+        heldout_reference_once(trainer)
     result = trainer.train(resume_from_checkpoint=last)
 
     if trainer.accelerator.is_main_process:
@@ -464,6 +467,49 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
 
     gc.collect()
     return adapter
+
+
+def dpo_trainer_class() -> type:
+    """TRL's ``DPOTrainer``, reading the reference log-probabilities from a batch whenever the batch
+    carries them (:func:`heldout_reference_once` adds them to the held-out pairs only).
+
+    TRL decides between "read them from the batch" and "run the reference now" once for all batches
+    (``precompute_ref_log_probs``); here the training batches still run the reference at every step,
+    while the held-out batches read theirs.
+    """
+    from trl import DPOTrainer
+
+    class HeldOutReferenceDPOTrainer(DPOTrainer):
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            self.precompute_ref_logps = bool(self.args.precompute_ref_log_probs) or "ref_chosen_logps" in inputs
+            return super().compute_loss(model, inputs, *args, **kwargs)
+
+    return HeldOutReferenceDPOTrainer
+
+
+def heldout_reference_once(trainer: Any) -> None:
+    """Compute the held-out pairs' reference log-probabilities once, before training.
+
+    The reference (the base model, adapter switched off) never changes, yet TRL's evaluation runs it
+    again at every held-out measurement: :math:`m` measurements cost :math:`2m` forward passes over
+    the held-out pairs. With the reference's log-probabilities stored as columns of the held-out set
+    (TRL's own ``precompute_ref_log_probs`` machinery, applied to that set only) they cost
+    :math:`m + 1`. The losses and rewards are the same up to float rounding (the reference now runs
+    in its own batches). The training pairs keep their per-step reference forward, which costs no
+    more than precomputing it when every pair is seen once.
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):  # the training's random draws stay those of a run without it
+        trainer.eval_dataset = trainer._precompute_ref_logps(
+            trainer.eval_dataset, "eval", trainer.args.per_device_eval_batch_size)
+    random.setstate(state[0])
+    np.random.set_state(state[1])
 
 
 def adapted_layers(lora_layers: int, model) -> list[int] | None:

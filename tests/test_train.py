@@ -405,6 +405,40 @@ def test_heldout_pairs_are_measured_during_training_not_trained_on(tmp_path, tin
     assert prov["n_heldout_pairs"] == 4 and prov["n_pairs"] == 16
 
 
+def test_heldout_reference_runs_once_and_gives_the_same_losses(tmp_path, tiny_model_dir, monkeypatch):
+    """The held-out pairs' reference log-probabilities are computed once, not at every measurement,
+    and the held-out losses equal those of TRL's run-the-reference-every-time path."""
+    import trl.trainer.dpo_trainer as trl_dpo
+
+    import dca.train
+
+    heldout = artifacts.read_jsonl(write_pairs(tmp_path / "other", n=6, seed=9))
+    calls = []
+    real_use_adapter = trl_dpo.use_adapter
+
+    def counting(*args, **kwargs):  # every adapter-off (reference) forward goes through this
+        calls.append(1)
+        return real_use_adapter(*args, **kwargs)
+
+    monkeypatch.setattr(trl_dpo, "use_adapter", counting)
+
+    def measured(run_dir: Path) -> tuple[list[float], int]:
+        calls.clear()
+        write_pairs(run_dir)
+        artifacts.write_jsonl(run_dir / "pairs_heldout.jsonl", heldout)
+        train_dpo(tiny_config(run_dir, tiny_model_dir, heldout_pairs=4, eval_every=2, shared_prefix=False),
+                  progress=False)
+        return [row["eval_loss"] for row in read_train_log(run_dir) if "eval_loss" in row], len(calls)
+
+    once, forwards_once = measured(tmp_path / "once")
+    monkeypatch.setattr(dca.train, "heldout_reference_once", lambda trainer: None)
+    every, forwards_every = measured(tmp_path / "every")
+    # 4 training steps of 2 pairs; 4 held-out pairs in batches of 2, measured at steps 0, 2 and 4
+    assert forwards_every == 4 + 3 * 2
+    assert forwards_once == 4 + 2
+    assert once == pytest.approx(every, abs=1e-5)
+
+
 # ---- LoRA on the last layers only (lora_layers) ----
 
 def test_lora_layers_adapts_the_last_layers_and_the_backward_stops_below_them(tmp_path, tiny_model_dir):
