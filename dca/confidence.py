@@ -28,7 +28,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from dca.prefix import PROMPTS_PER_BATCH, PrefixCache, batches, common_prefix_length, length_order, pad_batch
+from dca.prefix import (PROMPTS_PER_BATCH, PrefixCache, batches, common_prefix_length, length_order, pack_batch,
+                        packable, pad_batch)
 
 
 class LetterTokenError(ValueError):
@@ -115,13 +116,17 @@ def confidence_from_generation(tokenizer: Any, query: LetterQuery, reply_prefix:
 
 @torch.inference_mode()
 def internal_confidence(model: Any, tokenizer: Any, queries: list[LetterQuery | None], *,
-                        batch_size: int = PROMPTS_PER_BATCH, share_prefix: bool = True,
+                        batch_size: int = PROMPTS_PER_BATCH, share_prefix: bool = True, pack: bool = True,
                         progress: bool = True) -> list[InternalConfidence]:
     """``C_i`` and ``C_i^norm`` for each query, from batched forward passes (``None`` -> NaN).
 
-    Contexts are sorted by length and left-padded; position ids follow the attention mask, so the
-    result equals a one-at-a-time computation up to floating-point rounding. With ``share_prefix``
-    the contexts' common token prefix is computed once (:mod:`dca.prefix`).
+    Contexts are sorted by length and taken ``batch_size`` at a time. With ``share_prefix`` the
+    contexts' common token prefix is computed once (:mod:`dca.prefix`). With ``pack`` (and an
+    attention implementation that takes a 4-D mask: ``sdpa`` or ``eager``) each batch's remainders
+    run end to end in one row with a block mask (:func:`dca.prefix.pack_batch`): no padding token is
+    computed. Otherwise they are left-padded (:func:`dca.prefix.pad_batch`). Either way every context
+    sees exactly its own tokens at their own positions, so the result equals a one-at-a-time
+    computation up to floating-point rounding.
     """
     results: list[InternalConfidence] = [InternalConfidence(math.nan, math.nan, "no_letter")] * len(queries)
     prepared: dict[int, tuple[list[int], int, list[int]]] = {}
@@ -142,11 +147,19 @@ def internal_confidence(model: Any, tokenizer: Any, queries: list[LetterQuery | 
     shared = common_prefix_length([prepared[k][0] for k in keys]) if share_prefix else 0
     prefix = PrefixCache(model, prepared[keys[0]][0][:shared])
     order = [keys[j] for j in length_order([len(prepared[k][0]) for k in keys])]
+    packed = pack and packable(model)
     for batch in tqdm(batches(order, batch_size), desc="C_i", disable=not progress, unit="batch"):
-        ids, mask, positions = pad_batch([prepared[i][0][shared:] for i in batch], shared, pad_id)
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                       past_key_values=prefix.for_batch(len(batch)), use_cache=shared > 0,
-                       logits_to_keep=1).logits[:, -1, :]  # (batch, vocab)
+        remainders = [prepared[i][0][shared:] for i in batch]
+        if packed:
+            ids, mask, positions, last = pack_batch(remainders, shared)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                           position_ids=positions.to(device), past_key_values=prefix.for_batch(1),
+                           use_cache=shared > 0, logits_to_keep=last.to(device)).logits[0]  # (batch, vocab)
+        else:
+            ids, mask, positions = pad_batch(remainders, shared, pad_id)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                           past_key_values=prefix.for_batch(len(batch)), use_cache=shared > 0,
+                           logits_to_keep=1).logits[:, -1, :]  # (batch, vocab)
         probs = torch.softmax(logits.float(), dim=-1).cpu()
         for row, i in enumerate(batch):
             _, target, option_ids = prepared[i]

@@ -185,6 +185,51 @@ def _reserved_layer_class() -> Any:
     return _RESERVED
 
 
+def pack_batch(remainders: list[list[int]], prefix_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pack remainders into one row after the prefix; return ``(ids, mask, position_ids, last)``.
+
+    Instead of left-padding every remainder to the longest (:func:`pad_batch`), the remainders are
+    laid end to end in a single row of ``T = sum(len(r))`` tokens, and a 4-D boolean mask
+    ``(1, 1, T, prefix_len + T)`` lets token ``t`` of remainder ``s`` (which starts at column
+    :math:`o_s` of the row) see key ``k`` iff
+
+    .. math::
+
+        k < P \\quad\\text{or}\\quad o_s \\le k - P \\le t, \\qquad P = \\text{prefix\\_len},
+
+    i.e. the shared prefix and its own earlier tokens, never another remainder's. Its position id is
+    :math:`P + t - o_s`, the position it would have alone. ``last`` holds each remainder's last column,
+    the one whose logits predict what follows it. No token is padding, so none is computed in vain;
+    the price is attention scores against every other remainder, masked out (cheap next to the
+    matrix products while ``T`` stays a few hundred tokens).
+
+    >>> ids, mask, pos, last = pack_batch([[7, 8], [9]], prefix_len=2)
+    >>> ids.tolist(), pos.tolist(), last.tolist()
+    ([[7, 8, 9]], [[2, 3, 2]], [1, 2])
+    >>> mask[0, 0].int().tolist()
+    [[1, 1, 1, 0, 0], [1, 1, 1, 1, 0], [1, 1, 0, 0, 1]]
+    """
+    lengths = torch.tensor([len(r) for r in remainders], dtype=torch.long)
+    if not len(lengths) or int(lengths.min()) < 1:
+        raise ValueError("every remainder needs at least one token")
+    total = int(lengths.sum())
+    segment = torch.repeat_interleave(torch.arange(len(lengths)), lengths)
+    starts = lengths.cumsum(0) - lengths
+    columns = torch.arange(total)
+    own = (segment[:, None] == segment[None, :]) & (columns[None, :] <= columns[:, None])
+    mask = torch.cat([torch.ones((total, prefix_len), dtype=torch.bool), own], dim=1)[None, None]
+    ids = torch.tensor([t for r in remainders for t in r], dtype=torch.long)[None]
+    positions = (prefix_len + columns - starts[segment])[None]
+    return ids, mask, positions, starts + lengths - 1
+
+
+def packable(model: Any) -> bool:
+    """Whether ``model``'s attention takes the custom 4-D mask of :func:`pack_batch` (``sdpa`` and
+    ``eager`` do; flash-attention kernels take none)."""
+    config = getattr(model, "config", None)
+    return getattr(config, "_attn_implementation", None) in ("sdpa", "eager")
+
+
 def pad_batch(remainders: list[list[int]], prefix_len: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Left-pad remainders; return ``(ids, attention_mask, position_ids)`` for the remainder part.
 

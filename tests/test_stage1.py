@@ -38,16 +38,41 @@ def _one_at_a_time(model, tokenizer, query):
 
 
 @pytest.mark.parametrize("share_prefix", [True, False])
-def test_batched_c_i_equals_one_at_a_time(tiny_model, share_prefix):
+@pytest.mark.parametrize("pack", [True, False])
+def test_batched_c_i_equals_one_at_a_time(tiny_model, share_prefix, pack):
     model, tok = tiny_model.model, tiny_model.tokenizer
     queries = _queries(tok)
     assert len({len(q.context) for q in queries}) > 1
-    batched = internal_confidence(model, tok, queries, batch_size=4, share_prefix=share_prefix, progress=False)
+    batched = internal_confidence(model, tok, queries, batch_size=4, share_prefix=share_prefix, pack=pack,
+                                  progress=False)
     for q, got in zip(queries, batched):
         c_i, c_norm = _one_at_a_time(model, tok, q)
         assert got.c_i == pytest.approx(c_i, abs=1e-4)
         assert got.c_i_norm == pytest.approx(c_norm, abs=1e-4)
         assert 0 <= got.c_i <= got.c_i_norm <= 100
+
+
+def test_packed_c_i_takes_the_packed_path_and_one_query(tiny_model, monkeypatch):
+    """The tiny model's attention takes a 4-D mask, so the packed path runs (not the padded one), and a
+    batch of one context packs to that context alone."""
+    import dca.confidence
+    from dca.prefix import packable
+
+    assert packable(tiny_model.model)
+    monkeypatch.setattr(dca.confidence, "pad_batch", None)  # calling it would fail
+    queries = _queries(tiny_model.tokenizer, n=1)
+    got = internal_confidence(tiny_model.model, tiny_model.tokenizer, queries, progress=False)[0]
+    c_i, c_norm = _one_at_a_time(tiny_model.model, tiny_model.tokenizer, queries[0])
+    assert got.c_i == pytest.approx(c_i, abs=1e-4) and got.c_i_norm == pytest.approx(c_norm, abs=1e-4)
+
+
+def test_pack_batch_rejects_empty_remainders():
+    from dca.prefix import pack_batch
+
+    with pytest.raises(ValueError, match="at least one token"):
+        pack_batch([[1, 2], []], prefix_len=3)
+    with pytest.raises(ValueError, match="at least one token"):
+        pack_batch([], prefix_len=3)
 
 
 def test_c_i_none_query_is_nan_with_reason(tiny_model):
