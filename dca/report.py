@@ -439,6 +439,25 @@ def training_summary(log: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def heldout_summary(log: list[dict[str, Any]]) -> str:
+    """One sentence on the held-out pairs' DPO loss during training (TRL's ``eval_*`` rows).
+
+    >>> heldout_summary([{"step": 0, "eval_loss": 0.6931, "eval_rewards/accuracies": 0.0},
+    ...                  {"step": 4, "eval_loss": 0.52, "eval_rewards/accuracies": 0.75}])
+    'On the held-out pairs, never trained on, the loss went from 0.6931 before the first step to 0.5200 at step 4, and the chosen reply had the higher implicit reward in 75 % of them.'
+    >>> heldout_summary([{"step": 1, "loss": 0.69}])
+    'No held-out pairs were measured in this run (heldout_pairs = 0).'
+    """
+    rows = [row for row in log if "eval_loss" in row]
+    if not rows:
+        return "No held-out pairs were measured in this run (heldout_pairs = 0)."
+    first, last = rows[0], rows[-1]
+    start = "before the first step" if int(first.get("step", 0)) == 0 else f"at step {int(first['step'])}"
+    return (f"On the held-out pairs, never trained on, the loss went from {first['eval_loss']:.4f} {start} "
+            f"to {last['eval_loss']:.4f} at step {int(last['step'])}, and the chosen reply had the higher "
+            f"implicit reward in {100 * last.get('eval_rewards/accuracies', math.nan):.0f} % of them.")
+
+
 # --------------------------------------------------------------------------------------------
 # The results chapter of one run (05_results)
 

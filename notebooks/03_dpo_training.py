@@ -179,7 +179,9 @@ lora
 # ## The training curves
 #
 # The log has one row per logging step. Loss, reward margin and reward accuracy are measured on the
-# batch of that step, so with few pairs per batch they are noisy.
+# batch of that step, so with few pairs per batch they are noisy. With `heldout_pairs` > 0 the loss
+# and reward accuracy of that many held-out pairs (built from the evaluation questions, never trained
+# on) are measured too, before the first step and every quarter of the run: the dashed squares.
 
 # %%
 log = read_train_log(config.run_dir)
@@ -196,17 +198,23 @@ for ax, (key, title, ylabel) in zip(axes, [("loss", f"{config.loss_type} loss", 
     ax.set_title(title)
     ax.set_xlabel("optimiser step")
     ax.set_ylabel(ylabel)
+held = pd.DataFrame([row for row in log if "eval_loss" in row])
+if not held.empty:  # the held-out pairs (heldout_pairs > 0): measured before the first step and every quarter
+    axes[0].plot(held["step"], held["eval_loss"], "s--", ms=4, label="held-out pairs")
+    axes[2].plot(held["step"], held["eval_rewards/accuracies"], "s--", ms=4, label="held-out pairs")
+    axes[2].legend(fontsize="small")
 if config.loss_type == "sigmoid":
     axes[0].axhline(0.6931, ls="--", lw=1, color="0.4", label=r"$\log 2$ (no preference)")
+if config.loss_type == "sigmoid" or not held.empty:
     axes[0].legend(fontsize="small")
 axes[2].set_ylim(-0.05, 1.05)
 plt.show()
 
 # %% tags=["remove-cell"]
-from dca.report import glue_all, training_summary
+from dca.report import glue_all, heldout_summary, training_summary
 
 first, last = steps.iloc[0], steps.iloc[-1]
-glue_all({"n_lora": int(n_lora), **training_summary(log)})
+glue_all({"n_lora": int(n_lora), **training_summary(log), "heldout_text": heldout_summary(log)})
 
 # %% [markdown]
 # Over {glue:text}`n_steps` optimiser steps ({glue:text}`train_minutes:.1f` minutes here) the loss
@@ -214,8 +222,9 @@ glue_all({"n_lora": int(n_lora), **training_summary(log)})
 # margin was {glue:text}`margin_last:.4f` and the chosen response had the higher implicit reward in
 # {glue:text}`acc_last:.0f` % of the batch's pairs. A falling loss and a growing positive margin
 # mean the adapter is raising the probability of stating $\operatorname{round}(C_i)$ relative to
-# stating $C_v$. Whether that carries over to *new* questions, and whether the model still answers
-# as before, is what {ref}`chapter-results` measures on the held-out questions.
+# stating $C_v$. {glue:text}`heldout_text` Whether that carries over to the confidence the model
+# states on *new* questions, and whether it still answers as before, is what {ref}`chapter-results`
+# measures on the held-out questions.
 
 # %% [markdown]
 # ## Exercises
