@@ -193,8 +193,8 @@ steps[["loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewar
 axes = panels(3, (4.2, 3.4))
 for ax, (key, title, ylabel) in zip(axes, [("loss", f"{config.loss_type} loss", "loss on the batch"),
                                            ("rewards/margins", r"reward margin $r_w - r_l$", "margin (nats)"),
-                                           ("rewards/accuracies", "reward accuracy", "share of the batch's pairs")]):
-    ax.plot(steps.index, steps[key], marker="o", ms=3)
+                                           ("rewards/accuracies", "reward accuracy", "share of the pairs")]):
+    ax.plot(steps.index, steps[key], marker="o", ms=3, label="training batch")
     ax.set_title(title)
     ax.set_xlabel("optimiser step")
     ax.set_ylabel(ylabel)
