@@ -429,8 +429,8 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
                              processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
     else:
         trainer = dpo_trainer_class()(model=base, ref_model=None, args=args, train_dataset=pairs_dataset(records),
-                             eval_dataset=pairs_dataset(heldout) if heldout else None,
-                             processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
+                                      eval_dataset=pairs_dataset(heldout) if heldout else None,
+                                      processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
     if config.shared_prefix and config.method == "dpo":
         from dca import dpo_prefix
 

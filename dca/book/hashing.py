@@ -4,7 +4,8 @@ A notebook is executed again only when something it depends on changed: the exec
 in its metadata (``dca_book.hash``), a hash of its source, its parameters, the profile name, every
 file of the ``dca`` package and of ``book/data`` (the committed results), and the run ids of the
 executions of every notebook before it (so when one notebook runs again, every notebook after it runs
-again too, also when some in between are not selected). Run twice with nothing changed, the second run executes nothing.
+again too, also past notebooks left out with ``--only``). Run twice with nothing changed, the second
+run executes nothing.
 """
 
 from __future__ import annotations
