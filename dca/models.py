@@ -144,10 +144,35 @@ def load_model(model: str = "embedded", device: str = "auto", dtype: str = "auto
         lm = PeftModel.from_pretrained(lm, str(adapter)).merge_and_unload()
     lm.to(dev)
     lm.eval()
+    contiguous_head_input(lm)
     if lm.generation_config is not None and lm.generation_config.pad_token_id is None:
         lm.generation_config.pad_token_id = tokenizer.pad_token_id
     return LoadedModel(model=lm, tokenizer=tokenizer, name=model, device=dev, dtype=dt,
                        dtype_reason=dtype_reason(dtype, dev))
+
+
+def contiguous_head_input(lm: Any) -> Any:
+    """Hand the output projection a contiguous input (a forward pre-hook on ``lm``'s output embeddings).
+
+    With ``logits_to_keep=1`` (what ``generate`` asks for at the prompt) the model slices the last
+    position out of the hidden states: a ``(batch, 1, d)`` view whose rows are a whole prompt apart.
+    ``torch.matmul`` folds such an input into one matrix product only when the weight requires a
+    gradient; for frozen weights, as in a model whose adapter was merged (PEFT leaves its weights
+    frozen), it broadcasts the ``vocab x d`` weight over the batch instead and copies it
+    ``batch`` times: 3.7 GB for 8 rows of Qwen2.5's 151,936 x 1,536 head, in every prefill. That made
+    a merged 1.5B model's prefill of 8 x 240 tokens about 2x slower than the base model's (20.6 vs
+    7.8 s). Copying the ``batch x d`` slice instead costs nothing and gives the same logits.
+    """
+    head = lm.get_output_embeddings() if hasattr(lm, "get_output_embeddings") else None
+    if head is not None:
+        head.register_forward_pre_hook(_contiguous_first_input)
+    return lm
+
+
+def _contiguous_first_input(module: Any, args: tuple) -> tuple | None:
+    if args and isinstance(args[0], torch.Tensor) and not args[0].is_contiguous():
+        return (args[0].contiguous(), *args[1:])
+    return None
 
 
 def load_base_model(model: str, precision: str):

@@ -237,3 +237,31 @@ def test_content_hashes_are_cached_by_size_and_mtime(tmp_path, monkeypatch):
     assert artifacts.content_hash(data) == first
     os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # touched: hashed again
     assert artifacts.content_hash(data) != first
+
+
+def _head_matmuls(model, ids) -> list[str]:
+    """The aten products whose operands hold the output projection's vocabulary dimension."""
+    vocab = model.get_output_embeddings().out_features
+    with torch.inference_mode(), torch.profiler.profile(record_shapes=True) as prof:
+        model(input_ids=ids, logits_to_keep=1)
+    return [e.name for e in prof.events() if e.name in ("aten::mm", "aten::bmm", "aten::addmm")
+            and any(vocab in shape for shape in e.input_shapes)]
+
+
+def test_frozen_model_projects_the_last_position_with_one_product(tiny_model_dir):
+    """Frozen weights (a merged adapter's) and a sliced last position: without the contiguous copy,
+    torch.matmul copies the vocab x d weight once per row (bmm); with it, one mm, the same logits."""
+    from dca.models import load_model
+
+    model = load_model(str(tiny_model_dir), device="cpu", dtype="float32").model
+    model.requires_grad_(False)
+    ids = torch.randint(3, 50, (3, 7))
+    assert _head_matmuls(model, ids) == ["aten::mm"]
+    with torch.inference_mode():
+        kept = model(input_ids=ids, logits_to_keep=1).logits
+        full = model(input_ids=ids).logits[:, -1:]
+    torch.testing.assert_close(kept, full)
+    plain = load_model(str(tiny_model_dir), device="cpu", dtype="float32").model
+    plain.get_output_embeddings()._forward_pre_hooks.clear()  # what the hook prevents
+    plain.requires_grad_(False)
+    assert "aten::bmm" in _head_matmuls(plain, ids)
