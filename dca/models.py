@@ -160,8 +160,9 @@ def contiguous_head_input(lm: Any) -> Any:
     gradient; for frozen weights, as in a model whose adapter was merged (PEFT leaves its weights
     frozen), it broadcasts the ``vocab x d`` weight over the batch instead and copies it
     ``batch`` times: 3.7 GB for 8 rows of Qwen2.5's 151,936 x 1,536 head, in every prefill. That made
-    a merged 1.5B model's prefill of 8 x 240 tokens about 2x slower than the base model's (20.6 vs
-    7.8 s). Copying the ``batch x d`` slice instead costs nothing and gives the same logits.
+    a merged 1.5B model's prefill of 8 x 240 tokens 2.3x slower than the base model's (18.8 against
+    8.0 s, ``benchmarks/bench_merged_head.py``). Copying the ``batch x d`` slice instead costs nothing
+    and gives the same logits.
     """
     head = lm.get_output_embeddings() if hasattr(lm, "get_output_embeddings") else None
     if head is not None:
