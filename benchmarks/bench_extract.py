@@ -9,7 +9,10 @@ probabilities (``exp(loglikelihood)`` vs ``c_i / 100``; and the option-renormali
 Same tokens: lm-eval moves the context's trailing space into the continuation and encodes
 ``context + continuation`` (no BOS is added: the prompt starts with SmolLM2's BOS ``<|im_start|>``, and
 its tokenizer adds none anyway); :func:`dca.confidence.letter_token_ids` does the same. The script
-checks, query by query, that the context tokens and the letter token are identical.
+checks, query by query, that the context tokens and the letter token are identical. Beside lm-eval
+and dca as it runs (each batch's contexts packed into one row, :func:`dca.prefix.pack_batch`), the
+variant with the contexts left-padded (``pack=False``, how the pass ran before) shows what packing
+gives.
 
 ``python benchmarks/bench_extract.py --n 32 --repeats 2``
 """
@@ -109,6 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.peers_only:
         variants["dca before the first speed-up round (prefix cache deep-copied per batch)"] = legacy
         variants["dca, no shared prefix"] = ours(share_prefix=False)
+    variants[f"dca, contexts left-padded instead of packed ({precision})"] = ours(pack=False)
     variants[f"dca now ({precision})"] = ours()
     if not args.no_bf16 and not args.peers_only and args.dtype == "float32":
         bf16 = load_model(args.model, device="cpu", dtype="bfloat16").model
