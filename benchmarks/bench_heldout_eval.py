@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import report, table  # noqa: E402
+from common import interleaved, report, table  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -39,16 +39,14 @@ def main(argv: list[str] | None = None) -> dict:
     from peft import LoraConfig
 
     from dca import artifacts, dpo_prefix
-    from dca.config import load_profile
+    from dca.cli import stage_parameters
     from dca.models import load_base_model
     from dca.train import (TrainConfig, dpo_args, dpo_trainer_class, heldout_records, heldout_reference_once,
                            pairs_dataset, resolve_precision)
 
-    prof = load_profile(args.profile)
-    names = TrainConfig.field_names()
-    values = {k: v for k, v in {**prof.get("common", {}), **prof.get("train", {})}.items() if k in names}
-    out = tempfile.mkdtemp(prefix="dca-heldout-")  # checkpoints would go here; none are written
-    cfg = TrainConfig.from_dict({**values, "run_dir": args.run_dir})
+    values = stage_parameters(["train"], {"profile": args.profile, "run_dir": args.run_dir})["train"]
+    cfg = TrainConfig.from_dict(values)
+    out = tempfile.TemporaryDirectory(prefix="dca-heldout-")  # checkpoints would go here; none are written
     precision = resolve_precision(cfg.precision)
     run = artifacts.RunFolder(args.run_dir)
     records = artifacts.read_jsonl(run.require("pairs"))
@@ -59,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(cfg.target_modules), bias="none", task_type="CAUSAL_LM")
     targs = dpo_args(cfg, precision, 1, eval_steps=1)
-    targs.output_dir, targs.disable_tqdm = out, True
+    targs.output_dir, targs.disable_tqdm = out.name, True
     trainer = dpo_trainer_class()(model=base, ref_model=None, args=targs, train_dataset=pairs_dataset(records),
                                   eval_dataset=pairs_dataset(heldout), processing_class=tok, peft_config=lora)
     dpo_prefix.install(trainer.model.get_base_model())
@@ -75,15 +73,16 @@ def main(argv: list[str] | None = None) -> dict:
         f"reference at every measurement, batch {step_batch}": (plain, step_batch),
         f"reference once, batch {step_batch} (now)": (cached, step_batch),
     }
-    best = {name: float("inf") for name in variants}
-    losses = {}
-    for _ in range(args.repeats):
-        for name, (dataset, batch) in variants.items():
+
+    def measurement(dataset, batch):
+        def run():
             trainer.eval_dataset, trainer.args.per_device_eval_batch_size = dataset, batch
-            t = time.perf_counter()
             metrics = trainer.evaluate()
-            best[name] = min(best[name], time.perf_counter() - t)
-            losses[name] = (metrics["eval_loss"], metrics["eval_logps/chosen"])
+            return metrics["eval_loss"], metrics["eval_logps/chosen"]
+        return run
+
+    best, losses = interleaved({name: measurement(*v) for name, v in variants.items()}, repeats=args.repeats)
+    out.cleanup()
     first = next(iter(variants))
     n_meas = 5  # the book's default: before the first step and every quarter
     rows = [[name, best[name], best[first] / best[name], losses[name][0], losses[name][1]] for name in variants]
