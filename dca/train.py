@@ -70,6 +70,13 @@ class TrainConfig(StageConfig):
         default=0.05,
         metadata={"help": "Dropout on the LoRA branch. Active during training: TRL's disable_dropout is turned "
                           "off here so that this value is honoured."})
+    packed_dropout: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "Draw the LoRA dropout masks from 64-bit random words, four elements a draw "
+                          "(dca.lora_dropout): the same Bernoulli dropout with p rounded to a multiple of 2**-16, "
+                          "its masks about 3x faster to draw on a CPU (one DPO step of the 1.5B model: 16 % of it "
+                          "was drawing masks). false: PEFT's torch.nn.Dropout, which drew the masks of the runs made "
+                          "before this option existed."})
     target_modules: list[str] = dataclasses.field(
         default_factory=lambda: list(ALL_LINEAR),
         metadata={"help": "Module names that get a LoRA adapter (comma-separated on the command line); default "
@@ -431,6 +438,11 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         trainer = dpo_trainer_class()(model=base, ref_model=None, args=args, train_dataset=pairs_dataset(records),
                                       eval_dataset=pairs_dataset(heldout) if heldout else None,
                                       processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
+    packed_dropouts = 0
+    if config.packed_dropout:
+        from dca import lora_dropout
+
+        packed_dropouts = lora_dropout.install(trainer.model)
     if config.shared_prefix and config.method == "dpo":
         from dca import dpo_prefix
 
@@ -452,6 +464,7 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
             wall_time_s=round(time.time() - started, 2), trainable_params=trainable, total_params=total,
             inputs={"pairs": str(pairs_path), "pairs_fingerprint": artifacts.input_fingerprint(pairs_path)},
             final_train_loss=result.training_loss if final_loss is None else final_loss,
+            packed_dropout_layers=packed_dropouts,
             **_shared_prefix_record(trainer.model.get_base_model()),
         )
         artifacts.write_jsonl(run.train_log, trainer.state.log_history)

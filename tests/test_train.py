@@ -120,6 +120,11 @@ def test_artifacts_are_written(trained):
     prov = artifacts.read_json(artifacts.provenance_path(adapter))
     assert prov["world_size"] == 1 and prov["global_step"] == 4 and prov["precision"] == "fp32"
     assert prov["n_pairs"] == 16 and prov["resumed_from"] is None
+    from safetensors import safe_open
+
+    with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as weights:
+        lora_layers = sum(1 for key in weights.keys() if "lora_A" in key)
+    assert prov["packed_dropout_layers"] == lora_layers > 0  # dca.lora_dropout drew every layer's masks
     assert TrainConfig.from_dict(artifacts.read_json(run_dir / "train_config.json")) == config
     log = read_train_log(run_dir)
     steps = [row for row in log if "loss" in row]
@@ -376,6 +381,16 @@ def test_training_losses_match_with_and_without_shared_prefix(tmp_path, tiny_mod
     # policy + reference pass per step; with checkpointing only the reference pass shares the prefix
     assert shared_calls == (3 if gradient_checkpointing else 6)
     assert all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(plain, shared)), (plain, shared)
+
+
+def test_packed_dropout_false_keeps_pefts_dropout_and_draws_other_masks(trained, tmp_path, tiny_model_dir):
+    config, _ = trained
+    write_pairs(tmp_path)
+    adapter = train_dpo(dataclasses.replace(config, run_dir=str(tmp_path), packed_dropout=False))
+    assert artifacts.read_json(artifacts.provenance_path(adapter))["packed_dropout_layers"] == 0
+    packed, plain = losses(Path(config.run_dir)), losses(tmp_path)
+    assert packed[1] == plain[1] == pytest.approx(math.log(2), abs=1e-4)  # LoRA starts as the identity
+    assert packed[4] != plain[4] and all(math.isfinite(v) for v in plain.values())  # other masks, other steps
 
 
 def test_sft_baseline_trains_on_the_chosen_replies(tmp_path, tiny_model_dir):
