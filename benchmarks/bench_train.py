@@ -135,27 +135,30 @@ def run_dca(model: str, records: list[dict], out: Path, **overrides) -> dict:
                         f"precompute_ref={config.precompute_ref}"}
 
 
-def one_step_table(model: str, records: list[dict], repeats: int) -> tuple[str, list[dict]]:
-    """One DPO step's model work (reference forward, policy forward, policy backward) on the same batch of
-    4 pairs with TRL's full forward, the batch-prefix-only forward and the full tree, interleaved
-    ``repeats`` times, best kept: the before/after of each stage of :mod:`dca.dpo_prefix`, free of the
-    trainer's bookkeeping and of the machine's drift between long runs."""
+def one_step_setup(model: str, records: list[dict], precision: str = "fp32", packed_dropout: bool = True) -> dict:
+    """One DPO batch (the first ``batch_size`` records) ready to run through a LoRA model the way
+    ``train_dpo`` builds it: TRL's fused LM head, PEFT with the defaults' adapter on all linear
+    projections, :mod:`dca.lora_dropout` (unless ``packed_dropout`` is false) and :mod:`dca.dpo_prefix`
+    installed, train mode. Returns ``peft``, ``base``, ``kwargs``
+    (the forward's arguments), ``batch`` and ``examples``."""
     import torch
     from peft import LoraConfig, get_peft_model
     from trl.trainer.dpo_trainer import DataCollatorForPreference
     from trl.trainer.utils import add_fused_lm_head
 
-    from dca import dpo_prefix
+    from dca import dpo_prefix, lora_dropout
     from dca.models import load_base_model
     from dca.train import ALL_LINEAR, TrainConfig
 
     defaults = TrainConfig()
     torch.manual_seed(0)
-    tokenizer, base = load_base_model(model, "fp32")
+    tokenizer, base = load_base_model(model, precision)
     add_fused_lm_head(base, outputs=("log_probs", "entropy", "mean_logits", "is_top1"))
     peft = get_peft_model(base, LoraConfig(r=defaults.lora_r, lora_alpha=defaults.lora_alpha,
                                            lora_dropout=defaults.lora_dropout, target_modules=list(ALL_LINEAR),
                                            task_type="CAUSAL_LM"))
+    if packed_dropout:
+        lora_dropout.install(peft)
     dpo_prefix.install(base)
 
     def ids(x):
@@ -170,24 +173,45 @@ def one_step_table(model: str, records: list[dict], repeats: int) -> tuple[str, 
     batch = DataCollatorForPreference(pad_token_id=tokenizer.pad_token_id or 0)(examples)
     kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "use_cache": False,
               "labels": batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100), "fused_lm_head": True}
-    pair_ends = dpo_prefix.pair_prompt_ends
     peft.train()
+    return {"peft": peft, "base": base, "kwargs": kwargs, "batch": batch, "examples": examples}
+
+
+def timed_step(peft, kwargs: dict) -> dict:
+    """Seconds of one step's model work: the reference forward (adapter off, no gradient), the policy
+    forward and its backward (``ref``, ``fwd``, ``bwd``, ``total``)."""
+    import torch
+
+    t0 = time.perf_counter()
+    with torch.no_grad(), peft.disable_adapter():
+        peft(**kwargs)
+    t1 = time.perf_counter()
+    out = peft(**kwargs)
+    t2 = time.perf_counter()
+    out.log_probs.sum().backward()
+    t3 = time.perf_counter()
+    peft.zero_grad()
+    return {"ref": t1 - t0, "fwd": t2 - t1, "bwd": t3 - t2, "total": t3 - t0}
+
+
+def one_step_table(model: str, records: list[dict], repeats: int) -> tuple[str, list[dict]]:
+    """One DPO step's model work (reference forward, policy forward, policy backward) on the same batch of
+    4 pairs with TRL's full forward, the batch-prefix-only forward and the full tree, interleaved
+    ``repeats`` times, best kept: the before/after of each stage of :mod:`dca.dpo_prefix`, free of the
+    trainer's bookkeeping and of the machine's drift between long runs."""
+    from dca import dpo_prefix
+
+    setup = one_step_setup(model, records)
+    peft, base, kwargs, batch, examples = (setup[k] for k in ("peft", "base", "kwargs", "batch", "examples"))
+    pair_ends = dpo_prefix.pair_prompt_ends
 
     def step(mode: str) -> dict:
         base.dca_shared_prefix_ok = mode != "full"
         dpo_prefix.pair_prompt_ends = pair_ends if mode == "tree" else (lambda *a, **k: None)
         run = base.dca_tokens_run
-        t0 = time.perf_counter()
-        with torch.no_grad(), peft.disable_adapter():
-            peft(**kwargs)
-        t1 = time.perf_counter()
-        out = peft(**kwargs)
-        t2 = time.perf_counter()
-        out.log_probs.sum().backward()
-        t3 = time.perf_counter()
-        peft.zero_grad()
+        timed = timed_step(peft, kwargs)
         tokens = base.dca_tokens_run - run if mode != "full" else 2 * int(batch["attention_mask"].sum())
-        return {"ref": t1 - t0, "fwd": t2 - t1, "bwd": t3 - t2, "total": t3 - t0, "tokens": tokens // 2}
+        return {**timed, "tokens": tokens // 2}
 
     names = {"full": "TRL's full forward (every sequence whole)", "prefix": "+ batch prefix once (stage 1)",
              "tree": "+ each pair's prompt once (stages 1-3, the default)"}
