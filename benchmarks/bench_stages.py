@@ -16,7 +16,7 @@ read bandwidth). The numerators are counted from tokens and parameters, not from
 - a decode step of ``B`` rows reads every matrix weight once plus the key/value cache, so it cannot
   take less than ``bytes / bandwidth``; decode is reported as that bound over the measured step time.
 
-Each stage's FLOP/s is also read against the GEMM throughput measured in the same minutes
+Each stage's FLOP/s is also read against the median GEMM throughput measured in the same minutes
 (:func:`gemm_now`, 2048-square products right before and after the stage, and before every prefill
 run): on this shared virtual machine that throughput itself moves up to 2x within seconds, so a
 fraction of a peak recorded another day mixes the code's efficiency with the neighbours' load.
@@ -126,7 +126,7 @@ def prefill_and_decode(model, tokenizer, prompts: list[str], batch: int, steps: 
     return {"prefill_s": prefill_s, "prefill_real_tokens": real, "prefill_run_tokens": run, "prefill_rows": rows,
             "decode_s": decode_s, "decode_steps": steps * len(range(0, len(encoded), batch)),
             "decode_rows": decode_rows, "kv_bytes_mean": statistics.mean(kv_bytes), "prefill_repeats": repeats,
-            "prefill_gemm_best": max(gemms)}
+            "prefill_gemms": gemms}
 
 
 def elicitation(model, tokenizer, questions, prompts: list[str]) -> dict:
@@ -230,17 +230,17 @@ def main(argv: list[str] | None = None) -> dict:
     def fraction(flops: float, seconds: float) -> tuple[float, float]:
         return flops / seconds, flops / seconds / peak
 
-    then: dict[str, float] = {}  # stage -> best GEMM FLOP/s measured right before and right after it
+    then: dict[str, float] = {}  # stage -> median GEMM FLOP/s measured around it
 
     def around(name: str, fn):
         before = gemm_now(args.dtype)
         result = fn()
-        then[name] = max(before, gemm_now(args.dtype))
+        then[name] = statistics.median([before, gemm_now(args.dtype)])
         return result
 
     pd_ = prefill_and_decode(model, tok, prompts, batch=8, steps=args.decode_steps, repeats=args.repeats,
                              dtype=args.dtype)
-    then["prefill"] = pd_["prefill_gemm_best"]
+    then["prefill"] = statistics.median(pd_["prefill_gemms"])
     el = around("elicitation", lambda: elicitation(model, tok, questions, prompts))
     ci = around("ci_separate", lambda: separate_ci(model, tok, questions, el["table"]))
     rss_inference = peak_rss_mb()
@@ -309,11 +309,11 @@ def main(argv: list[str] | None = None) -> dict:
             f"the layers, {head / 1e9:.2f} B output projection), {args.n} OpenBookQA questions (offline copy, "
             f"3-shot). Denominators from `bench_peak.py`: {peak / 1e9:,.0f} GFLOP/s GEMM peak, "
             f"{bandwidth / 1e9:.1f} GB/s read bandwidth. FLOPs counted as 2 x parameters x tokens "
-            f"(attention products left out, about 5 %). \"Of the peak then\": the same FLOP/s over the best "
-            f"2048-square GEMM measured in the same minutes (right before and after the stage; for prefill before "
-            f"each of its runs), because this virtual machine's GEMM throughput itself moves up to 2x within "
-            f"seconds with its neighbours' load (this run: {min(then.values()) / 1e9:,.0f} to "
-            f"{max(then.values()) / 1e9:,.0f} GFLOP/s).\n\n"
+            f"(attention products left out, about 5 %). \"Of the peak then\": the same FLOP/s over the median "
+            f"2048-square GEMM throughput measured in the same minutes (right before and after the stage; for "
+            f"prefill before each of its runs), because this virtual machine's GEMM throughput itself moves up to 2x within "
+            f"seconds with its neighbours' load (this run: the medians ranged from "
+            f"{min(then.values()) / 1e9:,.0f} to {max(then.values()) / 1e9:,.0f} GFLOP/s).\n\n"
             + table(["stage", "tokens", "seconds", "GFLOP/s", "of peak", "of the peak then", "note"], rows)
             + f"\n\nPeak RSS: {rss_inference / 1024:.1f} GiB through inference, {data['peak_rss_mb'] / 1024:.1f} GiB "
               "with training (one process).")
