@@ -16,16 +16,10 @@ read bandwidth). The numerators are counted from tokens and parameters, not from
 - a decode step of ``B`` rows reads every matrix weight once plus the key/value cache, so it cannot
   take less than ``bytes / bandwidth``; decode is reported as that bound over the measured step time.
 
-Each stage's FLOP/s is also read against the median GEMM throughput measured in the same minutes
-(:func:`gemm_now`, 2048-square products right before and after the stage, and before every prefill
-run): on this shared virtual machine that throughput itself moves up to 2x within seconds, so a
-fraction of a peak recorded another day mixes the code's efficiency with the neighbours' load.
-
 Rows:
 
 - **prefill**: the prompts' forward (batch 8, no prefix sharing, last position's logits only), the
-  work that dominates eliciting and scoring; best of ``--repeats`` runs per batch (the peak is a best
-  of 5 too);
+  work that dominates eliciting and scoring;
 - **decode**: greedy next-token steps on a batch-8 cache of those prompts;
 - **elicitation (stage 1 as run)**: ``dca.elicit.generate_replies`` with the shared prompt prefix,
   its C_i read from the generation pass (one prefill per question); FLOPs of the tokens it ran;
@@ -77,40 +71,24 @@ def peaks(dtype: str) -> tuple[float, float]:
     return peak, data["bandwidth"]["read_bytes_per_s"]
 
 
-def gemm_now(dtype: str) -> float:
-    """This machine's GEMM FLOP/s of ``dtype`` at this moment: best of 3 products of 2048-square
-    matrices (``bench_peak.gemm_flops``, the size of the recorded peak), a few tenths of a second."""
-    import torch
-
-    from bench_peak import gemm_flops
-
-    return gemm_flops(2048, getattr(torch, dtype), 3)
-
-
-def prefill_and_decode(model, tokenizer, prompts: list[str], batch: int, steps: int, repeats: int = 1,
-                       dtype: str = "bfloat16") -> dict:
-    """Time a plain batched prefill (last logits only; per batch the best of ``repeats``, each after a
-    :func:`gemm_now`) and ``steps`` greedy decode steps per batch."""
+def prefill_and_decode(model, tokenizer, prompts: list[str], batch: int, steps: int) -> dict:
+    """Time a plain batched prefill (last logits only) and ``steps`` greedy decode steps per batch."""
     import torch
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     prefill_s = decode_s = 0.0
     real = run = rows = decode_rows = 0
-    kv_bytes, gemms = [], []
+    kv_bytes = []
     with torch.inference_mode():
         for start in range(0, len(encoded), batch):
             chunk = encoded[start:start + batch]
             width = max(len(e) for e in chunk)
             ids = torch.tensor([[pad] * (width - len(e)) + e for e in chunk])
             mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in chunk])
-            best = float("inf")
-            for _ in range(repeats):
-                gemms.append(gemm_now(dtype))
-                t0 = time.perf_counter()
-                out = model(input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=1)
-                best = min(best, time.perf_counter() - t0)
-            prefill_s += best
+            t0 = time.perf_counter()
+            out = model(input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=1)
+            prefill_s += time.perf_counter() - t0
             real += int(mask.sum())
             run += ids.numel()
             rows += len(chunk)
@@ -125,8 +103,7 @@ def prefill_and_decode(model, tokenizer, prompts: list[str], batch: int, steps: 
             kv_bytes.append(sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values)))
     return {"prefill_s": prefill_s, "prefill_real_tokens": real, "prefill_run_tokens": run, "prefill_rows": rows,
             "decode_s": decode_s, "decode_steps": steps * len(range(0, len(encoded), batch)),
-            "decode_rows": decode_rows, "kv_bytes_mean": statistics.mean(kv_bytes), "prefill_repeats": repeats,
-            "prefill_gemms": gemms}
+            "decode_rows": decode_rows, "kv_bytes_mean": statistics.mean(kv_bytes)}
 
 
 def elicitation(model, tokenizer, questions, prompts: list[str]) -> dict:
@@ -205,7 +182,6 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n", type=int, default=32, help="OpenBookQA questions (the offline copy)")
     ap.add_argument("--decode-steps", type=int, default=8)
     ap.add_argument("--steps", type=int, default=4, help="DPO steps (the first is reported apart: warm-up)")
-    ap.add_argument("--repeats", type=int, default=3, help="prefill runs per batch (the best kept)")
     ap.add_argument("--lora-layers", type=int, default=14,
                     help="also time DPO steps with LoRA on the last this many layers only (0: skip)")
     args = ap.parse_args(argv)
@@ -230,39 +206,26 @@ def main(argv: list[str] | None = None) -> dict:
     def fraction(flops: float, seconds: float) -> tuple[float, float]:
         return flops / seconds, flops / seconds / peak
 
-    then: dict[str, float] = {}  # stage -> median GEMM FLOP/s measured around it
-
-    def around(name: str, fn):
-        before = gemm_now(args.dtype)
-        result = fn()
-        then[name] = statistics.median([before, gemm_now(args.dtype)])
-        return result
-
-    pd_ = prefill_and_decode(model, tok, prompts, batch=8, steps=args.decode_steps, repeats=args.repeats,
-                             dtype=args.dtype)
-    then["prefill"] = statistics.median(pd_["prefill_gemms"])
-    el = around("elicitation", lambda: elicitation(model, tok, questions, prompts))
-    ci = around("ci_separate", lambda: separate_ci(model, tok, questions, el["table"]))
+    pd_ = prefill_and_decode(model, tok, prompts, batch=8, steps=args.decode_steps)
+    el = elicitation(model, tok, questions, prompts)
+    ci = separate_ci(model, tok, questions, el["table"])
     rss_inference = peak_rss_mb()
     del model, loaded
     gc.collect()
-    dpo = around("dpo", lambda: dpo_steps(args.model, el["table"], args.steps))
+    dpo = dpo_steps(args.model, el["table"], args.steps)
     dpo_top = dpo_steps(args.model, el["table"], args.steps, args.lora_layers) if args.lora_layers else None
 
     rows, data = [], {"model": args.model, "dtype": args.dtype, "n": args.n, "n_body": body, "n_head": head,
                       "peak_flops": peak, "bandwidth": bandwidth}
     f, frac = fraction(2 * body * pd_["prefill_real_tokens"] + 2 * head * pd_["prefill_rows"], pd_["prefill_s"])
     rows.append(["prefill (batch 8, plain)", pd_["prefill_real_tokens"], pd_["prefill_s"], f / 1e9, f"{100 * frac:.0f} %",
-                 f"{100 * f / then['prefill']:.0f} %",
-                 f"best of {args.repeats} per batch; padding "
-                 f"{100 * (1 - pd_['prefill_real_tokens'] / pd_['prefill_run_tokens']):.0f} % of the run"])
-    data["prefill"] = {**{k: v for k, v in pd_.items() if k.startswith("prefill")}, "flops_per_s": f, "of_peak": frac,
-                       "gemm_then": then["prefill"], "of_peak_then": f / then["prefill"]}
+                 f"padding {100 * (1 - pd_['prefill_real_tokens'] / pd_['prefill_run_tokens']):.0f} % of the run"])
+    data["prefill"] = {**{k: v for k, v in pd_.items() if k.startswith("prefill")}, "flops_per_s": f, "of_peak": frac}
 
     step_s = pd_["decode_s"] / pd_["decode_steps"]
     bound = (weight_bytes + pd_["kv_bytes_mean"]) / bandwidth
     f = (2 * (body + head) * pd_["decode_rows"]) / pd_["decode_s"]
-    rows.append(["decode step (batch 8)", pd_["decode_rows"], pd_["decode_s"], f / 1e9, f"{100 * f / peak:.1f} %", "—",
+    rows.append(["decode step (batch 8)", pd_["decode_rows"], pd_["decode_s"], f / 1e9, f"{100 * f / peak:.1f} %",
                  f"{1000 * step_s:.0f} ms a step; bandwidth bound {1000 * bound:.0f} ms: {100 * bound / step_s:.0f} % of it"])
     data["decode"] = {"step_s": step_s, "bound_s": bound, "of_bound": bound / step_s, "flops_per_s": f,
                       "kv_bytes_mean": pd_["kv_bytes_mean"]}
@@ -273,35 +236,28 @@ def main(argv: list[str] | None = None) -> dict:
     flops = 2 * body * el["prompt_tokens_run"] + 2 * head * args.n + 2 * (body + head) * generated
     f, frac = fraction(flops, el["s"])
     rows.append(["elicitation + C_i (stage 1 as run)", el["prompt_tokens_run"] + generated, el["s"], f / 1e9,
-                 f"{100 * frac:.0f} %", f"{100 * f / then['elicitation']:.0f} %",
-                 f"{el['s'] / args.n:.2f} s a question; prefix of {el['shared']} tokens run once"])
-    data["elicitation"] = {"s": el["s"], "tokens": el["prompt_tokens_run"] + generated, "flops_per_s": f, "of_peak": frac,
-                           "gemm_then": then["elicitation"], "of_peak_then": f / then["elicitation"]}
+                 f"{100 * frac:.0f} %", f"{el['s'] / args.n:.2f} s a question; prefix of {el['shared']} tokens run once"])
+    data["elicitation"] = {"s": el["s"], "tokens": el["prompt_tokens_run"] + generated, "flops_per_s": f, "of_peak": frac}
 
     f, frac = fraction(2 * body * ci["tokens_run"] + 2 * head * ci["rows"], ci["s"])
     rows.append(["C_i, separate pass", ci["tokens_run"], ci["s"], f / 1e9, f"{100 * frac:.0f} %",
-                 f"{100 * f / then['ci_separate']:.0f} %",
                  f"{ci['rows']} replies; runs only where the letter is not its own generated token"])
-    data["ci_separate"] = {**ci, "flops_per_s": f, "of_peak": frac, "gemm_then": then["ci_separate"],
-                           "of_peak_then": f / then["ci_separate"]}
+    data["ci_separate"] = {**ci, "flops_per_s": f, "of_peak": frac}
 
     steady = list(zip(dpo["step_s"], dpo["tokens_run"]))[1:] or list(zip(dpo["step_s"], dpo["tokens_run"]))
     step = statistics.median(s for s, _ in steady)
     tokens = statistics.median(t for _, t in steady)  # reference + policy forward tokens of one step
     f = 3 * (body + head) * tokens / step  # 2 N T_ref + 2 N T_pol + 2 N T_pol, T_ref = T_pol = tokens / 2
     rows.append([f"DPO step (batch {dpo['batch']}, shared-prefix tree)", int(tokens), step, f / 1e9,
-                 f"{100 * f / peak:.0f} %", f"{100 * f / then['dpo']:.0f} %",
-                 f"median of steps 2..{len(dpo['step_s'])}; tokens = reference + policy forward; peak RSS "
-                 f"{dpo['peak_rss_gib']:.1f} GiB"])
-    data["dpo"] = {**dpo, "median_step_s": step, "median_tokens": tokens, "flops_per_s": f, "of_peak": f / peak,
-                   "gemm_then": then["dpo"], "of_peak_then": f / then["dpo"]}
+                 f"{100 * f / peak:.0f} %", f"median of steps 2..{len(dpo['step_s'])}; tokens = reference + policy "
+                 f"forward; peak RSS {dpo['peak_rss_gib']:.1f} GiB"])
+    data["dpo"] = {**dpo, "median_step_s": step, "median_tokens": tokens, "flops_per_s": f, "of_peak": f / peak}
     if dpo_top is not None:
         top_step = statistics.median(dpo_top["step_s"][1:] or dpo_top["step_s"])
-        rows.append([f"DPO step, LoRA on the last {args.lora_layers} layers only", int(tokens), top_step, "—", "—", "—",
+        rows.append([f"DPO step, LoRA on the last {args.lora_layers} layers only", int(tokens), top_step, "—", "—",
                      f"{step / top_step:.2f}x faster than all layers (same pairs); peak RSS "
                      f"{dpo_top['peak_rss_gib']:.1f} GiB; the backward stops at the lowest adapted layer"])
         data["dpo_lora_layers"] = {**dpo_top, "median_step_s": top_step, "speedup": step / top_step}
-    data["gemm_then"] = then
     data["peak_rss_mb"] = peak_rss_mb()
     data["peak_rss_inference_mb"] = rss_inference
 
@@ -309,12 +265,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"the layers, {head / 1e9:.2f} B output projection), {args.n} OpenBookQA questions (offline copy, "
             f"3-shot). Denominators from `bench_peak.py`: {peak / 1e9:,.0f} GFLOP/s GEMM peak, "
             f"{bandwidth / 1e9:.1f} GB/s read bandwidth. FLOPs counted as 2 x parameters x tokens "
-            f"(attention products left out, about 5 %). \"Of the peak then\": the same FLOP/s over the median "
-            f"2048-square GEMM throughput measured in the same minutes (right before and after the stage; for "
-            f"prefill before each of its runs), because this virtual machine's GEMM throughput itself moves up to 2x within "
-            f"seconds with its neighbours' load (this run: the medians ranged from "
-            f"{min(then.values()) / 1e9:,.0f} to {max(then.values()) / 1e9:,.0f} GFLOP/s).\n\n"
-            + table(["stage", "tokens", "seconds", "GFLOP/s", "of peak", "of the peak then", "note"], rows)
+            f"(attention products left out, about 5 %).\n\n"
+            + table(["stage", "tokens", "seconds", "GFLOP/s", "of peak", "note"], rows)
             + f"\n\nPeak RSS: {rss_inference / 1024:.1f} GiB through inference, {data['peak_rss_mb'] / 1024:.1f} GiB "
               "with training (one process).")
     report("stages", "Each stage's FLOP/s against this machine's peak", text, data)
