@@ -383,7 +383,7 @@ def test_training_losses_match_with_and_without_shared_prefix(tmp_path, tiny_mod
     assert all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(plain, shared)), (plain, shared)
 
 
-def test_packed_dropout_false_keeps_pefts_dropout_and_draws_other_masks(trained, tmp_path, tiny_model_dir):
+def test_packed_dropout_false_keeps_pefts_dropout_and_draws_other_masks(trained, tmp_path):
     config, _ = trained
     write_pairs(tmp_path)
     adapter = train_dpo(dataclasses.replace(config, run_dir=str(tmp_path), packed_dropout=False))
