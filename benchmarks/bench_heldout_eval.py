@@ -36,13 +36,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     import tempfile
 
-    from peft import LoraConfig
-
     from dca import artifacts, dpo_prefix
     from dca.cli import stage_parameters
     from dca.models import load_base_model
     from dca.train import (TrainConfig, dpo_args, dpo_trainer_class, heldout_records, heldout_reference_once,
-                           pairs_dataset, resolve_precision)
+                           lora_config, pairs_dataset, resolve_precision)
 
     values = stage_parameters(["train"], {"profile": args.profile, "run_dir": args.run_dir})["train"]
     cfg = TrainConfig.from_dict(values)
@@ -54,8 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not heldout:
         raise SystemExit(f"{run.pairs_heldout} is missing or the profile's heldout_pairs is 0: run notebook 02 first")
     tok, base = load_base_model(cfg.model, precision)
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=list(cfg.target_modules), bias="none", task_type="CAUSAL_LM")
+    lora = lora_config(cfg, base)
     targs = dpo_args(cfg, precision, 1, eval_steps=1)
     targs.output_dir, targs.disable_tqdm = out.name, True
     trainer = dpo_trainer_class()(model=base, ref_model=None, args=targs, train_dataset=pairs_dataset(records),

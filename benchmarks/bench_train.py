@@ -142,21 +142,19 @@ def one_step_setup(model: str, records: list[dict], precision: str = "fp32", pac
     installed, train mode. Returns ``peft``, ``base``, ``kwargs``
     (the forward's arguments), ``batch`` and ``examples``."""
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from trl.trainer.dpo_trainer import DataCollatorForPreference
     from trl.trainer.utils import add_fused_lm_head
 
     from dca import dpo_prefix, lora_dropout
     from dca.models import load_base_model
-    from dca.train import ALL_LINEAR, TrainConfig
+    from dca.train import TrainConfig, lora_config
 
     defaults = TrainConfig()
     torch.manual_seed(0)
     tokenizer, base = load_base_model(model, precision)
     add_fused_lm_head(base, outputs=("log_probs", "entropy", "mean_logits", "is_top1"))
-    peft = get_peft_model(base, LoraConfig(r=defaults.lora_r, lora_alpha=defaults.lora_alpha,
-                                           lora_dropout=defaults.lora_dropout, target_modules=list(ALL_LINEAR),
-                                           task_type="CAUSAL_LM"))
+    peft = get_peft_model(base, lora_config(defaults))
     if packed_dropout:
         lora_dropout.install(peft)
     dpo_prefix.install(base)
@@ -249,19 +247,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--tag", default="", help="results go to results/train_<tag>.md")
     args = ap.parse_args(argv)
 
-    from peft import LoraConfig
-
     from transformers import AutoTokenizer
 
     from dca.models import resolve_model_path
-    from dca.train import ALL_LINEAR, TrainConfig
+    from dca.train import TrainConfig, lora_config
 
     defaults = TrainConfig()
     records = make_pairs(args.steps * 8, args.k_shot, dataset=args.dataset)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(args.model))
     per_pair = tokens_per_pair(tokenizer, records)
-    lora = LoraConfig(r=defaults.lora_r, lora_alpha=defaults.lora_alpha, lora_dropout=defaults.lora_dropout,
-                      target_modules=list(ALL_LINEAR), bias="none", task_type="CAUSAL_LM")
+    lora = lora_config(defaults)
     runners = {
         "trl": ("plain DPOTrainer, TRL defaults (+use_cpu)",
                 lambda d: run_trl_defaults(args.model, records, args.steps, d, lora, args.trl_weights)),

@@ -173,13 +173,12 @@ def dpo(model, tok, args, n_params: int, device) -> dict:
     import tempfile
 
     import torch
-    from peft import LoraConfig
     from transformers import TrainerCallback
     from trl import DPOTrainer
 
     from bench_train import make_pairs, tokens_per_pair
     from dca import dpo_prefix
-    from dca.train import ALL_LINEAR, TrainConfig, dpo_args, pairs_dataset
+    from dca.train import TrainConfig, dpo_args, lora_config, pairs_dataset
 
     half = max(2, args.dpo_steps // 2)
     records = make_pairs(2 * half * args.dpo_batch, k_shot=3)
@@ -212,8 +211,7 @@ def dpo(model, tok, args, n_params: int, device) -> dict:
         dargs.save_strategy = "no"
         if device.type != "cuda":
             dargs.use_cpu = True
-        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                          target_modules=list(ALL_LINEAR), bias="none", task_type="CAUSAL_LM")
+        lora = lora_config(config)
         trainer = DPOTrainer(model=model, ref_model=None, args=dargs, train_dataset=pairs_dataset(records),
                              processing_class=tok, peft_config=lora)
         base = dpo_prefix.install(trainer.model.get_base_model())

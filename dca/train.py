@@ -397,8 +397,6 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     fingerprint = config.train_fingerprint(pairs_path)
     if not force and artifacts.is_done(adapter, fingerprint):
         return adapter
-    from peft import LoraConfig  # imported only when there is training to do (TRL's import takes seconds)
-
     started = time.time()
     precision = resolve_precision(config.precision)
     records = artifacts.read_jsonl(pairs_path)
@@ -426,9 +424,7 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
 
     tokenizer, base = load_base_model(config.model, precision)
     callbacks = [*(callbacks or []), faults.training_callback(), memory.training_callback()]
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
-                      layers_to_transform=adapted_layers(config.lora_layers, base))
+    lora = lora_config(config, base)
     if config.method == "sft":
         from trl import SFTTrainer
 
@@ -523,6 +519,16 @@ def heldout_reference_once(trainer: Any) -> None:
             trainer.eval_dataset, "eval", trainer.args.per_device_eval_batch_size)
     random.setstate(state[0])
     np.random.set_state(state[1])
+
+
+def lora_config(config: TrainConfig, model: Any = None):
+    """PEFT's ``LoraConfig`` of a :class:`TrainConfig`: rank, alpha, dropout, target modules and, with
+    ``lora_layers``, the layers of ``model`` that get an adapter (``model`` is needed only then)."""
+    from peft import LoraConfig  # imported only when there is training to do (TRL's import takes seconds)
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
+                      layers_to_transform=adapted_layers(config.lora_layers, model))
 
 
 def adapted_layers(lora_layers: int, model) -> list[int] | None:
