@@ -53,15 +53,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from dca.lora_dropout import PackedDropout
+    from dca.lora_dropout import PackedDropout, lora_dropouts
     from dca.train import TrainConfig
 
     p = TrainConfig().lora_dropout
     setup = one_step_setup(args.model, make_pairs(8, k_shot=3, dataset=args.dataset), args.precision,
                            packed_dropout=False)
     peft, kwargs, batch = setup["peft"], setup["kwargs"], setup["batch"]
-    layers = [(m.lora_dropout, name) for m in peft.modules()
-              if isinstance(getattr(m, "lora_dropout", None), torch.nn.ModuleDict) for name in m.lora_dropout]
+    layers = list(lora_dropouts(peft))
     modules = {"PEFT torch.nn.Dropout (packed_dropout=false)": [d[n] for d, n in layers],
                "packed masks (dca.lora_dropout, the default)": [PackedDropout(p) for _ in layers],
                "no dropout (lora_dropout=0: a floor, not an option)": [torch.nn.Identity() for _ in layers]}

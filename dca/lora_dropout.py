@@ -22,6 +22,7 @@ dropout kernel) the module calls ``torch.nn.functional.dropout``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -98,21 +99,28 @@ class PackedDropout(torch.nn.Module):
         return f"p={self.p}, keep={self.count}/{2 ** LANE_BITS}"
 
 
+def lora_dropouts(model: torch.nn.Module) -> Iterator[tuple[torch.nn.ModuleDict, str]]:
+    """Every LoRA dropout slot of ``model``: ``(dropouts, adapter name)`` for each of PEFT's
+    ``lora_dropout`` dicts and each adapter in it (``dropouts[name]`` is the module, to read or replace)."""
+    for module in model.modules():
+        dropouts = getattr(module, "lora_dropout", None)
+        if isinstance(dropouts, torch.nn.ModuleDict):
+            for name in list(dropouts.keys()):
+                yield dropouts, name
+
+
 def install(model: torch.nn.Module) -> int:
-    """Replace the ``torch.nn.Dropout`` of every LoRA layer of ``model`` (PEFT's ``lora_dropout``
-    dicts) by a :class:`PackedDropout` of the same ``p``; returns how many were replaced.
+    """Replace the ``torch.nn.Dropout`` of every LoRA layer of ``model`` (:func:`lora_dropouts`) by a
+    :class:`PackedDropout` of the same ``p``; returns how many were replaced.
 
     Layers whose dropout is off (``p = 0``: PEFT puts ``torch.nn.Identity`` there) are left alone.
     """
     replaced = 0
-    for module in model.modules():
-        dropouts = getattr(module, "lora_dropout", None)
-        if not isinstance(dropouts, torch.nn.ModuleDict):
-            continue
-        for name, dropout in list(dropouts.items()):
-            if type(dropout) is torch.nn.Dropout and dropout.p > 0:
-                packed = PackedDropout(dropout.p)
-                packed.train(dropout.training)
-                dropouts[name] = packed
-                replaced += 1
+    for dropouts, name in list(lora_dropouts(model)):
+        dropout = dropouts[name]
+        if type(dropout) is torch.nn.Dropout and dropout.p > 0:
+            packed = PackedDropout(dropout.p)
+            packed.train(dropout.training)
+            dropouts[name] = packed
+            replaced += 1
     return replaced
