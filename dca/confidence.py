@@ -150,16 +150,15 @@ def internal_confidence(model: Any, tokenizer: Any, queries: list[LetterQuery | 
     packed = pack and packable(model)
     for batch in tqdm(batches(order, batch_size), desc="C_i", disable=not progress, unit="batch"):
         remainders = [prepared[i][0][shared:] for i in batch]
-        if packed:
-            ids, mask, positions, last = pack_batch(remainders, shared)
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                           position_ids=positions.to(device), past_key_values=prefix.for_batch(1),
-                           use_cache=shared > 0, logits_to_keep=last.to(device)).logits[0]  # (batch, vocab)
-        else:
+        if packed:  # one row; the logits of each remainder's last column
+            ids, mask, positions, keep = pack_batch(remainders, shared)
+            rows, keep = 1, keep.to(device)
+        else:  # one row per remainder; the logits of its last position
             ids, mask, positions = pad_batch(remainders, shared, pad_id)
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                           past_key_values=prefix.for_batch(len(batch)), use_cache=shared > 0,
-                           logits_to_keep=1).logits[:, -1, :]  # (batch, vocab)
+            rows, keep = len(batch), 1
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                    past_key_values=prefix.for_batch(rows), use_cache=shared > 0, logits_to_keep=keep).logits
+        logits = out[0] if packed else out[:, -1, :]  # (batch, vocab)
         probs = torch.softmax(logits.float(), dim=-1).cpu()
         for row, i in enumerate(batch):
             _, target, option_ids = prepared[i]
