@@ -109,6 +109,20 @@ def lora_dropouts(model: torch.nn.Module) -> Iterator[tuple[torch.nn.ModuleDict,
                 yield dropouts, name
 
 
+def set_probability(model: torch.nn.Module, p: float, adapter: str | None = None) -> int:
+    """Give the LoRA layers of ``model`` (of one ``adapter``, or all) a plain dropout of probability
+    ``p`` (``torch.nn.Identity`` for 0, as PEFT builds it); returns how many slots were set.
+
+    A loaded adapter keeps the dropout it was trained with; this makes it the one asked for now.
+    """
+    count = 0
+    for dropouts, name in list(lora_dropouts(model)):
+        if adapter is None or name == adapter:
+            dropouts[name] = torch.nn.Dropout(p) if p > 0 else torch.nn.Identity()
+            count += 1
+    return count
+
+
 def install(model: torch.nn.Module) -> int:
     """Replace the ``torch.nn.Dropout`` of every LoRA layer of ``model`` (:func:`lora_dropouts`) by a
     :class:`PackedDropout` of the same ``p``; returns how many were replaced.

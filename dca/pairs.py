@@ -58,8 +58,19 @@ class PairsConfig(StageConfig):
         metadata={"help": "Drop pairs whose numbers differ by less than this many points, |C_v - round(C_i)| "
                           "< min_gap (0 to 100). Pairs with equal numbers are always dropped."})
 
+    distractors: list[int] = dataclasses.field(
+        default_factory=list,
+        metadata={"help": "Beyond the paper: offsets in points (comma-separated, e.g. 20,40) of extra rejected "
+                          "replies per training question, the chosen reply with round(C_i) +- each offset "
+                          "(clipped to 0..100; a number equal to the chosen one or to the model's own is skipped). "
+                          "They teach which number, not only 'not this one'. Empty (the paper): only the model's "
+                          "own reply is rejected. The held-out pairs never get distractors."})
+
     def validate(self) -> None:
         positive(self, "min_gap", allow_zero=True)
+        for offset in self.distractors:
+            if not 0 < offset <= 100:
+                raise ConfigError(f"distractors={self.distractors!r}: each offset must lie in 1..100 points")
         if self.min_gap > 100:
             raise ConfigError(f"min_gap={self.min_gap!r} must lie in [0, 100]")
 
@@ -119,7 +130,28 @@ def _check_span(row: Any) -> tuple[int, int, float]:
 # --------------------------------------------------------------------------------------------------
 # The pairs
 
-STAT_KEYS = ("rows", "used", "dropped_unparsed", "dropped_wrong", "dropped_equal", "dropped_gap", "kept")
+STAT_KEYS = ("rows", "used", "dropped_unparsed", "dropped_wrong", "dropped_equal", "dropped_gap", "kept",
+             "distractor_pairs")
+
+
+def distractor_numbers(points: int, own: float, offsets: list[int] | tuple[int, ...]) -> list[int]:
+    """The rejected numbers beside the model's own: ``points`` +- each offset, clipped to 0..100,
+    without the chosen number, the model's own number or repeats, in the order of the offsets.
+
+    >>> distractor_numbers(37, 80.0, [20, 40])
+    [57, 17, 77, 0]
+    >>> distractor_numbers(95, 80.0, [20])  # 115 clips to 100; 75
+    [100, 75]
+    >>> distractor_numbers(60, 80.0, [20])  # 80 is the model's own number
+    [40]
+    """
+    out: list[int] = []
+    for offset in offsets:
+        for number in (points + offset, points - offset):
+            number = min(100, max(0, number))
+            if number != points and not math.isclose(number, own) and number not in out:
+                out.append(number)
+    return out
 
 
 def build_pairs(table: pd.DataFrame, config: PairsConfig,
@@ -166,7 +198,7 @@ def build_pairs(table: pd.DataFrame, config: PairsConfig,
             stats["dropped_gap"] += 1
             continue
         messages = json.loads(row.messages) if isinstance(row.messages, str) else list(row.messages)
-        records.append({
+        base = {
             "prompt": [{"role": m["role"], "content": m["content"]} for m in messages],
             "chosen": [{"role": "assistant", "content": chosen}],
             "rejected": [{"role": "assistant", "content": row.response}],
@@ -175,8 +207,16 @@ def build_pairs(table: pd.DataFrame, config: PairsConfig,
             "c_i_target": points,
             "correct": bool(row.correct),
             "source": str(getattr(row, "source", "") or ""),
-        })
-    stats["kept"] = len(records)
+            "rejected_value": float(row.c_v),
+            "rejected_kind": "own",
+        }
+        records.append(base)
+        stats["kept"] += 1
+        for number in distractor_numbers(points, float(row.c_v), config.distractors if split == "train" else []):
+            rejected = chosen_response(row.response, start, end, number, scale)
+            records.append({**base, "rejected": [{"role": "assistant", "content": rejected}],
+                            "rejected_value": float(number), "rejected_kind": "distractor"})
+            stats["distractor_pairs"] += 1
     return records, stats
 
 

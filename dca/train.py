@@ -60,10 +60,31 @@ class TrainConfig(StageConfig):
         default=0.1,
         metadata={"help": "DPO beta: how far the policy may move from the reference (higher: less). For IPO it "
                           "is the regulariser tau. At most 10."})
-    loss_type: Literal["sigmoid", "ipo", "hinge"] = dataclasses.field(
+    loss_type: Literal["sigmoid", "ipo", "hinge", "apo_zero", "dpop"] = dataclasses.field(
         default="sigmoid",
-        metadata={"help": "'sigmoid' (DPO, the paper's choice), 'ipo' (one secondary source says IPO was used) "
-                          "or 'hinge' (SLiC)."})
+        metadata={"help": "'sigmoid' (DPO, the paper's choice), 'ipo' (one secondary source says IPO was used), "
+                          "'hinge' (SLiC); beyond the paper, for pairs that differ in one number: 'apo_zero' "
+                          "(APO-zero: raises the chosen reply's likelihood and lowers the rejected one's, each "
+                          "against the reference) or 'dpop' (DPO-Positive: DPO with a penalty, weighted by "
+                          "dpop_lambda, whenever the chosen reply becomes less likely than under the reference)."})
+    sft_weight: float = dataclasses.field(
+        default=0.0,
+        metadata={"help": "Weight of the chosen reply's negative log-likelihood (per token) added to the "
+                          "preference loss: RPO (DPO + NLL) when > 0. 0 (the paper): the preference loss alone. "
+                          "At most 100."})
+    dpop_lambda: float = dataclasses.field(
+        default=50.0,
+        metadata={"help": "DPOP's lambda (loss_type='dpop'): how strongly a fall of log p(chosen) below the "
+                          "reference's is penalised inside the sigmoid (the DPOP paper uses 50). At most 1000."})
+    init_adapter: str = dataclasses.field(
+        default="",
+        metadata={"help": "Start from this trained adapter (a folder, e.g. another run's SFT adapter) instead "
+                          "of a fresh one: 'SFT then DPO'. DPO's reference is then that adapter's model, "
+                          "as in the usual SFT-then-DPO recipe. Empty: a fresh adapter on the base model."})
+    pair_fraction: float = dataclasses.field(
+        default=1.0,
+        metadata={"help": "Train on this fraction of the training questions' pairs (a seeded subset of the "
+                          "questions, all pairs of a chosen question kept), for dose-response runs; 1: all."})
     lora_r: int = dataclasses.field(default=16, metadata={"help": "LoRA rank (at most 1024)."})
     lora_alpha: int = dataclasses.field(default=32, metadata={"help": "LoRA scaling alpha (scale: alpha / r; at most 4096)."})
     lora_dropout: float = dataclasses.field(
@@ -165,6 +186,14 @@ class TrainConfig(StageConfig):
                  "max_length", "save_steps", "logging_steps")
         positive(self, "epochs", "heldout_pairs", "eval_every", "lora_layers", allow_zero=True)
         in_range(self, "lora_dropout", 0.0, 1.0)
+        positive(self, "sft_weight", "dpop_lambda", allow_zero=True)
+        at_most(self, 100.0, "sft_weight")
+        at_most(self, 1000.0, "dpop_lambda")
+        if not 0.0 < self.pair_fraction <= 1.0:
+            raise ConfigError(f"pair_fraction={self.pair_fraction!r} must lie in (0, 1]")
+        if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").is_file():
+            raise ConfigError(f"init_adapter={self.init_adapter!r} is not an adapter folder (no adapter_config.json "
+                              "in it); train that run first (notebook 03 or `python -m dca train`)")
         at_most(self, 10.0, "beta")
         at_most(self, 1.0, "learning_rate")
         at_most(self, 1000.0, "epochs")
@@ -188,6 +217,7 @@ class TrainConfig(StageConfig):
         payload = json.dumps({
             "config": self.fingerprint(exclude=("run_dir", "resume", "save_steps", "logging_steps")),
             "pairs": artifacts.input_fingerprint(pairs),
+            **({"init_adapter": artifacts.input_fingerprint(self.init_adapter)} if self.init_adapter else {}),
         }, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -235,6 +265,23 @@ def total_steps(config: TrainConfig, n_pairs: int, world_size: int = 1) -> int:
     return max(1, math.ceil(config.epochs * per_epoch / config.grad_accum))
 
 
+def subset_by_question(records: list[dict[str, Any]], fraction: float, seed: int) -> list[dict[str, Any]]:
+    """The pairs of a seeded ``fraction`` of the questions (``ceil(fraction * questions)`` of them),
+    every pair of a chosen question kept, in their order; all of them when ``fraction`` is 1.
+
+    >>> recs = [{"id": i} for i in "aabcd"]
+    >>> [r["id"] for r in subset_by_question(recs, 0.5, seed=2)]
+    ['a', 'a', 'd']
+    """
+    if fraction >= 1.0:
+        return records
+    import random
+
+    ids = sorted({str(r["id"]) for r in records})
+    keep = set(random.Random(seed).sample(ids, math.ceil(fraction * len(ids))))
+    return [r for r in records if str(r["id"]) in keep]
+
+
 def sft_dataset(records: list[dict[str, Any]]):
     """The SFT baseline's data: each pair's prompt and its *chosen* reply as the completion."""
     from datasets import Dataset
@@ -257,7 +304,8 @@ def dpo_args(config: TrainConfig, precision: str, world_size: int, eval_steps: i
     if config.method == "sft":
         cls, specific = SFTConfig, {"completion_only_loss": True}
     else:
-        cls, specific = DPOConfig, {"beta": config.beta, "loss_type": [config.loss_type],
+        loss_types, loss_weights = trl_losses(config)
+        cls, specific = DPOConfig, {"beta": config.beta, "loss_type": loss_types, "loss_weights": loss_weights,
                                     "precompute_ref_log_probs": config.precompute_ref and world_size == 1,
                                     "disable_dropout": False}  # TRL's default would also zero the LoRA dropout
     # held-out batches as large as an optimiser step's: without a backward pass they keep no activations,
@@ -292,6 +340,59 @@ def dpo_args(config: TrainConfig, precision: str, world_size: int, eval_steps: i
         use_cpu=not _cuda(),  # on a CPU, only use_cpu makes Accelerate start gloo under torchrun
         ddp_find_unused_parameters=False,
     )
+
+
+def trl_losses(config: TrainConfig) -> tuple[list[str], list[float]]:
+    """TRL's ``loss_type`` and ``loss_weights`` for a :class:`TrainConfig`.
+
+    RPO adds TRL's ``"sft"`` term (the chosen reply's mean per-token negative log-likelihood) with
+    weight ``sft_weight``. DPOP is not one of TRL's losses: TRL computes the sigmoid loss with weight 0
+    (so that its rewards and log-probabilities are still logged) and the trainer of
+    :func:`dpo_trainer_class` adds :func:`dpop_loss`.
+
+    >>> trl_losses(TrainConfig())
+    (['sigmoid'], [1.0])
+    >>> trl_losses(TrainConfig(loss_type="apo_zero", sft_weight=0.5))
+    (['apo_zero', 'sft'], [1.0, 0.5])
+    >>> trl_losses(TrainConfig(loss_type="dpop"))
+    (['sigmoid'], [0.0])
+    """
+    types, weights = ["sigmoid" if config.loss_type == "dpop" else config.loss_type], [
+        0.0 if config.loss_type == "dpop" else 1.0]
+    if config.sft_weight > 0:
+        types.append("sft")
+        weights.append(float(config.sft_weight))
+    return types, weights
+
+
+def dpop_loss(chosen_logps: Any, rejected_logps: Any, ref_chosen_logps: Any, ref_rejected_logps: Any,
+              beta: float, lam: float) -> Any:
+    """DPO-Positive (Pal et al. 2024, arXiv 2402.13228), per pair.
+
+    .. math::
+
+        \\mathcal{L}_\\mathrm{DPOP} = -\\log\\sigma\\Big(\\beta\\big[
+            \\log\\tfrac{\\pi_\\theta(y_w|x)}{\\pi_\\mathrm{ref}(y_w|x)}
+          - \\log\\tfrac{\\pi_\\theta(y_l|x)}{\\pi_\\mathrm{ref}(y_l|x)}
+          - \\lambda \\max\\big(0, \\log\\tfrac{\\pi_\\mathrm{ref}(y_w|x)}{\\pi_\\theta(y_w|x)}\\big)\\big]\\Big)
+
+    DPO's loss can fall while the chosen reply itself becomes *less* likely (both log-probabilities
+    fall, the rejected one faster); the penalty term makes that costly. Inputs are the summed
+    log-probabilities of the replies (tensors of one value per pair).
+
+    >>> import torch
+    >>> c, r, rc, rr = (torch.tensor([v]) for v in (-3.0, -6.0, -2.0, -4.0))
+    >>> round(float(dpop_loss(c, r, rc, rr, beta=0.1, lam=0.0)), 4)  # plain DPO: -log sigmoid(0.1 * 1)
+    0.6444
+    >>> round(float(dpop_loss(c, r, rc, rr, beta=0.1, lam=50.0)), 4)  # -log sigmoid(0.1 * (1 - 50 * 1))
+    4.9074
+    """
+    import torch.nn.functional as F
+
+    chosen_ratio = chosen_logps - ref_chosen_logps
+    rejected_ratio = rejected_logps - ref_rejected_logps
+    penalty = (-chosen_ratio).clamp(min=0)
+    return -F.logsigmoid(beta * (chosen_ratio - rejected_ratio - lam * penalty))
 
 
 def _complete(checkpoint: Path) -> bool:
@@ -399,7 +500,7 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         return adapter
     started = time.time()
     precision = resolve_precision(config.precision)
-    records = artifacts.read_jsonl(pairs_path)
+    records = subset_by_question(artifacts.read_jsonl(pairs_path), config.pair_fraction, config.seed)
     if not records:
         raise ValueError(f"{pairs_path} holds no preference pairs (see pairs_stats.json beside it: every reply "
                          "was unparsed, filtered, or already stated round(C_i)); nothing to train on")
@@ -431,9 +532,23 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         trainer = SFTTrainer(model=base, args=args, train_dataset=sft_dataset(records),
                              processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
     else:
-        trainer = dpo_trainer_class()(model=base, ref_model=None, args=args, train_dataset=pairs_dataset(records),
-                                      eval_dataset=pairs_dataset(heldout) if heldout else None,
-                                      processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
+        model, peft_config = base, lora
+        if config.init_adapter:  # SFT then DPO: TRL keeps a frozen copy of the adapter as the reference
+            from peft import PeftModel
+
+            from dca import lora_dropout
+
+            model, peft_config = PeftModel.from_pretrained(base, config.init_adapter, is_trainable=True), None
+            model.peft_config["default"].lora_dropout = config.lora_dropout  # TRL copies this config for "ref"
+            lora_dropout.set_probability(model, config.lora_dropout)
+        trainer_class = dpo_trainer_class(config.dpop_lambda if config.loss_type == "dpop" else None)
+        trainer = trainer_class(model=model, ref_model=None, args=args, train_dataset=pairs_dataset(records),
+                                eval_dataset=pairs_dataset(heldout) if heldout else None,
+                                processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+    if config.init_adapter:  # the frozen reference adapter draws no dropout masks (the base model has none)
+        from dca import lora_dropout
+
+        lora_dropout.set_probability(trainer.model, 0.0, adapter="ref")
     packed_dropouts = 0
     if config.packed_dropout:
         from dca import lora_dropout
@@ -478,20 +593,48 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
     return adapter
 
 
-def dpo_trainer_class() -> type:
+def dpo_trainer_class(dpop_lambda: float | None = None) -> type:
     """TRL's ``DPOTrainer``, reading the reference log-probabilities from a batch whenever the batch
-    carries them (:func:`heldout_reference_once` adds them to the held-out pairs only).
+    carries them (:func:`heldout_reference_once` adds them to the held-out pairs only), and adding
+    :func:`dpop_loss` when ``dpop_lambda`` is given.
 
     TRL decides between "read them from the batch" and "run the reference now" once for all batches
     (``precompute_ref_log_probs``); here the training batches still run the reference at every step,
     while the held-out batches read theirs.
+
+    For DPOP, TRL's own loss runs with weight 0 (:func:`trl_losses`) and logs its rewards and
+    log-probabilities as usual; a forward hook on the model keeps the two forward passes of the step
+    (the policy's, then the reference's, which TRL sums the same way) and the DPOP loss is computed
+    from them and added.
     """
     from trl import DPOTrainer
 
     class HeldOutReferenceDPOTrainer(DPOTrainer):
         def compute_loss(self, model, inputs, *args, **kwargs):
             self.precompute_ref_logps = bool(self.args.precompute_ref_log_probs) or "ref_chosen_logps" in inputs
-            return super().compute_loss(model, inputs, *args, **kwargs)
+            if dpop_lambda is None:
+                return super().compute_loss(model, inputs, *args, **kwargs)
+            passes: list[Any] = []
+            handle = self.accelerator.unwrap_model(self.model).register_forward_hook(
+                lambda _module, _args, output: passes.append(output))
+            try:
+                out = super().compute_loss(model, inputs, *args, **kwargs)
+            finally:
+                handle.remove()
+            seq_len = inputs["completion_mask"].size(1) - 1  # TRL's per-token log-probs: shifted by one
+
+            def summed(output: Any) -> Any:
+                return output.log_probs[:, -seq_len:].sum(dim=1)  # (2 * pairs,): chosen rows, then rejected
+
+            chosen, rejected = summed(passes[0]).chunk(2, dim=0)
+            if self.precompute_ref_logps:
+                ref_chosen, ref_rejected = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+            else:
+                ref_chosen, ref_rejected = summed(passes[1]).detach().chunk(2, dim=0)
+            extra = dpop_loss(chosen, rejected, ref_chosen, ref_rejected, self.beta, dpop_lambda).mean()
+            if isinstance(out, tuple):
+                return (out[0] + extra, *out[1:])
+            return out + extra
 
     return HeldOutReferenceDPOTrainer
 

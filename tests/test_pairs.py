@@ -57,7 +57,7 @@ def test_chosen_is_the_response_with_round_ci():
                                                                "Answer: B\nProbability: 0%"]
     assert [p["c_i_target"] for p in pairs] == [37, 37, 100, 0]
     assert stats == dict(rows=4, used=4, dropped_unparsed=0, dropped_wrong=0, dropped_equal=0, dropped_gap=0,
-                         kept=4)
+                         kept=4, distractor_pairs=0)
     first = pairs[0]
     assert first["prompt"][0]["role"] == "system" and first["prompt"][-1]["role"] == "user"
     assert first["id"] == "q0" and first["c_v"] == 80.0 and first["correct"] is True
@@ -100,7 +100,7 @@ def test_only_train_rows_and_filters_in_order():
     pairs, stats = build_pairs(rows, PairsConfig(correct_only=True, min_gap=10))
     assert [p["id"] for p in pairs] == ["q3"]
     assert stats == dict(rows=6, used=5, dropped_unparsed=2, dropped_wrong=1, dropped_equal=0, dropped_gap=1,
-                         kept=1)
+                         kept=1, distractor_pairs=0)
     used = stats["kept"] + sum(v for k, v in stats.items() if k.startswith("dropped"))
     assert used == stats["used"]
 
@@ -203,3 +203,31 @@ def test_run_pairs_writes_skips_and_names_the_missing_stage(tmp_path):
     assert len(load_pairs(tmp_path)) < len(EDGE_ROWS)
     with pytest.raises(artifacts.MissingArtifactError, match="02_preference_pairs"):
         load_pairs(tmp_path / "nowhere")
+
+
+def test_distractors_add_rejected_numbers_around_round_ci_on_train_rows_only():
+    rows = pd.DataFrame([
+        dict(id="t1", split="train", messages='[{"role": "user", "content": "Q?"}]',
+             response="Answer: B\nProbability: 80%", correct=True, c_i=36.6, c_i_norm=50.0, c_v=80.0,
+             parse_ok=True, cv_start=23, cv_end=25, cv_scale=100.0),
+        dict(id="e1", split="eval", messages='[{"role": "user", "content": "Q?"}]',
+             response="Answer: C\nProbability: 90%", correct=False, c_i=12.0, c_i_norm=20.0, c_v=90.0,
+             parse_ok=True, cv_start=23, cv_end=25, cv_scale=100.0),
+    ])
+    config = PairsConfig(distractors=[20, 40])
+    pairs, stats = build_pairs(rows, config)
+    rejected = [p["rejected"][0]["content"] for p in pairs]
+    assert rejected == ["Answer: B\nProbability: 80%", "Answer: B\nProbability: 57%", "Answer: B\nProbability: 17%",
+                        "Answer: B\nProbability: 77%", "Answer: B\nProbability: 0%"]
+    assert {p["chosen"][0]["content"] for p in pairs} == {"Answer: B\nProbability: 37%"}
+    assert [p["rejected_kind"] for p in pairs] == ["own"] + ["distractor"] * 4
+    assert [p["rejected_value"] for p in pairs] == [80.0, 57.0, 17.0, 77.0, 0.0]
+    assert stats["kept"] == 1 and stats["distractor_pairs"] == 4
+    heldout, heldout_stats = build_pairs(rows, config, split="eval")
+    assert len(heldout) == 1 and heldout_stats["distractor_pairs"] == 0
+
+
+def test_distractor_offsets_are_validated():
+    with pytest.raises(ConfigError, match="distractors"):
+        PairsConfig.from_dict({"distractors": "0"})
+    assert PairsConfig.from_dict({"distractors": "20,40"}).distractors == [20, 40]

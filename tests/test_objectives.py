@@ -1,0 +1,115 @@
+"""Training objectives beyond the paper: RPO (DPO + NLL), APO-zero, DPOP, SFT then DPO, and a fraction
+of the pairs, on the tiny model, with DPOP's loss checked against a hand computation.
+
+At the first optimiser step a fresh LoRA adapter leaves the model unchanged (its B matrices start at
+zero), so the policy equals the reference, every log-ratio is 0 and each loss has a value known by
+hand: DPO and DPOP ``log 2``, APO-zero ``(1 - sigmoid(0)) + sigmoid(0) = 1``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from dca import artifacts
+from dca.train import TrainConfig, dpop_loss, train_dpo
+from tests.test_train import losses, tiny_config, write_pairs
+
+LOG2 = math.log(2.0)
+
+
+def test_dpop_loss_by_hand():
+    chosen, rejected = torch.tensor([-3.0, -1.0]), torch.tensor([-6.0, -5.0])
+    ref_chosen, ref_rejected = torch.tensor([-2.0, -2.0]), torch.tensor([-4.0, -4.0])
+    # pair 1: chosen fell by 1 below the reference; pair 2: it rose by 1 (no penalty)
+    expected = [-math.log(1 / (1 + math.exp(-0.1 * (-1 + 2 - 50 * 1)))),
+                -math.log(1 / (1 + math.exp(-0.1 * (1 + 1 - 0))))]
+    got = dpop_loss(chosen, rejected, ref_chosen, ref_rejected, beta=0.1, lam=50.0)
+    assert got.tolist() == pytest.approx(expected, rel=1e-6)
+    # lambda 0 is DPO's sigmoid loss
+    dpo = -torch.nn.functional.logsigmoid(0.1 * ((chosen - ref_chosen) - (rejected - ref_rejected)))
+    assert dpop_loss(chosen, rejected, ref_chosen, ref_rejected, 0.1, 0.0).tolist() == pytest.approx(dpo.tolist())
+
+
+def test_dpop_gradient_raises_the_chosen_reply_when_it_fell():
+    chosen = torch.tensor([-3.0], requires_grad=True)
+    rejected = torch.tensor([-9.0], requires_grad=True)
+    loss = dpop_loss(chosen, rejected, torch.tensor([-2.0]), torch.tensor([-4.0]), beta=0.1, lam=50.0).sum()
+    loss.backward()
+    plain = torch.tensor([-3.0], requires_grad=True)
+    dpop_loss(plain, rejected.detach(), torch.tensor([-2.0]), torch.tensor([-4.0]), 0.1, 0.0).sum().backward()
+    # descending the loss raises log p(chosen), and much harder than plain DPO does
+    assert chosen.grad.item() < 0 and abs(chosen.grad.item()) > 10 * abs(plain.grad.item())
+
+
+def first_loss(tmp_path, tiny_model_dir, name: str, **kw) -> float:
+    run_dir = tmp_path / name
+    write_pairs(run_dir)
+    train_dpo(tiny_config(run_dir, tiny_model_dir, max_steps=2, save_steps=10, **kw))
+    return losses(run_dir)[1]
+
+
+@pytest.mark.parametrize("loss_type, expected", [("sigmoid", LOG2), ("dpop", LOG2), ("apo_zero", 1.0)])
+def test_first_step_loss_is_known_by_hand(tmp_path, tiny_model_dir, loss_type, expected):
+    assert first_loss(tmp_path, tiny_model_dir, loss_type, loss_type=loss_type) == pytest.approx(expected, abs=1e-5)
+
+
+def test_rpo_adds_the_chosen_nll_linearly_in_its_weight(tmp_path, tiny_model_dir):
+    one = first_loss(tmp_path, tiny_model_dir, "rpo1", sft_weight=1.0) - LOG2
+    two = first_loss(tmp_path, tiny_model_dir, "rpo2", sft_weight=2.0) - LOG2
+    # the tiny random model gives every token about 1/vocab: the NLL is near log(vocab) per token
+    assert one > 1.0 and two == pytest.approx(2 * one, rel=1e-5)
+
+
+def test_dpop_trains_and_measures_held_out_pairs(tmp_path, tiny_model_dir):
+    run_dir = tmp_path / "dpop"
+    write_pairs(run_dir)
+    artifacts.write_jsonl(run_dir / "pairs_heldout.jsonl", artifacts.read_jsonl(run_dir / "pairs.jsonl")[:4])
+    train_dpo(tiny_config(run_dir, tiny_model_dir, loss_type="dpop", heldout_pairs=4, eval_every=2))
+    log = artifacts.read_jsonl(run_dir / "train_log.jsonl")
+    held = [row for row in log if "eval_loss" in row]
+    assert held and held[0]["eval_loss"] == pytest.approx(LOG2, abs=1e-5)  # before the first step
+    assert all(math.isfinite(row["loss"]) for row in log if "loss" in row)
+    assert all("logps/chosen" in row for row in log if "loss" in row)
+
+
+def test_sft_then_dpo_uses_the_sft_adapter_as_its_reference(tmp_path, tiny_model_dir):
+    sft_dir = tmp_path / "sft"
+    write_pairs(sft_dir)
+    sft_adapter = train_dpo(tiny_config(sft_dir, tiny_model_dir, method="sft", save_steps=10))
+    run_dir = tmp_path / "sft-dpo"
+    write_pairs(run_dir)
+    # no dropout: with a trained adapter, the policy's and the reference's dropout masks would differ
+    config = tiny_config(run_dir, tiny_model_dir, init_adapter=str(sft_adapter), max_steps=2, save_steps=10,
+                         lora_dropout=0.0)
+    adapter = train_dpo(config)
+    # the policy starts as the SFT model, and so does the reference: DPO's first loss is log 2 although the
+    # SFT adapter already moved the model away from the base
+    assert losses(run_dir)[1] == pytest.approx(LOG2, abs=1e-5)
+    from safetensors.torch import load_file
+
+    before = load_file(str(sft_adapter / "adapter_model.safetensors"))
+    after = load_file(str(adapter / "adapter_model.safetensors"))
+    assert set(before) <= set(after)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    # the fingerprint covers the starting adapter: another one would train again
+    assert config.train_fingerprint(run_dir / "pairs.jsonl") != tiny_config(
+        run_dir, tiny_model_dir, max_steps=2, save_steps=10, lora_dropout=0.0).train_fingerprint(run_dir / "pairs.jsonl")
+
+
+def test_init_adapter_must_be_an_adapter_folder(tmp_path, tiny_model_dir):
+    from dca.config import ConfigError
+
+    with pytest.raises(ConfigError, match="init_adapter"):
+        tiny_config(tmp_path, tiny_model_dir, init_adapter=str(tmp_path))
+
+
+def test_pair_fraction_trains_on_a_seeded_subset_of_the_questions(tmp_path, tiny_model_dir):
+    run_dir = tmp_path / "half"
+    write_pairs(run_dir)
+    train_dpo(tiny_config(run_dir, tiny_model_dir, pair_fraction=0.5, max_steps=1, save_steps=10))
+    assert artifacts.read_json(run_dir / "adapter.provenance.json")["n_pairs"] == 8
+    with pytest.raises(Exception, match="pair_fraction"):
+        TrainConfig.from_dict({"pair_fraction": 0})
