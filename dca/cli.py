@@ -6,6 +6,7 @@
     python -m dca pairs target=c_i_norm
     python -m dca train beta=0.2 loss_type=ipo
     python -m dca evaluate n_boot=2000
+    python -m dca transfer questions=commonsenseqa    # the adapter on a dataset it was not trained on
     python -m dca run profile=default                 # elicit -> pairs -> train -> evaluate
     python -m dca run profile=smoke run_dir=runs/x train.epochs=2 train.batch_size=2
     python -m dca run profile=paper model=meta-llama/Llama-3.2-3B-Instruct run_dir=runs/llama
@@ -67,7 +68,12 @@ STAGES: dict[str, tuple[str, str]] = {
     "pairs": ("dca.pairs", "PairsConfig"),
     "train": ("dca.train", "TrainConfig"),
     "evaluate": ("dca.evaluate", "EvalConfig"),
+    "transfer": ("dca.transfer", "TransferConfig"),
 }
+
+#: The stages ``run`` takes: the pipeline. ``transfer`` (a trained adapter asked questions of another
+#: dataset) runs on its own: ``python -m dca transfer questions=commonsenseqa``.
+PIPELINE: tuple[str, ...] = ("extract", "pairs", "train", "evaluate")
 
 
 #: Plain keys that mean the same in every stage that has them; any other key that several stages have
@@ -211,7 +217,7 @@ def _command(command: str, rest: list[str]) -> int:
             print(f"{n}:\n{stage_config(n).help()}\n")
         return 0
     if command == "run":
-        run_stages(list(STAGES), parse_overrides(rest))
+        run_stages(list(PIPELINE), parse_overrides(rest))
         return 0
     if command in STAGES:
         run_stages([command], parse_overrides(rest))
