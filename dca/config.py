@@ -156,6 +156,8 @@ class StageConfig:
             kwargs[key] = _convert(key, value, hints[key])
         config = cls(**kwargs)
         config.validate()
+        if "run_dir" in valid:
+            check_run_dir(config)
         return config
 
     @classmethod
@@ -261,6 +263,67 @@ def check_dtype(config: StageConfig, name: str = "dtype") -> None:
         raise ConfigError(f"{name}={getattr(config, name)!r} is not valid; choose one of {list(DTYPE_NAMES)}")
 
 
+def check_run_dir(config: StageConfig, name: str = "run_dir") -> None:
+    """Raise :class:`ConfigError` for a run folder that is empty (the working directory), the root of
+    the file system, or an existing file.
+
+    >>> from dca.pairs import PairsConfig
+    >>> check_run_dir(PairsConfig(run_dir=" "))
+    Traceback (most recent call last):
+    ...
+    dca.config.ConfigError: run_dir=' ' is empty; name a folder for the run's artifacts (e.g. runs/x)
+    >>> check_run_dir(PairsConfig(run_dir="/"))
+    Traceback (most recent call last):
+    ...
+    dca.config.ConfigError: run_dir='/' is the root of the file system; name a folder for the run's artifacts (e.g. runs/x)
+    """
+    value = str(getattr(config, name))
+    hint = "name a folder for the run's artifacts (e.g. runs/x)"
+    if not value.strip():
+        raise ConfigError(f"{name}={value!r} is empty; {hint}")
+    path = Path(value).expanduser()
+    resolved = path.resolve()
+    if resolved == Path(resolved.anchor):
+        raise ConfigError(f"{name}={value!r} is the root of the file system; {hint}")
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{name}={value!r} is a file, not a folder; {hint}")
+
+
+def check_model(config: StageConfig, name: str = "model") -> None:
+    """Raise :class:`ConfigError` for a model that cannot load: a path (absolute, ``./``, ``../``,
+    ``~``) that is not a folder, or, offline (``HF_HUB_OFFLINE``), a Hub id absent from the local Hub
+    cache. Packaged short names and existing folders pass.
+
+    >>> from dca.extract import ExtractConfig
+    >>> check_model(ExtractConfig(model="/nonexistent"))
+    Traceback (most recent call last):
+    ...
+    dca.config.ConfigError: model='/nonexistent' is not a folder; use embedded, qwen2.5-coder-1.5b, a Hub id or a local model folder
+    """
+    from dca.data.bundled import hub_offline
+    from dca.embedded import PACKAGED_MODELS
+
+    value = str(getattr(config, name))
+    choices = f"use {', '.join(PACKAGED_MODELS)}, a Hub id or a local model folder"
+    if value in PACKAGED_MODELS or Path(value).expanduser().is_dir():
+        return
+    if not value.strip() or value.startswith(("/", "./", "../", "~", ".\\")) or Path(value).exists():
+        raise ConfigError(f"{name}={value!r} is not a folder; {choices}")
+    if hub_offline() and not _in_hub_cache(value):
+        raise ConfigError(f"{name}={value!r} is not in the local Hub cache and the Hub is off (HF_HUB_OFFLINE); "
+                          f"{choices}")
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether the Hub cache holds a ``config.json`` of ``repo_id`` (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # a malformed id (``a/b/c``) is not in any cache  # noqa: BLE001
+        return False
+
+
 PROFILE_DIR = ROOT / "profiles"
 
 
@@ -282,7 +345,16 @@ def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
     A top-level ``common`` section holds parameters given to every stage that has a field of
     that name (``run_dir``, ``model``, ``seed``...).
     """
-    data = yaml.safe_load(profile_path(profile).read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"profile {profile!r} must be a mapping of stage -> parameters")
+    path = profile_path(profile)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"profile {str(path)!r}{line} is not valid YAML: "
+                          f"{getattr(err, 'problem', None) or err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"profile {str(path)!r} cannot be read: {err}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) or v is None for v in data.values()):
+        raise ConfigError(f"profile {str(path)!r} must be a mapping of stage -> parameters")
     return {str(k): dict(v or {}) for k, v in data.items()}

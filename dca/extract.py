@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from dca import artifacts, distributed, faults
-from dca.config import SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, in_range, positive
+from dca.config import (SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, check_model, in_range,
+                        positive)
 from dca.confidence import confidence_from_generation, internal_confidence, query_from_reply
 from dca.data import Question, load_split_questions, save_questions
 from dca.elicit import MAX_NEW_TOKENS, generate_replies
@@ -65,11 +66,13 @@ class ExtractConfig(StageConfig):
 
     def validate(self) -> None:
         positive(self, "n_questions", "n_eval", "batch_size", "max_new_tokens")
+        positive(self, "seed", allow_zero=True)
         in_range(self, "k_shot", 0, MAX_K_SHOT)
         at_most(self, 1_000_000, "n_questions")
         at_most(self, 4096, "batch_size", "max_new_tokens")
         check_device(self)
         check_dtype(self)
+        check_model(self)
         if self.n_eval >= self.n_questions:
             raise ConfigError(
                 f"n_eval={self.n_eval} must be smaller than n_questions={self.n_questions} (training needs questions too)")

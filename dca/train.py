@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dca import artifacts
-from dca.config import SEED, ConfigError, StageConfig, at_most, in_range, positive
+from dca.config import SEED, ConfigError, StageConfig, at_most, check_model, in_range, positive
 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+#: The smallest fraction of a pass over the pairs ``epochs`` may ask for (below it: a typo such as 1e-300).
+MIN_EPOCHS = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,8 +165,13 @@ class TrainConfig(StageConfig):
     def validate(self) -> None:
         positive(self, "beta", "lora_r", "lora_alpha", "learning_rate", "batch_size", "grad_accum",
                  "max_length", "save_steps", "logging_steps")
-        positive(self, "epochs", "heldout_pairs", "eval_every", "lora_layers", allow_zero=True)
+        positive(self, "epochs", "heldout_pairs", "eval_every", "lora_layers", "seed", allow_zero=True)
         in_range(self, "lora_dropout", 0.0, 1.0)
+        if self.lora_dropout == 1.0:
+            raise ConfigError("lora_dropout=1.0 drops every LoRA input (nothing trains); use a value in [0, 1)")
+        if 0 < self.epochs < MIN_EPOCHS:
+            raise ConfigError(f"epochs={self.epochs!r} is below {MIN_EPOCHS} of a pass over the pairs; "
+                              "use max_steps= for a few steps")
         at_most(self, 10.0, "beta")
         at_most(self, 1.0, "learning_rate")
         at_most(self, 1000.0, "epochs")
@@ -182,6 +189,7 @@ class TrainConfig(StageConfig):
             raise ConfigError("epochs=0 trains nothing; set epochs > 0 or max_steps > 0")
         if not self.target_modules:
             raise ConfigError("target_modules is empty; name at least one module (e.g. q_proj,v_proj)")
+        check_model(self)
 
     def train_fingerprint(self, pairs: Path) -> str:
         """Fingerprint of the adapter: the parameters that change the weights plus the pairs' fingerprint."""
@@ -529,6 +537,32 @@ def lora_config(config: TrainConfig, model: Any = None):
     return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
                       layers_to_transform=adapted_layers(config.lora_layers, model))
+
+
+def preflight(config: TrainConfig) -> None:
+    """Check ``lora_layers`` and ``target_modules`` against the model before any stage runs.
+
+    Only the model's config is read, and its modules are built on the ``meta`` device (no weights):
+    ``lora_layers`` above the model's decoder layers, or a target module that names no linear layer of
+    the model, raises :class:`ConfigError` naming the value and the valid ones.
+    """
+    if config.lora_layers == 0 and set(config.target_modules) <= set(ALL_LINEAR):
+        return  # the defaults' names: every decoder model this project loads has them
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from dca.models import resolve_model_path
+
+    model_config = AutoConfig.from_pretrained(resolve_model_path(config.model))
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(model_config)
+    adapted_layers(config.lora_layers, model)
+    linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                     if isinstance(module, torch.nn.Linear)})
+    unknown = [m for m in config.target_modules if m not in linear]
+    if unknown:
+        raise ConfigError(f"target_modules={','.join(config.target_modules)}: {', '.join(unknown)} is not a linear "
+                          f"layer of {config.model}; valid: {', '.join(linear)}")
 
 
 def adapted_layers(lora_layers: int, model) -> list[int] | None:

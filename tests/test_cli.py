@@ -167,3 +167,79 @@ def test_a_stage_qualified_or_single_stage_key_goes_to_its_stage():
     assert params["extract"]["device"] == params["evaluate"]["device"] == "cpu"
     assert params["extract"]["model"] == params["train"]["model"] == "m"
     assert cli.stage_parameters(["train"], {"batch_size": "8"})["train"] == {"batch_size": "8"}
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["evaluate.results_store="], "results_store= is empty"),
+    (["train.seed=-5"], "seed=-5 must be >= 0"),
+    (["evaluate.seed=-1"], "seed=-1 must be >= 0"),
+    (["extract.seed=-1"], "seed=-1 must be >= 0"),
+    (["train.epochs=1e-300"], "epochs=1e-300 is below"),
+    (["train.lora_dropout=1"], "lora_dropout=1.0"),
+    (["model=/nonexistent"], "model='/nonexistent' is not a folder"),
+    (["model=some/hub-id"], "model='some/hub-id' is not in the local Hub cache"),
+])
+def test_bad_values_of_later_stages_fail_before_any_work(args, needle, monkeypatch, capsys, tmp_path):
+    ran: list[str] = []
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(cli, "stage_runner", lambda n: lambda *a, **k: ran.append(n))
+    one_line_error(capsys, ["run", f"run_dir={tmp_path}", *args], needle)
+    assert ran == []
+
+
+def test_a_results_store_that_is_not_one_fails_before_any_work(monkeypatch, capsys, tmp_path):
+    ran: list[str] = []
+    monkeypatch.setattr(cli, "stage_runner", lambda n: lambda *a, **k: ran.append(n))
+    bad = tmp_path / "notes.csv"
+    bad.write_text("a,b\n1,2\n")
+    one_line_error(capsys, ["run", f"run_dir={tmp_path}", f"results_store={bad}"], "is not a results store")
+    one_line_error(capsys, ["run", f"run_dir={tmp_path}", f"results_store={tmp_path}"], "is a folder")
+    assert ran == []
+
+
+@pytest.mark.parametrize("run_dir, needle", [
+    ("", "run_dir='' is empty"),
+    ("/", "run_dir='/' is the root of the file system"),
+    ("FILE", "is a file, not a folder"),
+])
+def test_empty_root_and_file_run_folders_are_rejected(run_dir, needle, capsys, tmp_path):
+    if run_dir == "FILE":
+        run_dir = str(tmp_path / "a-file")
+        (tmp_path / "a-file").write_text("x")
+    one_line_error(capsys, ["pairs", f"run_dir={run_dir}"], needle)
+
+
+def test_a_bad_profile_yaml_is_one_line(capsys, tmp_path):
+    profile = tmp_path / "bad.yaml"
+    profile.write_text("extract:\n  n_questions: [1\n")
+    one_line_error(capsys, ["run", f"profile={profile}", f"run_dir={tmp_path}"], "is not valid YAML")
+    profile.write_text("- a\n- b\n")
+    one_line_error(capsys, ["run", f"profile={profile}", f"run_dir={tmp_path}"], "must be a mapping")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train.lora_layers=1000"], "lora_layers=1000 but the model has only"),
+    (["train.target_modules=nope"], "nope is not a linear layer"),
+])
+def test_lora_placement_is_checked_against_the_model_before_any_work(args, needle, tiny_model_dir, monkeypatch,
+                                                                      capsys, tmp_path):
+    ran: list[str] = []
+    monkeypatch.setattr(cli, "stage_runner", lambda n: lambda *a, **k: ran.append(n))
+    one_line_error(capsys, ["run", f"run_dir={tmp_path}", f"model={tiny_model_dir}", *args], needle)
+    assert ran == []
+
+
+def test_a_full_disk_is_one_line(monkeypatch, capsys, tmp_path):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "stage1.parquet"))
+
+    monkeypatch.setattr(cli, "stage_runner", lambda n: full)
+    one_line_error(capsys, ["pairs", f"run_dir={tmp_path}"], "No space left on device")
+
+    def stream(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0 iostream error")
+
+    monkeypatch.setattr(cli, "stage_runner", lambda n: stream)
+    one_line_error(capsys, ["pairs", f"run_dir={tmp_path}"], "could not be written")
