@@ -168,7 +168,21 @@ class StageConfig:
         >>> from dca.extract import ExtractConfig
         >>> ExtractConfig.from_namespace({"n_questions": 12, "n_eval": 4, "unrelated": 1}).n_eval
         4
+
+        A name that papermill injected (``papermill -p n_question 200``: the cell it adds, which
+        begins ``# Parameters``, is in IPython's input history ``In``) and that is not a field fails
+        naming it, instead of running on with the default:
+
+        >>> ExtractConfig.from_namespace({"In": ["", "# Parameters\\nn_question = 200\\n"]})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        dca.config.ConfigError: unknown parameter 'n_question' for stage 'extract' (given to papermill); valid: ...
         """
+        valid = cls.field_names()
+        for name in injected_parameters(namespace):
+            if name not in valid:
+                raise ConfigError(f"unknown parameter {name!r} for stage {cls.stage!r} (given to papermill); "
+                                  f"valid: {', '.join(valid)}")
         return cls.from_dict({name: namespace[name] for name in cls.field_names() if name in namespace})
 
     def validate(self) -> None:
@@ -195,6 +209,35 @@ class StageConfig:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             lines.append(f"  {f.name} = {default!r}\n      {f.metadata.get('help', '')}")
         return "\n".join(lines)
+
+
+#: The first line of the cell papermill injects with the parameters it was given.
+PAPERMILL_CELL = "# Parameters"
+
+
+def injected_parameters(namespace: Mapping[str, Any]) -> list[str]:
+    """The names assigned in the cells papermill injected, from IPython's input history (``In``)
+    in ``namespace``; ``[]`` outside IPython or without papermill.
+
+    >>> injected_parameters({"In": ["", "# Parameters\\nrun_dir = 'runs/x'\\nseed = 1\\n", "x = 1"]})
+    ['run_dir', 'seed']
+    """
+    import ast
+
+    history = namespace.get("In")
+    if not isinstance(history, (list, tuple)):
+        return []
+    names: list[str] = []
+    for source in history:
+        if not isinstance(source, str) or not source.startswith(PAPERMILL_CELL):
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        names += [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                  if isinstance(t, ast.Name)]
+    return names
 
 
 def _finite(name: str, value: Any) -> None:

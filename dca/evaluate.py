@@ -118,6 +118,7 @@ def result_rows(result: dict[str, Any], *, run: str, model: str, dataset: str, s
     return pd.DataFrame(rows, columns=list(results.COLUMNS))
 
 
+@artifacts.holding_run_lock
 def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Path:
     """Stage 4: re-elicit the held-out questions with the trained model and compare; returns metrics.json.
 

@@ -171,6 +171,7 @@ def summarize(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+@artifacts.holding_run_lock
 def run(config: ExtractConfig, *, progress: bool = True, force: bool = False) -> Path:
     """Run stage 1 into ``config.run_dir``; skip when its table exists for the same parameters (unless
     ``force``). Every process of a torchrun / accelerate launch asks its share; the main one writes."""

@@ -379,6 +379,7 @@ def _shared_prefix_record(model: Any) -> dict[str, Any]:
             "shared_prefix_token_fraction": round(run / full, 4) if full else None}
 
 
+@artifacts.holding_run_lock
 def run(config: TrainConfig, *, progress: bool = True, force: bool = False) -> Path:
     """Stage 3: train the adapter (:func:`train_dpo` without extra callbacks); return ``run_dir/adapter``."""
     return train_dpo(config, force=force, progress=progress)

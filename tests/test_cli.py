@@ -243,3 +243,51 @@ def test_a_full_disk_is_one_line(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setattr(cli, "stage_runner", lambda n: stream)
     one_line_error(capsys, ["pairs", f"run_dir={tmp_path}"], "could not be written")
+
+
+def _contend(run_dir: str, barrier, results) -> None:
+    barrier.wait()
+    try:
+        with artifacts.run_lock(run_dir):
+            results.put(os.getpid())
+            barrier.wait()  # hold it until both have tried
+    except artifacts.RunLockedError:
+        results.put(None)
+        barrier.wait()
+
+
+def test_two_commands_started_at_the_same_instant_never_both_hold_the_lock(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(100):  # the lock created empty and filled afterwards: both held it in ~20 of 100
+        run_dir = str(tmp_path / f"r{round_}")
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_contend, args=(run_dir, barrier, results)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        got = [results.get(timeout=5) for _ in procs]
+        assert sum(g is not None for g in got) == 1, f"round {round_}: {got}"
+        assert not (tmp_path / f"r{round_}" / artifacts.LOCK).exists()
+
+
+def test_an_empty_lock_file_is_not_taken_as_free(tmp_path):
+    (tmp_path / artifacts.LOCK).write_text("")
+    with pytest.raises(artifacts.RunLockedError, match="cannot be read"):
+        with artifacts.run_lock(tmp_path):
+            pass
+
+
+def test_a_stage_called_as_the_notebooks_call_it_takes_the_lock(tmp_path):
+    from dca import pairs
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / artifacts.LOCK).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        with pytest.raises(artifacts.RunLockedError, match=f"in use by process {holder.pid}"):
+            pairs.run(PairsConfig(run_dir=str(tmp_path)))
+    finally:
+        holder.kill()
+        holder.wait()
