@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from dca.artifacts import MissingArtifactError, RunLockedError, run_lock
-from dca.config import ConfigError, StageConfig, load_profile, parse_overrides
+from dca.config import ConfigError, StageConfig, check_model, load_profile, parse_overrides
 from dca.data.questions import DataError
 
 #: Errors that are the user's to fix: printed as one line, exit status 2 (ValueError covers the
@@ -149,6 +149,8 @@ def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True)
     params = stage_parameters(names, args)
     configs = {n: stage_config(n).from_dict(params[n]) for n in names}
     for n in names:  # checks against the model (its config only), still before any work
+        if "model" in params[n] or n == "extract":
+            check_model(configs[n], hub=True)
         check = getattr(importlib.import_module(STAGES[n][0]), "preflight", None)
         if check is not None:
             check(configs[n])

@@ -332,10 +332,11 @@ def check_run_dir(config: StageConfig, name: str = "run_dir") -> None:
         raise ConfigError(f"{name}={value!r} is a file, not a folder; {hint}")
 
 
-def check_model(config: StageConfig, name: str = "model") -> None:
+def check_model(config: StageConfig, name: str = "model", *, hub: bool = False) -> None:
     """Raise :class:`ConfigError` for a model that cannot load: a path (absolute, ``./``, ``../``,
-    ``~``) that is not a folder, or, offline (``HF_HUB_OFFLINE``), a Hub id absent from the local Hub
-    cache. Packaged short names and existing folders pass.
+    ``~``) that is not a folder, or, with ``hub`` and offline (``HF_HUB_OFFLINE``), a Hub id absent
+    from the local Hub cache (the command line checks that before it runs; a profile naming a Hub
+    model stays valid offline). Packaged short names and existing folders pass.
 
     >>> from dca.extract import ExtractConfig
     >>> check_model(ExtractConfig(model="/nonexistent"))
@@ -352,7 +353,7 @@ def check_model(config: StageConfig, name: str = "model") -> None:
         return
     if not value.strip() or value.startswith(("/", "./", "../", "~", ".\\")) or Path(value).exists():
         raise ConfigError(f"{name}={value!r} is not a folder; {choices}")
-    if hub_offline() and not _in_hub_cache(value):
+    if hub and hub_offline() and not _in_hub_cache(value):
         raise ConfigError(f"{name}={value!r} is not in the local Hub cache and the Hub is off (HF_HUB_OFFLINE); "
                           f"{choices}")
 
