@@ -332,7 +332,7 @@ def holding_run_lock(run: Any) -> Any:
 
 #: Files of a local model folder whose content decides the model: weights, configs, tokenizer.
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf", ".json", ".model", ".txt")
-_HASHES: dict[tuple[str, int, int], str] = {}
+_HASHES: dict[tuple[str, int, int, int], str] = {}
 
 
 def _hash_cache_path() -> Path:
@@ -340,13 +340,14 @@ def _hash_cache_path() -> Path:
 
 
 def content_hash(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, cached by (path, size, mtime) in memory and in a small JSON file
-    (``DCA_HASH_CACHE``, default ``~/.cache/dca/content-hashes.json``), so a multi-gigabyte model is
-    read once, not at every run.
+    """SHA-256 of a file's bytes, cached by (path, size, mtime, ctime) in memory and in a small JSON
+    file (``DCA_HASH_CACHE``, default ``~/.cache/dca/content-hashes.json``), so a multi-gigabyte model
+    is read once, not at every run. The change time (``st_ctime``, which no program can set back) is
+    in the key: an edit that keeps the size and restores the modification time is still seen.
     """
     path = Path(path).resolve()
     stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     if key in _HASHES:
         return _HASHES[key]
     cache_file = _hash_cache_path()
@@ -355,7 +356,7 @@ def content_hash(path: str | Path) -> str:
     except (OSError, ValueError):
         cache = {}
     entry = cache.get(key[0], {})
-    if entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+    if (entry.get("size"), entry.get("mtime_ns"), entry.get("ctime_ns")) == key[1:]:
         _HASHES[key] = entry["sha256"]
         return entry["sha256"]
     digest = hashlib.sha256()
@@ -363,7 +364,8 @@ def content_hash(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     _HASHES[key] = digest.hexdigest()
-    cache[key[0]] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": _HASHES[key]}
+    cache[key[0]] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns,
+                     "sha256": _HASHES[key]}
     with contextlib.suppress(OSError):  # a read-only home only costs the re-hash next time
         write_json(cache_file, cache)
     return _HASHES[key]
@@ -379,14 +381,19 @@ def folder_hash(folder: str | Path) -> str:
 
 def local_content(dataset: str, model: str) -> dict[str, str]:
     """Content hashes of the local inputs of stage 1: question files named in ``dataset`` and a model
-    folder. Registry names (``openbookqa+mmlu``, ``synthetic``), short model names and Hub ids give
-    ``{}``, so their fingerprints stay what they were.
+    folder, or the weights recorded for a packaged model (``embedded``; converted first if needed).
+    Registry names (``openbookqa+mmlu``, ``synthetic``) and Hub ids give ``{}``, so their
+    fingerprints stay what they were.
     """
     out = {}
     for name in (n.strip() for n in dataset.split("+")):
         if Path(name).suffix in (".jsonl", ".csv") and Path(name).is_file():
             out[f"dataset:{name}"] = content_hash(name)
-    if Path(model).is_dir():
+    from dca import embedded
+
+    if embedded.packaged(model) is not None:  # the converted weights, checked (and rebuilt when damaged)
+        out[f"model:{model}"] = embedded.weights_digest(embedded.install(name=model))
+    elif Path(model).is_dir():
         out[f"model:{model}"] = folder_hash(model)
     return out
 
