@@ -22,7 +22,7 @@ from dca import artifacts, distributed, faults
 from dca.config import (SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, check_model, in_range,
                         positive)
 from dca.confidence import confidence_from_generation, internal_confidence, query_from_reply
-from dca.data import Question, load_split_questions, save_questions
+from dca.data import DataError, Question, load_split_questions, save_questions
 from dca.elicit import MAX_NEW_TOKENS, generate_replies
 from dca.parsing import combined_reason, parse_confidence, parse_letter
 from dca.prefix import PROMPTS_PER_BATCH
@@ -94,6 +94,36 @@ def row_for(question: Question, split: str, prompt: str, messages: list[dict[str
     }
 
 
+def context_length(model: Any) -> int | None:
+    """The longest sequence (prompt + reply, in tokens) the model's positions cover, or None if unknown."""
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    limit = getattr(config, "max_position_embeddings", None)
+    return int(limit) if isinstance(limit, int) and limit > 0 else None
+
+
+def check_prompt_lengths(tokenizer: Any, prompts: list[str], questions: list[Question], limit: int | None,
+                         max_new_tokens: int) -> None:
+    """Raise :class:`~dca.data.DataError` naming the first question whose prompt and reply
+    (``max_new_tokens``) do not fit in the model's context of ``limit`` tokens.
+
+    A prompt whose UTF-8 bytes alone fit is not tokenized (a token holds at least one byte).
+    """
+    if limit is None:
+        return
+    room = limit - max_new_tokens
+    for prompt, question in zip(prompts, questions):
+        if len(prompt.encode("utf-8")) <= room:
+            continue
+        n = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        if n > room:
+            raise DataError(
+                f"question {question.id!r} ({question.source}): its prompt has {n} tokens, and with "
+                f"max_new_tokens={max_new_tokens} it does not fit the model's context of {limit} tokens; "
+                "shorten or remove that question (or lower k_shot or max_new_tokens)")
+
+
 def extract_table(model: Any, tokenizer: Any, questions: list[Question], splits: list[str], *,
                   k_shot: int = ExtractConfig.k_shot, batch_size: int = ExtractConfig.batch_size,
                   max_new_tokens: int = ExtractConfig.max_new_tokens,
@@ -114,6 +144,7 @@ def extract_table(model: Any, tokenizer: Any, questions: list[Question], splits:
     messages = [build_messages(questions[i].question, questions[i].choices, context=questions[i].context,
                                k_shot=k_shot, system=system) for i in mine]
     prompts = [render_prompt(tokenizer, m) for m in messages]
+    check_prompt_lengths(tokenizer, prompts, [questions[i] for i in mine], context_length(model), max_new_tokens)
     from_generation: dict[int, Any] = {}
 
     def read_c_i(indices: list[int], generated: list[list[int]], probs: Any) -> None:
