@@ -170,7 +170,7 @@ def damaged(folder: Path) -> str | None:
     try:
         record = json.loads((folder / WEIGHTS_RECORD).read_text())
     except FileNotFoundError:
-        problem = _unreadable_weights(folder)
+        problem = unreadable_safetensors(folder)
         if problem is None:
             record_weights(folder)
         return problem
@@ -196,7 +196,7 @@ def damaged(folder: Path) -> str | None:
     return None
 
 
-def _unreadable_weights(folder: Path) -> str | None:
+def unreadable_safetensors(folder: Path) -> str | None:
     """A safetensors file whose header does not read or whose tensors run past its end, or None."""
     for path in sorted(folder.glob("*.safetensors")):
         try:

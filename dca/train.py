@@ -187,6 +187,10 @@ class TrainConfig(StageConfig):
             raise ConfigError(f"max_steps={self.max_steps!r} must be > 0, or -1 for all epochs")
         if self.max_steps == -1 and self.epochs == 0:
             raise ConfigError("epochs=0 trains nothing; set epochs > 0 or max_steps > 0")
+        if self.save_steps % self.logging_steps:
+            raise ConfigError(
+                f"save_steps={self.save_steps} must be a multiple of logging_steps={self.logging_steps}: a run resumed "
+                "from a checkpoint between two logging steps would average its next loss over fewer steps")
         if not self.target_modules:
             raise ConfigError("target_modules is empty; name at least one module (e.g. q_proj,v_proj)")
         check_model(self)
@@ -303,19 +307,30 @@ def dpo_args(config: TrainConfig, precision: str, world_size: int, eval_steps: i
 
 
 def _complete(checkpoint: Path) -> bool:
-    """A checkpoint is complete when its ``trainer_state.json`` (the trainer writes it last) reads."""
+    """A checkpoint is complete when its ``trainer_state.json`` (the trainer writes it last) reads, its
+    ``torch.save`` files (optimiser, scheduler, random states: zip archives) pass their CRC checks and
+    its safetensors files are whole (a file truncated or damaged after the trainer wrote it)."""
+    import zipfile
+
+    from dca.embedded import unreadable_safetensors
+
     try:
         json.loads((checkpoint / "trainer_state.json").read_text())
-    except (OSError, ValueError):
+        for path in sorted(checkpoint.glob("*.pt")) + sorted(checkpoint.glob("*.pth")):
+            with zipfile.ZipFile(path) as archive:
+                if archive.testzip() is not None:
+                    return False
+    except (OSError, ValueError, zipfile.BadZipFile):
         return False
-    return True
+    return unreadable_safetensors(checkpoint) is None
 
 
 def _last_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
     """The newest *complete* checkpoint of a run with this fingerprint, or None.
 
-    A newer checkpoint half-written when training was killed is set aside (renamed
-    ``incomplete-checkpoint-N``, by the main process) with a warning, and the one before it resumed.
+    A newer checkpoint half-written when training was killed, or with a damaged file, is set aside
+    (renamed ``incomplete-checkpoint-N``, by the main process) with a warning, and the one before it
+    resumed; the folders set aside are removed once training has finished.
     """
     from dca.distributed import is_main_process
 
@@ -329,8 +344,8 @@ def _last_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
         if is_main_process():
             aside = path.with_name(f"incomplete-{path.name}-{int(time.time())}")
             path.rename(aside)
-            warnings.warn(f"{path} is incomplete (no readable trainer_state.json: training was killed while "
-                          f"writing it); set aside as {aside.name}", stacklevel=2)
+            warnings.warn(f"{path} is incomplete (a file of it is missing or damaged: training was killed while "
+                          f"writing it, or the disk filled); set aside as {aside.name}", stacklevel=2)
     return None
 
 
@@ -479,6 +494,8 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         with artifacts.atomic_path(adapter) as tmp:
             trainer.model.save_pretrained(str(tmp))
         artifacts.write_provenance(adapter, record)
+        for aside in checkpoints.glob("incomplete-checkpoint-*"):  # what earlier interruptions left
+            shutil.rmtree(aside, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     del trainer, base  # the model, optimiser and activations: freed before a next stage loads a model
     import gc
