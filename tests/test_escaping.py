@@ -101,3 +101,37 @@ def test_replies_and_questions_shown_as_tables_or_printed_stay_text():
     frame = pd.DataFrame({"question": HOSTILE, "response": HOSTILE})
     html = frame._repr_html_()
     assert "<script" not in html and "<svg" not in html and "&lt;script&gt;" in html
+
+
+def test_hostile_strings_stay_text_in_a_page_built_by_sphinx_and_myst_nb(tmp_path):
+    """One notebook page built as the book builds its chapters (myst-nb, Markdown outputs parsed as
+    MyST): the store table, a printed question and a DataFrame of replies, all with hostile strings."""
+    import subprocess
+    import sys
+
+    import nbformat
+
+    text = " ".join(HOSTILE)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        "extensions = ['myst_nb']\nmyst_enable_extensions = ['amsmath', 'colon_fence', 'dollarmath', 'substitution']\n"
+        "nb_execution_mode = 'off'\nnb_render_markdown_format = 'myst'\nroot_doc = 'page'\n")
+    frame = pd.DataFrame({"question": [text], "response": [text]})
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# Page"), nbformat.v4.new_code_cell("show()", execution_count=1, outputs=[
+        nbformat.v4.new_output("display_data", {"text/markdown": report.store_markdown(store_rows(text))}),
+        nbformat.v4.new_output("stream", name="stdout", text=f"Question: {text}\n"),
+        nbformat.v4.new_output("display_data", {"text/html": frame._repr_html_(), "text/plain": repr(frame)}),
+    ])]
+    nbformat.write(nb, src / "page.ipynb")
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", str(src), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (tmp_path / "out" / "page.html").read_text()
+    body = html[html.index('<h1>'):]
+    for bad in ("<script>alert", "<svg onload", "<img src=x", 'href="javascript'):
+        assert bad not in body, bad
+    assert body.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # the table, the printed line, the frame
+    assert "{glue:text}" in body
