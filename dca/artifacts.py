@@ -229,7 +229,9 @@ LOCK_TOKEN_ENV = "DCA_LOCK_TOKEN"
 def _create_lock(lock: Path, me: dict[str, Any]) -> bool:
     """Create ``lock`` holding ``me`` in one step: the record is written to a private file first and
     then hard-linked to the lock's name, which fails when the name exists. No process ever sees the
-    lock empty or half-written. True when this call created it."""
+    lock empty or half-written (where the file system has no hard links, the lock is created
+    exclusively and then filled; a reader that finds it empty then reports it and does not take it
+    over). True when this call created it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{lock.name}.", suffix=".tmp", dir=lock.parent)
     try:
         with os.fdopen(fd, "w") as fh:
@@ -238,6 +240,13 @@ def _create_lock(lock: Path, me: dict[str, Any]) -> bool:
             os.link(tmp, lock)
         except FileExistsError:
             return False
+        except OSError:  # a file system without hard links: exclusive create, then the record
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w") as fh:
+                json.dump(me, fh)
         return True
     finally:
         os.unlink(tmp)

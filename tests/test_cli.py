@@ -291,3 +291,19 @@ def test_a_stage_called_as_the_notebooks_call_it_takes_the_lock(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_lock_works_on_a_file_system_without_hard_links(tmp_path, monkeypatch):
+    import errno
+
+    def no_links(*args):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(artifacts.os, "link", no_links)
+    with artifacts.run_lock(tmp_path) as lock:
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        os.environ.pop(artifacts.LOCK_TOKEN_ENV)  # as another process would see it
+        with pytest.raises(artifacts.RunLockedError, match="in use by process"):
+            with artifacts.run_lock(tmp_path):
+                pass
+    assert not lock.exists()
