@@ -215,57 +215,133 @@ def _read_lock(lock: Path) -> dict[str, Any]:
 
 
 def _stale(holder: dict[str, Any]) -> bool:
-    """A lock left by a process of this host that is gone (or an unreadable lock file)."""
+    """A lock left by a process of this host that is gone (or a lock without a pid and host)."""
     if not isinstance(holder.get("pid"), int) or not holder.get("host"):
         return True
     return holder["host"] == socket.gethostname() and not _pid_alive(holder["pid"])
 
 
+#: The environment variable naming the lock token of the process that holds a run folder's lock; its
+#: children (the notebook kernels of the book driver) inherit it and work under the same lock.
+LOCK_TOKEN_ENV = "DCA_LOCK_TOKEN"
+
+
+def _create_lock(lock: Path, me: dict[str, Any]) -> bool:
+    """Create ``lock`` holding ``me`` in one step: the record is written to a private file first and
+    then hard-linked to the lock's name, which fails when the name exists. No process ever sees the
+    lock empty or half-written (where the file system has no hard links, the lock is created
+    exclusively and then filled; a reader that finds it empty then reports it and does not take it
+    over). True when this call created it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{lock.name}.", suffix=".tmp", dir=lock.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(me, fh)
+        try:
+            os.link(tmp, lock)
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: exclusive create, then the record
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w") as fh:
+                json.dump(me, fh)
+        return True
+    finally:
+        os.unlink(tmp)
+
+
+def _remove_stale(lock: Path, holder: dict[str, Any]) -> None:
+    """Remove a stale lock, unless another process replaced it meanwhile: the lock is first renamed to a
+    private name (one process wins), and put back when what was moved is not the stale record."""
+    aside = lock.with_name(f".{lock.name}.stale.{os.getpid()}")
+    try:
+        os.rename(lock, aside)
+    except FileNotFoundError:
+        return  # another process removed it first
+    if _read_lock(aside) != holder:  # a live lock taken between our read and the rename: restore it
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, lock)
+    aside.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def run_lock(run_dir: str | Path) -> Iterator[Path]:
-    """Hold ``run_dir/.dca.lock`` (pid and host) while working in ``run_dir``.
+    """Hold ``run_dir/.dca.lock`` (pid, host and a token) while working in ``run_dir``.
 
     A second process fails at once with :class:`RunLockedError` naming the holder. A lock whose
-    process is gone (same host, pid not running) is stale and taken over.
+    process is gone (same host, pid not running) is stale and taken over. The lock is created with its
+    content in one step (:func:`_create_lock`), so two processes started at the same instant never
+    both hold it. While held, ``DCA_LOCK_TOKEN`` carries its token: the holder itself and the
+    processes it starts (the book driver's notebooks) enter the lock again without waiting.
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> with run_lock(d):
-    ...     (d / LOCK).exists()
+    ...     with run_lock(d):  # the holder again (a stage inside ``dca run``): nested, not refused
+    ...         (d / LOCK).exists()
     True
     >>> (d / LOCK).exists()
     False
     """
     lock = Path(run_dir) / LOCK
     lock.parent.mkdir(parents=True, exist_ok=True)
-    me = {"pid": os.getpid(), "host": socket.gethostname(),
+    token = os.environ.get(LOCK_TOKEN_ENV)
+    holder = _read_lock(lock)
+    if token and holder.get("token") == token:
+        yield lock  # held by this process or the one that started it
+        return
+    token = token or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(8).hex()}"
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "token": token,
           "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            holder = _read_lock(lock)
-            if not _stale(holder):
-                raise RunLockedError(
-                    f"{run_dir} is in use by process {holder['pid']} on {holder['host']} (since "
-                    f"{holder.get('started', '?')}); wait for it, or remove {lock} if that process is gone") from None
-            lock.unlink(missing_ok=True)  # stale: its process is gone; take it over
-            continue
-        with os.fdopen(fd, "w") as fh:
-            json.dump(me, fh)
-        break
+    for _ in range(3):
+        if _create_lock(lock, me):
+            break
+        holder = _read_lock(lock)
+        if not holder and lock.exists():
+            raise RunLockedError(f"{lock} exists but cannot be read; remove it if no dca process works in {run_dir}")
+        if holder and not _stale(holder):
+            raise RunLockedError(
+                f"{run_dir} is in use by process {holder['pid']} on {holder['host']} (since "
+                f"{holder.get('started', '?')}); wait for it, or remove {lock} if that process is gone")
+        if holder:
+            _remove_stale(lock, holder)  # its process is gone: take it over
     else:
         raise RunLockedError(f"could not take {lock}: another process took it at the same moment")
+    previous = os.environ.get(LOCK_TOKEN_ENV)
+    os.environ[LOCK_TOKEN_ENV] = token
     try:
         yield lock
     finally:
-        if _read_lock(lock).get("pid") == me["pid"]:
+        if previous is None:
+            os.environ.pop(LOCK_TOKEN_ENV, None)
+        else:
+            os.environ[LOCK_TOKEN_ENV] = previous
+        if _read_lock(lock).get("token") == token:
             lock.unlink(missing_ok=True)
+
+
+def holding_run_lock(run: Any) -> Any:
+    """Decorate a stage's ``run(config, ...)`` to hold ``config.run_dir``'s lock (main process only),
+    so a notebook that calls the stage takes the same lock as ``python -m dca``."""
+    import functools
+
+    @functools.wraps(run)
+    def locked(config: Any, *args: Any, **kwargs: Any) -> Any:
+        from dca.distributed import is_main_process
+
+        if not is_main_process():
+            return run(config, *args, **kwargs)
+        with run_lock(config.run_dir):
+            return run(config, *args, **kwargs)
+
+    return locked
 
 
 #: Files of a local model folder whose content decides the model: weights, configs, tokenizer.
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf", ".json", ".model", ".txt")
-_HASHES: dict[tuple[str, int, int], str] = {}
+_HASHES: dict[tuple[str, int, int, int], str] = {}
 
 
 def _hash_cache_path() -> Path:
@@ -273,13 +349,14 @@ def _hash_cache_path() -> Path:
 
 
 def content_hash(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, cached by (path, size, mtime) in memory and in a small JSON file
-    (``DCA_HASH_CACHE``, default ``~/.cache/dca/content-hashes.json``), so a multi-gigabyte model is
-    read once, not at every run.
+    """SHA-256 of a file's bytes, cached by (path, size, mtime, ctime) in memory and in a small JSON
+    file (``DCA_HASH_CACHE``, default ``~/.cache/dca/content-hashes.json``), so a multi-gigabyte model
+    is read once, not at every run. The change time (``st_ctime``, which no program can set back) is
+    in the key: an edit that keeps the size and restores the modification time is still seen.
     """
     path = Path(path).resolve()
     stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     if key in _HASHES:
         return _HASHES[key]
     cache_file = _hash_cache_path()
@@ -288,7 +365,7 @@ def content_hash(path: str | Path) -> str:
     except (OSError, ValueError):
         cache = {}
     entry = cache.get(key[0], {})
-    if entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+    if (entry.get("size"), entry.get("mtime_ns"), entry.get("ctime_ns")) == key[1:]:
         _HASHES[key] = entry["sha256"]
         return entry["sha256"]
     digest = hashlib.sha256()
@@ -296,7 +373,8 @@ def content_hash(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     _HASHES[key] = digest.hexdigest()
-    cache[key[0]] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": _HASHES[key]}
+    cache[key[0]] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns,
+                     "sha256": _HASHES[key]}
     with contextlib.suppress(OSError):  # a read-only home only costs the re-hash next time
         write_json(cache_file, cache)
     return _HASHES[key]
@@ -312,14 +390,19 @@ def folder_hash(folder: str | Path) -> str:
 
 def local_content(dataset: str, model: str) -> dict[str, str]:
     """Content hashes of the local inputs of stage 1: question files named in ``dataset`` and a model
-    folder. Registry names (``openbookqa+mmlu``, ``synthetic``), short model names and Hub ids give
-    ``{}``, so their fingerprints stay what they were.
+    folder, or the weights recorded for a packaged model (``embedded``; converted first if needed).
+    Registry names (``openbookqa+mmlu``, ``synthetic``) and Hub ids give ``{}``, so their
+    fingerprints stay what they were.
     """
     out = {}
     for name in (n.strip() for n in dataset.split("+")):
         if Path(name).suffix in (".jsonl", ".csv") and Path(name).is_file():
             out[f"dataset:{name}"] = content_hash(name)
-    if Path(model).is_dir():
+    from dca import embedded
+
+    if embedded.packaged(model) is not None:  # the converted weights, checked (and rebuilt when damaged)
+        out[f"model:{model}"] = embedded.weights_digest(embedded.install(name=model))
+    elif Path(model).is_dir():
         out[f"model:{model}"] = folder_hash(model)
     return out
 

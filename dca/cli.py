@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import gc
 import importlib
 import os
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from dca.artifacts import MissingArtifactError, RunLockedError, run_lock
-from dca.config import ConfigError, StageConfig, load_profile, parse_overrides
+from dca.config import ConfigError, StageConfig, check_model, load_profile, parse_overrides
 from dca.data.questions import DataError
 
 #: Errors that are the user's to fix: printed as one line, exit status 2 (ValueError covers the
@@ -153,6 +154,12 @@ def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True)
     """Build every config first (so a bad parameter fails before any work), then run in order."""
     params = stage_parameters(names, args)
     configs = {n: stage_config(n).from_dict(params[n]) for n in names}
+    for n in names:  # checks against the model (its config only), still before any work
+        if "model" in params[n] or n == "extract":
+            check_model(configs[n], hub=True)
+        check = getattr(importlib.import_module(STAGES[n][0]), "preflight", None)
+        if check is not None:
+            check(configs[n])
     seconds: dict[str, float] = {}
     from dca.distributed import init_process_group, is_main_process
 
@@ -183,6 +190,28 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 USAGE = __doc__
 
+#: ``OSError`` numbers that are the user's to fix (a full disk or quota, a read-only or forbidden folder).
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
+#: What ``torch.save``'s stream writer says when a write fails (it raises ``RuntimeError``, not ``OSError``).
+WRITE_FAILED = ("iostream error", "file write failed", "unexpected pos")
+
+
+def disk_error(err: BaseException) -> str | None:
+    """One line for a failed write (disk full, read-only, no permission), or None for other errors.
+
+    >>> import errno
+    >>> disk_error(OSError(errno.ENOSPC, "No space left on device", "runs/x/stage1.parquet"))
+    "No space left on device: 'runs/x/stage1.parquet' (free some space, or write somewhere else)"
+    """
+    if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
+        where = f": {err.filename!r}" if err.filename else ""
+        return f"{err.strerror or err}{where} (free some space, or write somewhere else)"
+    if isinstance(err, OSError) and "No space left" in str(err):  # pyarrow's OSError has no errno
+        return f"{str(err).splitlines()[0]} (free some space, or write somewhere else)"
+    if isinstance(err, RuntimeError) and any(w in str(err) for w in WRITE_FAILED):
+        return f"a file could not be written (disk full?): {str(err).splitlines()[0]}"
+    return None
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; a user error is one line and status 2, Ctrl-C one line and status 130.
@@ -204,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError) as err:
+        line = disk_error(err)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         return 2
 
 

@@ -156,6 +156,8 @@ class StageConfig:
             kwargs[key] = _convert(key, value, hints[key])
         config = cls(**kwargs)
         config.validate()
+        if "run_dir" in valid:
+            check_run_dir(config)
         return config
 
     @classmethod
@@ -166,7 +168,21 @@ class StageConfig:
         >>> from dca.extract import ExtractConfig
         >>> ExtractConfig.from_namespace({"n_questions": 12, "n_eval": 4, "unrelated": 1}).n_eval
         4
+
+        A name that papermill injected (``papermill -p n_question 200``: the cell it adds, which
+        begins ``# Parameters``, is in IPython's input history ``In``) and that is not a field fails
+        naming it, instead of running on with the default:
+
+        >>> ExtractConfig.from_namespace({"In": ["", "# Parameters\\nn_question = 200\\n"]})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        dca.config.ConfigError: unknown parameter 'n_question' for stage 'extract' (given to papermill); valid: ...
         """
+        valid = cls.field_names()
+        for name in injected_parameters(namespace):
+            if name not in valid:
+                raise ConfigError(f"unknown parameter {name!r} for stage {cls.stage!r} (given to papermill); "
+                                  f"valid: {', '.join(valid)}")
         return cls.from_dict({name: namespace[name] for name in cls.field_names() if name in namespace})
 
     def validate(self) -> None:
@@ -193,6 +209,35 @@ class StageConfig:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             lines.append(f"  {f.name} = {default!r}\n      {f.metadata.get('help', '')}")
         return "\n".join(lines)
+
+
+#: The first line of the cell papermill injects with the parameters it was given.
+PAPERMILL_CELL = "# Parameters"
+
+
+def injected_parameters(namespace: Mapping[str, Any]) -> list[str]:
+    """The names assigned in the cells papermill injected, from IPython's input history (``In``)
+    in ``namespace``; ``[]`` outside IPython or without papermill.
+
+    >>> injected_parameters({"In": ["", "# Parameters\\nrun_dir = 'runs/x'\\nseed = 1\\n", "x = 1"]})
+    ['run_dir', 'seed']
+    """
+    import ast
+
+    history = namespace.get("In")
+    if not isinstance(history, (list, tuple)):
+        return []
+    names: list[str] = []
+    for source in history:
+        if not isinstance(source, str) or not source.startswith(PAPERMILL_CELL):
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        names += [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                  if isinstance(t, ast.Name)]
+    return names
 
 
 def _finite(name: str, value: Any) -> None:
@@ -261,6 +306,68 @@ def check_dtype(config: StageConfig, name: str = "dtype") -> None:
         raise ConfigError(f"{name}={getattr(config, name)!r} is not valid; choose one of {list(DTYPE_NAMES)}")
 
 
+def check_run_dir(config: StageConfig, name: str = "run_dir") -> None:
+    """Raise :class:`ConfigError` for a run folder that is empty (the working directory), the root of
+    the file system, or an existing file.
+
+    >>> from dca.pairs import PairsConfig
+    >>> check_run_dir(PairsConfig(run_dir=" "))
+    Traceback (most recent call last):
+    ...
+    dca.config.ConfigError: run_dir=' ' is empty; name a folder for the run's artifacts (e.g. runs/x)
+    >>> check_run_dir(PairsConfig(run_dir="/"))
+    Traceback (most recent call last):
+    ...
+    dca.config.ConfigError: run_dir='/' is the root of the file system; name a folder for the run's artifacts (e.g. runs/x)
+    """
+    value = str(getattr(config, name))
+    hint = "name a folder for the run's artifacts (e.g. runs/x)"
+    if not value.strip():
+        raise ConfigError(f"{name}={value!r} is empty; {hint}")
+    path = Path(value).expanduser()
+    resolved = path.resolve()
+    if resolved == Path(resolved.anchor):
+        raise ConfigError(f"{name}={value!r} is the root of the file system; {hint}")
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{name}={value!r} is a file, not a folder; {hint}")
+
+
+def check_model(config: StageConfig, name: str = "model", *, hub: bool = False) -> None:
+    """Raise :class:`ConfigError` for a model that cannot load: a path (absolute, ``./``, ``../``,
+    ``~``) that is not a folder, or, with ``hub`` and offline (``HF_HUB_OFFLINE``), a Hub id absent
+    from the local Hub cache (the command line checks that before it runs; a profile naming a Hub
+    model stays valid offline). Packaged short names and existing folders pass.
+
+    >>> from dca.extract import ExtractConfig
+    >>> check_model(ExtractConfig(model="/nonexistent"))
+    Traceback (most recent call last):
+    ...
+    dca.config.ConfigError: model='/nonexistent' is not a folder; use embedded, qwen2.5-coder-1.5b, a Hub id or a local model folder
+    """
+    from dca.data.bundled import hub_offline
+    from dca.embedded import PACKAGED_MODELS
+
+    value = str(getattr(config, name))
+    choices = f"use {', '.join(PACKAGED_MODELS)}, a Hub id or a local model folder"
+    if value in PACKAGED_MODELS or Path(value).expanduser().is_dir():
+        return
+    if not value.strip() or value.startswith(("/", "./", "../", "~", ".\\")) or Path(value).exists():
+        raise ConfigError(f"{name}={value!r} is not a folder; {choices}")
+    if hub and hub_offline() and not _in_hub_cache(value):
+        raise ConfigError(f"{name}={value!r} is not in the local Hub cache and the Hub is off (HF_HUB_OFFLINE); "
+                          f"{choices}")
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether the Hub cache holds a ``config.json`` of ``repo_id`` (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # a malformed id (``a/b/c``) is not in any cache  # noqa: BLE001
+        return False
+
+
 PROFILE_DIR = ROOT / "profiles"
 
 
@@ -282,7 +389,16 @@ def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
     A top-level ``common`` section holds parameters given to every stage that has a field of
     that name (``run_dir``, ``model``, ``seed``...).
     """
-    data = yaml.safe_load(profile_path(profile).read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"profile {profile!r} must be a mapping of stage -> parameters")
+    path = profile_path(profile)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"profile {str(path)!r}{line} is not valid YAML: "
+                          f"{getattr(err, 'problem', None) or err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"profile {str(path)!r} cannot be read: {err}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) or v is None for v in data.values()):
+        raise ConfigError(f"profile {str(path)!r} must be a mapping of stage -> parameters")
     return {str(k): dict(v or {}) for k, v in data.items()}

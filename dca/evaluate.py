@@ -23,7 +23,7 @@ import pandas as pd
 
 from dca import artifacts, distributed, faults, results
 from dca.bootstrap import bootstrap, paired_bootstrap
-from dca.config import N_BOOT, SEED, StageConfig, at_most, check_device, check_dtype, positive
+from dca.config import N_BOOT, SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, positive
 from dca.data import read_questions
 from dca.extract import ExtractConfig, extract_table, load_stage1, summarize
 from dca.metrics import compute
@@ -53,8 +53,13 @@ class EvalConfig(StageConfig):
         positive(self, "n_boot", "batch_size")
         at_most(self, 1_000_000, "n_boot")
         at_most(self, 4096, "batch_size")
+        positive(self, "seed", allow_zero=True)
         check_device(self)
         check_dtype(self)
+        try:
+            results.check_store(self.results_store)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
 
 
 def triples(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,6 +118,7 @@ def result_rows(result: dict[str, Any], *, run: str, model: str, dataset: str, s
     return pd.DataFrame(rows, columns=list(results.COLUMNS))
 
 
+@artifacts.holding_run_lock
 def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Path:
     """Stage 4: re-elicit the held-out questions with the trained model and compare; returns metrics.json.
 
@@ -127,6 +133,8 @@ def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Pa
     fingerprint = config.fingerprint(exclude=("run_dir", "batch_size", "device", "results_store", "profile")) + upstream
     out = run.metrics
     if not force and artifacts.is_done(out, fingerprint):
+        if distributed.is_main_process():
+            ensure_rows(config, run, params)
         return out
 
     distributed.init_process_group()
@@ -143,6 +151,9 @@ def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Pa
                           max_new_tokens=params["max_new_tokens"], progress=progress)
     seconds = time.perf_counter() - start
     if distributed.is_main_process():
+        # The order of the writes is the contract: the metrics' provenance, which marks the stage
+        # done, comes last, after the rows are in the store; a kill between any two writes leaves
+        # the stage not done, and the rerun writes everything again.
         faults.checkpoint("evaluate:before-write")
         artifacts.write_parquet(run.eval, after)
         result = compare(before, after, n_boot=config.n_boot, seed=config.seed)
@@ -150,13 +161,42 @@ def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Pa
         record = artifacts.provenance("evaluate", config.to_dict(), fingerprint, model=params["model"],
                                       dataset=params["dataset"], seed=params["seed"], seconds=round(seconds, 2))
         artifacts.write_provenance(run.eval, record)
+        faults.checkpoint("evaluate:after-eval")
         artifacts.write_json(out, result)
+        faults.checkpoint("evaluate:after-metrics")
+        results.append(config.results_store, store_rows(config, run, params, result))
+        faults.checkpoint("evaluate:after-store")
         artifacts.write_provenance(out, record)
-        rows = result_rows(result, run=str(run.path), model=params["model"], dataset=params["dataset"],
-                           seed=params["seed"], profile=config.profile)
-        results.append(config.results_store, rows)
     distributed.barrier()
     return out
+
+
+def store_rows(config: EvalConfig, run: artifacts.RunFolder, params: dict[str, Any],
+               result: dict[str, Any]) -> pd.DataFrame:
+    """The result rows of one evaluation, keyed by the run folder's real path."""
+    return result_rows(result, run=results.run_key(run.path), model=params["model"], dataset=params["dataset"],
+                       seed=params["seed"], profile=config.profile)
+
+
+def ensure_rows(config: EvalConfig, run: artifacts.RunFolder, params: dict[str, Any]) -> bool:
+    """Append a finished evaluation's rows to the store when they are not there (the store was
+    removed, replaced, or is another file than last time); True when rows were appended.
+
+    The rows are compared by (method, metric, value): rows of an older evaluation of the same run
+    are replaced.
+    """
+    want = store_rows(config, run, params, json.loads(run.metrics.read_text()))
+    have = results.read_store(config.results_store)
+    have = have[have["run"].map(results.run_key) == results.run_key(run.path)]
+    if _row_set(have) == _row_set(want):
+        return False
+    results.append(config.results_store, want)
+    return True
+
+
+def _row_set(rows: pd.DataFrame) -> set[tuple[str, str, str]]:
+    """(method, metric, value rounded to 9 significant digits) of each row; NaN as 'nan'."""
+    return {(str(m), str(k), f"{float(v):.9g}") for m, k, v in zip(rows["method"], rows["metric"], rows["value"])}
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any]:

@@ -19,9 +19,10 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from dca import artifacts, distributed, faults
-from dca.config import SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, in_range, positive
+from dca.config import (SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, check_model, in_range,
+                        positive)
 from dca.confidence import confidence_from_generation, internal_confidence, query_from_reply
-from dca.data import Question, load_split_questions, save_questions
+from dca.data import DataError, Question, load_split_questions, save_questions
 from dca.elicit import MAX_NEW_TOKENS, generate_replies
 from dca.parsing import combined_reason, parse_confidence, parse_letter
 from dca.prefix import PROMPTS_PER_BATCH
@@ -65,11 +66,13 @@ class ExtractConfig(StageConfig):
 
     def validate(self) -> None:
         positive(self, "n_questions", "n_eval", "batch_size", "max_new_tokens")
+        positive(self, "seed", allow_zero=True)
         in_range(self, "k_shot", 0, MAX_K_SHOT)
         at_most(self, 1_000_000, "n_questions")
         at_most(self, 4096, "batch_size", "max_new_tokens")
         check_device(self)
         check_dtype(self)
+        check_model(self)
         if self.n_eval >= self.n_questions:
             raise ConfigError(
                 f"n_eval={self.n_eval} must be smaller than n_questions={self.n_questions} (training needs questions too)")
@@ -89,6 +92,36 @@ def row_for(question: Question, split: str, prompt: str, messages: list[dict[str
         "cv_start": conf.start, "cv_end": conf.end, "cv_scale": conf.scale,
         "_letter_start": letter.start,
     }
+
+
+def context_length(model: Any) -> int | None:
+    """The longest sequence (prompt + reply, in tokens) the model's positions cover, or None if unknown."""
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    limit = getattr(config, "max_position_embeddings", None)
+    return int(limit) if isinstance(limit, int) and limit > 0 else None
+
+
+def check_prompt_lengths(tokenizer: Any, prompts: list[str], questions: list[Question], limit: int | None,
+                         max_new_tokens: int) -> None:
+    """Raise :class:`~dca.data.DataError` naming the first question whose prompt and reply
+    (``max_new_tokens``) do not fit in the model's context of ``limit`` tokens.
+
+    A prompt whose UTF-8 bytes alone fit is not tokenized (a token holds at least one byte).
+    """
+    if limit is None:
+        return
+    room = limit - max_new_tokens
+    for prompt, question in zip(prompts, questions):
+        if len(prompt.encode("utf-8")) <= room:
+            continue
+        n = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        if n > room:
+            raise DataError(
+                f"question {question.id!r} ({question.source}): its prompt has {n} tokens, and with "
+                f"max_new_tokens={max_new_tokens} it does not fit the model's context of {limit} tokens; "
+                "shorten or remove that question (or lower k_shot or max_new_tokens)")
 
 
 def extract_table(model: Any, tokenizer: Any, questions: list[Question], splits: list[str], *,
@@ -111,6 +144,7 @@ def extract_table(model: Any, tokenizer: Any, questions: list[Question], splits:
     messages = [build_messages(questions[i].question, questions[i].choices, context=questions[i].context,
                                k_shot=k_shot, system=system) for i in mine]
     prompts = [render_prompt(tokenizer, m) for m in messages]
+    check_prompt_lengths(tokenizer, prompts, [questions[i] for i in mine], context_length(model), max_new_tokens)
     from_generation: dict[int, Any] = {}
 
     def read_c_i(indices: list[int], generated: list[list[int]], probs: Any) -> None:
@@ -168,6 +202,7 @@ def summarize(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+@artifacts.holding_run_lock
 def run(config: ExtractConfig, *, progress: bool = True, force: bool = False) -> Path:
     """Run stage 1 into ``config.run_dir``; skip when its table exists for the same parameters (unless
     ``force``). Every process of a torchrun / accelerate launch asks its share; the main one writes."""

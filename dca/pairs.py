@@ -255,6 +255,7 @@ def pairs_fingerprint(config: PairsConfig, stage1: Path) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+@artifacts.holding_run_lock
 def run(config: PairsConfig, *, progress: bool = True, force: bool = False) -> Path:
     """Stage 2: ``run_dir/pairs.jsonl``, ``pairs_heldout.jsonl`` and ``pairs_stats.json`` from the stage-1 table.
 

@@ -11,7 +11,8 @@ Rules for the confidence number:
   and is multiplied by 100; ``1`` alone is read as 1 %;
 * the number after the word *probability* (or *confidence*) wins; without that word, the last number
   followed by ``%`` is taken;
-* a negative number (``-0`` included, with an ASCII or a Unicode minus) or one above 100 is reported
+* a negative number (``-0`` included, with an ASCII minus or a Unicode one: minus sign, en dash,
+  hyphen, fullwidth hyphen-minus ...) or one above 100 is reported
   as such (``negative``, ``above_100``), with ``value`` NaN;
 * a number followed by a word other than *percent* ("Probability: 18 days from now") is not a
   probability: ``number_not_a_probability``.
@@ -27,18 +28,24 @@ from dataclasses import dataclass
 # digits (``(?<!\d)``): no pattern backtracks over a run, so parsing is linear in the reply's length
 # (a reply of 32 000 spaces after "Probability" took 29 s with plain ``\s*``). The matches are the
 # same as the plain patterns': what follows each run can never start with a space or a digit.
-_NUMBER = r"[-\u2212]?(?<!\d)(?:\d++(?:\.\d++)?+|\.\d++)"
+#: Signs read as a minus: ASCII hyphen-minus, hyphen, non-breaking hyphen, figure dash, en dash, minus
+#: sign, small and fullwidth hyphen-minus ("Probability: –5%" is negative, not 5 %).
+MINUS_SIGNS = "-\u2010\u2011\u2012\u2013\u2212\ufe63\uff0d"
+_NUMBER = rf"[{MINUS_SIGNS}]?(?<!\d)(?:\d++(?:\.\d++)?+|\.\d++)"
 _KEYWORD_NUMBER = re.compile(
     r"(?:probability|confidence)\s*+(?:of\s++(?:being\s++)?correct(?:ness)?\s*+)?(?:is\s*+)?[:=]?\s*+"
     rf"(?P<num>{_NUMBER})\s*+(?P<pct>%|percent)?",
     re.IGNORECASE,
 )
+_TO_ASCII_MINUS = str.maketrans({c: "-" for c in MINUS_SIGNS})
 _WORD_AFTER = re.compile(r"[ \t]*+[A-Za-z]")
 # The number before a "%", read backwards in the reversed reply (reversed: digits, "." digits, sign),
 # so that a search costs one pass over the text instead of a regex attempt at every position.
-_REVERSED_PERCENT_NUMBER = re.compile(r"%\s*+(?P<num>\d++(?:\.\d++)?+[-\u2212]?)")
+_REVERSED_PERCENT_NUMBER = re.compile(rf"%\s*+(?P<num>\d++(?:\.\d++)?+[{MINUS_SIGNS}]?)")
+# "A" and "I" followed by a lower-case word are the article and the pronoun ("Answer: A lot of people
+# think B"), not an option letter.
 _ANSWER_LETTER = re.compile(
-    r"(?i:answer)\s*+(?:(?i:is)\s*+)?[:\-]?\s*+\(?\s*+(?P<letter>[A-Z])\b(?![a-z'])")
+    r"(?i:answer)\s*+(?:(?i:is)\s*+)?[:\-]?\s*+\(?\s*+(?P<letter>[A-Z])\b(?![a-z'])(?<![AI](?=[ \t]+[a-z]))")
 _LEADING_LETTER = re.compile(r"^\s*+\(?(?P<letter>[A-Z])[\).:](?:\s|$)")
 
 
@@ -83,6 +90,8 @@ def parse_confidence(text: str) -> ConfidenceParse:
     'above_100'
     >>> parse_confidence("Probability: \u22120%").reason
     'negative'
+    >>> parse_confidence("Probability: \u20135%").reason
+    'negative'
     >>> parse_confidence("Probability: 18 days from now = 1").reason
     'number_not_a_probability'
     """
@@ -94,7 +103,7 @@ def parse_confidence(text: str) -> ConfidenceParse:
         if span is None:
             return ConfidenceParse(math.nan, False, "no_probability")
         (start, end), has_pct = span, True
-    raw = text[start:end].replace("\u2212", "-")
+    raw = text[start:end].translate(_TO_ASCII_MINUS)
     negative = raw.startswith("-")  # "-0%" too: its float, -0.0, is not below 0
     number = float(raw)
     scale = 100.0
@@ -136,6 +145,8 @@ def parse_letter(text: str, letters: tuple[str, ...] | list[str]) -> LetterParse
     >>> parse_letter("Answer: E", "ABCD").reason
     'letter_not_an_option'
     >>> parse_letter("I don't know", "ABCD").reason
+    'no_letter'
+    >>> parse_letter("Answer: A lot of people think B", "ABCD").reason
     'no_letter'
     """
     match = _ANSWER_LETTER.search(text) or _LEADING_LETTER.search(text)

@@ -57,12 +57,45 @@ def math_label(label: str) -> str:
 
 
 def math_text(text: str) -> str:
-    """Plain ``C_i``, ``C_v`` and ``C_i^norm`` in a job's description, typeset for Markdown.
+    """Plain ``C_i``, ``C_v`` and ``C_i^norm`` in a job's description, typeset for Markdown; the rest of
+    the text (it comes from a results file) is escaped by :func:`markdown_text`.
 
     >>> math_text("target C_i^norm (default C_i)")
-    'target $C_i^{norm}$ (default $C_i$)'
+    'target $C_i^{norm}$ \\\\(default $C_i$\\\\)'
     """
-    return re.sub(r"\bC_([iv])(\^norm)?\b", lambda m: f"$C_{m[1]}{'^{norm}' if m[2] else ''}$", text)
+    pattern = re.compile(r"\bC_([iv])(\^norm)?\b")
+    out, last = [], 0
+    for m in pattern.finditer(text):
+        out += [markdown_text(text[last:m.start()]), f"$C_{m[1]}{'^{norm}' if m[2] else ''}$"]
+        last = m.end()
+    return "".join(out) + markdown_text(text[last:])
+
+
+#: ASCII punctuation: CommonMark (and MyST) let a backslash make any of it a literal character.
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def markdown_text(value: Any) -> str:
+    """A string from data (a results file, a dataset or model name, a question) as Markdown that shows
+    it literally: every ASCII punctuation character backslash-escaped, so ``<script>``, ``<svg ...>``,
+    a MyST role (``{glue:text}`x```), ``$`` math, a link or emphasis stay text, and a ``|`` does not
+    end a table cell; line breaks (which would end a table row) become spaces.
+
+    >>> print(markdown_text("<b>x</b> | {glue:text}`y`"))
+    \\<b\\>x\\<\\/b\\> \\| \\{glue\\:text\\}\\`y\\`
+    """
+    return _PUNCTUATION.sub(r"\\\1", re.sub(r"\s+", " ", str(value)))
+
+
+def markdown_table(frame: pd.DataFrame, markup: Iterable[str] = ()) -> str:
+    """``frame`` as a Markdown table whose cells are escaped by :func:`markdown_text`, except the
+    columns named in ``markup`` (Markdown this module wrote: math labels). The headers are ours."""
+    markup = set(markup)
+    shown = frame.copy()
+    for column in shown.columns:
+        if column not in markup:
+            shown[column] = [markdown_text(v) for v in shown[column]]
+    return shown.to_markdown(index=False, disable_numparse=True)
 
 
 def fmt(value: float, key: str) -> str:
@@ -371,7 +404,7 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
 
     seed_rows = rows_of(results, kind="seed")
     first = seed_rows.iloc[0]
-    names = [DATASET_TITLES.get(d, d) for d in datasets(results) if d != "mean"]
+    names = [markdown_text(DATASET_TITLES.get(d, d)) for d in datasets(results) if d != "mean"]
     n_eval = rows_of(seed_rows, method="vanilla", metric="parse_rate")
     n_eval = int(n_eval[n_eval["dataset"] != "mean"]["n"].iloc[0])
     if not questions.empty:
@@ -394,10 +427,10 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
             for k in keys:
                 m = sub[sub["metric"] == k]
                 cells.append("—" if m.empty else f"{m['vanilla'].mean():.2f} → {m['dca'].mean():.2f}")
-            paper_rows += f"| paper: {model} | " + " | ".join(cells) + " |\n"
+            paper_rows += f"| paper: {markdown_text(model)} | " + " | ".join(cells) + " |\n"
     text = (
         "```{admonition} Does DCA work? What this book found\n:class: important\n"
-        f"**Model** {first['model']} (Qwen2.5-Coder-1.5B-Instruct, bf16 on a CPU) · **data** {', '.join(names)} · "
+        f"**Model** {markdown_text(first['model'])} (Qwen2.5-Coder-1.5B-Instruct, bf16 on a CPU) · **data** {', '.join(names)} · "
         f"**held out** {n_eval} questions per dataset · **seeds** {len(seeds(results))}.\n\n"
         f"{verdict(results)}\n\n"
         + ("![Stated confidence before and after DCA](results_card.png)\n\n" if not questions.empty else "")
@@ -495,7 +528,7 @@ def comparison_markdown(comparison: pd.DataFrame) -> str:
                    for r in comparison.itertuples()],
         "source": comparison["source"],
     })
-    return shown.to_markdown(index=False, disable_numparse=True)
+    return markdown_table(shown, markup=["metric"])
 
 
 def moved(comparison: pd.DataFrame, key: str) -> str:
@@ -545,5 +578,5 @@ def store_markdown(store: pd.DataFrame,
              for k in keys if (k, "vanilla") in wide and (k, "dca") in wide}
     runs = pd.DataFrame(cells, index=wide.index).reset_index()
     runs["commit"] = runs["commit"].astype(str).str[:8]
-    return runs.to_markdown(index=False, disable_numparse=True)
+    return markdown_table(runs)
 

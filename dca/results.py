@@ -26,9 +26,10 @@ CONTRIBUTED = ROOT / "results"
 
 
 def read_store(path: str | Path) -> pd.DataFrame:
-    """The rows of one store file (an empty table with the right columns when it does not exist)."""
+    """The rows of one store file (an empty table with the right columns when it does not exist or is
+    empty)."""
     path = Path(path)
-    if not path.exists():
+    if not path.exists() or not path.stat().st_size:
         return pd.DataFrame(columns=list(COLUMNS))
     frame = pd.read_csv(path)
     missing = [c for c in COLUMNS if c not in frame.columns]
@@ -37,13 +38,33 @@ def read_store(path: str | Path) -> pd.DataFrame:
     return frame[list(COLUMNS)]
 
 
+def check_store(path: str | Path) -> None:
+    """Raise ``ValueError`` naming ``path`` unless it can be a results store: a non-empty name, not a
+    folder, and, when the file exists, a CSV with the store's columns (only its header is read)."""
+    if not str(path).strip():
+        raise ValueError("results_store= is empty; name a CSV file (default runs/results.csv)")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"results_store={str(path)!r} is a folder, not a CSV file")
+    if path.exists() and path.stat().st_size:
+        try:
+            header = pd.read_csv(path, nrows=0).columns
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+            raise ValueError(f"results_store={str(path)!r} is not a results store ({err})") from None
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise ValueError(f"results_store={str(path)!r} is not a results store: missing columns {missing}")
+
+
 def run_key(run: str | Path) -> str:
-    """A run folder as the store keys it: absolute and normalised, so ``runs/x`` and ``/abs/runs/x`` match.
+    """A run folder as the store keys it: its real path (absolute, normalised, symlinks resolved), so
+    ``runs/x``, ``/abs/runs/x`` and a link to it are one run. The evaluation writes this key into the
+    ``run`` column, so a row keeps naming its folder whatever the working directory of a later reader.
 
     >>> run_key("/a/b/../runs/x/") == run_key("/a/runs/x")
     True
     """
-    return os.path.normpath(os.path.abspath(str(run)))
+    return os.path.realpath(str(run))
 
 
 @contextlib.contextmanager

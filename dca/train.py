@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dca import artifacts
-from dca.config import SEED, ConfigError, StageConfig, at_most, in_range, positive
+from dca.config import SEED, ConfigError, StageConfig, at_most, check_model, in_range, positive
 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+#: The smallest fraction of a pass over the pairs ``epochs`` may ask for (below it: a typo such as 1e-300).
+MIN_EPOCHS = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +186,7 @@ class TrainConfig(StageConfig):
     def validate(self) -> None:
         positive(self, "beta", "lora_r", "lora_alpha", "learning_rate", "batch_size", "grad_accum",
                  "max_length", "save_steps", "logging_steps")
-        positive(self, "epochs", "heldout_pairs", "eval_every", "lora_layers", allow_zero=True)
+        positive(self, "epochs", "heldout_pairs", "eval_every", "lora_layers", "seed", allow_zero=True)
         in_range(self, "lora_dropout", 0.0, 1.0)
         positive(self, "sft_weight", "dpop_lambda", allow_zero=True)
         at_most(self, 100.0, "sft_weight")
@@ -194,6 +196,11 @@ class TrainConfig(StageConfig):
         if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").is_file():
             raise ConfigError(f"init_adapter={self.init_adapter!r} is not an adapter folder (no adapter_config.json "
                               "in it); train that run first (notebook 03 or `python -m dca train`)")
+        if self.lora_dropout == 1.0:
+            raise ConfigError("lora_dropout=1.0 drops every LoRA input (nothing trains); use a value in [0, 1)")
+        if 0 < self.epochs < MIN_EPOCHS:
+            raise ConfigError(f"epochs={self.epochs!r} is below {MIN_EPOCHS} of a pass over the pairs; "
+                              "use max_steps= for a few steps")
         at_most(self, 10.0, "beta")
         at_most(self, 1.0, "learning_rate")
         at_most(self, 1000.0, "epochs")
@@ -209,8 +216,13 @@ class TrainConfig(StageConfig):
             raise ConfigError(f"max_steps={self.max_steps!r} must be > 0, or -1 for all epochs")
         if self.max_steps == -1 and self.epochs == 0:
             raise ConfigError("epochs=0 trains nothing; set epochs > 0 or max_steps > 0")
+        if self.save_steps % self.logging_steps:
+            raise ConfigError(
+                f"save_steps={self.save_steps} must be a multiple of logging_steps={self.logging_steps}: a run resumed "
+                "from a checkpoint between two logging steps would average its next loss over fewer steps")
         if not self.target_modules:
             raise ConfigError("target_modules is empty; name at least one module (e.g. q_proj,v_proj)")
+        check_model(self)
 
     def train_fingerprint(self, pairs: Path) -> str:
         """Fingerprint of the adapter: the parameters that change the weights plus the pairs' fingerprint."""
@@ -396,19 +408,30 @@ def dpop_loss(chosen_logps: Any, rejected_logps: Any, ref_chosen_logps: Any, ref
 
 
 def _complete(checkpoint: Path) -> bool:
-    """A checkpoint is complete when its ``trainer_state.json`` (the trainer writes it last) reads."""
+    """A checkpoint is complete when its ``trainer_state.json`` (the trainer writes it last) reads, its
+    ``torch.save`` files (optimiser, scheduler, random states: zip archives) pass their CRC checks and
+    its safetensors files are whole (a file truncated or damaged after the trainer wrote it)."""
+    import zipfile
+
+    from dca.embedded import unreadable_safetensors
+
     try:
         json.loads((checkpoint / "trainer_state.json").read_text())
-    except (OSError, ValueError):
+        for path in sorted(checkpoint.glob("*.pt")) + sorted(checkpoint.glob("*.pth")):
+            with zipfile.ZipFile(path) as archive:
+                if archive.testzip() is not None:
+                    return False
+    except (OSError, ValueError, zipfile.BadZipFile):
         return False
-    return True
+    return unreadable_safetensors(checkpoint) is None
 
 
 def _last_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
     """The newest *complete* checkpoint of a run with this fingerprint, or None.
 
-    A newer checkpoint half-written when training was killed is set aside (renamed
-    ``incomplete-checkpoint-N``, by the main process) with a warning, and the one before it resumed.
+    A newer checkpoint half-written when training was killed, or with a damaged file, is set aside
+    (renamed ``incomplete-checkpoint-N``, by the main process) with a warning, and the one before it
+    resumed; the folders set aside are removed once training has finished.
     """
     from dca.distributed import is_main_process
 
@@ -422,8 +445,8 @@ def _last_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
         if is_main_process():
             aside = path.with_name(f"incomplete-{path.name}-{int(time.time())}")
             path.rename(aside)
-            warnings.warn(f"{path} is incomplete (no readable trainer_state.json: training was killed while "
-                          f"writing it); set aside as {aside.name}", stacklevel=2)
+            warnings.warn(f"{path} is incomplete (a file of it is missing or damaged: training was killed while "
+                          f"writing it, or the disk filled); set aside as {aside.name}", stacklevel=2)
     return None
 
 
@@ -472,6 +495,7 @@ def _shared_prefix_record(model: Any) -> dict[str, Any]:
             "shared_prefix_token_fraction": round(run / full, 4) if full else None}
 
 
+@artifacts.holding_run_lock
 def run(config: TrainConfig, *, progress: bool = True, force: bool = False) -> Path:
     """Stage 3: train the adapter (:func:`train_dpo` without extra callbacks); return ``run_dir/adapter``."""
     return train_dpo(config, force=force, progress=progress)
@@ -585,6 +609,8 @@ def train_dpo(config: TrainConfig, callbacks: list | None = None, force: bool = 
         with artifacts.atomic_path(adapter) as tmp:
             trainer.model.save_pretrained(str(tmp))
         artifacts.write_provenance(adapter, record)
+        for aside in checkpoints.glob("incomplete-checkpoint-*"):  # what earlier interruptions left
+            shutil.rmtree(aside, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     del trainer, base  # the model, optimiser and activations: freed before a next stage loads a model
     import gc
@@ -672,6 +698,32 @@ def lora_config(config: TrainConfig, model: Any = None):
     return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM",
                       layers_to_transform=adapted_layers(config.lora_layers, model))
+
+
+def preflight(config: TrainConfig) -> None:
+    """Check ``lora_layers`` and ``target_modules`` against the model before any stage runs.
+
+    Only the model's config is read, and its modules are built on the ``meta`` device (no weights):
+    ``lora_layers`` above the model's decoder layers, or a target module that names no linear layer of
+    the model, raises :class:`ConfigError` naming the value and the valid ones.
+    """
+    if config.lora_layers == 0 and set(config.target_modules) <= set(ALL_LINEAR):
+        return  # the defaults' names: every decoder model this project loads has them
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from dca.models import resolve_model_path
+
+    model_config = AutoConfig.from_pretrained(resolve_model_path(config.model))
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(model_config)
+    adapted_layers(config.lora_layers, model)
+    linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                     if isinstance(module, torch.nn.Linear)})
+    unknown = [m for m in config.target_modules if m not in linear]
+    if unknown:
+        raise ConfigError(f"target_modules={','.join(config.target_modules)}: {', '.join(unknown)} is not a linear "
+                          f"layer of {config.model}; valid: {', '.join(linear)}")
 
 
 def adapted_layers(lora_layers: int, model) -> list[int] | None:

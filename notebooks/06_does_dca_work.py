@@ -127,7 +127,7 @@ align = paper[paper["metric"].isin(keys)].copy()
 align["cell"] = [f"{v:.2f} → {d:.2f}" for v, d in zip(align["vanilla"], align["dca"])]
 paper_table = align.pivot(index="model", columns="metric", values="cell")[keys]
 paper_table.columns = [report.label(k) for k in keys]
-Markdown(paper_table.reset_index().to_markdown(index=False, disable_numparse=True))
+Markdown(report.markdown_table(paper_table.reset_index()))
 
 # %% [markdown]
 # The paper finds that DCA improves every alignment metric for Gemma-2-9B, while for Llama-3.2-3B
@@ -149,7 +149,7 @@ Markdown(paper_table.reset_index().to_markdown(index=False, disable_numparse=Tru
 
 # %% tags=["remove-input"]
 if have_reference:
-    display(Markdown(report.paper_form(R).to_markdown(index=False, disable_numparse=True)))
+    display(Markdown(report.markdown_table(report.paper_form(R))))
 else:
     display(Markdown("*No reference results yet: run `make reference`.*"))
 
@@ -160,7 +160,7 @@ else:
 # %% tags=["remove-input"]
 if have_reference:
     agree = report.sign_agreement(R).drop(columns=["key"])
-    display(Markdown(agree.to_markdown(index=False, disable_numparse=True)))
+    display(Markdown(report.markdown_table(agree, markup=["metric"])))
 
 # %% [markdown]
 # Per dataset, each seed's value before (vanilla) and after (DCA), with its 95 % bootstrap interval:
@@ -260,7 +260,7 @@ if not seed_q.empty:
 
 # %% tags=["remove-input"]
 if have_reference and not Q.empty:
-    display(Markdown(letters.reset_index().to_markdown(index=False)))
+    display(Markdown(report.markdown_table(letters.reset_index())))
 
 # %% [markdown]
 # Did DPO overfit the ~100 training pairs? Its loss on the training batches and on held-out pairs
@@ -297,7 +297,7 @@ if have_reference and not T.empty:
 
 # %% tags=["remove-input"]
 if have_reference:
-    display(Markdown(report.method_table(R).to_markdown(index=False, disable_numparse=True)))
+    display(Markdown(report.markdown_table(report.method_table(R))))
     display(Markdown(report.sft_versus_dpo(R)))
 
 # %% [markdown]
@@ -309,7 +309,7 @@ if have_reference:
 # %% tags=["remove-input"]
 if have_reference:
     abl = report.ablation_table(R)
-    display(Markdown(abl.to_markdown(index=False, disable_numparse=True) if len(abl) > 2 else
+    display(Markdown(report.markdown_table(abl, markup=["run"]) if len(abl) > 2 else
                      "*The ablations have not been run yet (`make reference` runs them after the seeds).*"))
     display(Markdown(report.ablation_summary(R)))
 
@@ -347,7 +347,7 @@ else:
                           "after": [report.fmt(v, k) for v, k in zip(own["after"], own["metric"])],
                           "95 % interval of the change": [f"[{report.fmt(lo, k)}, {report.fmt(hi, k)}]" for lo, hi, k
                                                           in zip(own["diff_low"], own["diff_high"], own["metric"])]})
-    display(Markdown(shown.to_markdown(index=False, disable_numparse=True)))
+    display(Markdown(report.markdown_table(shown, markup=["metric"])))
     from dca.extract import load_stage1
     from dca.reference_results import constant_summary
 

@@ -240,6 +240,38 @@ def test_driver_keeps_the_failed_notebook_and_fails(tiny):
         book.execute_all(str(profile), notebooks=nbs)
 
 
+def test_driver_holds_the_run_folder_lock_for_its_notebooks(tiny):
+    """The notebooks run under the driver's lock (their stages enter it again through the token they
+    inherit); a folder locked by another live process stops the driver before any notebook runs."""
+    from dca import artifacts
+
+    nbs, profile, run = tiny
+    _tiny_notebook(nbs[1].source, "import json, os, pathlib\n"
+                   "holder = json.loads((pathlib.Path(run_dir) / '.dca.lock').read_text())\n"
+                   "assert holder['token'] == os.environ['DCA_LOCK_TOKEN'] and holder['pid'] != os.getpid()\n"
+                   "from dca.artifacts import run_lock\n"
+                   "with run_lock(run_dir):\n    print('entered')")
+    assert _what(book.execute_all(str(profile), notebooks=nbs)) == ["executed", "executed"]
+    assert not (run / artifacts.LOCK).exists()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / artifacts.LOCK).write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename}))
+        with pytest.raises(artifacts.RunLockedError, match=f"in use by process {holder.pid}"):
+            book.execute_all(str(profile), notebooks=nbs, force=True)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_misspelled_papermill_parameter_stops_the_notebook(tiny, tmp_path):
+    """papermill passes any name; the notebook's config rejects one that is not a parameter."""
+    nbs, _, run = tiny
+    _tiny_notebook(nbs[0].source, "from dca.bootstrap import MetricsChapterConfig\n"
+                   "config = MetricsChapterConfig.from_namespace(globals())")
+    with pytest.raises(Exception, match="unknown parameter 'n_bot'"):
+        book.execute(nbs[0].source, tmp_path / "a.ipynb", {"run_dir": str(run), "n_bot": 5}, {})
+
+
 # --------------------------------------------------------------------------------------------
 # The smoke book, built once per test session
 

@@ -167,3 +167,143 @@ def test_a_stage_qualified_or_single_stage_key_goes_to_its_stage():
     assert params["extract"]["device"] == params["evaluate"]["device"] == "cpu"
     assert params["extract"]["model"] == params["train"]["model"] == "m"
     assert cli.stage_parameters(["train"], {"batch_size": "8"})["train"] == {"batch_size": "8"}
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["evaluate.results_store="], "results_store= is empty"),
+    (["train.seed=-5"], "seed=-5 must be >= 0"),
+    (["evaluate.seed=-1"], "seed=-1 must be >= 0"),
+    (["extract.seed=-1"], "seed=-1 must be >= 0"),
+    (["train.epochs=1e-300"], "epochs=1e-300 is below"),
+    (["train.lora_dropout=1"], "lora_dropout=1.0"),
+    (["model=/nonexistent"], "model='/nonexistent' is not a folder"),
+    (["model=some/hub-id"], "model='some/hub-id' is not in the local Hub cache"),
+])
+def test_bad_values_of_later_stages_fail_before_any_work(args, needle, monkeypatch, capsys, tmp_path):
+    ran: list[str] = []
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(cli, "stage_runner", lambda n: lambda *a, **k: ran.append(n))
+    one_line_error(capsys, ["run", f"run_dir={tmp_path}", *args], needle)
+    assert ran == []
+
+
+def test_a_results_store_that_is_not_one_fails_before_any_work(monkeypatch, capsys, tmp_path):
+    ran: list[str] = []
+    monkeypatch.setattr(cli, "stage_runner", lambda n: lambda *a, **k: ran.append(n))
+    bad = tmp_path / "notes.csv"
+    bad.write_text("a,b\n1,2\n")
+    one_line_error(capsys, ["run", f"run_dir={tmp_path}", f"results_store={bad}"], "is not a results store")
+    one_line_error(capsys, ["run", f"run_dir={tmp_path}", f"results_store={tmp_path}"], "is a folder")
+    assert ran == []
+
+
+@pytest.mark.parametrize("run_dir, needle", [
+    ("", "run_dir='' is empty"),
+    ("/", "run_dir='/' is the root of the file system"),
+    ("FILE", "is a file, not a folder"),
+])
+def test_empty_root_and_file_run_folders_are_rejected(run_dir, needle, capsys, tmp_path):
+    if run_dir == "FILE":
+        run_dir = str(tmp_path / "a-file")
+        (tmp_path / "a-file").write_text("x")
+    one_line_error(capsys, ["pairs", f"run_dir={run_dir}"], needle)
+
+
+def test_a_bad_profile_yaml_is_one_line(capsys, tmp_path):
+    profile = tmp_path / "bad.yaml"
+    profile.write_text("extract:\n  n_questions: [1\n")
+    one_line_error(capsys, ["run", f"profile={profile}", f"run_dir={tmp_path}"], "is not valid YAML")
+    profile.write_text("- a\n- b\n")
+    one_line_error(capsys, ["run", f"profile={profile}", f"run_dir={tmp_path}"], "must be a mapping")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train.lora_layers=1000"], "lora_layers=1000 but the model has only"),
+    (["train.target_modules=nope"], "nope is not a linear layer"),
+])
+def test_lora_placement_is_checked_against_the_model_before_any_work(args, needle, tiny_model_dir, monkeypatch,
+                                                                      capsys, tmp_path):
+    ran: list[str] = []
+    monkeypatch.setattr(cli, "stage_runner", lambda n: lambda *a, **k: ran.append(n))
+    one_line_error(capsys, ["run", f"run_dir={tmp_path}", f"model={tiny_model_dir}", *args], needle)
+    assert ran == []
+
+
+def test_a_full_disk_is_one_line(monkeypatch, capsys, tmp_path):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "stage1.parquet"))
+
+    monkeypatch.setattr(cli, "stage_runner", lambda n: full)
+    one_line_error(capsys, ["pairs", f"run_dir={tmp_path}"], "No space left on device")
+
+    def stream(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0 iostream error")
+
+    monkeypatch.setattr(cli, "stage_runner", lambda n: stream)
+    one_line_error(capsys, ["pairs", f"run_dir={tmp_path}"], "could not be written")
+
+
+def _contend(run_dir: str, barrier, results) -> None:
+    barrier.wait()
+    try:
+        with artifacts.run_lock(run_dir):
+            results.put(os.getpid())
+            barrier.wait()  # hold it until both have tried
+    except artifacts.RunLockedError:
+        results.put(None)
+        barrier.wait()
+
+
+def test_two_commands_started_at_the_same_instant_never_both_hold_the_lock(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(100):  # the lock created empty and filled afterwards: both held it in ~20 of 100
+        run_dir = str(tmp_path / f"r{round_}")
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_contend, args=(run_dir, barrier, results)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        got = [results.get(timeout=5) for _ in procs]
+        assert sum(g is not None for g in got) == 1, f"round {round_}: {got}"
+        assert not (tmp_path / f"r{round_}" / artifacts.LOCK).exists()
+
+
+def test_an_empty_lock_file_is_not_taken_as_free(tmp_path):
+    (tmp_path / artifacts.LOCK).write_text("")
+    with pytest.raises(artifacts.RunLockedError, match="cannot be read"):
+        with artifacts.run_lock(tmp_path):
+            pass
+
+
+def test_a_stage_called_as_the_notebooks_call_it_takes_the_lock(tmp_path):
+    from dca import pairs
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / artifacts.LOCK).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        with pytest.raises(artifacts.RunLockedError, match=f"in use by process {holder.pid}"):
+            pairs.run(PairsConfig(run_dir=str(tmp_path)))
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_lock_works_on_a_file_system_without_hard_links(tmp_path, monkeypatch):
+    import errno
+
+    def no_links(*args):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(artifacts.os, "link", no_links)
+    with artifacts.run_lock(tmp_path) as lock:
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        os.environ.pop(artifacts.LOCK_TOKEN_ENV)  # as another process would see it
+        with pytest.raises(artifacts.RunLockedError, match="in use by process"):
+            with artifacts.run_lock(tmp_path):
+                pass
+    assert not lock.exists()

@@ -120,3 +120,19 @@ def test_parsing_is_linear_on_adversarial_replies(name):
     t_small, t_large = best[len(small)], best[len(large)]
     assert t_large < 1.0, f"{name}: {t_large * 1000:.1f} ms at {len(large)} characters"
     assert t_large < 30 * max(t_small, 1e-4), f"{name}: {t_small * 1000:.2f} ms -> {t_large * 1000:.2f} ms for 10x the text"
+
+
+@pytest.mark.parametrize("sign", ["\u2013", "\u2010", "\u2011", "\u2012", "\u2212", "\ufe63", "\uff0d"])
+def test_unicode_dashes_before_a_number_are_a_minus(sign):
+    assert parse_confidence(f"Probability: {sign}5%").reason == "negative"
+    assert parse_confidence(f"I am about {sign}5 % sure").reason == "negative"
+
+
+@pytest.mark.parametrize("reply", ["Answer: A lot of people think B", "Answer: I think it is C"])
+def test_the_article_and_the_pronoun_are_not_answer_letters(reply):
+    assert parse_letter(reply, "ABCDEFGHIJ").letter is None
+
+
+def test_a_letter_on_its_own_line_still_parses():
+    assert parse_letter("Answer: A\nProbability: 80%", "ABCD").letter == "A"
+    assert parse_letter("Answer: I\nProbability: 80%", "ABCDEFGHIJ").letter == "I"

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 
+from dca import results
 from dca.cli import main as cli_main
 from dca.bootstrap import paired_table
 from dca.evaluate import load_metrics
@@ -29,7 +30,7 @@ def test_pipeline_end_to_end_and_skips_done_stages(format_model_dir, tmp_path, c
     table = paired_table(result["paired"])
     assert {"sigma_eps", "mean_abs_eps", "sigma_m", "rho"} <= set(table["metric"])
     rows = pd.read_csv(store)
-    assert set(rows["method"]) == {"vanilla", "dca"} and (rows["run"] == str(run_dir)).all()
+    assert set(rows["method"]) == {"vanilla", "dca"} and (rows["run"] == results.run_key(run_dir)).all()
     # eval questions are disjoint from the training questions the pairs came from
     stage1 = pd.read_parquet(run_dir / "stage1.parquet")
     pair_ids = {json.loads(line)["id"] for line in (run_dir / "pairs.jsonl").read_text().splitlines()}
@@ -108,3 +109,82 @@ def test_a_run_killed_anywhere_reruns_to_the_same_tables(format_model_dir, tmp_p
         losses = [r["loss"] for r in map(json.loads, (run_dir / "train_log.jsonl").read_text().splitlines())
                   if "loss" in r]
         assert losses == pytest.approx(want_losses, abs=1e-4), point
+
+
+EVALUATE_FAULTS = ("evaluate:before-write", "evaluate:after-eval", "evaluate:after-metrics", "evaluate:after-store")
+#: Columns that differ between two runs of the same evaluation by design (the folder, the day, the tree).
+VARYING = ["run", "date", "commit"]
+
+
+def _store_rows(store) -> pd.DataFrame:
+    rows = pd.read_csv(store).drop(columns=VARYING)
+    return rows.sort_values(["method", "metric"]).reset_index(drop=True)
+
+
+def _copy_until_evaluate(clean, run_dir) -> None:
+    """A copy of a finished run folder without its evaluation (the evaluate stage then has all to do)."""
+    import shutil
+
+    shutil.copytree(clean, run_dir)
+    for name in ("eval.parquet", "metrics.json", "results.csv"):
+        for path in (run_dir / name, run_dir / f"{name}.provenance.json"):
+            path.unlink(missing_ok=True)
+
+
+def test_evaluate_killed_between_any_two_writes_ends_with_the_rows_of_an_uninterrupted_run(format_model_dir, tmp_path):
+    """SIGKILL between every pair of the evaluation's writes (its table, metrics.json, the store, the
+    provenance that marks it done): the rerun ends with exactly the rows of an uninterrupted run; a
+    store removed after a finished run, or one that could not be written, gets its rows back on the
+    next run (the stage is done only when its rows are in the store)."""
+    def args(run_dir):
+        return ["evaluate", f"run_dir={run_dir}", "n_boot=20", f"results_store={run_dir}/results.csv",
+                "device=cpu", "dtype=float32"]
+
+    clean = tmp_path / "clean"
+    assert _run(["run", f"run_dir={clean}", f"model={format_model_dir}", "n_questions=8", "n_eval=4", "k_shot=0",
+                 "max_new_tokens=10", "train.max_steps=1", "train.batch_size=2", "train.max_length=256",
+                 "n_boot=20", f"results_store={clean}/results.csv", "device=cpu", "dtype=float32",
+                 "precision=fp32"]) == 0
+    want = _store_rows(clean / "results.csv")
+    assert len(want) > 0
+    for point in EVALUATE_FAULTS:
+        run_dir = tmp_path / point.replace(":", "-")
+        _copy_until_evaluate(clean, run_dir)
+        assert _run(args(run_dir), fault=point) == -9, point
+        assert _run(args(run_dir)) == 0, f"rerun after a kill at {point}"
+        pd.testing.assert_frame_equal(_store_rows(run_dir / "results.csv"), want, check_exact=False, atol=1e-9)
+        assert set(pd.read_csv(run_dir / "results.csv")["run"]) == {results.run_key(run_dir)}
+
+    # the store removed after a finished evaluation: the skipped stage writes the rows again
+    run_dir = tmp_path / "evaluate-after-store"
+    metrics_mtime = (run_dir / "metrics.json").stat().st_mtime_ns
+    (run_dir / "results.csv").unlink()
+    assert _run(args(run_dir)) == 0
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == metrics_mtime  # not evaluated again
+    pd.testing.assert_frame_equal(_store_rows(run_dir / "results.csv"), want, check_exact=False, atol=1e-9)
+
+
+def test_a_store_that_cannot_be_written_leaves_the_evaluation_undone(format_model_dir, tmp_path, monkeypatch, capsys):
+    import errno
+
+    run_dir = tmp_path / "run"
+    store = tmp_path / "results.csv"
+    common = [f"run_dir={run_dir}", f"results_store={store}", "n_boot=20", "device=cpu", "dtype=float32"]
+    assert cli_main(["run", *common, f"model={format_model_dir}", "n_questions=8", "n_eval=4", "k_shot=0",
+                     "max_new_tokens=10", "train.max_steps=1", "train.batch_size=2", "train.max_length=256",
+                     "precision=fp32"]) == 0
+    want = _store_rows(store)
+    store.unlink()
+    (run_dir / "metrics.json.provenance.json").unlink()  # evaluate again, this time onto a full disk
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(store))
+
+    monkeypatch.setattr(results, "append", full)
+    capsys.readouterr()
+    assert cli_main(["evaluate", *common]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bars
+    assert err.startswith("error: ") and "No space left" in err
+    monkeypatch.undo()
+    assert cli_main(["evaluate", *common]) == 0
+    pd.testing.assert_frame_equal(_store_rows(store), want, check_exact=False, atol=1e-9)

@@ -40,3 +40,29 @@ def test_relative_and_absolute_run_folders_are_one_run(tmp_path, monkeypatch):
     results.append(store, rows_of(os.path.join(str(tmp_path), "runs", "x") + "/", 3))
     results.append(store, rows_of("./runs/../runs/x", 3))
     assert len(results.read_store(store)) == 3
+
+
+def test_a_symlinked_run_folder_is_the_same_run(tmp_path):
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "runs" / "x")
+    store = tmp_path / "results.csv"
+    results.append(store, rows_of(str(tmp_path / "runs" / "x"), 3))
+    results.append(store, rows_of(str(tmp_path / "link"), 3))
+    assert len(results.read_store(store)) == 3
+
+
+def test_the_same_relative_name_from_another_folder_is_another_run(tmp_path, monkeypatch):
+    """The evaluation writes the real path into ``run``: runs/x of two working folders stay apart."""
+    store = tmp_path / "results.csv"
+    for where in ("a", "b"):
+        (tmp_path / where / "runs" / "x").mkdir(parents=True)
+        monkeypatch.chdir(tmp_path / where)
+        results.append(store, rows_of(results.run_key("runs/x"), 3))
+    assert len(results.read_store(store)) == 6
+
+
+def test_an_empty_store_file_reads_as_an_empty_store(tmp_path):
+    (tmp_path / "results.csv").write_text("")
+    results.check_store(tmp_path / "results.csv")
+    results.append(tmp_path / "results.csv", rows_of("/runs/x", 2))
+    assert len(results.read_store(tmp_path / "results.csv")) == 2

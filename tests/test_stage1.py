@@ -213,14 +213,15 @@ def test_model_folder_fingerprint_covers_its_weights_and_registry_names_keep_the
     (folder / "model.safetensors").write_bytes(b"weights-2")
     after = artifacts.local_content("synthetic", str(folder))
     assert before != after and list(after) == [f"model:{folder}"]
-    # registry datasets, short model names and Hub ids: the fingerprint of before this change
-    for dataset, model in [("openbookqa+mmlu+arc_challenge", "qwen2.5-coder-1.5b"), ("synthetic", "embedded"),
+    # registry datasets and Hub ids: the fingerprint of before this change (packaged short names carry
+    # their converted weights' record: tests/test_model_cache.py)
+    for dataset, model in [("openbookqa+mmlu+arc_challenge", "org/model"),
                            ("mmlu", "HuggingFaceTB/SmolLM2-135M-Instruct")]:
         assert artifacts.local_content(dataset, model) == {}
         assert artifacts.with_content("abcd", {}) == "abcd"
 
 
-def test_content_hashes_are_cached_by_size_and_mtime(tmp_path, monkeypatch):
+def test_content_hashes_are_cached_by_size_and_times(tmp_path, monkeypatch):
     import os
 
     from dca import artifacts
@@ -230,12 +231,15 @@ def test_content_hashes_are_cached_by_size_and_mtime(tmp_path, monkeypatch):
     data = tmp_path / "big.bin"
     data.write_bytes(b"a" * 1000)
     first = artifacts.content_hash(data)
-    stat = data.stat()
-    data.write_bytes(b"b" * 1000)  # same size; put the old mtime back: the cache answers
-    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     monkeypatch.setattr(artifacts, "_HASHES", {})  # a new process: only the file cache remains
-    assert artifacts.content_hash(data) == first
-    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # touched: hashed again
+    monkeypatch.setattr(artifacts.hashlib, "sha256", lambda: pytest.fail("hashed again"))
+    assert artifacts.content_hash(data) == first  # the cache answers
+    monkeypatch.undo()
+    monkeypatch.setenv("DCA_HASH_CACHE", str(tmp_path / "hashes.json"))
+    stat = data.stat()
+    data.write_bytes(b"b" * 1000)  # same size; put the old mtime back: the change time still differs
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    monkeypatch.setattr(artifacts, "_HASHES", {})
     assert artifacts.content_hash(data) != first
 
 
@@ -265,3 +269,17 @@ def test_frozen_model_projects_the_last_position_with_one_product(tiny_model_dir
     plain.get_output_embeddings()._forward_pre_hooks.clear()  # what the hook prevents
     plain.requires_grad_(False)
     assert "aten::bmm" in _head_matmuls(plain, ids)
+
+
+def test_a_question_longer_than_the_context_is_rejected_naming_it(tiny_model_dir, tmp_path, capsys):
+    """A 200 kB question: one line naming the row, before any generation (no 29 GB allocation)."""
+    data = tmp_path / "q.jsonl"
+    rows = [{"id": f"q{i}", "question": f"What is {i} + 1?", "choices": [str(i), str(i + 1)], "answer": 1}
+            for i in range(5)]
+    rows[3] = {**rows[3], "question": "why " * 50_000}
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli_main(["extract", f"dataset={data}", f"run_dir={tmp_path / 'run'}", f"model={tiny_model_dir}",
+                     "n_questions=5", "n_eval=2", "k_shot=0", "max_new_tokens=4", "device=cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: question 'q3'") and "context of 2048 tokens" in err
+    assert not (tmp_path / "run" / "stage1.parquet").exists()

@@ -203,12 +203,37 @@ def test_incomplete_checkpoint_is_set_aside_and_loss_covers_all_steps(trained, t
     with pytest.warns(UserWarning, match="checkpoint-4 is incomplete"):
         train_dpo(tiny_config(tmp_path, tiny_model_dir), callbacks=[callback_at(0, seen.append)])
     assert seen == [3, 4] and (half / "trainer_state.json").exists()  # written anew, complete
-    assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / "checkpoints").glob("incomplete-*")] == ["incomplete-checkpoint-4"]
+    assert not list((tmp_path / "checkpoints").glob("incomplete-*"))  # set aside, then removed after success
     resumed = artifacts.read_json(artifacts.provenance_path(tmp_path / "adapter"))
     whole = artifacts.read_json(artifacts.provenance_path(Path(config.run_dir) / "adapter"))
     assert resumed["resumed_from"].endswith("checkpoint-2")
     assert resumed["final_train_loss"] == pytest.approx(whole["final_train_loss"], rel=1e-4)
     assert resumed["final_train_loss"] == pytest.approx(sum(losses(tmp_path).values()) / 4, rel=1e-4)
+
+
+def test_a_checkpoint_with_a_truncated_optimizer_state_is_set_aside(trained, tmp_path, tiny_model_dir):
+    """A checkpoint whose trainer_state.json reads but whose optimizer.pt was cut short: not resumed
+    (the rerun would fail on it every time), set aside, and training completes from the start."""
+    config, _ = trained
+    write_pairs(tmp_path)
+    interrupt_at_step_3(tmp_path, tiny_model_dir)
+    optimizer = tmp_path / "checkpoints" / "checkpoint-2" / "optimizer.pt"
+    with open(optimizer, "r+b") as fh:
+        fh.truncate(optimizer.stat().st_size // 2)
+    with pytest.warns(UserWarning, match="checkpoint-2 is incomplete"):
+        train_dpo(tiny_config(tmp_path, tiny_model_dir))
+    prov = artifacts.read_json(artifacts.provenance_path(tmp_path / "adapter"))
+    assert prov["resumed_from"] is None and prov["global_step"] == 4
+    assert losses(tmp_path) == pytest.approx(losses(Path(config.run_dir)), rel=1e-5)
+    assert not list((tmp_path / "checkpoints").glob("incomplete-*"))
+
+
+def test_checkpoints_fall_on_logging_steps():
+    """A checkpoint between two logging steps would make the resumed run's next loss an average over
+    fewer steps than the uninterrupted run's."""
+    with pytest.raises(ConfigError, match="save_steps=3 must be a multiple of logging_steps=2"):
+        TrainConfig.from_dict({"save_steps": 3, "logging_steps": 2})
+    TrainConfig.from_dict({"save_steps": 4, "logging_steps": 2})
 
 
 def test_a_checkpoints_folder_dca_did_not_write_is_not_deleted(tmp_path, tiny_model_dir):

@@ -12,6 +12,7 @@ from dca.book.chapters import NOTEBOOKS, STUDENTS_DIR, BookError, chapter, confi
 from dca.book.execution import execute_all
 from dca.book.html import build_html, install_mathjax, write_students
 from dca.book.parameters import parameters_cell
+from dca.artifacts import RunLockedError
 from dca.config import ConfigError
 
 
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(install_mathjax())
         elif args.command == "parameters":
             print(parameters_cell(config_class(chapter(args.notebook))))
-    except (BookError, ConfigError) as err:
+    except (BookError, ConfigError, RunLockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -6,6 +6,7 @@ failing cell), its record says ``failed``, and :class:`~dca.book.chapters.BookEr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dca.artifacts import run_lock
 from dca.book.chapters import BOOK_DIR, NOTEBOOKS, ROOT, BookError, Notebook
 from dca.book.hashing import chained, execution_hash, is_current, package_digest, recorded
 from dca.book.parameters import fold_parameters, notebook_parameters, write_notebook
@@ -107,28 +109,41 @@ def execute_all(
     package = package_digest() + package_digest(BOOK_DIR / "data")  # the committed results the chapters read
     upstream = ""  # the run ids of the notebooks before: a re-executed notebook re-executes every later one
     report = []
-    for nb in notebooks:
-        digest = execution_hash(nb.source.read_text(), params[nb.name], str(profile), package, upstream)
-        selected = not only or any(nb.name == o or nb.name.startswith(f"{o}_") for o in only)
-        if not selected:
+    existed = {str(p["run_dir"]): (ROOT / p["run_dir"]).exists() for p in params.values() if p.get("run_dir")}
+    with contextlib.ExitStack() as locks:  # the run folders' locks, as `python -m dca` takes them
+        for run_dir in sorted({str((ROOT / p["run_dir"]).resolve()) for p in params.values() if p.get("run_dir")}):
+            locks.enter_context(run_lock(run_dir))
+        for nb in notebooks:
+            digest = execution_hash(nb.source.read_text(), params[nb.name], str(profile), package, upstream)
+            selected = not only or any(nb.name == o or nb.name.startswith(f"{o}_") for o in only)
+            if not selected:
+                upstream = chained(upstream, recorded(nb.executed).get("run_id", ""))
+                continue
+            if not force and _current(nb, digest, params[nb.name], existed):
+                print(f"[book] {nb.name}: up to date (profile {profile})", flush=True)
+                report.append((nb.name, "up to date", 0.0))
+                upstream = chained(upstream, recorded(nb.executed).get("run_id", ""))
+                continue
+            print(f"[book] {nb.name}: executing (profile {profile}) ...", flush=True)
+            record = {"hash": digest, "profile": str(profile), "parameters": params[nb.name]}
+            try:
+                wall = execute(nb.source, nb.executed, params[nb.name], record, log_output=log_output)
+            except Exception as err:
+                print(f"[book] {nb.name}: FAILED; the partially executed notebook is {nb.executed}", flush=True)
+                raise BookError(f"{nb.name} failed: {_first_line(err)}") from err
+            print(f"[book] {nb.name}: executed in {wall:.1f} s", flush=True)
+            report.append((nb.name, "executed", wall))
             upstream = chained(upstream, recorded(nb.executed).get("run_id", ""))
-            continue
-        if not force and is_current(nb.executed, digest, params[nb.name]):
-            print(f"[book] {nb.name}: up to date (profile {profile})", flush=True)
-            report.append((nb.name, "up to date", 0.0))
-            upstream = chained(upstream, recorded(nb.executed).get("run_id", ""))
-            continue
-        print(f"[book] {nb.name}: executing (profile {profile}) ...", flush=True)
-        record = {"hash": digest, "profile": str(profile), "parameters": params[nb.name]}
-        try:
-            wall = execute(nb.source, nb.executed, params[nb.name], record, log_output=log_output)
-        except Exception as err:
-            print(f"[book] {nb.name}: FAILED; the partially executed notebook is {nb.executed}", flush=True)
-            raise BookError(f"{nb.name} failed: {_first_line(err)}") from err
-        print(f"[book] {nb.name}: executed in {wall:.1f} s", flush=True)
-        report.append((nb.name, "executed", wall))
-        upstream = chained(upstream, recorded(nb.executed).get("run_id", ""))
     return report
+
+
+def _current(nb: Notebook, digest: str, parameters: dict[str, Any], existed: dict[str, bool]) -> bool:
+    """:func:`is_current`, judged on whether the run folder existed before the driver's lock (which
+    lives in the folder) created it: a folder removed since the notebook ran still counts as gone."""
+    run_dir = parameters.get("run_dir")
+    if run_dir and not existed.get(str(run_dir), True) and recorded(nb.executed).get("run_dir_exists"):
+        return False
+    return is_current(nb.executed, digest, parameters)
 
 
 def _first_line(err: BaseException) -> str:
