@@ -188,7 +188,9 @@ lora
 log = read_train_log(config.run_dir)
 steps = pd.DataFrame([row for row in log if "loss" in row]).set_index("step")
 final = next((row for row in log if "train_runtime" in row), {})
-steps[["loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "learning_rate"]].round(4)
+shown = steps[["loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected"]].round(4)
+shown["learning_rate"] = [f"{v:.2e}" for v in steps["learning_rate"]]  # 1e-4 rounded to 4 decimals would read 0.0000
+shown
 
 # %% tags=["hide-input", "dca-panels"]
 axes = panels(3, (4.2, 3.4))
@@ -215,7 +217,8 @@ plt.show()
 from dca.report import glue_all, heldout_summary, training_summary
 
 first, last = steps.iloc[0], steps.iloc[-1]
-glue_all({"n_lora": int(n_lora), **training_summary(log), "heldout_text": heldout_summary(log)})
+glue_all({"n_lora": int(n_lora), **training_summary(log), "heldout_text": heldout_summary(log),
+          "t_model": str(config.model)})
 
 # %% [markdown]
 # Over {glue:text}`n_steps` optimiser steps ({glue:text}`train_minutes:.1f` minutes here) the loss
@@ -295,13 +298,14 @@ checks.ex_beta(globals(), margin=float(last["rewards/margins"]), beta=config.bet
 # ```
 #
 # In a terminal, from the repository root (minutes on a CPU; the book does not run this). Pass
-# the model of this run (`model` in the parameters above) and keep its other parameters:
+# the model of this run ({glue:text}`t_model`, `model` in the parameters above) for `MODEL` and keep
+# its other parameters:
 #
 # ```bash
 # mkdir -p runs/beta05
 # cp runs/default/stage1.parquet* runs/default/pairs*.jsonl* runs/beta05/  # same questions and pairs
 # papermill notebooks/03_dpo_training.ipynb runs/beta05/03_dpo_training.ipynb \
-#     -p run_dir runs/beta05 -p beta 0.5 -p model embedded
+#     -p run_dir runs/beta05 -p beta 0.5 -p model MODEL   # MODEL: this run's `model`
 # papermill notebooks/05_results.ipynb runs/beta05/05_results.ipynb \
 #     -p run_dir runs/beta05 -p results_store runs/beta05/results.csv
 # ```
@@ -353,7 +357,11 @@ print(rerun_answer)
 # ```{solution-end}
 # ```
 
-# %% tags=["exercise-check"]
+# %% [markdown]
+# The check below fails until the rerun has written its training log into `rerun_dir`: the book does
+# not train again, so on this page it shows that failure.
+
+# %% tags=["exercise-check", "raises-exception"]
 from dca import checks
 
 checks.ex_beta_rerun(globals(), beta=config.beta, loss_type=config.loss_type)

@@ -233,14 +233,9 @@ if not seed_q.empty:
     mode_after = float(after_cv.mode().iloc[0]) if len(after_cv) else float("nan")
     decimals = float(100 * (after_cv != after_cv.round()).mean()) if len(after_cv) else float("nan")
     below_10 = float(100 * (after_cv < 10).mean()) if len(after_cv) else float("nan")
-    collapsed = k_a <= 3 or t_a >= 60
-    glue("collapse_sentence",
-         ("After training the stated numbers collapsed: the most common one, "
-          f"{mode_after:g} %, covers {t_a:.0f} % of the answers, so a smaller gap would not mean that the "
-          "number tracks C_i." if collapsed else
-          f"The stated numbers did not collapse to a single value, but they bunched: the most common one, "
-          f"{mode_after:g} % (close to the mean training C_i), covers {t_a:.0f} % of the answers per "
-          "dataset."), display=False)
+    # the book's one rule (dca.report.collapsed), applied before and after, per dataset and seed
+    glue("collapse_sentence", report.collapse_sentence((k_b, t_b), (k_a, t_a), unit=" per dataset and seed")
+         + f" The most common stated number after training is {mode_after:g} %.", display=False)
     glue("decimals_after", decimals, display=False)
     glue("below_10_after", below_10, display=False)
 
@@ -253,6 +248,22 @@ if not seed_q.empty:
 # percentages), and {glue:text}`below_10_after:.0f` % are below 10 % — numbers such as "5.88%" that
 # look like a misplaced decimal point of the typical value rather than a low confidence.
 #
+# The committed reference files hold each held-out question's stated number before and after
+# training, not the reply text (`book/data/reference_questions.csv`; the replies stay in the run
+# folders of `make reference`). The stated numbers of the same held-out questions, before and after,
+# and the most common stated numbers with their shares (all seeds pooled):
+
+# %% tags=["remove-input"]
+if not seed_q.empty:
+    same = seed_q.groupby("source", sort=True).head(2)
+    display(Markdown(pd.DataFrame({
+        "question": same["id"], "dataset": [report.DATASET_TITLES.get(d, d) for d in same["source"]],
+        "stated before": [f"{v:g}%" for v in same["c_v_before"]],
+        "stated after": [f"{v:g}%" for v in same["c_v_after"]],
+        "C_i after": [f"{v:.1f}%" for v in same["c_i_after"]]}).to_markdown(index=False)))
+    display(Markdown(report.stated_number_shares(seed_q["c_v_before"], seed_q["c_v_after"]).to_markdown(index=False)))
+
+# %% [markdown]
 # Did training change the answers themselves? The emitted letter stayed the same on
 # {glue:text}`letters_same:.1f` % of the held-out questions, and accuracy went from
 # {glue:text}`acc_before_pooled:.1f` % to {glue:text}`acc_after_pooled:.1f` % (pooled over seeds).
@@ -274,15 +285,16 @@ if have_reference and not T.empty:
         train_part = log.dropna(subset=["loss"])
         held = log.dropna(subset=["heldout_loss"])
         line, = axes[0].plot(train_part["step"], train_part["loss"], lw=1, label=f"{job} training")
-        axes[0].plot(held["step"], held["heldout_loss"], "o--", color=line.get_color(), label=f"{job} held out")
-        axes[1].plot(held["step"], 100 * held["heldout_reward_accuracy"], "o--", color=line.get_color(), label=job)
+        if len(held):  # a job trained without held-out pairs gets no legend entry for them
+            axes[0].plot(held["step"], held["heldout_loss"], "o--", color=line.get_color(), label=f"{job} held out")
+            axes[1].plot(held["step"], 100 * held["heldout_reward_accuracy"], "o--", color=line.get_color(), label=job)
     axes[0].set_xlabel("optimiser step")
     axes[0].set_ylabel("DPO loss")
-    axes[0].legend(fontsize="x-small", ncol=2, frameon=False)
+    axes[0].legend(frameon=False)
     axes[1].set_xlabel("optimiser step")
     axes[1].set_ylabel("held-out reward accuracy (%)")
     axes[1].set_ylim(-5, 105)
-    axes[1].legend(fontsize="small", frameon=False)
+    axes[1].legend(frameon=False)
     plt.show()
 
 # %% [markdown]
@@ -297,7 +309,13 @@ if have_reference and not T.empty:
 
 # %% tags=["remove-input"]
 if have_reference:
-    display(Markdown(report.method_table(R).to_markdown(index=False, disable_numparse=True)))
+    # two tables of few columns each, so that every column fits the page at 1280 px
+    display(Markdown(report.method_table(R, keys=("parse_rate", "rho", "sigma_eps", "mean_abs_eps", "mean_eps"))
+                     .to_markdown(index=False, disable_numparse=True)))
+    display(Markdown("The same methods: how many numbers they state, and how well each confidence "
+                     "separates right from wrong answers:"))
+    display(Markdown(report.method_table(R, keys=("distinct_cv", "top_cv_share", "accuracy", "auroc_verbal"))
+                     .to_markdown(index=False, disable_numparse=True)))
     display(Markdown(report.sft_versus_dpo(R)))
 
 # %% [markdown]
