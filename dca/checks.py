@@ -298,8 +298,9 @@ def ex_beta_rerun(ns: Mapping[str, Any], beta: float, loss_type: str) -> None:
 
     ``rerun_prediction``: to reach the same training loss, does the policy at ``beta_rerun`` have to
     move (a) further from the reference than at ``beta``, (b) less far, or (c) the same? The check
-    fails until ``rerun_dir`` holds the rerun's training log; ``rerun_last_margin`` must be its last
-    logged margin.
+    fails until ``rerun_dir`` holds the rerun's training log (unless the namespace switched the rerun
+    off explicitly, ``run_exercise_reruns = False``, as the book's own solution does: then it says so
+    instead of passing); ``rerun_last_margin`` must be its last logged margin.
     """
     label = "ex-beta-rerun"
     new = number(ns, "beta_rerun", label, "the beta of your rerun")
@@ -314,6 +315,10 @@ def ex_beta_rerun(ns: Mapping[str, Any], beta: float, loss_type: str) -> None:
     text(ns, "rerun_answer", label, "what changed in the loss, the margin and the held-out metrics, and why",
          min_words=25)
     run = answer(ns, "rerun_dir", label, "the run folder of your rerun")
+    if not (Path(run) / "train_log.jsonl").exists() and ns.get("run_exercise_reruns") is False:
+        print(f"{exercise_name(label)}: the answers are right; the rerun was switched off "
+              "(run_exercise_reruns = False), so it is not checked.")
+        return
     if not (Path(run) / "train_log.jsonl").exists():
         _fail(label, f"`rerun_dir` = {str(run)!r} holds no training log yet: rerun the training at beta_rerun "
                      "into it first (the commands of the exercise), then run this check again.")

@@ -29,9 +29,11 @@
 # evaluated questions, none of them binned, all *lower is better*:
 #
 # $$
-# \sigma_\varepsilon = \sqrt{\frac{1}{N-1}\sum_{j=1}^{N} (\varepsilon_j - \bar\varepsilon)^2}, \qquad
-# \overline{|\varepsilon|} = \frac{1}{N}\sum_{j=1}^{N} |\varepsilon_j|, \qquad
-# \sigma_M = \frac{\sigma_\varepsilon}{\sqrt{N}} .
+# \begin{aligned}
+# \sigma_\varepsilon &= \sqrt{\frac{1}{N-1}\sum_{j=1}^{N} (\varepsilon_j - \bar\varepsilon)^2}, \\
+# \overline{|\varepsilon|} &= \frac{1}{N}\sum_{j=1}^{N} |\varepsilon_j|, \\
+# \sigma_M &= \frac{\sigma_\varepsilon}{\sqrt{N}} .
+# \end{aligned}
 # $$
 #
 # - $\sigma_\varepsilon$, the spread of the gap: a model whose stated confidence is always 20 points
