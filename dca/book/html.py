@@ -78,6 +78,8 @@ def model_title(model: str) -> str:
 def write_build_notes(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path | None = None) -> list[Path]:
     """Write what this build ran, read from the executed chapters' records and run folder, never typed:
 
+    - ``book/_generated/decisions.md``: the decisions page's table, defaults read from the configs and
+      profiles (:func:`dca.book.parameters.decisions_markdown`);
     - ``book/_generated/build_model.md``: the profile, model, device and number type the chapters ran
       with (the page *Run it at paper scale* includes it);
     - ``book/_generated/this_build.md``: how this build's run relates to the reference verdict
@@ -100,7 +102,10 @@ def write_build_notes(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path | No
     run = RunFolder(ROOT / run_dir) if run_dir else None
     origin = run.provenance("stage1") if run else {}
     device, dtype = str(origin.get("device", "?")), str(origin.get("dtype", "?")).replace("torch.", "")
-    paths = [_write_if_changed(dest / "build_model.md", (
+    from dca.book.parameters import decisions_markdown
+
+    paths = [_write_if_changed(dest / "decisions.md", decisions_markdown() + "\n")]
+    paths += [_write_if_changed(dest / "build_model.md", (
         f"The chapters of this build were executed with profile `{profile}` on **{model_title(model)}** "
         f"(`model={model}`), on a {device} device in {dtype}.\n"))]
     try:
@@ -116,10 +121,12 @@ def write_build_notes(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path | No
 
 
 def write_students(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path = STUDENTS_DIR) -> list[Path]:
-    """Write the student notebooks (every solution removed) that the exercises page links for download."""
+    """Write the student notebooks (every solution removed) that the exercises page links for download,
+    each with the parameters its chapter ran with in this build (its executed copy's record)."""
     from dca.exercises import write_student_notebooks
 
-    return write_student_notebooks([nb.source for nb in notebooks], dest)
+    ran = {nb.name: recorded(nb.executed).get("parameters", {}) for nb in notebooks}  # the book's run
+    return write_student_notebooks([nb.source for nb in notebooks], dest, parameters=ran)
 
 
 def html_inputs_digest(notebooks: Sequence[Notebook] = NOTEBOOKS) -> str:
