@@ -267,7 +267,7 @@ plt.show()
 
 # %% tags=["hide-input"]
 with sns.axes_style("whitegrid"):
-    fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(5, 4.6), layout="constrained")
 plot_reliability(ax, ok["c_v"], ok["correct"], label="$C_v$", slot=0, n_slots=2)
 plot_reliability(ax, ok["c_i"], ok["correct"], label="$C_i$", slot=1, n_slots=2)
 ax.set_title("Reliability of both confidences, before training")

@@ -209,11 +209,11 @@ held = pd.DataFrame([row for row in log if "eval_loss" in row])
 if not held.empty:  # the held-out pairs (heldout_pairs > 0): measured before the first step and every quarter
     axes[0].plot(held["step"], held["eval_loss"], "s--", ms=4, label="held-out pairs")
     axes[2].plot(held["step"], held["eval_rewards/accuracies"], "s--", ms=4, label="held-out pairs")
-    axes[2].legend(fontsize="small")
+    axes[2].legend()
 if config.loss_type == "sigmoid":
     axes[0].axhline(0.6931, ls="--", lw=1, color="0.4", label=r"$\log 2$ (no preference)")
 if config.loss_type == "sigmoid" or not held.empty:
-    axes[0].legend(fontsize="small")
+    axes[0].legend()
 axes[2].set_ylim(-0.05, 1.05)
 plt.show()
 

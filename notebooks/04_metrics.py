@@ -191,7 +191,7 @@ Markdown(shown.to_markdown(index=False, disable_numparse=True))
 
 # %% tags=["hide-input"]
 with sns.axes_style("whitegrid"):
-    fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(5, 4.6), layout="constrained")
 plot_reliability(ax, c_v, correct, label="$C_v$", slot=0, n_slots=2)
 plot_reliability(ax, c_i, correct, label="$C_i$", slot=1, n_slots=2)
 ax.set_title("Held-out questions, before training")

@@ -280,7 +280,7 @@ if have_reference and not Q.empty:
 
 # %% tags=["remove-input", "dca-panels"]
 if have_reference and not T.empty:
-    axes = panels(2, (5.2, 3.8))
+    axes = panels(2, (4.8, 3.8))
     for job, log in T[T["job"].str.match(r"^seed\d+$")].groupby("job"):
         train_part = log.dropna(subset=["loss"])
         held = log.dropna(subset=["heldout_loss"])
