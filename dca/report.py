@@ -789,8 +789,9 @@ def evaluation_summary(result: dict[str, Any], comparison: pd.DataFrame,
 
 def store_markdown(store: pd.DataFrame,
                    keys: Iterable[str] = ("accuracy", "rho", "sigma_eps", "mean_abs_eps", "sigma_m")) -> str:
-    """Every run of the results store as one Markdown row: its provenance and, per metric of the
-    paper, ``vanilla → DCA``."""
+    """Every run of the results store as Markdown: one table of where each run comes from (model, data,
+    profile, commit, date) and one of its paper metrics, ``vanilla → DCA``, each narrow enough for
+    the page."""
     if store.empty:
         return "*No results in the store yet.*"
     keys = list(keys)
@@ -801,5 +802,10 @@ def store_markdown(store: pd.DataFrame,
              for k in keys if (k, "vanilla") in wide and (k, "dca") in wide}
     runs = pd.DataFrame(cells, index=wide.index).reset_index()
     runs["commit"] = runs["commit"].astype(str).str[:8]
-    return runs.to_markdown(index=False, disable_numparse=True)
+    # two tables of few columns, so that both fit the page: where each run comes from, then its metrics
+    where = runs[["run", "model", "dataset", "profile", "n", "commit", "date", "source"]]
+    metrics = runs[["run", *cells]]
+    return (where.to_markdown(index=False, disable_numparse=True)
+            + "\n\nTheir metrics of the paper, vanilla → DCA:\n\n"
+            + metrics.to_markdown(index=False, disable_numparse=True))
 

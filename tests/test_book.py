@@ -631,3 +631,71 @@ def test_search_snippets_show_no_tex(served_book, browser):
     for raw in ("\\(", "\\)", "\\[", "$$", "&gt;"):
         assert not any(raw in s for s in snippets), (raw, snippets)
     assert browser.evaluate("window.dcaUntex('a \\\\(C_v > \\\\sigma_{\\\\varepsilon}\\\\) b')") == "a C_v > σ_ε b"
+
+
+# --------------------------------------------------------------------------------------------
+# What a reader sees: no raw markup, nothing cut, text large enough
+
+FITS = """(async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const main = document.querySelector('main') || document.body;
+  const imgs = [...main.querySelectorAll('.cell_output img, .admonition img')];
+  await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+  const shown = el => el.offsetParent !== null && el.getBoundingClientRect().width > 0;
+  return {
+    text: main.innerText,
+    tables: [...main.querySelectorAll('table')].filter(shown).map(t => ({
+      head: [...t.querySelectorAll('th')].map(th => th.textContent.trim()).join(' | ').slice(0, 120),
+      scroll: t.scrollWidth, client: t.clientWidth})),
+    equations: [...main.querySelectorAll('mjx-container[display="true"]')].filter(shown).map(m => ({
+      scroll: m.scrollWidth, client: m.clientWidth})),
+    figures: imgs.filter(shown).map(i => ({src: i.src.split('/').pop(), shown: i.getBoundingClientRect().width,
+                                           natural: i.naturalWidth})),
+  };
+})()"""
+
+#: A MyST role or a glue reference left as text (``{glue:text}`name```, ``{ref}`x```).
+RAW_ROLE = re.compile(r"\{(glue|glue:text|glue:any|ref|numref|cite|cite:p|cite:t|doc|download|eq|math)\}|\{glue")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("page", _pages())
+def test_no_raw_role_no_cut_table_or_equation_and_figure_text_9_px(page, width, served_book, browser):
+    """At 1280 px no table needs scrolling (every column a sentence refers to is on screen); at both
+    widths no display equation is cut, no MyST role or glue shows as text, and every figure is shown
+    at least ``COLUMN_PX_MIN`` px wide and no wider than the book draws it (with the fonts of
+    ``use_book_style``, its text is then at least 9 px: ``test_plots`` checks figure size x font size)."""
+    from dca.plots import BOOK_DPI, COLUMN_PX_MIN, MAX_FIGURE_IN
+
+    base, _ = served_book
+    _set_width(browser, width)
+    try:
+        browser.open(f"{base}/{page}")
+        seen = browser.evaluate(FITS)
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride", session=True)
+    raw = RAW_ROLE.findall(seen["text"])
+    assert not raw, f"{page} at {width} px shows raw markup: {raw}"
+    cut = [e for e in seen["equations"] if e["scroll"] > e["client"] + 1]
+    assert not cut, f"{page} at {width} px: display equations cut or scrolling: {cut}"
+    if width >= 1280:
+        scrolling = [t["head"] for t in seen["tables"] if t["scroll"] > t["client"] + 1]
+        assert not scrolling, f"{page} at {width} px: tables with columns off-screen: {scrolling}"
+    for fig in seen["figures"]:
+        assert fig["natural"] <= MAX_FIGURE_IN * BOOK_DPI + 2, f"{page}: {fig} drawn wider than the book allows"
+        assert fig["shown"] >= min(COLUMN_PX_MIN, fig["natural"]) - 1, f"{page} at {width} px: {fig} shown too narrow"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_download_menu_is_labelled_and_has_no_print_only_pdf(smoke_book):
+    """A chapter's download menu says which notebook holds the solutions and offers the student copy;
+    no ``.pdf`` entry (no PDF is built; it only opened the print dialog)."""
+    for nb in NOTEBOOKS:
+        html = (smoke_book / "book" / "_executed" / f"{nb.name}.html").read_text()
+        assert "download-pdf-button" not in html and ">.pdf<" not in html, nb.name
+        assert ".ipynb, with solutions" in html, nb.name
+        if "exercise-start" in nb.source.read_text():
+            assert "student copy (no solutions)" in html and "_downloads/" in html, nb.name
