@@ -371,7 +371,7 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dca.plots import MIN_FONT_PT, plot_confidence_histograms, use_book_style
+    from dca.plots import BOOK_DPI, MIN_FONT_PT, plot_confidence_histograms, use_book_style
 
     seed_rows = rows_of(results, kind="seed")
     first = seed_rows.iloc[0]
@@ -381,10 +381,10 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
     if not questions.empty:
         q = questions[questions["job"].isin([f"seed{s}" for s in seeds(results)])]
         use_book_style()  # text at least 9 px on screen, even in the card on a phone
-        fig, ax = plt.subplots(figsize=(5.0, 3.2), constrained_layout=True)
+        fig, ax = plt.subplots(figsize=(4.6, 3.2), constrained_layout=True)
         plot_confidence_histograms(ax, q["c_v_before"], q["c_v_after"], quantity="c_v")
         ax.set_title("stated confidence $C_v$ on held-out questions, before and after DCA", fontsize=MIN_FONT_PT + 1)
-        fig.savefig(figure, dpi=160)
+        fig.savefig(figure, dpi=BOOK_DPI)
         plt.close(fig)
     keys = ("rho", "sigma_eps", "mean_abs_eps", "accuracy")
     header = "| | " + " | ".join(label(k) for k in keys) + " |\n|---|" + "---|" * len(keys) + "\n"

@@ -150,7 +150,7 @@ plt.show()
 
 # %% tags=["hide-input"]
 with sns.axes_style("whitegrid"):
-    fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(4.8, 3.6), layout="constrained")
 plot_eps_distribution(ax, epsilon(before["c_v"], before["c_i"]), epsilon(after["c_v"], after["c_i"]))
 ax.set_title(r"$\varepsilon = C_v - C_i$ on the paired held-out questions")
 plt.show()

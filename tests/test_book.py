@@ -665,9 +665,9 @@ RAW_ROLE = re.compile(r"\{(glue|glue:text|glue:any|ref|numref|cite|cite:p|cite:t
 def test_no_raw_role_no_cut_table_or_equation_and_figure_text_9_px(page, width, served_book, browser):
     """At 1280 px no table needs scrolling (every column a sentence refers to is on screen); at both
     widths no display equation is cut, no MyST role or glue shows as text, and every figure is shown
-    at least ``COLUMN_PX_MIN`` px wide and no wider than the book draws it (with the fonts of
-    ``use_book_style``, its text is then at least 9 px: ``test_plots`` checks figure size x font size)."""
-    from dca.plots import BOOK_DPI, COLUMN_PX_MIN, MAX_FIGURE_IN
+    so that its smallest text (``MIN_FONT_PT``, which ``test_plots`` checks every figure keeps) is at
+    least 9 px on screen: font size x shown width / natural width, measured here."""
+    from dca.plots import BOOK_DPI, COLUMN_PX_MIN, MIN_FONT_PT, MIN_TEXT_PX
 
     base, _ = served_book
     _set_width(browser, width)
@@ -683,9 +683,10 @@ def test_no_raw_role_no_cut_table_or_equation_and_figure_text_9_px(page, width, 
     if width >= 1280:
         scrolling = [t["head"] for t in seen["tables"] if t["scroll"] > t["client"] + 1]
         assert not scrolling, f"{page} at {width} px: tables with columns off-screen: {scrolling}"
-    for fig in seen["figures"]:
-        assert fig["natural"] <= MAX_FIGURE_IN * BOOK_DPI + 2, f"{page}: {fig} drawn wider than the book allows"
-        assert fig["shown"] >= min(COLUMN_PX_MIN, fig["natural"]) - 1, f"{page} at {width} px: {fig} shown too narrow"
+    for fig in seen["figures"]:  # the smallest font (pt) at the scale the figure is shown: >= 9 px
+        px = MIN_FONT_PT * fig["shown"] * BOOK_DPI / (72 * fig["natural"])
+        assert px >= MIN_TEXT_PX, f"{page} at {width} px: {fig}: its smallest text is {px:.1f} px on screen"
+        assert fig["shown"] >= min(COLUMN_PX_MIN, fig["natural"]) - 1, f"{page} at {width} px: {fig} narrower than assumed"
 
 
 @pytest.mark.browser

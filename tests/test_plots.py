@@ -193,7 +193,7 @@ def test_no_figure_text_is_set_smaller_than_the_book_allows():
         assert not [v for v in re.findall(r"fontsize=([\d.]+)", text) if float(v) < 10], path.name
 
 
-@pytest.mark.parametrize("size", [(4.6, 3.6), (5.0, 3.2), (4.2, 3.4)])
+@pytest.mark.parametrize("size", [(4.6, 3.6), (4.8, 3.6), (4.6, 3.2), (4.2, 3.4)])
 def test_drawn_figures_have_no_text_under_9_px_at_the_narrowest_column(run, size):
     """What the figures draw (ticks, legends, counts, titles), in the book's style, measured."""
     from dca.plots import COLUMN_PX_MIN, MIN_TEXT_PX, text_px, use_book_style
