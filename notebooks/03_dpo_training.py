@@ -194,6 +194,7 @@ steps = pd.DataFrame([row for row in log if "loss" in row]).set_index("step")
 final = next((row for row in log if "train_runtime" in row), {})
 shown = steps[["loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected"]].round(4)
 shown["learning_rate"] = [f"{v:.2e}" for v in steps["learning_rate"]]  # 1e-4 rounded to 4 decimals would read 0.0000
+shown.columns = [c.removeprefix("rewards/") for c in shown.columns]  # narrow enough for the page
 shown
 
 # %% tags=["hide-input", "dca-panels"]

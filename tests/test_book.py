@@ -642,11 +642,17 @@ FITS = """(async () => {
   const imgs = [...main.querySelectorAll('.cell_output img, .admonition img')];
   await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
   const shown = el => el.offsetParent !== null && el.getBoundingClientRect().width > 0;
+  const box = t => {  // the element that scrolls (or clips) the table: itself or an ancestor
+    for (let el = t; el && el !== main; el = el.parentElement) {
+      if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX)) return el;
+    }
+    return t;
+  };
   return {
     text: main.innerText,
     tables: [...main.querySelectorAll('table')].filter(shown).map(t => ({
       head: [...t.querySelectorAll('th')].map(th => th.textContent.trim()).join(' | ').slice(0, 120),
-      scroll: t.scrollWidth, client: t.clientWidth})),
+      scroll: box(t).scrollWidth, client: box(t).clientWidth})),
     equations: [...main.querySelectorAll('mjx-container[display="true"]')].filter(shown).map(m => ({
       scroll: m.scrollWidth, client: m.clientWidth})),
     figures: imgs.filter(shown).map(i => ({src: i.src.split('/').pop(), shown: i.getBoundingClientRect().width,
