@@ -383,7 +383,7 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
         use_book_style()  # text at least 9 px on screen, even in the card on a phone
         fig, ax = plt.subplots(figsize=(4.6, 3.2), constrained_layout=True)
         plot_confidence_histograms(ax, q["c_v_before"], q["c_v_after"], quantity="c_v")
-        ax.set_title("stated confidence $C_v$ on held-out questions, before and after DCA", fontsize=MIN_FONT_PT + 1)
+        ax.set_title("stated confidence $C_v$ on held-out questions,\nbefore and after DCA", fontsize=MIN_FONT_PT + 1)
         fig.savefig(figure, dpi=BOOK_DPI)
         plt.close(fig)
     keys = ("rho", "sigma_eps", "mean_abs_eps", "accuracy")
@@ -428,7 +428,8 @@ def this_build_note(profile: str, model: str, comparison: pd.DataFrame, constant
     but the constant baseline reaches 16.00); Spearman ρ 0.180 → 0.020: no clear change. The stated numbers
     were already collapsed before training (2 distinct numbers, the most common on 90 % of the questions)
     and still are after it (1 distinct, the most common on 100 %). Like the reference experiment, this run
-    shows no gain that beats the constant baseline.
+    shows no change the book calls better (a paired interval excluding 0 on the good side, and the
+    constant baseline beaten).
     """
     rho = comparison[comparison["metric"] == "rho"]
     rho_text = "could not be computed"
@@ -446,7 +447,8 @@ def this_build_note(profile: str, model: str, comparison: pd.DataFrame, constant
     reference_worked = reference_verdict.startswith("DCA worked")
     if gained == reference_worked:
         tail = ("Like the reference experiment, this run " + ("shows DCA working." if gained else
-                "shows no gain that beats the constant baseline."))
+                "shows no change the book calls better (a paired interval excluding 0 on the good side, and "
+                "the constant baseline beaten)."))
     else:
         tail = ("Unlike the reference experiment's seeds, this one small run " + ("shows a gain; one run of this "
                 "size is not evidence against the seeds." if gained else "shows no clear gain; one run of this "

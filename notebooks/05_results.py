@@ -164,17 +164,20 @@ plt.show()
 # %% tags=["remove-input"]
 held_before = before_all[before_all["split"] == "eval"]
 after_all = load_eval(config.run_dir)
-Markdown(replies_side_by_side(held_before, after_all, n=6).to_markdown(index=False))
+Markdown(replies_side_by_side(held_before, after_all, n=6).to_markdown(index=False, disable_numparse=True))
 
 # %% tags=["remove-cell"]
-glue_all({"o_collapse": collapse_sentence(stated_counts(before["c_v"]), stated_counts(after["c_v"]))})
+# the book's one rule (dca.report.collapsed), on the stated numbers of every parsed held-out reply
+glue_all({"o_collapse": collapse_sentence(stated_counts(held_before["c_v"]), stated_counts(after_all["c_v"]))})
 
 # %% [markdown]
 # The stated strings that occur most often among all held-out replies, before and after training,
-# with their shares (%). {glue:text}`o_collapse`
+# with their shares (%) of the replies. Counting the parsed numbers alone:
+# {glue:text}`o_collapse`
 
 # %% tags=["remove-input"]
-Markdown(stated_strings(("before training", held_before), ("after training", after_all)).to_markdown(index=False))
+Markdown(stated_strings(("before training", held_before), ("after training", after_all))
+         .to_markdown(index=False, disable_numparse=True))
 
 # %% [markdown]
 # ## Beside the paper
