@@ -86,6 +86,7 @@ from dca.extract import load_stage1
 from dca.metrics import epsilon
 from dca.pairs import load_pairs
 from dca.plots import panels, plot_confidence_histograms, plot_eps_distribution, use_book_style
+from dca import report
 from dca.reference_results import constant_summary
 from dca.report import (
     collapse_sentence, comparison_markdown, evaluation_summary, glue_all, replies_side_by_side, stated_counts,
@@ -101,6 +102,7 @@ paired = {row.metric: row for row in comparison.itertuples()}
 before_all = load_stage1(config.run_dir)  # the untrained model's replies (stage 1)
 constant = constant_summary(before_all)  # the baseline a lower sigma_eps is read against
 glue_all(evaluation_summary(result, comparison, constant))
+glue_all({"collapse_k": report.COLLAPSE_MAX_DISTINCT, "collapse_share": f"{report.COLLAPSE_TOP_SHARE:.0f}"})
 glue_all({"r_const_cv": constant["c_v"], "r_const_sigma": constant["sigma_eps"], "r_const_mae": constant["mean_abs_eps"]})
 
 # %% [markdown]
@@ -270,8 +272,10 @@ checks.ex_who_moved(globals(), before=before, after=after)
 # stated confidence *collapse*, the model now stating (nearly) the same number whatever the
 # question? Decide first from the figure, then back your decision with numbers: the share (%) of
 # the paired questions whose stated $C_v$ equals its most common value, before and after
-# (`top_share_before`, `top_share_after`). The book calls it a collapse when at most 3 distinct
-# numbers remain or the most common one covers 60 % or more; set `collapsed` to `True` or `False`.
+# (`top_share_before`, `top_share_after`). The book calls it a collapse when at most
+# {glue:text}`collapse_k` distinct numbers remain or the most common one covers
+# {glue:text}`collapse_share` % or more (`dca.report.collapsed`, the rule every page uses); set
+# `collapsed` to `True` or `False`, and say whether it was already so before training.
 # In `collapse_answer`, say in two or three sentences what you see, and what a collapse would mean
 # for reading a smaller $\sigma_\varepsilon$ or $\overline{|\varepsilon|}$ after training.
 #

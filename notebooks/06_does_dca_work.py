@@ -80,6 +80,8 @@ Q = pd.read_csv(config.questions) if Path(config.questions).exists() else pd.Dat
 T = pd.read_csv(config.training) if Path(config.training).exists() else pd.DataFrame()
 have_reference = not report.rows_of(R, kind="seed").empty
 glue("verdict", report.verdict(R), display=False)
+glue("collapse_k", report.COLLAPSE_MAX_DISTINCT, display=False)  # the book's one rule for a collapse
+glue("collapse_share", f"{report.COLLAPSE_TOP_SHARE:.0f}", display=False)
 if not have_reference:  # the prose below still renders, saying that nothing has run yet
     for key in ("ref_model", "ref_data", "ref_split", "ref_seeds", "ref_jobs", "ref_machine", "ref_commit",
                 "ref_date", "collapse_sentence"):
@@ -240,10 +242,9 @@ if not seed_q.empty:
     glue("below_10_after", below_10, display=False)
 
 # %% [markdown]
-# Per dataset and seed, the vanilla model stated {glue:text}`distinct_before:.0f` distinct numbers on
-# average, its most common one on {glue:text}`top_before:.0f` % of the questions; after DCA,
-# {glue:text}`distinct_after:.0f` distinct numbers, the most common on {glue:text}`top_after:.0f` %.
-# {glue:text}`collapse_sentence` The format drifted too: {glue:text}`decimals_after:.0f` % of the
+# Per dataset and seed, on average, by the book's one rule for a collapse (at most
+# {glue:text}`collapse_k` distinct numbers, or the most common one on {glue:text}`collapse_share` %
+# of the questions or more): {glue:text}`collapse_sentence` The format drifted too: {glue:text}`decimals_after:.0f` % of the
 # stated numbers after training carry decimals (the chosen replies of the pairs state whole
 # percentages), and {glue:text}`below_10_after:.0f` % are below 10 % — numbers such as "5.88%" that
 # look like a misplaced decimal point of the typical value rather than a low confidence.
@@ -260,8 +261,9 @@ if not seed_q.empty:
         "question": same["id"], "dataset": [report.DATASET_TITLES.get(d, d) for d in same["source"]],
         "stated before": [f"{v:g}%" for v in same["c_v_before"]],
         "stated after": [f"{v:g}%" for v in same["c_v_after"]],
-        "C_i after": [f"{v:.1f}%" for v in same["c_i_after"]]}).to_markdown(index=False)))
-    display(Markdown(report.stated_number_shares(seed_q["c_v_before"], seed_q["c_v_after"]).to_markdown(index=False)))
+        "C_i after": [f"{v:.1f}%" for v in same["c_i_after"]]}).to_markdown(index=False, disable_numparse=True)))
+    display(Markdown(report.stated_number_shares(seed_q["c_v_before"], seed_q["c_v_after"])
+                     .to_markdown(index=False, disable_numparse=True)))
 
 # %% [markdown]
 # Did training change the answers themselves? The emitted letter stayed the same on
