@@ -316,8 +316,7 @@ def ex_beta_rerun(ns: Mapping[str, Any], beta: float, loss_type: str) -> None:
          min_words=25)
     run = answer(ns, "rerun_dir", label, "the run folder of your rerun")
     if not (Path(run) / "train_log.jsonl").exists() and ns.get("run_exercise_reruns") is False:
-        print(f"{exercise_name(label)}: the answers are right; the rerun was switched off "
-              "(run_exercise_reruns = False), so it is not checked.")
+        print(f"{exercise_name(label)}: right so far; the rerun is switched off, so not checked.")
         return
     if not (Path(run) / "train_log.jsonl").exists():
         _fail(label, f"`rerun_dir` = {str(run)!r} holds no training log yet: rerun the training at beta_rerun "

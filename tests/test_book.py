@@ -706,3 +706,38 @@ def test_download_menu_is_labelled_and_has_no_print_only_pdf(smoke_book):
         assert ".ipynb, with solutions" in html, nb.name
         if "exercise-start" in nb.source.read_text():
             assert "student copy (no solutions)" in html and "_downloads/" in html, nb.name
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_pages_name_what_ran_and_read_every_default_from_the_configs(smoke_book):
+    """The paper-scale page names the model the chapters ran; the decisions page's defaults come from
+    the stage configs and profiles (none typed in its source); the landing page relates this build's
+    run to the reference verdict; no page shows a raw glue role."""
+    from dca.book.html import model_title
+    from dca.book.parameters import decisions_markdown
+    from dca.config import load_profile
+
+    model = load_profile("smoke").get("common", {}).get("model", "embedded")
+    scale = (smoke_book / "book" / "paper_scale.html").read_text()
+    assert "profile <code" in scale and model_title(model) in scale
+    source = (ROOT / "book" / "decisions.md").read_text()
+    assert "| decision |" not in source and "5e-4" not in source and "_generated/decisions.md" in source
+    decisions = (smoke_book / "book" / "decisions.html").read_text()
+    assert "learning_rate" in decisions and decisions_markdown().count("|") > 50
+    assert "This build’s own run" in (smoke_book / "book" / "intro.html").read_text()
+    for page in _pages():
+        assert "{glue" not in (smoke_book / page).read_text(), page
+
+
+def test_student_notebooks_carry_the_parameters_their_chapter_ran_with(tmp_path):
+    from dca.exercises import write_student_notebooks
+
+    source = NOTEBOOKS[0].source
+    [path] = write_student_notebooks([source], tmp_path, parameters={
+        source.stem: {"model": "qwen2.5-coder-1.5b", "dataset": "openbookqa+mmlu", "n_questions": 48}})
+    nb = json.loads(path.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    text = "".join(cell["source"])
+    assert "model = 'qwen2.5-coder-1.5b'" in text and "n_questions = 48" in text and "dataset = 'openbookqa+mmlu'" in text
+    assert "model = 'embedded'" not in text
