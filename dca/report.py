@@ -239,8 +239,7 @@ def ablation_table(results: pd.DataFrame, dataset: str = "mean",
     return pd.DataFrame(out)
 
 
-def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below: float = 50.0,
-                     collapsed_below: float = 3.0) -> str:
+def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below: float = 50.0) -> str:
     """What each one-factor ablation did to mean |ε|, as a Markdown list glued from the numbers.
 
     Each ablation's mean |ε| is set against seed 0's DCA run (the same questions and pairs): *lower*
@@ -248,8 +247,9 @@ def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below:
     (the noise of one run), *about the same* otherwise. An overshoot (almost all of the gap of one
     sign: ``|ε̄| > 0.8 · mean |ε|``, with ε̄ = mean(C_v − C_i)) is named, and so is a broken reply
     format (fewer than ``broken_below`` % of replies parsed: mean |ε| then covers the few parsed ones),
-    and so is a stated number that no longer follows C_i (fewer than ``collapsed_below`` distinct C_v
-    values per dataset, or Spearman ρ ≤ 0.05): a lower mean |ε| reached that way is a constant's.
+    and so is a collapse of the stated numbers (:func:`is_collapsed`, the book's one rule, per dataset)
+    and a stated number that no longer follows C_i (Spearman ρ ≤ 0.05): a lower mean |ε| reached that
+    way is a constant's.
     The last line says which ablations beat seed 0's constant baseline, and which did so by collapsing.
     """
     base = rows_of(results, job="seed0", dataset=dataset, metric="mean_abs_eps")
@@ -276,9 +276,13 @@ def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below:
         if abs(mean_eps) > 0.8 * gap:
             notes.append(f"states {'more' if mean_eps > 0 else 'less'} than $C_i$ on average, ε̄ {mean_eps:+.1f}")
         rho, distinct = got.get("rho", math.nan), got.get("distinct_cv", math.nan)
-        collapsed = distinct < collapsed_below or rho <= 0.05
+        top = got.get("top_cv_share", math.nan)
+        collapsed = is_collapsed(distinct, top)  # the book's one rule (dca.report.collapsed)
         if collapsed:
-            notes.append(f"$C_v$ no longer follows $C_i$: {distinct:.1f} distinct values per dataset, ρ {rho:.2f}")
+            notes.append(f"collapsed: {distinct:.1f} distinct values per dataset"
+                         + (f", the most common on {top:.0f} %" if np.isfinite(top) else ""))
+        if rho <= 0.05:
+            notes.append(f"$C_v$ no longer follows $C_i$, ρ {rho:.2f}")
         said += f" ({'; '.join(notes)})" if notes else ""
         side = "about the same" if abs(gap - default) <= noise else "lower" if gap < default else "higher"
         groups[side].append(said)

@@ -183,8 +183,8 @@ def test_ablation_summary_sorts_each_factor_against_seed0_noise_and_constant():
     rows += _rows("abl-d", "ablation", "lr D", "dca", mean_abs_eps=30.0, mean_eps=-30.0, parse_rate=0.7)
     text = report.ablation_summary(pd.DataFrame(rows))
     assert text.startswith("Mean |ε| after training, against seed 0's DCA run (20.0 points; seed-to-seed sd of DCA 2.0")
-    assert ("- lower: loss A: 15.0; epochs E: 14.0 ($C_v$ no longer follows $C_i$: 2.3 distinct values per dataset, "
-            "ρ -0.20)\n") in text
+    assert ("- lower: loss A: 15.0; epochs E: 14.0 (collapsed: 2.3 distinct values per dataset; $C_v$ no longer "
+            "follows $C_i$, ρ -0.20)\n") in text
     assert "- about the same (within one seed-to-seed sd): target B: 21.5\n" in text
     assert "- higher: beta C: 40.0 (states less than $C_i$ on average, ε̄ -39.0)\n" in text
     assert "- the reply format broke: lr D: 0.7 % of replies parsed" in text
