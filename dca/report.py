@@ -377,6 +377,8 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
 
     from dca.plots import BOOK_DPI, MIN_FONT_PT, plot_confidence_histograms, use_book_style
 
+    from dca.book.html import model_title
+
     seed_rows = rows_of(results, kind="seed")
     first = seed_rows.iloc[0]
     names = [DATASET_TITLES.get(d, d) for d in datasets(results) if d != "mean"]
@@ -406,7 +408,8 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
             paper_rows += f"| paper: {model} | " + " | ".join(cells) + " |\n"
     text = (
         "```{admonition} Does DCA work? What this book found\n:class: important\n"
-        f"**Model** {first['model']} (Qwen2.5-Coder-1.5B-Instruct, bf16 on a CPU) · **data** {', '.join(names)} · "
+        f"**Model** {first['model']} ({model_title(str(first['model']))}, {first.get('machine', 'CPU')}) · "
+        f"**data** {', '.join(names)} · "
         f"**held out** {n_eval} questions per dataset · **seeds** {len(seeds(results))}.\n\n"
         f"{verdict(results)}\n\n"
         + ("![Stated confidence before and after DCA](results_card.png)\n\n" if not questions.empty else "")

