@@ -328,6 +328,31 @@ def student_notebook(nb: nbformat.NotebookNode, chapter: int | None = None,
     return nb
 
 
+def with_parameters(nb: nbformat.NotebookNode, values: dict) -> nbformat.NotebookNode:
+    """``nb`` with the values of its cell tagged ``parameters`` set to ``values`` (the book's run), each
+    line's comment kept; names not in ``values`` keep their default.
+
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    ...     "model = 'embedded'  # model name\\nn_questions = 400", metadata={"tags": ["parameters"]})])
+    >>> print(with_parameters(nb, {"model": "qwen2.5-coder-1.5b", "n_questions": 48}).cells[0].source)
+    model = 'qwen2.5-coder-1.5b'  # model name
+    n_questions = 48
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "parameters" not in _tags(cell):
+            continue
+        lines = []
+        for line in cell.source.splitlines():
+            match = re.match(r"^(\w+) = .*?(  # .*)?$", line)
+            if match and match[1] in values:
+                value = values[match[1]]
+                value = list(value) if isinstance(value, tuple) else value
+                line = f"{match[1]} = {value!r}{match[2] or ''}"
+            lines.append(line)
+        cell.source = "\n".join(lines)
+    return nb
+
+
 STUDENT_NOTE = ("*Student copy: the solutions are removed. Under each exercise, write your answer in "
                 "the cell `# Your code here`, then run the check cell below it: it says what is still "
                 "missing or wrong. Where the book prints a computed value inside the text, this copy "
@@ -346,7 +371,8 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 
 
 def write_student_notebooks(sources: Iterable[Path], out_dir: Path, toc: Path = TOC,
-                            bib: Path = BIB, book_dir: Path = BOOK_DIR) -> list[Path]:
+                            bib: Path = BIB, book_dir: Path = BOOK_DIR,
+                            parameters: dict[str, dict] | None = None) -> list[Path]:
     """Write one validated student ``.ipynb`` per source into ``out_dir``; return their paths.
 
     Parameters
@@ -358,6 +384,9 @@ def write_student_notebooks(sources: Iterable[Path], out_dir: Path, toc: Path = 
     toc, bib, book_dir : Path
         The book's table of contents (chapter numbers), bibliography (citations) and page folder
         (section titles); the repository's by default.
+    parameters : dict, optional
+        ``{notebook stem: {name: value}}``: the parameters the book's chapters ran with; each student
+        copy's parameters cell carries them (:func:`with_parameters`), so that it reruns the book's run.
     """
     sources = [Path(s) for s in sources]
     out_dir = Path(out_dir)
@@ -367,6 +396,7 @@ def write_student_notebooks(sources: Iterable[Path], out_dir: Path, toc: Path = 
     written = []
     for source in sources:
         nb = student_notebook(read_notebook(source), chapter=numbers.get(source.stem), plain=plain)
+        nb = with_parameters(nb, (parameters or {}).get(source.stem, {}))
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(STUDENT_NOTE))
         for k, cell in enumerate(nb.cells):  # nbformat 4.5 wants ids: fixed ones, so a rebuild is identical
             cell["id"] = f"cell-{k:03d}"

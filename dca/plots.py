@@ -28,13 +28,48 @@ DIAGONAL_GID = "diagonal"
 BOOK_DPI = 150
 
 
+#: The narrowest a figure is shown on the book's pages (px): a phone 414 px wide, inside the landing
+#: page's results card (the browser test measures it: 315 px).
+COLUMN_PX_MIN = 315
+#: The widest figure the book draws (inches): with :data:`MIN_FONT_PT`, its text is at least
+#: :data:`MIN_TEXT_PX` on screen at :data:`COLUMN_PX_MIN` (a figure shrinks to its column).
+MAX_FIGURE_IN = 4.8
+#: The smallest font of any text in a figure (pt): ticks, legends, counts.
+MIN_FONT_PT = 10.0
+#: The smallest text on screen the book allows (px).
+MIN_TEXT_PX = 9.0
+
+
 def use_book_style() -> None:
-    """Figures at :data:`BOOK_DPI` (on screen and saved); the notebooks call this once.
+    """Figures at :data:`BOOK_DPI` (on screen and saved), and fonts large enough that a figure of at
+    most :data:`MAX_FIGURE_IN` inches shown :data:`COLUMN_PX_MIN` px wide has no text under
+    :data:`MIN_TEXT_PX` px; the notebooks call this once.
 
     >>> use_book_style(); plt.rcParams["figure.dpi"] == plt.rcParams["savefig.dpi"] == BOOK_DPI
     True
+    >>> MIN_FONT_PT * COLUMN_PX_MIN / (72 * MAX_FIGURE_IN) >= MIN_TEXT_PX
+    True
     """
-    plt.rcParams.update({"figure.dpi": BOOK_DPI, "savefig.dpi": BOOK_DPI})
+    plt.rcParams.update({"figure.dpi": BOOK_DPI, "savefig.dpi": BOOK_DPI, "font.size": 11,
+                         "axes.titlesize": 11, "axes.labelsize": 11, "xtick.labelsize": MIN_FONT_PT,
+                         "ytick.labelsize": MIN_FONT_PT, "legend.fontsize": MIN_FONT_PT,
+                         "legend.title_fontsize": MIN_FONT_PT, "figure.titlesize": 11})
+
+
+def text_px(fig: plt.Figure, display_px: float) -> float:
+    """The height (px) on screen of the smallest visible text of ``fig`` when the figure is shown
+    ``display_px`` wide: font size (pt) × display width / (72 × figure width in inches).
+
+    >>> use_book_style(); fig, ax = plt.subplots(figsize=(4.0, 3.0)); _ = ax.set_title("t")
+    >>> round(text_px(fig, 360), 2)
+    12.5
+    >>> plt.close(fig)
+    """
+    from matplotlib.text import Text
+
+    fig.canvas.draw()  # tick labels exist only once drawn
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return float(min(sizes) * display_px / (72 * fig.get_figwidth())) if sizes else float("inf")
 
 
 def panels(n: int, size: tuple[float, float] = (4.6, 3.6)) -> list[Axes]:
@@ -123,7 +158,7 @@ def plot_confidence_scatter(ax: Axes | None, c_v: ArrayLike, c_i: ArrayLike, *,
                    label=f"{name} (N = {int(mask.sum())})")
     _diagonal(ax, "$C_v = C_i$")
     _percent_axes(ax, CONFIDENCE_LABELS["c_i"], CONFIDENCE_LABELS["c_v"], square=True)
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="lower right", fontsize=MIN_FONT_PT)
     return ax
 
 
@@ -173,7 +208,7 @@ def plot_confidence_histograms(ax: Axes | None, before: ArrayLike, after: ArrayL
                color=color, label=f"{name} (N = {values.size})")
     _percent_axes(ax, CONFIDENCE_LABELS[quantity], "share of questions (%)")
     ax.set_xticks(np.linspace(0, 100, n_bins + 1))
-    ax.legend(fontsize="small")
+    ax.legend(fontsize=MIN_FONT_PT)
     return ax
 
 
@@ -221,11 +256,11 @@ def plot_reliability(ax: Axes | None, confidence: ArrayLike, correct: ArrayLike,
            label=f"{label} (ECE = {score:.3f})")
     if show_counts:
         for x, acc, count in zip(left, filled["accuracy"], filled["count"]):
-            ax.text(x + width * 0.46, acc + 1.0, str(count), ha="center", va="bottom", fontsize=7)
+            ax.text(x + width * 0.46, acc + 1.0, str(count), ha="center", va="bottom", fontsize=MIN_FONT_PT)
     _diagonal(ax, "perfect calibration")
     _percent_axes(ax, "confidence (%)", "accuracy in bin (%)", square=True)
     ax.set_ylim(-2, 110)
-    ax.legend(loc="upper left", fontsize="small")
+    ax.legend(loc="upper left", fontsize=MIN_FONT_PT)
     return ax
 
 
@@ -277,7 +312,7 @@ def plot_eps_distribution(ax: Axes | None, eps_before: ArrayLike, eps_after: Arr
     ax.set_xlim(-100, 100)
     ax.set_xlabel(r"$\varepsilon = C_v - C_i$ (percentage points)")
     ax.set_ylabel("share of questions (%)")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize=MIN_FONT_PT)
     return ax
 
 
@@ -308,5 +343,5 @@ def plot_seed_dots(ax: Axes | None, per_dataset: dict[str, dict[str, list[tuple[
     ax.set_xlabel("dataset (one dot per seed)")
     ax.set_ylabel(ylabel)
     if names:
-        ax.legend(frameon=False, fontsize="small")
+        ax.legend(frameon=False, fontsize=MIN_FONT_PT)
     return ax

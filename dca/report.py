@@ -216,10 +216,14 @@ def sign_agreement(results: pd.DataFrame, dataset: str = "mean",
         out.append({"metric": label(key), "key": key,
                     "change per seed": ", ".join(fmt(d, key) for d in diffs),
                     "mean ± sd": pm(diffs, key),
-                    "direction": direction(mean_sd(diffs)[0], key),
+                    "mean change": ("rose" if mean_sd(diffs)[0] > 0 else "fell" if mean_sd(diffs)[0] < 0
+                                    else "none"),  # better/worse need an interval (change_word)
                     "same sign in all seeds": "yes" if len(signs) == 1 else "no",
                     "seeds with interval excluding 0": (f"{clear} of {len(diffs)}" if dataset != "mean" else "—")})
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    if dataset == "mean" and len(table):  # the mean over datasets has no paired interval: no empty column
+        table = table.drop(columns="seeds with interval excluding 0")
+    return table
 
 
 def method_table(results: pd.DataFrame, dataset: str = "mean",
@@ -268,8 +272,7 @@ def ablation_table(results: pd.DataFrame, dataset: str = "mean",
     return pd.DataFrame(out)
 
 
-def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below: float = 50.0,
-                     collapsed_below: float = 3.0) -> str:
+def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below: float = 50.0) -> str:
     """What each one-factor ablation did to mean |ε|, as a Markdown list glued from the numbers.
 
     Each ablation's mean |ε| is set against seed 0's DCA run (the same questions and pairs): *lower*
@@ -277,8 +280,9 @@ def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below:
     (the noise of one run), *about the same* otherwise. An overshoot (almost all of the gap of one
     sign: ``|ε̄| > 0.8 · mean |ε|``, with ε̄ = mean(C_v − C_i)) is named, and so is a broken reply
     format (fewer than ``broken_below`` % of replies parsed: mean |ε| then covers the few parsed ones),
-    and so is a stated number that no longer follows C_i (fewer than ``collapsed_below`` distinct C_v
-    values per dataset, or Spearman ρ ≤ 0.05): a lower mean |ε| reached that way is a constant's.
+    and so is a collapse of the stated numbers (:func:`is_collapsed`, the book's one rule, per dataset)
+    and a stated number that no longer follows C_i (Spearman ρ ≤ 0.05): a lower mean |ε| reached that
+    way is a constant's.
     The last line says which ablations beat seed 0's constant baseline, and which did so by collapsing.
     """
     base = rows_of(results, job="seed0", dataset=dataset, metric="mean_abs_eps")
@@ -305,9 +309,13 @@ def ablation_summary(results: pd.DataFrame, dataset: str = "mean", broken_below:
         if abs(mean_eps) > 0.8 * gap:
             notes.append(f"states {'more' if mean_eps > 0 else 'less'} than $C_i$ on average, ε̄ {mean_eps:+.1f}")
         rho, distinct = got.get("rho", math.nan), got.get("distinct_cv", math.nan)
-        collapsed = distinct < collapsed_below or rho <= 0.05
+        top = got.get("top_cv_share", math.nan)
+        collapsed = is_collapsed(distinct, top)  # the book's one rule (dca.report.collapsed)
         if collapsed:
-            notes.append(f"$C_v$ no longer follows $C_i$: {distinct:.1f} distinct values per dataset, ρ {rho:.2f}")
+            notes.append(f"collapsed: {distinct:.1f} distinct values per dataset"
+                         + (f", the most common on {top:.0f} %" if np.isfinite(top) else ""))
+        if rho <= 0.05:
+            notes.append(f"$C_v$ no longer follows $C_i$, ρ {rho:.2f}")
         said += f" ({'; '.join(notes)})" if notes else ""
         side = "about the same" if abs(gap - default) <= noise else "lower" if gap < default else "higher"
         groups[side].append(said)
@@ -400,7 +408,9 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dca.plots import plot_confidence_histograms
+    from dca.plots import BOOK_DPI, MIN_FONT_PT, plot_confidence_histograms, use_book_style
+
+    from dca.book.html import model_title
 
     seed_rows = rows_of(results, kind="seed")
     first = seed_rows.iloc[0]
@@ -409,10 +419,11 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
     n_eval = int(n_eval[n_eval["dataset"] != "mean"]["n"].iloc[0])
     if not questions.empty:
         q = questions[questions["job"].isin([f"seed{s}" for s in seeds(results)])]
-        fig, ax = plt.subplots(figsize=(6.4, 3.2), constrained_layout=True)
+        use_book_style()  # text at least 9 px on screen, even in the card on a phone
+        fig, ax = plt.subplots(figsize=(4.6, 3.2), constrained_layout=True)
         plot_confidence_histograms(ax, q["c_v_before"], q["c_v_after"], quantity="c_v")
-        ax.set_title("stated confidence $C_v$ on held-out questions, before and after DCA", fontsize="medium")
-        fig.savefig(figure, dpi=160)
+        ax.set_title("stated confidence $C_v$ on held-out questions,\nbefore and after DCA", fontsize=MIN_FONT_PT + 1)
+        fig.savefig(figure, dpi=BOOK_DPI)
         plt.close(fig)
     keys = ("rho", "sigma_eps", "mean_abs_eps", "accuracy")
     header = "| | " + " | ".join(label(k) for k in keys) + " |\n|---|" + "---|" * len(keys) + "\n"
@@ -430,7 +441,9 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
             paper_rows += f"| paper: {markdown_text(model)} | " + " | ".join(cells) + " |\n"
     text = (
         "```{admonition} Does DCA work? What this book found\n:class: important\n"
-        f"**Model** {markdown_text(first['model'])} (Qwen2.5-Coder-1.5B-Instruct, bf16 on a CPU) · **data** {', '.join(names)} · "
+        f"**Model** {markdown_text(str(first['model']))} ({markdown_text(model_title(str(first['model'])))}, "
+        f"{markdown_text(str(first.get('machine', 'CPU')))}) · "
+        f"**data** {', '.join(names)} · "
         f"**held out** {n_eval} questions per dataset · **seeds** {len(seeds(results))}.\n\n"
         f"{verdict(results)}\n\n"
         + ("![Stated confidence before and after DCA](results_card.png)\n\n" if not questions.empty else "")
@@ -438,6 +451,52 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any) ->
         + header + ours + paper_rows
         + "\nDetails, baselines and ablations: {ref}`chapter-does-dca-work`.\n```\n")
     return text
+
+
+def this_build_note(profile: str, model: str, comparison: pd.DataFrame, constant: dict[str, float] | None,
+                    c_v_before: Iterable[float], c_v_after: Iterable[float], reference_verdict: str) -> str:
+    r"""How this build's own run relates to the reference verdict (the landing page, under the card):
+    its mean |ε| and ρ in the book's words (:func:`change_word`), whether its stated numbers collapsed
+    (:func:`collapse_sentence`), and whether it tells the reference's story or too small a run to say.
+
+    >>> t = pd.DataFrame([{"metric": "mean_abs_eps", "before": 20.7, "after": 17.2, "diff": -3.5, "diff_low": -5.0,
+    ...                    "diff_high": -2.0, "higher_is_better": False}, {"metric": "rho", "before": 0.18,
+    ...                    "after": 0.02, "diff": -0.16, "diff_low": -0.4, "diff_high": 0.1, "higher_is_better": True}])
+    >>> print(this_build_note("default", "qwen", t, {"mean_abs_eps": 16.0}, [48] * 9 + [70], [48] * 10,
+    ...                       "DCA did not do what the paper hopes for here: ..."))  # doctest: +NORMALIZE_WHITESPACE
+    **This build's own run** (profile `default`, model `qwen`, 10 paired held-out questions; chapters 1–5):
+    mean $|\varepsilon|$ fell from 20.70 to 17.20 points: no clear change (the paired interval excludes zero,
+    but the constant baseline reaches 16.00); Spearman ρ 0.180 → 0.020: no clear change. The stated numbers
+    were already collapsed before training (2 distinct numbers, the most common on 90 % of the questions)
+    and still are after it (1 distinct, the most common on 100 %). Like the reference experiment, this run
+    shows no change the book calls better (a paired interval excluding 0 on the good side, and the
+    constant baseline beaten).
+    """
+    rho = comparison[comparison["metric"] == "rho"]
+    rho_text = "could not be computed"
+    if len(rho):
+        r = rho.iloc[0]
+        rho_text = (f"{fmt(float(r['before']), 'rho')} → {fmt(float(r['after']), 'rho')}: "
+                    + change_word(float(r["diff"]), float(r["diff_low"]), float(r["diff_high"]), True))
+    before, after = list(c_v_before), list(c_v_after)
+    n = len(after)
+    mae = moved(comparison, "mean_abs_eps", constant)
+    words = [change_word(float(r.diff), float(r.diff_low), float(r.diff_high), r.higher_is_better,
+                         beats_constant(comparison, constant).get(r.metric))
+             for r in comparison.itertuples() if r.metric in ("mean_abs_eps", "rho")]
+    gained = bool(words) and all(w == "better" for w in words)
+    reference_worked = reference_verdict.startswith("DCA worked")
+    if gained == reference_worked:
+        tail = ("Like the reference experiment, this run " + ("shows DCA working." if gained else
+                "shows no change the book calls better (a paired interval excluding 0 on the good side, and "
+                "the constant baseline beaten)."))
+    else:
+        tail = ("Unlike the reference experiment's seeds, this one small run " + ("shows a gain; one run of this "
+                "size is not evidence against the seeds." if gained else "shows no clear gain; one run of this "
+                "size is not evidence against the seeds."))
+    return (f"**This build's own run** (profile `{profile}`, model `{model}`, {n} paired held-out questions; "
+            f"chapters 1–5): mean $|\\varepsilon|$ {mae}; Spearman ρ {rho_text}. "
+            f"{collapse_sentence(stated_counts(before), stated_counts(after))} {tail}")
 
 
 def glue_all(values: dict[str, Any]) -> None:
@@ -495,14 +554,93 @@ def heldout_summary(log: list[dict[str, Any]]) -> str:
 # The results chapter of one run (05_results)
 
 
-def interval_change(diff: float, low: float, high: float, higher_is_better: bool | None) -> str:
-    """Whether a paired 95 % interval of a difference excludes 0, and whether the change is the
-    metric's better way.
+#: The book's one rule for a collapse of the stated numbers: at most this many distinct values ...
+COLLAPSE_MAX_DISTINCT = 3
+#: ... or the most common value stated for at least this share (%) of the questions.
+COLLAPSE_TOP_SHARE = 60.0
 
-    >>> interval_change(-2.0, -3.0, -1.0, False), interval_change(0.5, -0.1, 1.0, True)
+
+def stated_counts(c_v: Iterable[float]) -> tuple[int, float]:
+    """How many distinct stated numbers there are, and the share (%) of the most common one
+    (NaN values, unparsed replies, left out).
+
+    >>> stated_counts([48.0, 48.0, 70.0, float("nan"), 48.0])
+    (2, 75.0)
+    >>> stated_counts([])
+    (0, nan)
+    """
+    values = pd.Series(np.asarray(list(c_v), dtype=float)).dropna()
+    if values.empty:
+        return 0, math.nan
+    return int(values.nunique()), float(100.0 * values.value_counts().iloc[0] / len(values))
+
+
+def is_collapsed(distinct: float, top_share: float) -> bool:
+    """The book's rule, from the counts: a collapse when at most :data:`COLLAPSE_MAX_DISTINCT` distinct
+    numbers are stated or the most common one covers :data:`COLLAPSE_TOP_SHARE` % or more.
+
+    >>> is_collapsed(2, 89.0), is_collapsed(12, 61.0), is_collapsed(12, 40.0)
+    (True, True, False)
+    """
+    return bool(distinct <= COLLAPSE_MAX_DISTINCT or (not math.isnan(top_share) and top_share >= COLLAPSE_TOP_SHARE))
+
+
+def collapsed(c_v: Iterable[float]) -> bool:
+    """Whether the stated numbers ``c_v`` have collapsed: (nearly) one number whatever the question.
+
+    Every page and exercise solution of the book uses this one function (through
+    :func:`collapse_sentence` where it speaks), so "collapse" means the same thing everywhere.
+
+    >>> collapsed([48.0] * 9 + [70.0]), collapsed([10.0, 20.0, 30.0, 40.0, 50.0])
+    (True, False)
+    """
+    return is_collapsed(*stated_counts(c_v))
+
+
+def collapse_sentence(before: tuple[float, float], after: tuple[float, float], *, unit: str = "") -> str:
+    """One sentence on the stated numbers before and after training, from ``(distinct, top share %)``
+    each: whether they collapsed, and whether that was already so before training.
+
+    >>> collapse_sentence((2, 89.0), (9, 70.0))
+    'The stated numbers were already collapsed before training (2 distinct numbers, the most common on 89 % of the questions) and still are after it (9 distinct, the most common on 70 %).'
+    >>> collapse_sentence((12, 30.0), (2, 95.0))
+    'Training collapsed the stated numbers: 12 distinct numbers before (the most common on 30 % of the questions), 2 after (the most common on 95 %).'
+    >>> collapse_sentence((12, 30.0), (10, 35.0), unit=" per dataset")
+    'The stated numbers did not collapse: 12 distinct numbers before (the most common on 30 % of the questions), 10 after (the most common on 35 %), per dataset.'
+    """
+    (k_b, t_b), (k_a, t_a) = before, after
+    c_b, c_a = is_collapsed(k_b, t_b), is_collapsed(k_a, t_a)
+    b = f"{k_b:.0f} distinct numbers before (the most common on {t_b:.0f} % of the questions)"
+    a = f"{k_a:.0f} after (the most common on {t_a:.0f} %)"
+    where = f",{unit}" if unit else ""
+    if c_b and c_a:
+        return (f"The stated numbers were already collapsed before training ({k_b:.0f} distinct numbers, the most "
+                f"common on {t_b:.0f} % of the questions{where}) and still are after it ({k_a:.0f} distinct, the "
+                f"most common on {t_a:.0f} %).")
+    if c_a:
+        return f"Training collapsed the stated numbers: {b}, {a}{where}."
+    if c_b:
+        return f"Training undid a collapse of the stated numbers: {b}, {a}{where}."
+    return f"The stated numbers did not collapse: {b}, {a}{where}."
+
+
+def change_word(diff: float, low: float, high: float, higher_is_better: bool | None,
+                beats_constant: bool | None = None) -> str:
+    """The book's one word for a change after − before: ``better``, ``worse`` or ``no clear change``.
+
+    *better* only when the paired 95 % interval ``[low, high]`` excludes 0 on the metric's good side
+    **and** the trained model beats the constant baseline on that metric (``beats_constant``; ``None``
+    where the metric has no such baseline, e.g. ρ). *worse* when the interval excludes 0 on the bad
+    side. Metrics with no better direction (``higher_is_better`` None) say ``rose`` or ``fell``.
+
+    >>> change_word(-2.0, -3.0, -1.0, False), change_word(0.5, -0.1, 1.0, True)
     ('better', 'no clear change')
-    >>> interval_change(1.0, 0.5, 2.0, None), interval_change(float("nan"), float("nan"), 1.0, True)
-    ('rose', 'undefined')
+    >>> change_word(-3.5, -5.0, -2.0, False, beats_constant=False)
+    'no clear change'
+    >>> change_word(-0.16, -0.3, -0.05, True), change_word(1.0, 0.5, 2.0, None)
+    ('worse', 'rose')
+    >>> change_word(float("nan"), float("nan"), 1.0, True)
+    'undefined'
     """
     if math.isnan(low) or math.isnan(high):
         return "undefined"
@@ -510,48 +648,176 @@ def interval_change(diff: float, low: float, high: float, higher_is_better: bool
         return "no clear change"
     if higher_is_better is None:
         return "rose" if diff > 0 else "fell"
-    return "better" if (diff > 0) == bool(higher_is_better) else "worse"
+    if (diff > 0) != bool(higher_is_better):
+        return "worse"
+    return "no clear change" if beats_constant is False else "better"
 
 
-def comparison_markdown(comparison: pd.DataFrame) -> str:
-    """:func:`dca.bootstrap.paired_table` as the chapter's Markdown table: each metric before, after,
-    the difference with its paired 95 % interval, which way is better, and what changed."""
+def interval_change(diff: float, low: float, high: float, higher_is_better: bool | None,
+                    beats_constant: bool | None = None) -> str:
+    """:func:`change_word` (the name the chapters used first).
+
+    >>> interval_change(-2.0, -3.0, -1.0, False), interval_change(float("nan"), float("nan"), 1.0, True)
+    ('better', 'undefined')
+    """
+    return change_word(diff, low, high, higher_is_better, beats_constant)
+
+
+def beats_constant(comparison: pd.DataFrame, constant: dict[str, float] | None) -> dict[str, bool | None]:
+    """Per metric of ``comparison`` (:func:`dca.bootstrap.paired_table`): whether the value after
+    training beats the constant baseline's (:func:`dca.reference_results.constant_summary`), for the
+    metrics it has (σ_ε, mean |ε|, lower is better); ``None`` for the others.
+
+    >>> t = pd.DataFrame({"metric": ["mean_abs_eps", "rho"], "after": [17.2, 0.02]})
+    >>> beats_constant(t, {"mean_abs_eps": 16.0, "sigma_eps": 20.0})
+    {'mean_abs_eps': False, 'rho': None}
+    """
+    out: dict[str, bool | None] = {}
+    for row in comparison.itertuples():
+        base = (constant or {}).get(row.metric)
+        out[row.metric] = None if base is None or math.isnan(float(base)) else bool(float(row.after) < float(base))
+    return out
+
+
+def stated_text(response: str, start: float | None = None, end: float | None = None) -> str:
+    """What a reply states as its confidence: the line holding the parsed number (``cv_start``/``cv_end``
+    of the stage-1 table), or the line with "Probability"; ``(no number)`` when there is none.
+
+    >>> stated_text("Answer: B\\nProbability: 48%", 21, 23)
+    'Probability: 48%'
+    >>> stated_text("Answer: B")
+    '(no number)'
+    """
+    response = str(response or "")
+    if start is not None and not pd.isna(start):
+        begin = response.rfind("\n", 0, int(start)) + 1
+        stop = response.find("\n", int(end if end is not None and not pd.isna(end) else start))
+        return response[begin:stop if stop >= 0 else None].strip() or "(no number)"
+    line = next((ln for ln in response.splitlines() if "probab" in ln.lower()), "")
+    return line.strip() or "(no number)"
+
+
+def stated_strings(*tables: tuple[str, pd.DataFrame], top: int = 5) -> pd.DataFrame:
+    """The most common stated strings (:func:`stated_text`) of each ``(name, replies table)`` and their
+    shares (%) of that table's replies, side by side: one row per rank.
+
+    >>> t = pd.DataFrame({"response": ["Probability: 48%", "Probability: 48%", "Probability: 70%"]})
+    >>> stated_strings(("before", t), top=2).to_dict("records")
+    [{'rank': 1, 'before': 'Probability: 48%', 'before (%)': '66.7'}, {'rank': 2, 'before': 'Probability: 70%', 'before (%)': '33.3'}]
+    """
+    columns: dict[str, list[str]] = {"rank": list(range(1, top + 1))}
+    for name, table in tables:
+        texts = pd.Series([stated_text(r.response, getattr(r, "cv_start", None), getattr(r, "cv_end", None))
+                           for r in table.itertuples()], dtype=object)
+        counts = texts.value_counts().head(top)
+        shares = [f"{100 * c / len(texts):.1f}" for c in counts]
+        columns[name] = list(counts.index) + [""] * (top - len(counts))
+        columns[f"{name} (%)"] = shares + [""] * (top - len(counts))
+    out = pd.DataFrame(columns)
+    filled = [c for c in out.columns if c != "rank"]
+    return out[(out[filled] != "").any(axis=1)].reset_index(drop=True)
+
+
+def stated_number_shares(before: Iterable[float], after: Iterable[float], top: int = 5) -> pd.DataFrame:
+    """The most common stated numbers before and after training with their shares (%) of the parsed
+    replies, side by side (for files that hold the numbers, not the reply text).
+
+    >>> stated_number_shares([48, 48, 70], [5.88, 48, 48], top=2).to_dict("records")
+    [{'rank': 1, 'stated before': '48%', 'before (%)': '66.7', 'stated after': '48%', 'after (%)': '66.7'}, {'rank': 2, 'stated before': '70%', 'before (%)': '33.3', 'stated after': '5.88%', 'after (%)': '33.3'}]
+    """
+    columns: dict[str, list[Any]] = {"rank": list(range(1, top + 1))}
+    for name, values in (("before", before), ("after", after)):
+        v = pd.Series(np.asarray(list(values), dtype=float)).dropna()
+        counts = v.value_counts().head(top)
+        pad = [""] * (top - len(counts))
+        columns[f"stated {name}"] = [f"{x:g}%" for x in counts.index] + pad
+        columns[f"{name} (%)"] = [f"{100 * c / len(v):.1f}" for c in counts] + pad
+    out = pd.DataFrame(columns)
+    return out[(out.drop(columns="rank") != "").any(axis=1)].reset_index(drop=True)
+
+
+def replies_side_by_side(before: pd.DataFrame, after: pd.DataFrame, n: int = 6) -> pd.DataFrame:
+    """The first ``n`` held-out questions that both tables hold, with the reply before and after
+    training side by side (question cut to 90 characters, replies on one line).
+
+    >>> b = pd.DataFrame({"id": ["q1"], "question": ["Why?"], "response": ["Answer: A\\nProbability: 80%"]})
+    >>> a = pd.DataFrame({"id": ["q1"], "response": ["Answer: A\\nProbability: 48%"]})
+    >>> replies_side_by_side(b, a).to_dict("records")
+    [{'question': 'Why?', 'reply before training': 'Answer: A · Probability: 80%', 'reply after training': 'Answer: A · Probability: 48%'}]
+    """
+    def one_line(text: Any) -> str:
+        return " · ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+    a = after.set_index("id")
+    rows = []
+    for row in before.itertuples():
+        if row.id not in a.index:
+            continue
+        question = str(getattr(row, "question", "") or _question_of(getattr(row, "prompt", "")))
+        rows.append({"question": question if len(question) <= 90 else question[:89] + "…",
+                     "reply before training": one_line(row.response),
+                     "reply after training": one_line(a.at[row.id, "response"])})
+        if len(rows) == n:
+            break
+    return pd.DataFrame(rows, columns=["question", "reply before training", "reply after training"])
+
+
+def _question_of(prompt: Any) -> str:
+    """The last question of a prompt (the text after its last "Question:"), on one line."""
+    text = str(prompt or "")
+    tail = text.rsplit("Question:", 1)[-1]
+    return " ".join(tail.split("\n")[0].split())
+
+
+def comparison_markdown(comparison: pd.DataFrame, constant: dict[str, float] | None = None) -> str:
+    """:func:`dca.bootstrap.paired_table` as the chapter's Markdown table: each metric, which way is
+    better, before, after, the difference with its paired 95 % interval in one cell, and the book's
+    word for the change (:func:`change_word`, against the ``constant`` baseline where it has the metric)."""
+    wins = beats_constant(comparison, constant)
     shown = pd.DataFrame({
         "metric": [math_label(x) for x in comparison["label"]],
+        "better": [{True: "higher", False: "lower", None: "—"}[h] for h in comparison["higher_is_better"]],
         "before": [fmt(v, k) for v, k in zip(comparison["before"], comparison["metric"])],
         "after": [fmt(v, k) for v, k in zip(comparison["after"], comparison["metric"])],
-        "after − before": [fmt(v, k) for v, k in zip(comparison["diff"], comparison["metric"])],
-        "95 % interval": [f"[{fmt(lo, k)}, {fmt(hi, k)}]" for lo, hi, k in
-                          zip(comparison["diff_low"], comparison["diff_high"], comparison["metric"])],
-        "better": [{True: "higher", False: "lower", None: "—"}[h] for h in comparison["higher_is_better"]],
-        "change": [interval_change(r.diff, r.diff_low, r.diff_high, r.higher_is_better)
+        "after − before [95 % interval]": [f"{fmt(d, k)} [{fmt(lo, k)}, {fmt(hi, k)}]" for d, lo, hi, k in
+                                           zip(comparison["diff"], comparison["diff_low"], comparison["diff_high"],
+                                               comparison["metric"])],
+        "change": [change_word(r.diff, r.diff_low, r.diff_high, r.higher_is_better, wins.get(r.metric))
                    for r in comparison.itertuples()],
         "source": comparison["source"],
     })
     return markdown_table(shown, markup=["metric"])
 
 
-def moved(comparison: pd.DataFrame, key: str) -> str:
-    """A clause saying how one metric moved and whether its paired interval excludes zero.
+def moved(comparison: pd.DataFrame, key: str, constant: dict[str, float] | None = None) -> str:
+    """A clause saying how one metric moved, and the book's word for it (:func:`change_word`).
 
     >>> table = pd.DataFrame([{"metric": "sigma_eps", "before": 30.0, "after": 20.0, "diff": -10.0,
-    ...                        "diff_low": -12.0, "diff_high": -8.0}])
+    ...                        "diff_low": -12.0, "diff_high": -8.0, "higher_is_better": False}])
     >>> moved(table, "sigma_eps")
-    'fell from 30.00 to 20.00 points (the paired interval excludes zero)'
+    'fell from 30.00 to 20.00 points: better (the paired interval excludes zero)'
+    >>> moved(table, "sigma_eps", {"sigma_eps": 15.0})
+    'fell from 30.00 to 20.00 points: no clear change (the paired interval excludes zero, but the constant baseline reaches 15.00)'
     """
     rows = comparison[comparison["metric"] == key]
     if rows.empty or math.isnan(float(rows["diff"].iloc[0])):
         return "could not be computed"
     row = rows.iloc[0]
     way = "fell" if row["diff"] < 0 else "rose" if row["diff"] > 0 else "did not change"
+    higher = row["higher_is_better"] if "higher_is_better" in row else (METRICS[key].higher_is_better if key in METRICS else None)
+    wins = beats_constant(rows, constant).get(key)
+    word = change_word(float(row["diff"]), float(row["diff_low"]), float(row["diff_high"]), higher, wins)
     sure = ("the paired interval excludes zero" if not row["diff_low"] <= 0 <= row["diff_high"]
-            else "but the paired interval includes zero")
-    return f"{way} from {row['before']:.2f} to {row['after']:.2f} points ({sure})"
+            else "the paired interval includes zero")
+    if wins is False and sure.endswith("excludes zero"):
+        sure += f", but the constant baseline reaches {float(constant[key]):.2f}"  # type: ignore[index]
+    return f"{way} from {row['before']:.2f} to {row['after']:.2f} points: {word} ({sure})"
 
 
-def evaluation_summary(result: dict[str, Any], comparison: pd.DataFrame) -> dict[str, Any]:
+def evaluation_summary(result: dict[str, Any], comparison: pd.DataFrame,
+                       constant: dict[str, float] | None = None) -> dict[str, Any]:
     """The results chapter's figures for the prose: held-out and paired counts, parse rates and
-    accuracy before and after (%), and how σ_ε and mean |ε| moved."""
+    accuracy before and after (%), and how σ_ε and mean |ε| moved (against the ``constant`` baseline)."""
     return {
         "r_n_eval": int(result["n_eval"]),
         "r_n_paired": int(result["n_paired"]),
@@ -559,15 +825,16 @@ def evaluation_summary(result: dict[str, Any], comparison: pd.DataFrame) -> dict
         "r_parse_after": float(100 * result["parse_rate"]["after"]),
         "r_acc_before": float(result["accuracy_all"]["before"]),
         "r_acc_after": float(result["accuracy_all"]["after"]),
-        "r_sigma_sentence": moved(comparison, "sigma_eps"),
-        "r_mae_sentence": moved(comparison, "mean_abs_eps"),
+        "r_sigma_sentence": moved(comparison, "sigma_eps", constant),
+        "r_mae_sentence": moved(comparison, "mean_abs_eps", constant),
     }
 
 
 def store_markdown(store: pd.DataFrame,
                    keys: Iterable[str] = ("accuracy", "rho", "sigma_eps", "mean_abs_eps", "sigma_m")) -> str:
-    """Every run of the results store as one Markdown row: its provenance and, per metric of the
-    paper, ``vanilla → DCA``."""
+    """Every run of the results store as Markdown: one table of where each run comes from (model, data,
+    profile, commit, date) and one of its paper metrics, ``vanilla → DCA``, each narrow enough for
+    the page."""
     if store.empty:
         return "*No results in the store yet.*"
     keys = list(keys)
@@ -578,5 +845,8 @@ def store_markdown(store: pd.DataFrame,
              for k in keys if (k, "vanilla") in wide and (k, "dca") in wide}
     runs = pd.DataFrame(cells, index=wide.index).reset_index()
     runs["commit"] = runs["commit"].astype(str).str[:8]
-    return markdown_table(runs)
+    # two tables of few columns, so that both fit the page: where each run comes from, then its metrics
+    where = runs[["run", "model", "dataset", "profile", "n", "commit", "date", "source"]]
+    metrics = runs[["run", *cells]]
+    return (markdown_table(where) + "\n\nTheir metrics of the paper, vanilla → DCA:\n\n" + markdown_table(metrics))
 

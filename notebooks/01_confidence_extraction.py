@@ -242,7 +242,7 @@ quartiles.round(1)
 # %% tags=["hide-input"]
 ok = table[table["parse_ok"]]
 with sns.axes_style("whitegrid"):
-    fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(4.8, 4.8), layout="constrained")
 plot_confidence_scatter(ax, ok["c_v"], ok["c_i"], correct=ok["correct"])
 ax.set_title("Stated vs computed confidence, before training")
 plt.show()
@@ -267,7 +267,7 @@ plt.show()
 
 # %% tags=["hide-input"]
 with sns.axes_style("whitegrid"):
-    fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(4.8, 4.4), layout="constrained")
 plot_reliability(ax, ok["c_v"], ok["correct"], label="$C_v$", slot=0, n_slots=2)
 plot_reliability(ax, ok["c_i"], ok["correct"], label="$C_i$", slot=1, n_slots=2)
 ax.set_title("Reliability of both confidences, before training")

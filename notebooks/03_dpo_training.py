@@ -24,16 +24,20 @@
 # base model with the adapter switched off):
 #
 # $$
-# h_\theta(x, y_w, y_l) = \log \frac{\pi_\theta(y_w \mid x)}{\pi_\text{ref}(y_w \mid x)}
-#   - \log \frac{\pi_\theta(y_l \mid x)}{\pi_\text{ref}(y_l \mid x)}.
+# \begin{aligned}
+# h_\theta(x, y_w, y_l) = {}& \log \frac{\pi_\theta(y_w \mid x)}{\pi_\text{ref}(y_w \mid x)} \\
+#   & - \log \frac{\pi_\theta(y_l \mid x)}{\pi_\text{ref}(y_l \mid x)}.
+# \end{aligned}
 # $$
 #
 # The DPO (sigmoid) loss, the paper's choice, and the IPO loss {cite:p}`azar2023ipo`, an option (`loss_type='ipo'`;
 # TRL averages the log-probabilities over the response tokens for IPO), are
 #
 # $$
-# \mathcal{L}_\text{DPO} = -\log \sigma\big(\beta\, h_\theta\big), \qquad
-# \mathcal{L}_\text{IPO} = \Big(h_\theta - \frac{1}{2\beta}\Big)^2 ,
+# \begin{aligned}
+# \mathcal{L}_\text{DPO} &= -\log \sigma\big(\beta\, h_\theta\big), \\
+# \mathcal{L}_\text{IPO} &= \Big(h_\theta - \frac{1}{2\beta}\Big)^2 ,
+# \end{aligned}
 # $$
 #
 # where $\sigma$ is the logistic function and $\beta$ sets how far the policy may move from the
@@ -188,7 +192,10 @@ lora
 log = read_train_log(config.run_dir)
 steps = pd.DataFrame([row for row in log if "loss" in row]).set_index("step")
 final = next((row for row in log if "train_runtime" in row), {})
-steps[["loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "learning_rate"]].round(4)
+shown = steps[["loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected"]].round(4)
+shown["learning_rate"] = [f"{v:.2e}" for v in steps["learning_rate"]]  # 1e-4 rounded to 4 decimals would read 0.0000
+shown.columns = [c.removeprefix("rewards/") for c in shown.columns]  # narrow enough for the page
+shown
 
 # %% tags=["hide-input", "dca-panels"]
 axes = panels(3, (4.2, 3.4))
@@ -203,11 +210,11 @@ held = pd.DataFrame([row for row in log if "eval_loss" in row])
 if not held.empty:  # the held-out pairs (heldout_pairs > 0): measured before the first step and every quarter
     axes[0].plot(held["step"], held["eval_loss"], "s--", ms=4, label="held-out pairs")
     axes[2].plot(held["step"], held["eval_rewards/accuracies"], "s--", ms=4, label="held-out pairs")
-    axes[2].legend(fontsize="small")
+    axes[2].legend()
 if config.loss_type == "sigmoid":
     axes[0].axhline(0.6931, ls="--", lw=1, color="0.4", label=r"$\log 2$ (no preference)")
 if config.loss_type == "sigmoid" or not held.empty:
-    axes[0].legend(fontsize="small")
+    axes[0].legend()
 axes[2].set_ylim(-0.05, 1.05)
 plt.show()
 
@@ -215,7 +222,8 @@ plt.show()
 from dca.report import glue_all, heldout_summary, training_summary
 
 first, last = steps.iloc[0], steps.iloc[-1]
-glue_all({"n_lora": int(n_lora), **training_summary(log), "heldout_text": heldout_summary(log)})
+glue_all({"n_lora": int(n_lora), **training_summary(log), "heldout_text": heldout_summary(log),
+          "t_model": str(config.model)})
 
 # %% [markdown]
 # Over {glue:text}`n_steps` optimiser steps ({glue:text}`train_minutes:.1f` minutes here) the loss
@@ -295,13 +303,14 @@ checks.ex_beta(globals(), margin=float(last["rewards/margins"]), beta=config.bet
 # ```
 #
 # In a terminal, from the repository root (minutes on a CPU; the book does not run this). Pass
-# the model of this run (`model` in the parameters above) and keep its other parameters:
+# the model of this run ({glue:text}`t_model`, `model` in the parameters above) for `MODEL` and keep
+# its other parameters:
 #
 # ```bash
 # mkdir -p runs/beta05
 # cp runs/default/stage1.parquet* runs/default/pairs*.jsonl* runs/beta05/  # same questions and pairs
 # papermill notebooks/03_dpo_training.ipynb runs/beta05/03_dpo_training.ipynb \
-#     -p run_dir runs/beta05 -p beta 0.5 -p model embedded
+#     -p run_dir runs/beta05 -p beta 0.5 -p model MODEL   # MODEL: this run's `model`
 # papermill notebooks/05_results.ipynb runs/beta05/05_results.ipynb \
 #     -p run_dir runs/beta05 -p results_store runs/beta05/results.csv
 # ```
@@ -352,6 +361,11 @@ print(rerun_answer)
 # %% [markdown]
 # ```{solution-end}
 # ```
+
+# %% [markdown]
+# The check below fails until the rerun has written its training log into `rerun_dir`. The book does
+# not train again: its solution switches the rerun off (`run_exercise_reruns = False`), and the check
+# then says that it checked everything but the rerun.
 
 # %% tags=["exercise-check"]
 from dca import checks

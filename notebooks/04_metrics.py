@@ -29,9 +29,11 @@
 # evaluated questions, none of them binned, all *lower is better*:
 #
 # $$
-# \sigma_\varepsilon = \sqrt{\frac{1}{N-1}\sum_{j=1}^{N} (\varepsilon_j - \bar\varepsilon)^2}, \qquad
-# \overline{|\varepsilon|} = \frac{1}{N}\sum_{j=1}^{N} |\varepsilon_j|, \qquad
-# \sigma_M = \frac{\sigma_\varepsilon}{\sqrt{N}} .
+# \begin{aligned}
+# \sigma_\varepsilon &= \sqrt{\frac{1}{N-1}\sum_{j=1}^{N} (\varepsilon_j - \bar\varepsilon)^2}, \\
+# \overline{|\varepsilon|} &= \frac{1}{N}\sum_{j=1}^{N} |\varepsilon_j|, \\
+# \sigma_M &= \frac{\sigma_\varepsilon}{\sqrt{N}} .
+# \end{aligned}
 # $$
 #
 # - $\sigma_\varepsilon$, the spread of the gap: a model whose stated confidence is always 20 points
@@ -189,7 +191,7 @@ Markdown(shown.to_markdown(index=False, disable_numparse=True))
 
 # %% tags=["hide-input"]
 with sns.axes_style("whitegrid"):
-    fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(4.8, 4.4), layout="constrained")
 plot_reliability(ax, c_v, correct, label="$C_v$", slot=0, n_slots=2)
 plot_reliability(ax, c_i, correct, label="$C_i$", slot=1, n_slots=2)
 ax.set_title("Held-out questions, before training")
@@ -272,7 +274,7 @@ synthetic_mean_abs_eps = np.abs(synthetic_eps).mean()
 synthetic_sigma_m = synthetic_sigma_eps / np.sqrt(synthetic_eps.size)
 print(f"sigma_eps = {synthetic_sigma_eps:.2f}, mean|eps| = {synthetic_mean_abs_eps:.2f}, "
       f"sigma_M = {synthetic_sigma_m:.2f}: only mean|eps| sees the offset of 20 points")
-fig, ax = plt.subplots(figsize=(5, 3))
+fig, ax = plt.subplots(figsize=(4.8, 3))
 ax.hist(synthetic_eps, bins=20)
 ax.set_xlabel(r"$\varepsilon = C_v - C_i$ (percentage points)")
 ax.set_ylabel("questions")

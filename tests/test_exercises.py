@@ -342,6 +342,11 @@ def _inputs(label: str, frames: dict[str, pd.DataFrame], tmp_path: Path) -> dict
     if label in ("ex-beta", "ex-beta-rerun"):
         from dca.train import read_train_log
 
+        if label == "ex-beta-rerun":  # the check fails until a rerun wrote its log: give it one
+            rerun = tmp_path / "runs" / "beta05"
+            rerun.mkdir(parents=True, exist_ok=True)
+            (rerun / "train_log.jsonl").write_text(json.dumps({"step": 1, "loss": 0.6, "rewards/margins": 0.25}) + "\n")
+
         return {**common, "last": pd.Series({"rewards/margins": float(before["c_i"].iloc[0]) / 100 - 0.3}),
                 "config": SimpleNamespace(beta=0.1, loss_type="sigmoid", run_dir=str(tmp_path), model="embedded"),
                 "read_train_log": read_train_log}
@@ -350,7 +355,7 @@ def _inputs(label: str, frames: dict[str, pd.DataFrame], tmp_path: Path) -> dict
                 "correct": before["correct"].to_numpy(bool), "compute": dca.metrics.compute, "seed": 3}
     diff = float(np.abs(after["c_v"] - after["c_i"]).mean() - np.abs(before["c_v"] - before["c_i"]).mean())
     return {**common, "before": before, "after": after, "before_all": stage1,
-            "paired": {"mean_abs_eps": SimpleNamespace(diff=diff)}}
+            "paired": {"mean_abs_eps": SimpleNamespace(diff=diff, diff_low=diff - 1.0, diff_high=diff + 1.0)}}
 
 
 class _Recording(dict):
@@ -382,9 +387,10 @@ def test_the_solution_passes_its_check_and_a_blank_copy_fails_it(label, n, seed,
     source, cells = EXERCISES[label]
     ns = _Recording(_inputs(label, frames, tmp_path))
     _run(cells["solution"] + [cells["check"]], ns)
-    assert f"Exercise {label}: correct." in capsys.readouterr().out
+    assert f"{checks.exercise_name(label)}: correct." in capsys.readouterr().out
+    assert checks.exercise_name(label).startswith("Exercise ")
     blank = _Recording(_inputs(label, frames, tmp_path))
-    with pytest.raises(AssertionError, match=rf"^{label}: define `\w+` first"):
+    with pytest.raises(AssertionError, match=rf"^{checks.exercise_name(label)}: define `\w+` first"):
         _run([STUB_SOURCE, cells["check"]], blank)
 
 
@@ -466,3 +472,11 @@ def test_student_notebooks_are_written_identically_twice(tmp_path):
     first = {p.name: p.read_bytes() for p in write_student_notebooks(sources, tmp_path)}
     second = {p.name: p.read_bytes() for p in write_student_notebooks(sources, tmp_path)}
     assert first == second
+
+
+def test_the_rerun_exercise_fails_until_it_was_rerun(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ns = {"beta_rerun": 0.5, "rerun_prediction": "b", "rerun_dir": "runs/beta05",
+          "rerun_answer": " ".join(["word"] * 30)}
+    with pytest.raises(AssertionError, match=r"^Exercise 3\.\d: `rerun_dir` = 'runs/beta05' holds no training log"):
+        checks.ex_beta_rerun(ns, beta=0.1, loss_type="sigmoid")

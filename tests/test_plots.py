@@ -149,3 +149,64 @@ def test_seed_dots_one_dot_per_seed_and_method_with_axis_titles(tmp_path):
     assert len(ax.containers) == 4  # one errorbar per seed and method: 2 + 1 + 1 + 0
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["vanilla", "dca"]
     save_png(ax, tmp_path / "dots.png")
+
+
+# --------------------------------------------------------------------------------------------------
+# Figure text on screen: figure size x font size
+
+
+def _figure_sizes():
+    """Every figure size the book draws: ``figsize=(w, h)`` and ``panels(n, (w, h))`` in the chapter
+    notebooks and the results card, and the default panel size."""
+    import re
+    from pathlib import Path
+
+    from dca.paths import ROOT
+
+    sizes = [(4.6, 3.6)]  # dca.plots.panels' default
+    for path in [*sorted((ROOT / "notebooks").glob("0*.py")), ROOT / "dca" / "report.py"]:
+        text = Path(path).read_text()
+        sizes += [(float(w), float(h)) for w, h in re.findall(r"figsize=\(([\d.]+),\s*([\d.]+)\)", text)]
+        sizes += [(float(w), float(h)) for w, h in re.findall(r"panels\(\d+,\s*\(([\d.]+),\s*([\d.]+)\)\)", text)]
+    return sizes
+
+
+def test_every_figure_of_the_book_is_narrow_enough_for_its_text_to_stay_9_px():
+    from dca.plots import COLUMN_PX_MIN, MAX_FIGURE_IN, MIN_FONT_PT, MIN_TEXT_PX
+
+    sizes = _figure_sizes()
+    assert len(sizes) > 10
+    too_wide = [s for s in sizes if s[0] > MAX_FIGURE_IN]
+    assert not too_wide, f"figures wider than {MAX_FIGURE_IN} in: their text would shrink below {MIN_TEXT_PX} px"
+    assert MIN_FONT_PT * COLUMN_PX_MIN / (72 * MAX_FIGURE_IN) >= MIN_TEXT_PX
+
+
+def test_no_figure_text_is_set_smaller_than_the_book_allows():
+    import re
+    from pathlib import Path
+
+    from dca.paths import ROOT
+
+    for path in [*sorted((ROOT / "notebooks").glob("0*.py")), ROOT / "dca" / "report.py", ROOT / "dca" / "plots.py"]:
+        text = Path(path).read_text()
+        assert not re.search(r"fontsize=['\"](x{0,2}-?small)['\"]", text), path.name
+        assert not [v for v in re.findall(r"fontsize=([\d.]+)", text) if float(v) < 10], path.name
+
+
+@pytest.mark.parametrize("size", [(4.6, 3.6), (4.8, 3.6), (4.6, 3.2), (4.2, 3.4)])
+def test_drawn_figures_have_no_text_under_9_px_at_the_narrowest_column(run, size):
+    """What the figures draw (ticks, legends, counts, titles), in the book's style, measured."""
+    from dca.plots import COLUMN_PX_MIN, MIN_TEXT_PX, text_px, use_book_style
+
+    use_book_style()
+    c_v, c_i, correct = run
+    draw = [lambda ax: plot_confidence_histograms(ax, c_v, c_v[::-1], quantity="c_v"),
+            lambda ax: plot_confidence_scatter(ax, c_v, c_i, correct=correct),
+            lambda ax: plot_reliability(ax, c_v, correct, "$C_v$"),
+            lambda ax: plot_eps_distribution(ax, c_v - c_i, c_i - c_v)]
+    for fn in draw:
+        fig, ax = plt.subplots(figsize=size, layout="constrained")
+        fn(ax)
+        ax.set_title("a title")
+        assert text_px(fig, COLUMN_PX_MIN) >= MIN_TEXT_PX, fn
+        plt.close(fig)

@@ -134,7 +134,9 @@ def test_report_tables_and_verdict(collected, tmp_path):
     agree = report.sign_agreement(results, dataset="alpha")
     assert set(agree["same sign in all seeds"]) <= {"yes", "no"}
     row = agree[agree["key"] == "mean_abs_eps"].iloc[0]
-    assert row["direction"] == "better" and row["same sign in all seeds"] == "yes"
+    assert row["mean change"] == "fell" and row["same sign in all seeds"] == "yes"
+    assert "seeds with interval excluding 0" in agree  # per dataset: the paired intervals
+    assert "seeds with interval excluding 0" not in report.sign_agreement(results)  # the mean has none
     methods = report.method_table(results)
     assert list(methods["seeds"]) == [3, 3, 1, 3, 3, 3]
     versus = report.sft_versus_dpo(results)
@@ -181,10 +183,25 @@ def test_ablation_summary_sorts_each_factor_against_seed0_noise_and_constant():
     rows += _rows("abl-d", "ablation", "lr D", "dca", mean_abs_eps=30.0, mean_eps=-30.0, parse_rate=0.7)
     text = report.ablation_summary(pd.DataFrame(rows))
     assert text.startswith("Mean |ε| after training, against seed 0's DCA run (20.0 points; seed-to-seed sd of DCA 2.0")
-    assert ("- lower: loss A: 15.0; epochs E: 14.0 ($C_v$ no longer follows $C_i$: 2.3 distinct values per dataset, "
-            "ρ -0.20)\n") in text
+    assert ("- lower: loss A: 15.0; epochs E: 14.0 (collapsed: 2.3 distinct values per dataset; $C_v$ no longer "
+            "follows $C_i$, ρ -0.20)\n") in text
     assert "- about the same (within one seed-to-seed sd): target B: 21.5\n" in text
     assert "- higher: beta C: 40.0 (states less than $C_i$ on average, ε̄ -39.0)\n" in text
     assert "- the reply format broke: lr D: 0.7 % of replies parsed" in text
     assert text.endswith("2 beat the constant baseline: loss A, epochs E (by stating nearly one number).")
     assert report.ablation_summary(pd.DataFrame(rows[:7])) == ""  # no ablation yet: nothing to say
+
+
+def test_one_rule_for_collapse_and_one_word_for_a_change():
+    """"Collapse", "better", "worse" and "no clear change" come from one function each."""
+    assert report.collapsed([48.0] * 89 + [70.0] * 11) and not report.collapsed(range(0, 100, 10))
+    assert report.collapse_sentence((2, 89.0), (5, 70.0)).startswith("The stated numbers were already collapsed")
+    # better only when the interval excludes 0 on the good side and the constant is beaten
+    assert report.change_word(-3.5, -5.0, -2.0, False, beats_constant=True) == "better"
+    assert report.change_word(-3.5, -5.0, -2.0, False, beats_constant=False) == "no clear change"
+    assert report.change_word(-3.5, -5.0, 1.0, False, beats_constant=True) == "no clear change"
+    assert report.change_word(-0.16, -0.3, -0.05, True) == "worse"
+    table = pd.DataFrame([{"metric": "mean_abs_eps", "label": "mean |e|", "source": "paper", "higher_is_better": False,
+                           "before": 20.7, "after": 17.2, "diff": -3.5, "diff_low": -5.0, "diff_high": -2.0}])
+    assert re.search(r"\| no clear change +\|", report.comparison_markdown(table, {"mean_abs_eps": 16.0}))
+    assert re.search(r"\| better +\| paper", report.comparison_markdown(table, {"mean_abs_eps": 18.0}))

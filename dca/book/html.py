@@ -56,11 +56,77 @@ def write_results_card(dest: Path | None = None) -> Path:
     return card
 
 
+def _write_if_changed(path: Path, text: str) -> Path:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def model_title(model: str) -> str:
+    """The name a reader knows a model by: a packaged model's title up to its first parenthesis, else
+    the name as given (a Hub id or a folder).
+
+    >>> model_title("embedded"), model_title("google/gemma-2-9b-it")
+    ('SmolLM2-135M-Instruct', 'google/gemma-2-9b-it')
+    """
+    from dca.embedded import PACKAGED_MODELS
+
+    spec = PACKAGED_MODELS.get(model)
+    return spec.title.split(" (")[0] if spec else model
+
+
+def write_build_notes(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path | None = None) -> list[Path]:
+    """Write what this build ran, read from the executed chapters' records and run folder, never typed:
+
+    - ``book/_generated/decisions.md``: the decisions page's table, defaults read from the configs and
+      profiles (:func:`dca.book.parameters.decisions_markdown`);
+    - ``book/_generated/build_model.md``: the profile, model, device and number type the chapters ran
+      with (the page *Run it at paper scale* includes it);
+    - ``book/_generated/this_build.md``: how this build's run relates to the reference verdict
+      (:func:`dca.report.this_build_note`; the landing page includes it under the results card).
+    """
+    from dca.artifacts import RunFolder
+    from dca.evaluate import load_eval, load_metrics, paired_rows
+    from dca.extract import load_stage1
+    from dca.reference_results import RESULTS, constant_summary, read_results
+    from dca.bootstrap import paired_table
+    from dca.report import this_build_note, verdict
+
+    dest = dest or BOOK_DIR / "_generated"
+    dest.mkdir(parents=True, exist_ok=True)
+    by_stage = {nb.stage: recorded(nb.executed) for nb in notebooks}
+    extract, evaluate = by_stage.get("extract", {}), by_stage.get("evaluate", {})
+    profile = str(extract.get("profile", "?"))
+    model = str(extract.get("parameters", {}).get("model", "?"))
+    run_dir = str(evaluate.get("parameters", {}).get("run_dir") or extract.get("parameters", {}).get("run_dir", ""))
+    run = RunFolder(ROOT / run_dir) if run_dir else None
+    origin = run.provenance("stage1") if run else {}
+    device, dtype = str(origin.get("device", "?")), str(origin.get("dtype", "?")).replace("torch.", "")
+    from dca.book.parameters import decisions_markdown
+
+    paths = [_write_if_changed(dest / "decisions.md", decisions_markdown() + "\n")]
+    paths += [_write_if_changed(dest / "build_model.md", (
+        f"The chapters of this build were executed with profile `{profile}` on **{model_title(model)}** "
+        f"(`model={model}`), on a {device} device in {dtype}.\n"))]
+    try:
+        comparison = paired_table(load_metrics(ROOT / run_dir)["paired"])
+        stage1 = load_stage1(ROOT / run_dir)
+        before, after = paired_rows(stage1[stage1["split"] == "eval"], load_eval(ROOT / run_dir))
+        note = this_build_note(profile, model_title(model), comparison, constant_summary(stage1),
+                               before["c_v"], after["c_v"], verdict(read_results(RESULTS)))
+    except Exception as err:  # noqa: BLE001 - the landing page still renders without this build's run
+        note = f"*This build's own run could not be read from `{run_dir}` ({type(err).__name__}).*"
+    paths.append(_write_if_changed(dest / "this_build.md", note + "\n"))
+    return paths
+
+
 def write_students(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path = STUDENTS_DIR) -> list[Path]:
-    """Write the student notebooks (every solution removed) that the exercises page links for download."""
+    """Write the student notebooks (every solution removed) that the exercises page links for download,
+    each with the parameters its chapter ran with in this build (its executed copy's record)."""
     from dca.exercises import write_student_notebooks
 
-    return write_student_notebooks([nb.source for nb in notebooks], dest)
+    ran = {nb.name: recorded(nb.executed).get("parameters", {}) for nb in notebooks}  # the book's run
+    return write_student_notebooks([nb.source for nb in notebooks], dest, parameters=ran)
 
 
 def html_inputs_digest(notebooks: Sequence[Notebook] = NOTEBOOKS) -> str:
@@ -84,6 +150,7 @@ def build_html(force: bool = False, notebooks: Sequence[Notebook] = NOTEBOOKS) -
         )
     install_mathjax()
     write_results_card()
+    write_build_notes(notebooks)
     write_students(notebooks)
     digest = html_inputs_digest(notebooks)
     stamp = BUILD_DIR / ".dca-book-html"

@@ -141,3 +141,92 @@ def fold_parameters(output: Path, parameters: dict[str, Any]) -> None:
     cell.metadata["tags"] = ["dca-parameters"]
     nb.cells.insert(last + 1, cell)
     write_notebook(nb, output)
+
+
+#: The decisions page's rows: the decision, its parameters as ``stage.field`` (``""`` for a choice that
+#: is no parameter), the chapter where it acts, what a choice without a parameter is, and alternatives.
+DECISIONS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
+    ("internal confidence $C_i$: full-vocabulary softmax probability (temperature 1) of the emitted letter "
+     "token, at the position where it is emitted", ("pairs.target",), "chapter-pairs", "",
+     "`c_i_norm`: renormalised over the option letters (Kumar et al.'s way) {cite:p}`kumar2024confidence`"),
+    ("which token a letter is (`\" A\"` or `\"A\"`)", (), "chapter-extraction", "resolved from the tokenizer",
+     "never hard-coded"),
+    ("$C_i$ read from the generation pass itself, where the letter was generated; a second forward only "
+     "when it cannot be", (), "chapter-extraction", "one pass", "—"),
+    ("prompt: worked examples before each question", ("extract.k_shot",), "chapter-extraction", "", "0–8"),
+    ("reply length in tokens", ("extract.max_new_tokens",), "chapter-extraction", "", ""),
+    ("pairs whose two numbers are equal carry no signal: dropped (smaller gaps too above 0)",
+     ("pairs.min_gap",), "chapter-pairs", "", ""),
+    ("wrong answers kept, as the paper does", ("pairs.correct_only",), "chapter-pairs", "", "`true`"),
+    ("pairs from training questions, metrics on disjoint held-out ones (per dataset)",
+     ("extract.n_questions", "extract.n_eval"), "chapter-extraction", "", ""),
+    ("TruthfulQA mc1 lists the correct option first: options shuffled with a fixed seed",
+     ("extract.seed",), "chapter-extraction", "", ""),
+    ("preference loss", ("train.loss_type",), "chapter-training", "",
+     "`ipo` (one secondary source says IPO was used), `hinge`"),
+    ("DPO β", ("train.beta",), "chapter-training", "", ""),
+    ("LoRA", ("train.lora_r", "train.lora_alpha", "train.lora_dropout", "train.target_modules"),
+     "chapter-training", "", ""),
+    ("reference model", (), "chapter-training", "the base model with the adapter switched off", ""),
+    ("learning rate, schedule, warm-up", ("train.learning_rate", "train.lr_scheduler", "train.warmup_ratio"),
+     "chapter-training", "", "5e-6 … 2e-5 on GPUs"),
+    ("epochs, pairs per forward pass, accumulated passes per step",
+     ("train.epochs", "train.batch_size", "train.grad_accum"), "chapter-training", "", ""),
+    ("number type", ("extract.dtype", "train.precision"), "chapter-extraction",
+     "", "`float32`, `bfloat16`; `auto`: bfloat16 on CUDA and on CPUs with bfloat16 matrix units, float32 elsewhere"),
+    ("$\\sigma_\\varepsilon$ denominator", (), "chapter-metrics", "$N - 1$", ""),
+    ("95 % percentile bootstrap intervals, paired for differences: resamples", ("evaluate.n_boot",),
+     "chapter-results", "", ""),
+)
+
+
+def _shown(value: Any) -> str:
+    """A parameter value as the decisions page shows it (small floats in scientific notation).
+
+    >>> _shown(0.0005), _shown(0.1), _shown(["q_proj", "k_proj"]), _shown(True)
+    ('`5e-04`', '`0.1`', '`q_proj, k_proj`', '`true`')
+    """
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float) and value != 0 and abs(value) < 1e-2:
+        return f"`{value:.0e}`"
+    if isinstance(value, (list, tuple)):
+        return "`" + ", ".join(str(v) for v in value) + "`"
+    return f"`{value}`"
+
+
+PROFILE_TITLES = {"default": "the book's run (profile `default`)", "paper": "profile `paper`"}
+
+
+def decisions_markdown(profiles: tuple[str, ...] = ("default", "paper")) -> str:
+    """The decisions page's table (:data:`DECISIONS`): every default read from the stage configs, and
+    beside it each of ``profiles`` where it sets another value (``default`` is the book's own run), so
+    that no default on the page is typed.
+
+    >>> table = decisions_markdown()
+    >>> [line for line in table.splitlines() if "learning_rate" in line][0].count("`1e-04`")
+    1
+    """
+    from dca.book.chapters import NOTEBOOKS
+
+    by_stage = {nb.stage: nb for nb in NOTEBOOKS}
+    defaults = {stage: {f.name: field_default(f) for f in dataclasses.fields(config_class(nb))}
+                for stage, nb in by_stage.items()}
+    ran = {p: {stage: notebook_parameters(nb, p) for stage, nb in by_stage.items()} for p in profiles}
+    rows = ["| decision | parameter (chapter) | default (configs), and where a profile differs | alternatives |",
+            "|---|---|---|---|"]
+    for decision, params, ref, fixed, alternatives in DECISIONS:
+        names = ", ".join(f"`{p.split('.')[1]}`" for p in params) or "—"
+        if params:
+            cells = []
+            for p in params:
+                stage, name = p.split(".")
+                cell = _shown(defaults[stage][name])
+                others = [f"{PROFILE_TITLES.get(prof, prof)}: **{_shown(ran[prof][stage][name])}**" for prof in profiles
+                          if ran[prof][stage][name] != defaults[stage][name]]
+                cells.append(cell + (f" ({'; '.join(others)})" if others else ""))
+            default = "; ".join(cells)
+        else:
+            default = fixed
+        rows.append(f"| {decision} | {names} ({{ref}}`{ref}`) | {default} | {alternatives or '—'} |")
+    return "\n".join(rows)

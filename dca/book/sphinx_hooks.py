@@ -8,6 +8,8 @@
   URLs are rewritten: the ``.ipynb`` download button keeps pointing at the executed copy that
   Sphinx serves under ``_sources/``.
 - A script that sphinx-thebe adds twice is dropped (a console error otherwise).
+- The download menu is labelled: the chapter's ``.ipynb`` "with solutions", its student copy beside
+  it, and no ``.pdf`` entry (it only opened the print dialog; no PDF is built).
 
 >>> buttons = [{"type": "group", "buttons": [
 ...     {"url": "../../_sources/book/_executed/01_x.ipynb"},
@@ -68,9 +70,57 @@ def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, d
         context["script_files"] = kept
 
 
+def _label_downloads(buttons: list[dict[str, Any]], student_url: str | None) -> list[dict[str, Any]]:
+    """The download menu of a page, labelled: the executed notebook says it holds the solutions, the
+    student copy (solutions removed) sits beside it where there is one, and the ``.pdf`` entry, which
+    only opened the browser's print dialog (no PDF is built), is gone.
+
+    >>> menu = [{"type": "group", "label": "download-buttons", "buttons": [
+    ...     {"label": "download-notebook-button", "text": ".ipynb", "url": "a.ipynb"},
+    ...     {"label": "download-source-button", "text": ".ipynb", "url": "a.ipynb"},
+    ...     {"label": "download-pdf-button", "text": ".pdf"}]}]
+    >>> [b["text"] for b in _label_downloads(menu, "s.ipynb")[0]["buttons"]]
+    ['.ipynb, with solutions', '.ipynb, student copy (no solutions)']
+    """
+    out = []
+    for group in buttons:
+        if not (isinstance(group, dict) and group.get("label") == "download-buttons"):
+            out.append(group)
+            continue
+        kept, notebook = [], False
+        for b in group.get("buttons", []):
+            if b.get("label") == "download-pdf-button":
+                continue
+            if b.get("text") == ".ipynb":
+                if notebook:  # the source of an executed page is the same notebook: one button
+                    continue
+                notebook = True
+                b = dict(b, text=".ipynb, with solutions",
+                         tooltip="Download this chapter's executed notebook, every solution included")
+            kept.append(b)
+        if notebook and student_url:
+            kept.append({"type": "link", "url": student_url, "text": ".ipynb, student copy (no solutions)",
+                         "tooltip": "Download the student notebook: solutions removed, check cells kept",
+                         "icon": "fas fa-graduation-cap", "label": "download-student-button"})
+        out.append(dict(group, buttons=kept))
+    return out
+
+
+def _downloads(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    if "header_buttons" not in context:
+        return
+    stem = pagename.rsplit("/", 1)[-1]
+    student_url = None
+    for filename, (_docs, dest) in getattr(app.env, "dlfiles", {}).items():
+        if filename.replace("\\", "/").endswith(f"_students/{stem}.ipynb"):
+            student_url = f"{context['pathto']('_downloads', 1)}/{dest}"
+    context["header_buttons"] = _label_downloads(context["header_buttons"], student_url)
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx entry point (``sphinx.extra_extensions: [dca.book.sphinx_hooks]``)."""
     app.connect("config-inited", _buttons_need_a_repository, priority=100)  # before sphinx-book-theme reads them
     app.connect("html-page-context", _launch_to_sources, priority=900)  # after sphinx-book-theme's 501
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("html-page-context", _downloads, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

