@@ -1,0 +1,339 @@
+"""The objectives study's results: from its run folders to small committed files the book reads.
+
+:func:`collect` reads every finished job of :mod:`dca.study` and writes, under ``book/data/``:
+
+``study_results.csv``
+    Tidy rows, one per (job, dataset, method, metric), with the bootstrap 95 % interval, the paired
+    difference to vanilla on the same questions with its interval, and ``mde``, the smallest change
+    of that metric the comparison could detect (:func:`min_detectable`). ``dataset`` is each held-out
+    source, ``mean`` (the mean over the three), and ``commonsenseqa``, the transfer questions (``split``
+    says ``transfer``). ``method`` is ``vanilla``, the job's objective, or (in the seed jobs) one of
+    the no-training baselines of :mod:`dca.reference_results` (``constant``, ``isotonic``,
+    ``say_ci``). Provenance columns: model, seed, parameters, commit, date, machine, wall time.
+``study_questions.csv``
+    Every held-out and transfer question of every objective job, before and after: stated number,
+    ``C_i``, letter, correctness and the reply itself (what the diagnosis shows).
+``study_training.csv``
+    The training logs: loss, reward accuracy and margin, and the policy's log-probabilities of the
+    chosen and rejected replies, on the training batch and on the held-out pairs, per step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dca import artifacts
+from dca.config import N_BOOT, SEED
+from dca.metrics import METRICS
+from dca.paths import ROOT
+from dca.reference import machine
+from dca.reference_results import _metric_rows, _triple, _usable, baseline_cv, distinct_share
+from dca.study import JOBS, RUNS, TRANSFER, Job, is_finished
+
+DATA = ROOT / "book" / "data"
+RESULTS = DATA / "study_results.csv"
+QUESTIONS = DATA / "study_questions.csv"
+TRAINING = DATA / "study_training.csv"
+COLUMNS = ("job", "objective", "seed", "dataset", "split", "method", "metric", "value", "low", "high", "diff",
+           "diff_low", "diff_high", "mde", "n", "model", "params", "commit", "date", "machine", "wall_s")
+
+
+def min_detectable(low: float, high: float, z_alpha: float = 1.959964, z_power: float = 0.841621) -> float:
+    """The smallest true change a paired comparison detects with 80 % power at the 5 % level.
+
+    The standard error is read from the paired 95 % interval, :math:`\\mathrm{SE} = (h - l) / (2 \\cdot
+    1.96)`, and the detectable change is :math:`(z_{0.975} + z_{0.8})\\,\\mathrm{SE} \\approx 2.8\\,
+    \\mathrm{SE}`.
+
+    >>> round(min_detectable(-0.1, 0.1), 4)
+    0.1429
+    """
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return math.nan
+    return (z_alpha + z_power) * (high - low) / (2 * z_alpha)
+
+
+def exact_share(table: pd.DataFrame) -> float:
+    """The share (%) of parsed replies that state exactly ``round(C_i)`` (the chosen replies' number).
+
+    >>> exact_share(pd.DataFrame({"c_v": [37.0, 80.0], "c_i": [36.6, 20.0], "parse_ok": [True, True]}))
+    50.0
+    """
+    ok = table[_usable(table)]
+    if ok.empty:
+        return math.nan
+    return float(100.0 * (ok["c_v"].to_numpy(float) == np.floor(ok["c_i"].to_numpy(float) + 0.5)).mean())
+
+
+def whole_percent(table: pd.DataFrame) -> float:
+    """The share (%) of all replies that parse and state a whole-number percentage ("37%", not "58.8%"
+    or "0.37").
+
+    >>> whole_percent(pd.DataFrame({"parse_ok": [True, True, False], "c_v": [37.0, 58.8, float("nan")],
+    ...                             "cv_scale": [100.0, 100.0, float("nan")]}))
+    33.33333333333333
+    """
+    if table.empty:
+        return math.nan
+    c_v = table["c_v"].to_numpy(float)
+    whole = table["parse_ok"].to_numpy(bool) & (table["cv_scale"].to_numpy(float) == 100.0) & (np.floor(c_v) == c_v)
+    return float(100.0 * whole.mean())
+
+
+def _wall(j: Job) -> dict[str, Any]:
+    path = RUNS / "jobs.jsonl"
+    walls = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return next((w for w in reversed(walls) if w["job"] == j.name), {})
+
+
+def _rows_for(common: dict[str, Any], dataset: str, split: str, results: dict[str, dict[str, dict[str, float]]]
+              ) -> list[dict[str, Any]]:
+    rows = []
+    for method, res in results.items():
+        for metric, cell in res.items():
+            row = {**common, "dataset": dataset, "split": split, "method": method, "metric": metric,
+                   **{k: cell.get(k, math.nan) for k in ("value", "low", "high", "diff", "diff_low", "diff_high", "n")}}
+            row["mde"] = min_detectable(row["diff_low"], row["diff_high"])
+            rows.append(row)
+    return rows
+
+
+def _compare(train: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame | None, method: str,
+             n_boot: int, seed: int) -> tuple[dict[str, dict[str, dict[str, float]]], pd.DataFrame, pd.DataFrame]:
+    """Metrics of vanilla (every parsed reply) and, with ``after``, of the method on the questions
+    parsed in both with paired differences; without it, the baselines."""
+    vanilla = before[_usable(before)]
+    results = {"vanilla": _metric_rows(_triple(vanilla), None, n_boot, seed)}
+    frames = {"vanilla": (vanilla, before)}
+    b, a = before.iloc[0:0], before.iloc[0:0]
+    if after is not None:
+        bi, ai = before.set_index("id"), after.set_index("id")
+        ids = [i for i in bi.index if i in ai.index and _usable(bi.loc[[i]]).iloc[0] and _usable(ai.loc[[i]]).iloc[0]]
+        b, a = bi.loc[ids].reset_index(), ai.loc[ids].reset_index()
+        results[method] = _metric_rows(_triple(b), _triple(a), n_boot, seed)
+        frames[method] = (a, after)
+        results[method]["letter_changed"] = {"value": 100.0 * float((b["letter"].to_numpy() != a["letter"].to_numpy()).mean())
+                                             if len(b) else math.nan, "n": len(b)}
+    else:
+        for name, c_v in baseline_cv(train[_usable(train)], vanilla).items():
+            results[name] = _metric_rows(_triple(vanilla), (c_v, *_triple(vanilla)[1:]), n_boot, seed)
+    for m, (parsed, every) in frames.items():
+        k, share = distinct_share(parsed["c_v"].to_numpy(float))
+        results[m]["distinct_cv"] = {"value": k, "n": len(parsed)}
+        results[m]["top_cv_share"] = {"value": share, "n": len(parsed)}
+        results[m]["exact_round_ci"] = {"value": exact_share(every), "n": len(parsed)}
+        results[m]["parse_rate"] = {"value": 100.0 * float(every["parse_ok"].mean()) if len(every) else math.nan,
+                                    "n": len(every)}
+        results[m]["whole_percent"] = {"value": whole_percent(every), "n": len(every)}
+        results[m]["accuracy_all"] = {"value": 100.0 * float(every["correct"].mean()) if len(every) else math.nan,
+                                      "n": len(every)}
+    return results, b, a
+
+
+def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """The tidy rows of one finished job (a seed's stage-1 job: vanilla and the baselines), and, for an
+    objective job, its per-question table."""
+    from dca.transfer import transfer_files
+
+    run = artifacts.RunFolder(j.run_dir)
+    stage1 = pd.read_parquet(run.stage1)
+    train, held = stage1[stage1["split"] == "train"], stage1[stage1["split"] == "eval"]
+    wall = _wall(j)
+    common = {"job": j.name, "objective": j.objective or "none", "seed": j.seed,
+              "model": run.stage1_params().get("model", ""), "params": json.dumps(j.params, sort_keys=True),
+              "commit": wall.get("commit", artifacts.git_commit()), "date": wall.get("finished", "")[:10],
+              "machine": wall.get("machine", machine()), "wall_s": wall.get("wall_s", math.nan)}
+    method = j.objective or "vanilla"
+    after_all = pd.read_parquet(run.eval) if j.objective else None
+    rows: list[dict[str, Any]] = []
+    questions = []
+    for source in sorted(held["source"].unique()):
+        after = after_all[after_all["source"] == source] if after_all is not None else None
+        results, b, a = _compare(train[train["source"] == source], held[held["source"] == source], after, method,
+                                 n_boot, seed)
+        if j.objective:
+            results.pop("vanilla")  # reported once per seed, by the seed's stage-1 job
+        rows += _rows_for(common, source, "heldout", results)
+        questions.append(_question_table(j, source, "heldout", b, a))
+    frame = pd.DataFrame(rows)
+    if not frame.empty:  # the paper's summary: the mean over datasets of the per-dataset values
+        means = frame.groupby(["method", "metric"], sort=False)[["value", "diff"]].mean().reset_index()
+        rows += [{**common, "dataset": "mean", "split": "heldout", "method": r.method, "metric": r.metric,
+                  "value": r.value, "low": math.nan, "high": math.nan, "diff": r.diff, "diff_low": math.nan,
+                  "diff_high": math.nan, "mde": math.nan, "n": math.nan} for r in means.itertuples(index=False)]
+    files = transfer_files(j.run_dir, TRANSFER)
+    before_t = pd.read_parquet(files.before) if files.before.exists() else None
+    if j.objective and before_t is not None and files.after.exists():
+        results, b, a = _compare(train, before_t, pd.read_parquet(files.after), method, n_boot, seed)
+        results.pop("vanilla")
+        rows += _rows_for(common, TRANSFER, "transfer", results)
+        questions.append(_question_table(j, TRANSFER, "transfer", b, a))
+    elif not j.objective:  # the seed job: vanilla and the baselines on the transfer questions
+        shared = transfer_files(RUNS / "transfer-before", TRANSFER).before
+        if shared.exists():
+            results, _, _ = _compare(train, pd.read_parquet(shared), None, method, n_boot, seed)
+            rows += _rows_for(common, TRANSFER, "transfer", results)
+    kept = [x for x in questions if not x.empty]
+    return rows, pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
+
+
+def _question_table(j: Job, source: str, split: str, b: pd.DataFrame, a: pd.DataFrame) -> pd.DataFrame:
+    if not j.objective or b.empty:
+        return pd.DataFrame()
+    return pd.DataFrame({
+        "job": j.name, "objective": j.objective, "seed": j.seed, "split": split, "id": b["id"], "source": source,
+        "gold": b["gold_letter"], "c_v_before": b["c_v"], "c_i_before": b["c_i"], "letter_before": b["letter"],
+        "correct_before": b["correct"], "reply_before": b["response"], "c_v_after": a["c_v"], "c_i_after": a["c_i"],
+        "letter_after": a["letter"], "correct_after": a["correct"], "reply_after": a["response"]})
+
+
+#: Training-log keys -> columns of ``study_training.csv``.
+TRAINING_KEYS = {
+    "loss": "loss", "rewards/accuracies": "train_reward_accuracy", "rewards/margins": "train_margin",
+    "logps/chosen": "train_logp_chosen", "logps/rejected": "train_logp_rejected",
+    "eval_loss": "heldout_loss", "eval_rewards/accuracies": "heldout_reward_accuracy",
+    "eval_rewards/margins": "heldout_margin", "eval_logps/chosen": "heldout_logp_chosen",
+    "eval_logps/rejected": "heldout_logp_rejected",
+}
+
+
+def training_rows(j: Job) -> pd.DataFrame:
+    """The job's training log, one row per step (NaN where a value was not logged)."""
+    path = artifacts.RunFolder(j.run_dir).train_log
+    if not j.objective or not path.exists():
+        return pd.DataFrame()
+    out = [{"job": j.name, "objective": j.objective, "seed": j.seed, "step": e["step"],
+            **{col: e.get(key, math.nan) for key, col in TRAINING_KEYS.items()}}
+           for e in artifacts.read_jsonl(path) if "step" in e and "train_runtime" not in e]
+    frame = pd.DataFrame(out)
+    return frame.groupby(["job", "objective", "seed", "step"], as_index=False).first() if not frame.empty else frame
+
+
+def collect(n_boot: int = N_BOOT) -> Path:
+    """Write the three results files from every finished job (unfinished ones are skipped)."""
+    rows: list[dict[str, Any]] = []
+    questions, training = [], []
+    for j in JOBS:
+        if not is_finished(j):
+            continue
+        r, q = job_rows(j, n_boot=n_boot)
+        rows += r
+        questions.append(q)
+        training.append(training_rows(j))
+    DATA.mkdir(parents=True, exist_ok=True)
+    for path, frames, digits in ((RESULTS, [pd.DataFrame(rows, columns=list(COLUMNS))], "%.6g"),
+                                 (QUESTIONS, questions, "%.4f"), (TRAINING, training, "%.5g")):
+        kept = [f for f in frames if not f.empty]
+        frame = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=list(COLUMNS) if path == RESULTS else [])
+        with artifacts.atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False, float_format=digits)
+    return RESULTS
+
+
+def read(path: str | Path = RESULTS) -> pd.DataFrame:
+    """A committed study file (an empty table when the study has not produced it yet)."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame()
+    return pd.read_csv(path)
+
+
+__all__ = ["COLUMNS", "METRICS", "collect", "exact_share", "job_rows", "min_detectable", "read", "training_rows"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The verdict
+
+#: What an objective must do, in every seed and as the mean over the three held-out datasets, to be
+#: said to work (the study's pre-stated rule; the book glues these numbers).
+MAX_ACCURACY_DROP = 2.0  # points of accuracy below vanilla
+MIN_WHOLE_PERCENT = 95.0  # % of replies that parse as a whole-number percentage
+RHO_GOAL = 0.5  # the goal to aim for (the paper's best model reaches 0.42)
+
+
+def _cell(results: pd.DataFrame, job: str, dataset: str, method: str, metric: str, column: str = "value") -> float:
+    rows = results[(results["job"] == job) & (results["dataset"] == dataset) & (results["method"] == method)
+                   & (results["metric"] == metric)]
+    return float(rows[column].iloc[0]) if not rows.empty else math.nan
+
+
+def criteria(results: pd.DataFrame, objective: str, seed: int) -> dict[str, bool | float]:
+    """The rule's conditions for one objective on one seed (``nan`` where a job has not run).
+
+    On the mean over the held-out datasets: rho rises (paired difference > 0); mean abs eps falls
+    below both the constant and the isotonic baselines of the same seed; sigma_eps falls; accuracy
+    (unparsed replies counted wrong) within :data:`MAX_ACCURACY_DROP` points of vanilla; at least
+    :data:`MIN_WHOLE_PERCENT` % of replies parse as a whole-number percentage. On the transfer
+    questions: no fall of rho whose paired interval excludes 0.
+    """
+    job, base = f"seed{seed}-{objective}", f"seed{seed}"
+    if results.empty or job not in set(results["job"]):
+        return {}
+    after_mae = _cell(results, job, "mean", objective, "mean_abs_eps")
+    baselines = [_cell(results, base, "mean", m, "mean_abs_eps") for m in ("constant", "isotonic")]
+    accuracy = _cell(results, job, "mean", objective, "accuracy_all") - _cell(results, base, "mean", "vanilla",
+                                                                               "accuracy_all")
+    transfer_high = _cell(results, job, TRANSFER, objective, "rho", "diff_high")
+    return {
+        "rho rises": _cell(results, job, "mean", objective, "rho", "diff") > 0,
+        "mean |eps| below constant and isotonic": all(after_mae < b for b in baselines),
+        "sigma_eps falls": _cell(results, job, "mean", objective, "sigma_eps", "diff") < 0,
+        "accuracy kept": accuracy >= -MAX_ACCURACY_DROP,
+        "whole-number percentages": _cell(results, job, "mean", objective, "whole_percent") >= MIN_WHOLE_PERCENT,
+        "transfer rho does not fall": (transfer_high >= 0) if math.isfinite(transfer_high) else False,
+    }
+
+
+def verdict_table(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
+    """One row per objective: for each condition of :func:`criteria`, in how many of the seeds that
+    ran it holds ("2/3"), and ``works`` ("yes" only when every condition holds in all three seeds;
+    "not judged" while fewer seeds ran).
+
+    >>> verdict_table(pd.DataFrame())
+    Empty DataFrame
+    Columns: [objective, seeds run, works]
+    Index: []
+    """
+    from dca.study import OBJECTIVES
+
+    rows = []
+    for objective in OBJECTIVES:
+        per_seed = {s: criteria(results, objective, s) for s in seeds}
+        ran = {s: c for s, c in per_seed.items() if c}
+        if not ran:
+            continue
+        row: dict[str, Any] = {"objective": objective, "seeds run": len(ran)}
+        names = next(iter(ran.values())).keys()
+        for name in names:
+            row[name] = f"{sum(bool(c[name]) for c in ran.values())}/{len(ran)}"
+        all_hold = all(all(bool(v) for v in c.values()) for c in ran.values())
+        row["works"] = ("yes" if all_hold else "no") if len(ran) == len(seeds) else (
+            "not judged (no)" if not all_hold else "not judged")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else ["objective", "seeds run", "works"])
+
+
+def objective_summary(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", "mean_abs_eps", "sigma_eps",
+                                                                           "accuracy_all", "whole_percent")
+                      ) -> pd.DataFrame:
+    """Objective x metric, mean +- sd over the seeds that ran, on the held-out mean and the transfer
+    questions; vanilla and the baselines from the seed jobs. Values are ``after`` values (``diff`` is
+    in :func:`objective_differences`)."""
+    if results.empty:
+        return pd.DataFrame()
+    rows = []
+    for (split, method), group in results[results["dataset"].isin(["mean", TRANSFER])].groupby(["dataset", "method"]):
+        row = {"questions": "held out (mean of 3)" if split == "mean" else "transfer", "method": method}
+        for metric in metrics:
+            values = group[group["metric"] == metric]["value"].dropna()
+            row[metric] = (f"{values.mean():.3g} ± {values.std(ddof=1):.2g}" if len(values) > 1
+                           else f"{values.mean():.3g}" if len(values) else "—")
+        row["seeds"] = group["seed"].nunique()
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,118 @@
+"""The objectives study's bookkeeping: jobs and their commands, collecting results (held-out datasets,
+their mean, the transfer questions, baselines, detectable changes) and the verdict rule."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dca import study, study_results
+from dca.transfer import transfer_files
+
+
+def test_jobs_their_order_and_commands_the_cli_accepts():
+    from dca import cli
+    from dca.config import parse_overrides
+
+    names = [j.name for j in study.JOBS]
+    assert names[:2] == ["seed0", "seed0-dca"] and len(set(names)) == len(names)
+    assert {f"seed{s}-{o}" for s in (0, 1, 2) for o in study.OBJECTIVES} <= set(names)
+    assert study.job("seed2-sft-dpo").after == "seed2-sft"
+    assert study.job("seed2-sft-dpo").params["train.init_adapter"].endswith("seed2-sft/adapter")
+    for j in study.JOBS:
+        for stage in j.stages:
+            cmd = study.command(j, stage)
+            params = cli.stage_parameters([stage], parse_overrides(cmd[4:]))
+            if stage == "train" and "train.init_adapter" in j.params:
+                params[stage].pop("init_adapter")  # the SFT adapter exists only once its job ran
+            cli.stage_config(stage).from_dict(params[stage])
+    assert "questions=commonsenseqa" in study.command(study.job("seed1-rpo"), "transfer")
+    assert not any(a.startswith("seed=") for a in study.command(study.job("seed1-rpo"), "transfer"))
+
+
+def _rows(rng, source, split, n, shift=None):
+    rows = []
+    for k in range(n):
+        c_i = float(rng.uniform(10, 95))
+        c_v = 80.0 if shift is None else float(np.clip(round(c_i + shift), 0, 100))
+        correct = bool(rng.random() < c_i / 100)
+        rows.append({"id": f"{source}-{split}-{k}", "split": split, "source": source, "c_i": c_i, "c_i_norm": c_i,
+                     "c_v": c_v, "parse_ok": True, "cv_scale": 100.0, "correct": correct, "letter": "A",
+                     "gold_letter": "A" if correct else "B", "prompt": "Q", "response": f"Answer: A\nProbability: {c_v:g}%"})
+    return rows
+
+
+@pytest.fixture()
+def finished(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    monkeypatch.setattr(study, "RUNS", runs)
+    monkeypatch.setattr(study, "SHARED_BEFORE", runs / "transfer-before")
+    monkeypatch.setattr(study_results, "RUNS", runs)
+    rng = np.random.default_rng(0)
+    stage1 = pd.DataFrame([r for s in ("alpha", "beta") for r in _rows(rng, s, "train", 20) + _rows(rng, s, "eval", 30)])
+    transfer_before = pd.DataFrame(_rows(rng, "csqa", "eval", 25))
+    for seed in (0, 1, 2):
+        seed_dir = runs / f"seed{seed}"
+        seed_dir.mkdir(parents=True)
+        stage1.to_parquet(seed_dir / "stage1.parquet")
+        (seed_dir / "stage1.parquet.provenance.json").write_text(json.dumps({"params": {"model": "fake"}}))
+        for objective, shift in (("dca", 30.0), ("rpo", 1.0)):
+            d = runs / f"seed{seed}-{objective}"
+            d.mkdir()
+            stage1.to_parquet(d / "stage1.parquet")
+            (d / "stage1.parquet.provenance.json").write_text(json.dumps({"params": {"model": "fake"}}))
+            after = pd.DataFrame([r for s in ("alpha", "beta") for r in _rows(np.random.default_rng(1), s, "eval", 30, shift)])
+            after["c_i"] = stage1[stage1["split"] == "eval"]["c_i"].to_numpy()
+            after["c_v"] = np.clip(np.round(after["c_i"] + shift), 0, 100)
+            after.to_parquet(d / "eval.parquet")
+            (d / "metrics.json").write_text("{}")
+            files = transfer_files(d, study.TRANSFER)
+            files.folder.mkdir(parents=True)
+            transfer_before.to_parquet(files.before)
+            t_after = transfer_before.copy()
+            t_after["c_v"] = np.clip(np.round(t_after["c_i"] + shift), 0, 100)
+            t_after.to_parquet(files.after)
+            files.metrics.write_text("{}")
+            log = [{"loss": 0.69, "step": 1, "logps/chosen": -9.0, "logps/rejected": -2.0},
+                   {"eval_loss": 0.6, "eval_logps/chosen": -8.0, "eval_logps/rejected": -3.0, "step": 1}]
+            (d / "train_log.jsonl").write_text("\n".join(json.dumps(x) for x in log) + "\n")
+    shared = transfer_files(runs / "transfer-before", study.TRANSFER)
+    shared.folder.mkdir(parents=True)
+    transfer_before.to_parquet(shared.before)
+    return runs
+
+
+def test_collect_rows_baselines_transfer_and_detectable_change(finished, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    monkeypatch.setattr(study_results, "DATA", data)
+    for name, file in (("RESULTS", "r.csv"), ("QUESTIONS", "q.csv"), ("TRAINING", "t.csv")):
+        monkeypatch.setattr(study_results, name, data / file)
+    study_results.collect(n_boot=50)
+    results = pd.read_csv(data / "r.csv")
+    assert set(results["dataset"]) == {"alpha", "beta", "mean", "commonsenseqa"}
+    seed = results[results["job"] == "seed0"]
+    assert set(seed["method"]) == {"vanilla", "constant", "isotonic", "say_ci"}
+    rpo = results[(results["job"] == "seed0-rpo") & (results["metric"] == "mean_abs_eps")]
+    assert set(rpo["method"]) == {"rpo"}  # vanilla only once, in the seed's job
+    alpha = rpo[rpo["dataset"] == "alpha"].iloc[0]
+    assert alpha["value"] < 1.0 and alpha["mde"] == pytest.approx(rel=1e-4, expected=
+        study_results.min_detectable(alpha["diff_low"], alpha["diff_high"]))
+    exact = results[(results["job"] == "seed0-rpo") & (results["metric"] == "exact_round_ci")]
+    assert (exact["value"] < 100).all()  # shift 1: round(C_i) + 1, never exactly round(C_i)
+    questions = pd.read_csv(data / "q.csv")
+    assert set(questions["split"]) == {"heldout", "transfer"} and questions["reply_after"].notna().all()
+    training = pd.read_csv(data / "t.csv")
+    assert list(training["train_logp_chosen"]) == [-9.0] * 6 and list(training["heldout_logp_rejected"]) == [-3.0] * 6
+    verdict = study_results.verdict_table(results).set_index("objective")
+    assert verdict.loc["dca", "works"] == "no" and verdict.loc["dca", "seeds run"] == 3
+    assert verdict.loc["rpo", "mean |eps| below constant and isotonic"] == "3/3"
+    assert verdict.loc["rpo", "whole-number percentages"] == "3/3"
+
+
+def test_min_detectable_is_2_8_standard_errors():
+    assert study_results.min_detectable(-1.959964, 1.959964) == pytest.approx(1.959964 + 0.841621, rel=1e-6)
+    assert math.isnan(study_results.min_detectable(float("nan"), 1.0))
