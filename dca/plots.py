@@ -345,3 +345,27 @@ def plot_seed_dots(ax: Axes | None, per_dataset: dict[str, dict[str, list[tuple[
     if names:
         ax.legend(frameon=False, fontsize=MIN_FONT_PT)
     return ax
+
+
+def plot_logp_curves(ax: Axes | None, steps: ArrayLike, chosen: ArrayLike, rejected: ArrayLike, *,
+                     label: str = "", color_index: int = 0) -> Axes:
+    """The policy's summed log-probability of the chosen (solid) and of the rejected reply (dashed)
+    against the optimiser step: likelihood displacement is both lines falling, the rejected faster.
+
+    >>> ax = plot_logp_curves(None, [0, 10], [-9.5, -5.8], [-2.2, -8.6], label="DCA")
+    >>> [line.get_label() for line in ax.get_lines()]
+    ['DCA: chosen', 'DCA: rejected']
+    >>> plt.close("all")
+    """
+    ax = _axes(ax, (4.6, 3.6))
+    color = _palette(max(4, color_index + 1))[color_index]
+    steps = np.asarray(steps, float)
+    for values, style, what in ((chosen, "-", "chosen"), (rejected, "--", "rejected")):
+        values = np.asarray(values, float)
+        keep = np.isfinite(values)
+        ax.plot(steps[keep], values[keep], style, marker="o", ms=3, color=color,
+                label=f"{label}: {what}" if label else what)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("log p(reply), summed over its tokens")
+    ax.legend(frameon=False, fontsize=MIN_FONT_PT)
+    return ax

@@ -20,16 +20,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from dca import artifacts
-from dca.config import N_BOOT, SEED
+from dca.config import N_BOOT, SEED, StageConfig
 from dca.metrics import METRICS
 from dca.paths import ROOT
 from dca.reference import machine
@@ -40,8 +41,27 @@ DATA = ROOT / "book" / "data"
 RESULTS = DATA / "study_results.csv"
 QUESTIONS = DATA / "study_questions.csv"
 TRAINING = DATA / "study_training.csv"
+NUMBER_TOKENS = DATA / "study_number_tokens.csv"
 COLUMNS = ("job", "objective", "seed", "dataset", "split", "method", "metric", "value", "low", "high", "diff",
            "diff_low", "diff_high", "mde", "n", "model", "params", "commit", "date", "machine", "wall_s")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyChapterConfig(StageConfig):
+    """Parameters of the chapter on the objectives study (``07_why_and_what_works``): the files it reads."""
+
+    stage: ClassVar[str] = "study"
+
+    run_dir: str = dataclasses.field(default="runs/default", metadata={
+        "help": "this build's run folder (its replies after training are counted beside the study's)"})
+    results: str = dataclasses.field(default="book/data/study_results.csv", metadata={
+        "help": "the committed study results (python -m dca.study collect writes it)"})
+    questions: str = dataclasses.field(default="book/data/study_questions.csv", metadata={
+        "help": "per-question replies before and after of the study's jobs"})
+    training: str = dataclasses.field(default="book/data/study_training.csv", metadata={
+        "help": "training logs of the study's jobs (log-probabilities of chosen and rejected per step)"})
+    number_tokens: str = dataclasses.field(default="book/data/study_number_tokens.csv", metadata={
+        "help": "next-token tables at the number's positions (python -m dca.diagnosis writes it)"})
 
 
 def min_detectable(low: float, high: float, z_alpha: float = 1.959964, z_power: float = 0.841621) -> float:
@@ -335,5 +355,84 @@ def objective_summary(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", 
             row[metric] = (f"{values.mean():.3g} ± {values.std(ddof=1):.2g}" if len(values) > 1
                            else f"{values.mean():.3g}" if len(values) else "—")
         row["seeds"] = group["seed"].nunique()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# What the chapter says (sentences and tables built from the committed files)
+
+
+def verdict_sentence(results: pd.DataFrame) -> str:
+    """The study's verdict in one or two sentences, from :func:`verdict_table` (never more than it says).
+
+    >>> verdict_sentence(pd.DataFrame())
+    'The objectives study has not produced results yet (`make study`); nothing is claimed.'
+    """
+    table = verdict_table(results)
+    if table.empty:
+        return "The objectives study has not produced results yet (`make study`); nothing is claimed."
+    works = table[table["works"] == "yes"]["objective"].tolist()
+    conditions = [c for c in table.columns if c not in ("objective", "seeds run", "works")]
+
+    def held(row: pd.Series) -> int:
+        return sum(int(str(row[c]).split("/")[0]) == int(row["seeds run"]) for c in conditions)
+
+    best = table.assign(held=[held(r) for _, r in table.iterrows()]).sort_values(
+        ["held", "seeds run"], ascending=False).iloc[0]
+    seeds_run = sorted(set(results["seed"]))
+    scope = (f"on seed{'s' if len(seeds_run) > 1 else ''} {', '.join(str(s) for s in seeds_run)} "
+             f"({len(table)} objective{'s' if len(table) > 1 else ''} trained so far)")
+    if works:
+        return (f"By the study's rule, {', '.join(works)} works {scope}: every condition holds in every seed. "
+                f"DCA as published does {'' if 'dca' in works else 'not '}meet it.")
+    return (f"No objective works by the study's rule yet {scope}. The closest is {best['objective']}: "
+            f"{best['held']} of the {len(conditions)} conditions hold in every seed it ran.")
+
+
+def displacement_sentence(training: pd.DataFrame, job: str) -> str:
+    """How the policy's log-probabilities of the chosen and rejected replies moved over a job's
+    training, on the held-out pairs (first and last measurement), and what that shows.
+
+    >>> t = pd.DataFrame({"job": ["j", "j"], "step": [0, 8], "heldout_logp_chosen": [-9.5, -12.0],
+    ...                   "heldout_logp_rejected": [-2.2, -20.0]})
+    >>> displacement_sentence(t, "j")
+    'On the held-out pairs, log p(chosen) went from -9.50 to -12.00 and log p(rejected) from -2.20 to -20.00 over 8 steps: the preference was won by pushing both down, the chosen reply became less likely (likelihood displacement).'
+    """
+    rows = training[(training["job"] == job)].dropna(subset=["heldout_logp_chosen", "heldout_logp_rejected"]) \
+        if not training.empty else training
+    if rows.empty or len(rows) < 2:
+        return f"No held-out log-probabilities were measured for {job}."
+    first, last = rows.sort_values("step").iloc[[0, -1]].itertuples(index=False)
+    moved = (f"On the held-out pairs, log p(chosen) went from {first.heldout_logp_chosen:.2f} to "
+             f"{last.heldout_logp_chosen:.2f} and log p(rejected) from {first.heldout_logp_rejected:.2f} to "
+             f"{last.heldout_logp_rejected:.2f} over {int(last.step - first.step)} steps: ")
+    if last.heldout_logp_chosen < first.heldout_logp_chosen:
+        return moved + ("the preference was won by pushing both down, the chosen reply became less likely "
+                        "(likelihood displacement).")
+    return moved + "the chosen reply became more likely (no displacement of the chosen reply)."
+
+
+def number_token_table(tokens: pd.DataFrame, position: int, top: int = 3) -> pd.DataFrame:
+    """Per question, the ``top`` next tokens (with probabilities) at ``position`` of the number, for
+    the base model (on its own reply) and the trained model (on its reply), side by side.
+
+    >>> t = pd.DataFrame({"run": "r", "id": "q", "model": ["before", "after"], "position": 0, "rank": 1,
+    ...                   "token": ["8", "5"], "prob": [0.9, 0.6], "context": "Probability:", "round_c_i": 41,
+    ...                   "written": ["8", "5"]})
+    >>> number_token_table(t, 0).to_dict("records")
+    [{'question': 'q', 'round(C_i)': 41, 'before: wrote': '8', 'before: most probable next tokens': "'8' 0.90", 'after: wrote': '5', 'after: most probable next tokens': "'5' 0.60"}]
+    """
+    if tokens.empty:
+        return pd.DataFrame()
+    at = tokens[(tokens["position"] == position) & (tokens["rank"] <= top)]
+    rows = []
+    for (run, qid), group in at.groupby(["run", "id"], sort=False):
+        row: dict[str, Any] = {"question": qid, "round(C_i)": int(group["round_c_i"].iloc[0])}
+        for model in ("before", "after"):
+            g = group[group["model"] == model].sort_values("rank")
+            row[f"{model}: wrote"] = str(g["written"].iloc[0]) if not g.empty else ""
+            row[f"{model}: most probable next tokens"] = " · ".join(
+                f"{t!r} {p:.2f}" for t, p in zip(g["token"], g["prob"]))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -50,6 +50,7 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook("04_metrics", "metrics", "dca.bootstrap"),
     Notebook("05_results", "evaluate", "dca.evaluate"),
     Notebook("06_does_dca_work", "reference", "dca.report"),
+    Notebook("07_why_and_what_works", "study", "dca.study_results"),
 )
 
 

@@ -1,0 +1,215 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# (chapter-why-and-what-works)=
+# # Why DCA fails here, and what works
+#
+# Beyond the paper. The chapter *Does DCA work?* answers the paper's question for our model: DCA as
+# published does not make its stated confidence follow its internal confidence. This chapter asks
+# **why**, and tries objectives that might do better, on a larger protocol with enough held-out
+# questions to tell them apart. Every number comes from the committed files of the objectives study
+# (`book/data/study_*.csv`, written by `make study` and `python -m dca.study collect`), with the job,
+# seed and commit that made it.
+#
+# ```{admonition} The study so far
+# :class: important
+# {glue:text}`s_verdict`
+# ```
+
+# %% tags=["remove-cell"]
+# In Colab or Binder this notebook first installs its package, `dca`. Where `dca` is installed (a
+# local checkout after `make setup`, the book's build) this cell does nothing.
+DCA_REPOSITORY = ""  # git URL of this repository (the same as repository.url in _config.yml)
+import importlib.util
+
+if importlib.util.find_spec("dca") is None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = next((p for p in (Path.cwd(), *Path.cwd().parents) if (p / "dca" / "__init__.py").is_file()), None)
+    if checkout is None:  # Colab: the notebook came alone; fetch its repository
+        if not DCA_REPOSITORY:
+            raise RuntimeError("set DCA_REPOSITORY in this cell to the git URL of the repository this notebook came from")
+        subprocess.run(["git", "clone", "--depth", "1", DCA_REPOSITORY, "dca-book"], check=True)
+        checkout = Path("dca-book").resolve()
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(checkout)], check=True)
+    sys.path.insert(0, str(checkout))  # this kernel started before the install
+    os.chdir(checkout)  # the notebooks work from the repository root
+
+# %% tags=["parameters"]
+run_dir = 'runs/default'  # this build's run folder (its replies after training are counted beside the study's)
+results = 'book/data/study_results.csv'  # the committed study results (python -m dca.study collect writes it)
+questions = 'book/data/study_questions.csv'  # per-question replies before and after of the study's jobs
+training = 'book/data/study_training.csv'  # training logs of the study's jobs (log-probabilities of chosen and rejected per step)
+number_tokens = 'book/data/study_number_tokens.csv'  # next-token tables at the number's positions (python -m dca.diagnosis writes it)
+
+# %% tags=["remove-cell"]
+from dca.artifacts import enter_repo_root
+
+enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown
+
+from dca import report, study, study_results
+from dca.plots import panels, plot_logp_curves, use_book_style
+
+use_book_style()
+config = study_results.StudyChapterConfig.from_namespace(globals())
+S = study_results.read(config.results)  # one row per (job, dataset, method, metric)
+SQ = study_results.read(config.questions)  # per question, before and after
+ST = study_results.read(config.training)  # per training step
+TOK = study_results.read(config.number_tokens)
+have_study = not S.empty
+objective_jobs = sorted(set(ST["job"])) if not ST.empty else []
+report.glue_all({
+    "s_verdict": study_results.verdict_sentence(S),
+    "s_jobs": ", ".join(dict.fromkeys(S["job"])) if have_study else "none yet",
+    "s_hours": f"{S.drop_duplicates('job')['wall_s'].sum() / 3600:.1f}" if have_study else "0",
+    "s_acc_drop": f"{study_results.MAX_ACCURACY_DROP:g}",
+    "s_whole": f"{study_results.MIN_WHOLE_PERCENT:g}",
+    "s_rho_goal": f"{study_results.RHO_GOAL:g}",
+    "s_displacement": study_results.displacement_sentence(ST, "seed0-dca"),
+})
+from dca.config import load_profile
+from dca.transfer import TransferConfig
+
+protocol = load_profile("study")["extract"]
+paper = pd.read_csv("book/data/paper_results.csv", comment="#")
+report.glue_all({
+    "s_ref_n_eval": load_profile("reference")["extract"]["n_eval"],
+    "s_n_questions": protocol["n_questions"], "s_n_eval": protocol["n_eval"],
+    "s_n_train": protocol["n_questions"] - protocol["n_eval"],
+    "s_n_transfer": TransferConfig().n_questions,
+    "s_distractor": study.OBJECTIVES["distract"][0]["pairs.distractors"],
+    "s_paper_best_rho": f"{paper[paper['metric'] == 'rho']['dca'].max():.2f}",
+})
+
+# %% [markdown]
+# ## The protocol
+#
+# The reference experiment had {glue:text}`s_ref_n_eval` held-out questions per dataset; no seed's
+# interval excluded zero for any alignment metric. The study's protocol (profile `study`) asks the
+# same model {glue:text}`s_n_questions` questions from each of OpenBookQA, MMLU and ARC-Challenge
+# with the paper's zero-shot prompt: {glue:text}`s_n_eval` of them held out, up to
+# {glue:text}`s_n_train` for the pairs (ARC-Challenge has fewer questions offline, so fewer of its
+# questions train). Every objective of a seed trains on the pairs of the same questions and is judged
+# on the same held-out questions; every adapter is also asked {glue:text}`s_n_transfer` CommonsenseQA
+# questions (five options), a dataset none was trained on. Jobs in the committed files: {glue:text}`s_jobs`
+# ({glue:text}`s_hours` hours of a 2-core CPU).
+#
+# ## Displacement: what DPO did to the two replies
+#
+# A pair differs only in the number. DPO's loss falls when the chosen reply becomes *relatively*
+# more likely than the rejected one; nothing in it requires the chosen reply itself to become
+# likely. The trainer logs the policy's summed log-probability of both replies at every step and
+# at every measurement of the held-out pairs:
+
+# %% tags=["remove-input", "dca-panels"]
+if objective_jobs:
+    for where, title in (("train", "training batch"), ("heldout", "held-out pairs")):
+        ax = panels(1)[0]
+        for k, job in enumerate(j for j in objective_jobs if j.startswith("seed0-")):
+            rows = ST[ST["job"] == job].dropna(subset=[f"{where}_logp_chosen"])
+            if not rows.empty:
+                plot_logp_curves(ax, rows["step"], rows[f"{where}_logp_chosen"], rows[f"{where}_logp_rejected"],
+                                 label=job.removeprefix("seed0-"), color_index=k % 8)
+        ax.set_title(f"seed 0, {title}")
+        plt.show()
+else:
+    display(Markdown("No training log of the study has been committed yet."))
+
+# %% [markdown]
+# {glue:text}`s_displacement`
+#
+# ## At the number's position
+#
+# Where does the probability go? For a few held-out questions, the base model on its own reply and
+# the trained model on its reply: the most probable next tokens where the number starts (which first
+# digit), and after its first tokens (a `%`, or a decimal point: the "58.8%" replies).
+
+# %% tags=["remove-input"]
+if TOK.empty:
+    display(Markdown("The next-token tables have not been computed yet (`python -m dca.study diagnose seed0-dca`)."))
+else:
+    for position, what in ((0, "where the number starts"), (1, "one token later")):
+        display(Markdown(f"**{what}**"))
+        display(Markdown(report.markdown_table(study_results.number_token_table(TOK, position))))
+
+# %% [markdown]
+# ## What the models write
+#
+# The chosen reply of every pair states round($C_i$). How often does a trained model's greedy reply
+# state exactly that, how many parse as a whole-number percentage, and which strings are the most
+# common? The replies of the same held-out questions, before and after, for DCA on seed 0:
+
+# %% tags=["remove-input"]
+if have_study:
+    shown = S[(S["dataset"] == "mean") & S["metric"].isin(["exact_round_ci", "whole_percent", "top_cv_share",
+                                                           "distinct_cv"])]
+    wide = shown.pivot_table(index=["job", "method"], columns="metric", values="value").reset_index()
+    display(Markdown(report.markdown_table(wide.round(1))))
+dca_q = SQ[(SQ["job"] == "seed0-dca") & (SQ["split"] == "heldout")] if not SQ.empty else SQ
+if not dca_q.empty:
+    side = pd.DataFrame({"question": dca_q["id"], "reply before training": dca_q["reply_before"],
+                         "reply after training": dca_q["reply_after"]}).groupby(dca_q["source"]).head(2)
+    display(Markdown(report.markdown_table(side.replace("\n", " · ", regex=True))))
+    display(Markdown(report.markdown_table(report.stated_strings(
+        ("before training", dca_q.rename(columns={"reply_before": "response"})),
+        ("after training", dca_q.rename(columns={"reply_after": "response"}))))))
+
+# %% [markdown]
+# ## The objectives
+#
+# Each objective is a parameter of stage 2 or 3 (`python -m dca help train`):
+# DCA as published (sigmoid DPO); RPO, which adds the chosen reply's negative log-likelihood
+# (`sft_weight=1`); DPOP, which penalises any fall of the chosen reply's likelihood below the
+# reference's (`loss_type=dpop`); APO-zero, which raises the chosen and lowers the rejected reply each
+# against the reference (`loss_type=apo_zero`); SFT on the chosen replies; SFT then DPO
+# (`init_adapter=`); and distractor rejections, which add rejected replies stating round($C_i$) ±
+# {glue:text}`s_distractor` points (`distractors=`). Values after training, mean ± sd over the seeds that ran, on the held-out
+# questions (mean of the three datasets) and on the transfer questions; vanilla and the no-training
+# baselines from the same questions:
+
+# %% tags=["remove-input"]
+if have_study:
+    display(Markdown(report.markdown_table(study_results.objective_summary(S))))
+    mde = S[(S["dataset"] != "mean") & S["metric"].isin(["rho", "mean_abs_eps", "sigma_eps"])].dropna(subset=["mde"])
+    if not mde.empty:
+        display(Markdown("The smallest change each comparison could detect (80 % power, 5 % level, from the "
+                         "paired intervals; median over the jobs and datasets):"))
+        display(Markdown(report.markdown_table(mde.groupby(["split", "metric"])["mde"].median().round(3).reset_index())))
+else:
+    display(Markdown("No study results yet: `make study` runs them (hours), `python -m dca.study collect` "
+                     "writes the files this chapter reads."))
+
+# %% [markdown]
+# ## The verdict
+#
+# An objective *works* when, as the mean over the three held-out datasets and in each of the three
+# seeds: $\rho$ rises; mean $|\varepsilon|$ falls below both the constant and the isotonic baselines;
+# $\sigma_\varepsilon$ falls; accuracy stays within {glue:text}`s_acc_drop` points of vanilla; at
+# least {glue:text}`s_whole` % of the replies parse as a whole-number percentage; and on the transfer
+# questions $\rho$ shows no fall whose paired interval excludes zero. The goal to aim for is
+# $\rho \ge$ {glue:text}`s_rho_goal` (the paper's best model reaches {glue:text}`s_paper_best_rho`).
+# How many of the seeds that ran meet each condition:
+
+# %% tags=["remove-input"]
+if have_study:
+    display(Markdown(report.markdown_table(study_results.verdict_table(S))))
