@@ -76,7 +76,7 @@ class TrainConfig(StageConfig):
                           "At most 100."})
     dpop_lambda: float = dataclasses.field(
         default=50.0,
-        metadata={"help": "DPOP's lambda (loss_type='dpop'): how strongly a fall of log p(chosen) below the "
+        metadata={"help": "DPOP's lambda (with the dpop loss): how strongly a fall of log p(chosen) below the "
                           "reference's is penalised inside the sigmoid (the DPOP paper uses 50). At most 1000."})
     init_adapter: str = dataclasses.field(
         default="",

@@ -50,6 +50,7 @@ run_dir = 'runs/default'  # Run folder: reads stage1.parquet, writes pairs.jsonl
 target = 'c_i'  # Which internal confidence the chosen reply states: 'c_i' (full-vocabulary softmax probability of the emitted letter, the primary choice) or 'c_i_norm' (renormalised over the option letters).
 correct_only = False  # Keep only questions the model answered correctly (the paper keeps wrong answers).
 min_gap = 0.0  # Drop pairs whose numbers differ by less than this many points, |C_v - round(C_i)| < min_gap (0 to 100). Pairs with equal numbers are always dropped.
+distractors = []  # Beyond the paper: offsets in points (comma-separated, e.g. 20,40) of extra rejected replies per training question, the chosen reply with round(C_i) +- each offset (clipped to 0..100; a number equal to the chosen one or to the model's own is skipped). They teach which number, not only 'not this one'. Empty (the paper): only the model's own reply is rejected. The held-out pairs never get distractors.
 
 # %%
 from dca.artifacts import enter_repo_root

@@ -84,7 +84,11 @@ if importlib.util.find_spec("dca") is None:
 run_dir = 'runs/default'  # Run folder: reads pairs.jsonl; writes adapter/, checkpoints/, train_log.jsonl, train_config.json.
 model = 'embedded'  # Base model: 'embedded' (SmolLM2-135M-Instruct), a Hub id or a local folder. Must be the model that produced the stage-1 responses.
 beta = 0.1  # DPO beta: how far the policy may move from the reference (higher: less). For IPO it is the regulariser tau. At most 10.
-loss_type = 'sigmoid'  # 'sigmoid' (DPO, the paper's choice), 'ipo' (one secondary source says IPO was used) or 'hinge' (SLiC).
+loss_type = 'sigmoid'  # 'sigmoid' (DPO, the paper's choice), 'ipo' (one secondary source says IPO was used), 'hinge' (SLiC); beyond the paper, for pairs that differ in one number: 'apo_zero' (APO-zero: raises the chosen reply's likelihood and lowers the rejected one's, each against the reference) or 'dpop' (DPO-Positive: DPO with a penalty, weighted by dpop_lambda, whenever the chosen reply becomes less likely than under the reference).
+sft_weight = 0.0  # Weight of the chosen reply's negative log-likelihood (per token) added to the preference loss: RPO (DPO + NLL) when > 0. 0 (the paper): the preference loss alone. At most 100.
+dpop_lambda = 50.0  # DPOP's lambda (with the dpop loss): how strongly a fall of log p(chosen) below the reference's is penalised inside the sigmoid (the DPOP paper uses 50). At most 1000.
+init_adapter = ''  # Start from this trained adapter (a folder, e.g. another run's SFT adapter) instead of a fresh one: 'SFT then DPO'. DPO's reference is then that adapter's model, as in the usual SFT-then-DPO recipe. Empty: a fresh adapter on the base model.
+pair_fraction = 1.0  # Train on this fraction of the training questions' pairs (a seeded subset of the questions, all pairs of a chosen question kept), for dose-response runs; 1: all.
 lora_r = 16  # LoRA rank (at most 1024).
 lora_alpha = 32  # LoRA scaling alpha (scale: alpha / r; at most 4096).
 lora_dropout = 0.05  # Dropout on the LoRA branch. Active during training: TRL's disable_dropout is turned off here so that this value is honoured.
