@@ -62,7 +62,7 @@ clean-runs:
 students: setup
 	$(PY) -m dca.book students
 
-## Benchmarks (issue 6): side-by-side ratios on this machine; tables in benchmarks/results/.
+## Benchmarks: side-by-side ratios on this machine; tables in benchmarks/results/.
 .PHONY: bench
 bench: embedded
 	$(PY) -m pip install -q -e '.[bench]'

@@ -9,7 +9,6 @@ again with the trained model.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -243,11 +242,6 @@ def run(config: ExtractConfig, *, progress: bool = True, force: bool = False) ->
 def load_stage1(run_dir: str | Path) -> pd.DataFrame:
     """Read ``run_dir/stage1.parquet`` (error naming the notebook to run first when missing)."""
     return pd.read_parquet(artifacts.RunFolder(run_dir).require("stage1"))
-
-
-def parsed_messages(table: pd.DataFrame) -> list[list[dict[str, str]]]:
-    """The ``messages`` column decoded from JSON."""
-    return [json.loads(m) for m in table["messages"]]
 
 
 __all__ = ["COLUMNS", "ExtractConfig", "extract_table", "load_stage1", "run", "summarize"]

@@ -44,7 +44,6 @@ DATA = ROOT / "book" / "data"
 RESULTS = DATA / "reference_results.csv"
 QUESTIONS = DATA / "reference_questions.csv"
 TRAINING = DATA / "reference_training.csv"
-BASELINES = ("constant", "isotonic", "say_ci")
 COLUMNS = ("job", "kind", "factor", "seed", "dataset", "method", "metric", "value", "low", "high", "diff",
            "diff_low", "diff_high", "n", "model", "data", "split", "params", "commit", "date", "machine",
            "wall_s")
