@@ -373,21 +373,28 @@ def verdict_sentence(results: pd.DataFrame) -> str:
     if table.empty:
         return "The objectives study has not produced results yet (`make study`); nothing is claimed."
     works = table[table["works"] == "yes"]["objective"].tolist()
-    conditions = [c for c in table.columns if c not in ("objective", "seeds run", "works")]
-
-    def held(row: pd.Series) -> int:
-        return sum(int(str(row[c]).split("/")[0]) == int(row["seeds run"]) for c in conditions)
-
-    best = table.assign(held=[held(r) for _, r in table.iterrows()]).sort_values(
-        ["held", "seeds run"], ascending=False).iloc[0]
+    best, held, conditions = closest_objective(table)
     seeds_run = sorted(set(results["seed"]))
     scope = (f"on seed{'s' if len(seeds_run) > 1 else ''} {', '.join(str(s) for s in seeds_run)} "
              f"({len(table)} objective{'s' if len(table) > 1 else ''} trained so far)")
     if works:
         return (f"By the study's rule, {', '.join(works)} works {scope}: every condition holds in every seed. "
                 f"DCA as published does {'' if 'dca' in works else 'not '}meet it.")
-    return (f"No objective works by the study's rule yet {scope}. The closest is {best['objective']}: "
-            f"{best['held']} of the {len(conditions)} conditions hold in every seed it ran.")
+    return (f"No objective works by the study's rule yet {scope}. The closest is {best}: "
+            f"{held} of the {conditions} conditions hold in every seed it ran.")
+
+
+def closest_objective(table: pd.DataFrame) -> tuple[str, int, int]:
+    """The objective of a :func:`verdict_table` that meets the most conditions in every seed it ran
+    (more seeds first on a tie): its name, how many conditions it meets, and how many there are."""
+    conditions = [c for c in table.columns if c not in ("objective", "seeds run", "works")]
+
+    def held(row: pd.Series) -> int:
+        return sum(int(str(row[c]).split("/")[0]) == int(row["seeds run"]) for c in conditions)
+
+    ranked = table.assign(held=[held(r) for _, r in table.iterrows()]).sort_values(
+        ["held", "seeds run"], ascending=False, kind="stable")
+    return str(ranked.iloc[0]["objective"]), int(ranked.iloc[0]["held"]), len(conditions)
 
 
 def displacement_sentence(training: pd.DataFrame, job: str) -> str:
@@ -436,3 +443,32 @@ def number_token_table(tokens: pd.DataFrame, position: int, top: int = 3) -> pd.
                 f"{t!r} {p:.2f}" for t, p in zip(g["token"], g["prob"]))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def card_note(results: pd.DataFrame) -> str:
+    """The landing page's note on the objectives study, under the results card: the verdict, and
+    DCA as published beside the closest objective (mean over the seeds that ran, held-out mean),
+    labelled as beyond the paper.
+
+    >>> print(card_note(pd.DataFrame()))  # doctest: +NORMALIZE_WHITESPACE
+    ```{admonition} Beyond the paper: other training objectives
+    :class: note
+    The objectives study has not produced results yet (`make study`); nothing is claimed. Details:
+    {ref}`chapter-why-and-what-works`.
+    ```
+    """
+    lines = [verdict_sentence(results)]
+    table = verdict_table(results)
+    if not table.empty:
+        def mean_of(method: str, metric: str) -> str:
+            rows = results[(results["dataset"] == "mean") & (results["method"] == method) & (results["metric"] == metric)]
+            return f"{rows['value'].mean():.3g}" if not rows.empty else "—"
+
+        best = closest_objective(table)[0]
+        shown = ["dca"] + ([best] if best != "dca" else [])
+        lines.append("After training, mean over the seeds that ran (held-out questions): " + "; ".join(
+            f"{o}{' (as published)' if o == 'dca' else ''}: ρ {mean_of(o, 'rho')}, mean |ε| {mean_of(o, 'mean_abs_eps')}"
+            for o in shown if o in set(results["method"])) + f" (vanilla: ρ {mean_of('vanilla', 'rho')}, "
+            f"mean |ε| {mean_of('vanilla', 'mean_abs_eps')}).")
+    return ("```{admonition} Beyond the paper: other training objectives\n:class: note\n"
+            + " ".join(lines) + " Details: {ref}`chapter-why-and-what-works`.\n```\n")

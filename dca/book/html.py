@@ -50,6 +50,9 @@ def write_results_card(dest: Path | None = None) -> Path:
 
     questions = pd.read_csv(QUESTIONS) if QUESTIONS.exists() else pd.DataFrame()
     markdown = results_card(read_results(RESULTS), questions, dest / "results_card.png")
+    from dca import study_results
+
+    markdown += "\n" + study_results.card_note(study_results.read(study_results.RESULTS))
     card = dest / "results_card.md"
     if not card.exists() or card.read_text() != markdown:
         card.write_text(markdown)
