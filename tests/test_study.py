@@ -116,3 +116,19 @@ def test_collect_rows_baselines_transfer_and_detectable_change(finished, tmp_pat
 def test_min_detectable_is_2_8_standard_errors():
     assert study_results.min_detectable(-1.959964, 1.959964) == pytest.approx(1.959964 + 0.841621, rel=1e-6)
     assert math.isnan(study_results.min_detectable(float("nan"), 1.0))
+
+
+def test_verdict_sentence_and_card_name_the_closest_objective(finished, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    monkeypatch.setattr(study_results, "DATA", data)
+    for name, file in (("RESULTS", "r.csv"), ("QUESTIONS", "q.csv"), ("TRAINING", "t.csv")):
+        monkeypatch.setattr(study_results, name, data / file)
+    study_results.collect(n_boot=50)
+    results = pd.read_csv(data / "r.csv")
+    table = study_results.verdict_table(results)
+    best, held, total = study_results.closest_objective(table)
+    assert best == "rpo" and total == 6 and held >= 4  # rpo states round(C_i) + 1: close to the ceiling
+    sentence = study_results.verdict_sentence(results)
+    assert ("rpo works" in sentence) or ("The closest is rpo" in sentence)
+    card = study_results.card_note(results)
+    assert card.startswith("```{admonition} Beyond the paper") and "dca (as published): ρ" in card and "rpo: ρ" in card
