@@ -34,6 +34,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dca import artifacts
 from dca.paths import ROOT
@@ -202,20 +203,28 @@ def main(argv: list[str] | None = None) -> int:
         path = collect()
         print(f"results written to {path}")
         return 0
+    return run_in_order(args.only, JOBS, job, is_finished, run_job, RUNS, "reference")
+
+
+def run_in_order(only: list[str] | None, jobs: list, find: Any, finished: Any, run: Any, runs: Path,
+                 name: str) -> int:
+    """Run the named jobs (or all of ``jobs``) in order, skipping finished ones; a failing job stops
+    the run with one line saying how to resume (status 2). Shared by the reference experiment and the
+    objectives study (``name``: ``reference`` or ``study``)."""
     try:
-        chosen = [job(n) for n in args.only] if args.only else JOBS
+        chosen = [find(n) for n in only] if only else jobs
     except KeyError as err:
         print(f"error: {err.args[0]}", file=sys.stderr)
         return 2
-    RUNS.mkdir(parents=True, exist_ok=True)
+    runs.mkdir(parents=True, exist_ok=True)
     for j in chosen:
-        if is_finished(j):
-            print(f"[reference] {j.name}: done", flush=True)
+        if finished(j):
+            print(f"[{name}] {j.name}: done", flush=True)
             continue
         try:
-            run_job(j)
+            run(j)
         except (RuntimeError, subprocess.CalledProcessError) as err:
-            print(f"error: job {j.name}: {err}; rerun `python -m dca.reference run` to resume", file=sys.stderr)
+            print(f"error: job {j.name}: {err}; rerun `python -m dca.{name} run` to resume", file=sys.stderr)
             return 2
     return 0
 

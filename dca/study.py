@@ -218,22 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             what = OBJECTIVES[j.objective][1] if j.objective else "stage 1 of the seed"
             print(f"{j.name:18s} {'done' if is_finished(j) else 'todo':5s} {what} {j.params or ''}")
         return 0
-    try:
-        chosen = [job(n) for n in args.only] if args.only else JOBS
-    except KeyError as err:
-        print(f"error: {err.args[0]}", file=sys.stderr)
-        return 2
-    RUNS.mkdir(parents=True, exist_ok=True)
-    for j in chosen:
-        if is_finished(j):
-            print(f"[study] {j.name}: done", flush=True)
-            continue
-        try:
-            run_job(j)
-        except (RuntimeError, subprocess.CalledProcessError) as err:
-            print(f"error: job {j.name}: {err}; rerun `python -m dca.study run` to resume", file=sys.stderr)
-            return 2
-    return 0
+    from dca.reference import run_in_order
+
+    return run_in_order(args.only, JOBS, job, is_finished, run_job, RUNS, "study")
 
 
 if __name__ == "__main__":
