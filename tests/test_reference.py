@@ -86,7 +86,7 @@ def test_every_job_command_is_one_the_cli_accepts(stage):
 
     for j in reference.JOBS:
         cmd = reference.command(j, stage)
-        names = list(cli.STAGES) if stage == "run" else [stage]
+        names = list(cli.PIPELINE) if stage == "run" else [stage]
         params = cli.stage_parameters(names, parse_overrides(cmd[4:]))
         for name in names:
             cli.stage_config(name).from_dict(params[name])
