@@ -87,15 +87,22 @@ report.glue_all({
     "s_rho_goal": f"{study_results.RHO_GOAL:g}",
     "s_displacement": study_results.displacement_sentence(ST, "seed0-dca"),
 })
-from dca.config import load_profile
+from dca.cli import stage_parameters
+from dca.extract import ExtractConfig
 from dca.transfer import TransferConfig
 
-protocol = load_profile("study")["extract"]
+
+def extract_protocol(profile: str) -> ExtractConfig:
+    """The extraction parameters a profile runs with (the configs' defaults filled in)."""
+    return ExtractConfig.from_dict(stage_parameters(["extract"], {"profile": profile})["extract"])
+
+
+protocol = extract_protocol("study")
 paper = pd.read_csv("book/data/paper_results.csv", comment="#")
 report.glue_all({
-    "s_ref_n_eval": load_profile("reference")["extract"]["n_eval"],
-    "s_n_questions": protocol["n_questions"], "s_n_eval": protocol["n_eval"],
-    "s_n_train": protocol["n_questions"] - protocol["n_eval"],
+    "s_ref_n_eval": extract_protocol("reference").n_eval,
+    "s_n_questions": protocol.n_questions, "s_n_eval": protocol.n_eval,
+    "s_n_train": protocol.n_questions - protocol.n_eval,
     "s_n_transfer": TransferConfig().n_questions,
     "s_distractor": study.OBJECTIVES["distract"][0]["pairs.distractors"],
     "s_paper_best_rho": f"{paper[paper['metric'] == 'rho']['dca'].max():.2f}",
