@@ -11,6 +11,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -830,6 +831,22 @@ def evaluation_summary(result: dict[str, Any], comparison: pd.DataFrame,
     }
 
 
+def shown_run(run: str) -> str:
+    """A run folder as a reader wants to see it: relative to the repository when inside it (the store
+    keys runs by their absolute path, which says more about the machine than about the run).
+
+    >>> shown_run(str(ROOT / "runs" / "smoke"))
+    'runs/smoke'
+    >>> shown_run("/elsewhere/runs/x")
+    '/elsewhere/runs/x'
+    """
+    path = Path(str(run))
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(run)
+
+
 def store_markdown(store: pd.DataFrame,
                    keys: Iterable[str] = ("accuracy", "rho", "sigma_eps", "mean_abs_eps", "sigma_m")) -> str:
     """Every run of the results store as Markdown: one table of where each run comes from (model, data,
@@ -845,6 +862,7 @@ def store_markdown(store: pd.DataFrame,
              for k in keys if (k, "vanilla") in wide and (k, "dca") in wide}
     runs = pd.DataFrame(cells, index=wide.index).reset_index()
     runs["commit"] = runs["commit"].astype(str).str[:8]
+    runs["run"] = runs["run"].map(shown_run)
     # two tables of few columns, so that both fit the page: where each run comes from, then its metrics
     where = runs[["run", "model", "dataset", "profile", "n", "commit", "date", "source"]]
     metrics = runs[["run", *cells]]
