@@ -106,10 +106,44 @@ def whole_percent(table: pd.DataFrame) -> float:
     return float(100.0 * whole.mean())
 
 
+def stage_seconds(j: Job) -> dict[str, float]:
+    """The seconds each of a job's stages took, read from the provenance of what it wrote.
+
+    A job resumed after an interruption records in ``jobs.jsonl`` only the time of its last attempt;
+    every artifact's provenance keeps the time of the run that made it, so the sum over stages is the
+    job's cost whatever the interruptions. A seed's stage-1 job is its extraction; an objective job is
+    its training, its evaluation and its transfer evaluation (the base model's transfer replies are
+    computed once and counted in the first job that needed them).
+    """
+    def recorded(path: Path, key: str) -> float:
+        prov = Path(f"{path}.provenance.json")
+        if not prov.exists():
+            return 0.0
+        value = json.loads(prov.read_text()).get(key) or 0.0
+        return float(sum(value.values())) if isinstance(value, dict) else float(value)
+
+    run = j.run_dir
+    if not j.objective:
+        return {"extract": recorded(run / "stage1.parquet", "seconds")}
+    return {"train": recorded(run / "adapter", "wall_time_s"),
+            "evaluate": recorded(run / "eval.parquet", "seconds"),
+            "transfer": sum(recorded(p.parent / "metrics.json", "seconds")
+                            for p in sorted((run / "transfer").glob("*/metrics.json.provenance.json")))}
+
+
 def _wall(j: Job) -> dict[str, Any]:
+    """Provenance of a job: commit, date and machine of its last attempt (``jobs.jsonl``), or of its
+    newest artifact when the runner did not record it, and its wall time summed over its stages."""
     path = RUNS / "jobs.jsonl"
     walls = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    return next((w for w in reversed(walls) if w["job"] == j.name), {})
+    wall = dict(next((w for w in reversed(walls) if w["job"] == j.name), {}))
+    if "commit" not in wall:
+        provs = [json.loads(p.read_text()) for p in j.run_dir.glob("*.provenance.json")]
+        newest = max(provs, key=lambda d: d.get("created", ""), default={})
+        wall.update({k: v for k, v in (("commit", newest.get("git_commit")), ("finished", newest.get("created")))
+                     if v})
+    wall["wall_s"] = round(sum(stage_seconds(j).values()), 1) or wall.get("wall_s", math.nan)
+    return wall
 
 
 def _rows_for(common: dict[str, Any], dataset: str, split: str, results: dict[str, dict[str, dict[str, float]]]

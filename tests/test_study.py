@@ -132,3 +132,29 @@ def test_verdict_sentence_and_card_name_the_closest_objective(finished, tmp_path
     assert ("rpo works" in sentence) or ("The closest is rpo" in sentence)
     card = study_results.card_note(results)
     assert card.startswith("```{admonition} Beyond the paper") and "dca (as published): ρ" in card and "rpo: ρ" in card
+
+
+def test_a_resumed_jobs_wall_time_is_summed_from_its_artifacts_provenance(tmp_path, monkeypatch):
+    """jobs.jsonl holds only the last attempt of a resumed job (here: no training time); the provenance
+    of each artifact keeps what its stage took, and a job without a jobs.jsonl line takes its commit
+    and date from its newest artifact, not from whoever collects."""
+    monkeypatch.chdir(tmp_path)
+    job = study.job("seed0-dca")
+    run = job.run_dir
+    (run / "transfer" / "commonsenseqa").mkdir(parents=True)
+
+    def provenance(path, **fields):
+        path.with_name(path.name + ".provenance.json").write_text(json.dumps(fields))
+
+    provenance(run / "adapter", wall_time_s=3000.0, git_commit="a" * 40, created="2026-01-01T10:00:00+00:00")
+    provenance(run / "eval.parquet", seconds=1200.0, git_commit="b" * 40, created="2026-01-02T10:00:00+00:00")
+    provenance(run / "transfer" / "commonsenseqa" / "metrics.json", seconds={"before": 300.0, "after": 80.0})
+    assert study_results.stage_seconds(job) == {"train": 3000.0, "evaluate": 1200.0, "transfer": 380.0}
+    wall = study_results._wall(job)
+    assert wall["wall_s"] == 4580.0 and wall["commit"] == "b" * 40 and wall["finished"].startswith("2026-01-02")
+
+    study.RUNS.mkdir(parents=True, exist_ok=True)
+    (study.RUNS / "jobs.jsonl").write_text(json.dumps({"job": "seed0-dca", "wall_s": 1600.0, "commit": "c" * 40,
+                                                       "finished": "2026-01-03T00:00:00Z"}) + "\n")
+    wall = study_results._wall(job)
+    assert wall["wall_s"] == 4580.0 and wall["commit"] == "c" * 40
