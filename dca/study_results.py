@@ -335,12 +335,12 @@ def criteria(results: pd.DataFrame, objective: str, seed: int) -> dict[str, bool
                                                                                "accuracy_all")
     transfer_high = _cell(results, job, TRANSFER, objective, "rho", "diff_high")
     return {
-        "rho rises": _cell(results, job, "mean", objective, "rho", "diff") > 0,
-        "mean |eps| below constant and isotonic": all(after_mae < b for b in baselines),
-        "sigma_eps falls": _cell(results, job, "mean", objective, "sigma_eps", "diff") < 0,
+        "ρ rises": _cell(results, job, "mean", objective, "rho", "diff") > 0,
+        "mean abs. ε below constant and isotonic": all(after_mae < b for b in baselines),
+        "σ of ε falls": _cell(results, job, "mean", objective, "sigma_eps", "diff") < 0,
         "accuracy kept": accuracy >= -MAX_ACCURACY_DROP,
         "whole-number percentages": _cell(results, job, "mean", objective, "whole_percent") >= MIN_WHOLE_PERCENT,
-        "transfer rho does not fall": (transfer_high >= 0) if math.isfinite(transfer_high) else False,
+        "transfer ρ does not fall": (transfer_high >= 0) if math.isfinite(transfer_high) else False,
     }
 
 
