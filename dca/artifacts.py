@@ -149,6 +149,29 @@ def git_commit(cwd: str | Path | None = None) -> str:
         return "unknown"
 
 
+def machine() -> str:
+    """A short description of this machine: CPU model, cores, memory.
+
+    Returns
+    -------
+    str
+        ``"<cpu model>, <n> cores, <m> GiB"``.
+    """
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = float("nan")
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB"
+
+
 def provenance(stage: str, params: dict[str, Any], fingerprint: str, **extra: Any) -> dict[str, Any]:
     """The provenance record of one artifact."""
     return {

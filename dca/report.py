@@ -665,7 +665,7 @@ def interval_change(diff: float, low: float, high: float, higher_is_better: bool
 
 def beats_constant(comparison: pd.DataFrame, constant: dict[str, float] | None) -> dict[str, bool | None]:
     """Per metric of ``comparison`` (:func:`dca.bootstrap.paired_table`): whether the value after
-    training beats the constant baseline's (:func:`dca.reference_results.constant_summary`), for the
+    training beats the constant baseline's (:func:`dca.baselines.constant_summary`), for the
     metrics it has (σ_ε, mean |ε|, lower is better); ``None`` for the others.
 
     >>> t = pd.DataFrame({"metric": ["mean_abs_eps", "rho"], "after": [17.2, 0.02]})

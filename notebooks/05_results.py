@@ -87,7 +87,7 @@ from dca.metrics import epsilon
 from dca.pairs import load_pairs
 from dca.plots import panels, plot_confidence_histograms, plot_eps_distribution, use_book_style
 from dca import report
-from dca.reference_results import constant_summary
+from dca.baselines import constant_summary
 from dca.report import (
     collapse_sentence, comparison_markdown, evaluation_summary, glue_all, markdown_table, replies_side_by_side,
     stated_counts, stated_strings, store_markdown,

@@ -371,7 +371,7 @@ else:
                                                           in zip(own["diff_low"], own["diff_high"], own["metric"])]})
     display(Markdown(report.markdown_table(shown, markup=["metric"])))
     from dca.extract import load_stage1
-    from dca.reference_results import constant_summary
+    from dca.baselines import constant_summary
 
     const = constant_summary(load_stage1(config.run_dir))
     display(Markdown(
