@@ -34,6 +34,7 @@ from dca import artifacts
 from dca.config import ConfigError
 # The stage's parameters live in dca.train_config; dca.train.TrainConfig keeps working.
 from dca.train_config import ALL_LINEAR, MIN_EPOCHS, TrainConfig  # noqa: F401 (re-exported)
+from dca.train_log import read_train_log  # noqa: F401 (re-exported: dca.train.read_train_log)
 
 
 def _cuda() -> bool:
@@ -546,8 +547,3 @@ def adapted_layers(lora_layers: int, model) -> list[int] | None:
         raise ConfigError(f"lora_layers={lora_layers} but the model has only {n_layers} decoder layers; "
                           f"use 1..{n_layers}, or 0 for all of them")
     return list(range(n_layers - lora_layers, n_layers))
-
-
-def read_train_log(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The training log (one dict per logging step, and a final summary) of a finished run."""
-    return artifacts.read_jsonl(artifacts.RunFolder(run_dir).require("train_log"))

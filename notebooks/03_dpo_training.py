@@ -223,7 +223,8 @@ axes[2].set_ylim(-0.05, 1.05)
 plt.show()
 
 # %% tags=["remove-cell"]
-from dca.report import glue_all, heldout_summary, training_summary
+from dca.report import glue_all
+from dca.train_log import heldout_summary, training_summary
 
 first, last = steps.iloc[0], steps.iloc[-1]
 glue_all({"n_lora": int(n_lora), **training_summary(log), "heldout_text": heldout_summary(log),

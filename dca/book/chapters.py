@@ -49,7 +49,7 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook("03_dpo_training", "train", "dca.train"),
     Notebook("04_metrics", "metrics", "dca.bootstrap"),
     Notebook("05_results", "evaluate", "dca.evaluate"),
-    Notebook("06_does_dca_work", "reference", "dca.report"),
+    Notebook("06_does_dca_work", "reference", "dca.report_reference"),
     Notebook("07_why_and_what_works", "study", "dca.study_results"),
 )
 
