@@ -24,7 +24,7 @@ from dca.atomic_io import (  # noqa: F401 (re-exported: artifacts.write_json ...
     atomic_path, read_json, read_jsonl, write_json, write_jsonl, write_parquet, write_text,
 )
 from dca.locking import LOCK, LOCK_TOKEN_ENV, RunLockedError, holding_run_lock, run_lock  # noqa: F401 (re-exported)
-from dca.paths import ROOT
+from dca.paths import ROOT, hash_cache_file
 
 PACKAGES = ("dca", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "numpy", "pandas")
 
@@ -136,12 +136,12 @@ _HASHES: dict[tuple[str, int, int, int], str] = {}
 
 
 def _hash_cache_path() -> Path:
-    return Path(os.environ.get("DCA_HASH_CACHE", Path.home() / ".cache" / "dca" / "content-hashes.json"))
+    return hash_cache_file()
 
 
 def content_hash(path: str | Path) -> str:
     """SHA-256 of a file's bytes, cached by (path, size, mtime, ctime) in memory and in a small JSON
-    file (``DCA_HASH_CACHE``, default ``~/.cache/dca/content-hashes.json``), so a multi-gigabyte model
+    file (:func:`dca.paths.hash_cache_file`: ``content-hashes.json`` in ``$DCA_CACHE``, default ``~/.cache/dca``), so a multi-gigabyte model
     is read once, not at every run. The change time (``st_ctime``, which no program can set back) is
     in the key: an edit that keeps the size and restores the modification time is still seen.
     """

@@ -7,10 +7,8 @@ import importlib
 from pathlib import Path
 
 from dca.config import StageConfig
-from dca.paths import ROOT
+from dca.paths import BOOK_DIR, NOTEBOOK_DIR, ROOT
 
-NOTEBOOK_DIR = ROOT / "notebooks"
-BOOK_DIR = ROOT / "book"
 EXECUTED_DIR = BOOK_DIR / "_executed"
 STUDENTS_DIR = BOOK_DIR / "_students"
 MATHJAX_DIR = BOOK_DIR / "_static" / "mathjax"
