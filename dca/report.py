@@ -19,8 +19,8 @@ page. This module gathers them under one name (``report.X``); each lives in the 
 from __future__ import annotations
 
 from dca.report_format import (
-    CALIBRATION_KEYS, DATASET_TITLES, EXTRA_LABELS, METHOD_TITLES, PAPER_KEYS, fmt, glue_all, label, markdown_table,
-    markdown_text, math_label, math_text, mean_sd, pm,
+    CALIBRATION_KEYS, DATASET_TITLES, EXTRA_LABELS, METHOD_TITLES, PAPER_KEYS, better_side, fmt, glue_all, label,
+    markdown_table, markdown_text, math_label, math_text, mean_sd, pm,
 )
 from dca.report_reference import (
     ReferenceChapterConfig, ablation_summary, ablation_table, datasets, method_table, paper_form, per_seed, results_card,
@@ -38,7 +38,8 @@ from dca.train_log import heldout_summary, training_summary
 
 __all__ = [
     "CALIBRATION_KEYS", "COLLAPSE_MAX_DISTINCT", "COLLAPSE_TOP_SHARE", "DATASET_TITLES", "EXTRA_LABELS", "METHOD_TITLES",
-    "PAPER_KEYS", "ReferenceChapterConfig", "ablation_summary", "ablation_table", "beats_constant", "change_word",
+    "PAPER_KEYS", "ReferenceChapterConfig", "ablation_summary", "ablation_table", "beats_constant", "better_side",
+    "change_word",
     "collapse_sentence", "collapsed", "comparison_markdown", "datasets", "direction", "evaluation_summary", "fmt",
     "glue_all", "heldout_summary", "interval_change", "is_collapsed", "label", "markdown_table", "markdown_text",
     "math_label", "math_text", "mean_sd", "method_table", "moved", "paper_form", "per_seed", "pm",

@@ -17,7 +17,7 @@ import pandas as pd
 
 from dca.metrics import METRICS
 
-__all__ = ["CALIBRATION_KEYS", "DATASET_TITLES", "EXTRA_LABELS", "METHOD_TITLES", "PAPER_KEYS", "fmt", "glue_all",
+__all__ = ["CALIBRATION_KEYS", "DATASET_TITLES", "EXTRA_LABELS", "METHOD_TITLES", "PAPER_KEYS", "better_side", "fmt", "glue_all",
            "label", "markdown_table", "markdown_text", "math_label", "math_text", "mean_sd", "pm"]
 
 
@@ -105,6 +105,26 @@ def fmt(value: float, key: str) -> str:
 def label(key: str) -> str:
     """The metric's label for a table (its registry label, or the key)."""
     return math_label(METRICS[key].label) if key in METRICS else key
+
+
+def better_side(higher_is_better: bool | None) -> str:
+    """Which way a metric is better, for a table's *better* column.
+
+    Parameters
+    ----------
+    higher_is_better : bool or None
+        The metric's registry entry (:attr:`dca.metrics.MetricInfo.higher_is_better`); None for a metric
+        with no better direction.
+
+    Returns
+    -------
+    str
+        ``higher``, ``lower`` or ``—``.
+
+    >>> better_side(True), better_side(False), better_side(None)
+    ('higher', 'lower', '—')
+    """
+    return {True: "higher", False: "lower", None: "—"}[higher_is_better]
 
 
 def mean_sd(values: Iterable[float]) -> tuple[float, float, int]:

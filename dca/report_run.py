@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from dca.metrics import METRICS
-from dca.report_format import fmt, markdown_table, math_label
+from dca.report_format import better_side, fmt, markdown_table, math_label
 from dca.report_rules import beats_constant, change_word, collapse_sentence, stated_counts
 
 __all__ = ["comparison_markdown", "evaluation_summary", "moved", "replies_side_by_side", "stated_strings",
@@ -25,7 +25,7 @@ def comparison_markdown(comparison: pd.DataFrame, constant: dict[str, float] | N
     wins = beats_constant(comparison, constant)
     shown = pd.DataFrame({
         "metric": [math_label(x) for x in comparison["label"]],
-        "better": [{True: "higher", False: "lower", None: "—"}[h] for h in comparison["higher_is_better"]],
+        "better": [better_side(h) for h in comparison["higher_is_better"]],
         "before": [fmt(v, k) for v, k in zip(comparison["before"], comparison["metric"])],
         "after": [fmt(v, k) for v, k in zip(comparison["after"], comparison["metric"])],
         "after − before [95 % interval]": [f"{fmt(d, k)} [{fmt(lo, k)}, {fmt(hi, k)}]" for d, lo, hi, k in
