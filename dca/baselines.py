@@ -43,6 +43,18 @@ def baseline_cv(train: pd.DataFrame, held: pd.DataFrame) -> dict[str, np.ndarray
     regression of ``C_i`` on ``C_v`` fitted on the training rows (constant outside their range);
     ``say_ci``: ``round(C_i)``.
 
+    Parameters
+    ----------
+    train : pandas.DataFrame
+        The usable training rows (``c_v``, ``c_i``) the baselines are fitted on.
+    held : pandas.DataFrame
+        The held-out rows (``c_v``, ``c_i``) they state a number for.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Per baseline (``constant``, ``isotonic``, ``say_ci``), one stated number per row of ``held``.
+
     >>> tr = pd.DataFrame({"c_v": [70., 70., 90.], "c_i": [40., 60., 80.]})
     >>> out = baseline_cv(tr, pd.DataFrame({"c_v": [70., 90., 95.], "c_i": [33.3, 71.6, 99.]}))
     >>> out["constant"].tolist(), out["isotonic"].tolist(), out["say_ci"].tolist()
@@ -62,6 +74,16 @@ def constant_summary(stage1: pd.DataFrame) -> dict[str, float]:
     """The constant baseline of one run, pooled over its held-out questions: every usable held-out row
     states the mean ``C_i`` of the usable training rows (``c_v``); its ``mean_abs_eps`` and ``sigma_eps``
     against the untrained model's ``C_i`` (:func:`dca.metrics.compute`).
+
+    Parameters
+    ----------
+    stage1 : pandas.DataFrame
+        The run's stage-1 table (``split``, ``parse_ok``, ``c_i``, ``c_v``, ``correct``).
+
+    Returns
+    -------
+    dict of str to float
+        ``c_v`` (the constant stated), ``mean_abs_eps`` and ``sigma_eps``.
 
     >>> t = pd.DataFrame({"split": ["train", "train", "eval", "eval"], "parse_ok": [True] * 4,
     ...                   "c_i": [40., 60., 30., 80.], "c_v": [70.] * 4, "correct": [True, False, False, True]})
