@@ -17,16 +17,19 @@ package, one job each):
 ``confidence``  internal confidence ``C_i``, from the generation pass or a batched forward
 ``extract``     stage 1: the table of replies, ``C_v`` and ``C_i`` per question
 ``pairs``       stage 2: DPO preference pairs
-``train``       stage 3: DPO (or SFT) with a LoRA adapter
+``train``       stage 3: DPO (or SFT) with a LoRA adapter; ``train_config``: its parameters,
+                ``train_log``: its log
 ``evaluate``    stage 4: before/after metrics on held-out questions
 ``metrics``     the paper's alignment metrics and calibration beyond it; ``bootstrap``: their intervals
-``results``     the results store; ``report`` and ``plots``: the book's tables and figures
+``results``     the results store; ``report`` (``report_format``, ``report_rules``, ``report_reference``,
+                ``report_run``) and ``plots``: the book's tables and figures
 ``book``        executes the notebooks and builds the book
 
 Every stage module exposes its config (a :class:`dca.config.StageConfig`) and ``run(config, *,
 progress=True, force=False)``; ``cli`` (``python -m dca``) runs them. Shared by all: ``config``
-(configs, the shared defaults, profiles), ``artifacts`` (run folders, atomic writes, provenance),
-``distributed`` (several processes), ``paths`` (the repository root).
+(configs, the shared defaults, profiles), ``artifacts`` (run folders, provenance), ``atomic_io``
+(atomic writes), ``locking`` (the run folder's lock), ``distributed`` (several processes), ``paths``
+(the repository root, the cache folder).
 """
 
 __version__ = "0.1.0"

@@ -1,125 +1,36 @@
-"""Run folders: atomic writes, provenance records, and "is this stage already done?".
+"""Run folders: provenance records, content hashes, and "is this stage already done?".
 
-A run folder holds every artifact of one run. Each artifact is written to a temporary file in the
-same folder and moved into place with :func:`os.replace`, so an interrupted run never leaves a
-half-written file under the final name. Beside each artifact ``X`` lies ``X.provenance.json``: the
-stage's parameters, their fingerprint, the model, data, seed, package versions and git commit.
+A run folder holds every artifact of one run (:class:`RunFolder` names them). Each artifact is
+written atomically (:mod:`dca.atomic_io`) while the run folder's lock is held (:mod:`dca.locking`);
+both are re-exported here (``artifacts.write_json``, ``artifacts.run_lock`` ...). Beside each
+artifact ``X`` lies ``X.provenance.json``: the stage's parameters, their fingerprint, the model,
+data, seed, package versions and git commit.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
-import shutil
-import socket
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from dca.paths import ROOT
+from dca.atomic_io import (  # noqa: F401 (re-exported: artifacts.write_json ...)
+    atomic_path, read_json, read_jsonl, write_json, write_jsonl, write_parquet, write_text,
+)
+from dca.locking import LOCK, LOCK_TOKEN_ENV, RunLockedError, holding_run_lock, run_lock  # noqa: F401 (re-exported)
+from dca.paths import ROOT, hash_cache_file
 
 PACKAGES = ("dca", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "numpy", "pandas")
 
 
 class MissingArtifactError(FileNotFoundError):
     """An input artifact is missing; the message says which stage or notebook produces it."""
-
-
-class RunLockedError(RuntimeError):
-    """Another live process holds the run folder's lock; the message names its pid and host."""
-
-
-#: The lock file a ``dca run`` (or a single stage) holds in its run folder while it works.
-LOCK = ".dca.lock"
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it onto ``path`` atomically.
-
-    Works for files and folders. On an exception the temporary is removed and ``path`` is untouched.
-
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> with atomic_path(d / "x.txt") as tmp:
-    ...     _ = tmp.write_text("hello")
-    >>> (d / "x.txt").read_text()
-    'hello'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()
-    try:
-        yield tmp
-        if path.is_dir() and tmp.is_dir():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
-
-
-def write_text(path: str | Path, text: str) -> Path:
-    """Write text atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return Path(path)
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write JSON (indented, sorted keys) atomically."""
-    return write_text(path, json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
-
-
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
-
-
-def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
-    """Write a DataFrame to parquet atomically."""
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
-    return Path(path)
-
-
-def write_jsonl(path: str | Path, records: list[dict[str, Any]]) -> Path:
-    """Write one JSON object per line, atomically."""
-    lines = "".join(json.dumps(r, default=_json_default, ensure_ascii=False) + "\n" for r in records)
-    return write_text(path, lines)
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (_dt.date, _dt.datetime)):
-        return obj.isoformat()
-    return str(obj)
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
@@ -147,6 +58,29 @@ def git_commit(cwd: str | Path | None = None) -> str:
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def machine() -> str:
+    """A short description of this machine: CPU model, cores, memory.
+
+    Returns
+    -------
+    str
+        ``"<cpu model>, <n> cores, <m> GiB"``.
+    """
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = float("nan")
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB"
 
 
 def provenance(stage: str, params: dict[str, Any], fingerprint: str, **extra: Any) -> dict[str, Any]:
@@ -196,161 +130,18 @@ def input_fingerprint(path: str | Path) -> str:
     return content_hash(path)[:16]
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
-
-
-def _read_lock(lock: Path) -> dict[str, Any]:
-    try:
-        return json.loads(lock.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def _stale(holder: dict[str, Any]) -> bool:
-    """A lock left by a process of this host that is gone (or a lock without a pid and host)."""
-    if not isinstance(holder.get("pid"), int) or not holder.get("host"):
-        return True
-    return holder["host"] == socket.gethostname() and not _pid_alive(holder["pid"])
-
-
-#: The environment variable naming the lock token of the process that holds a run folder's lock; its
-#: children (the notebook kernels of the book driver) inherit it and work under the same lock.
-LOCK_TOKEN_ENV = "DCA_LOCK_TOKEN"
-
-
-def _create_lock(lock: Path, me: dict[str, Any]) -> bool:
-    """Create ``lock`` holding ``me`` in one step: the record is written to a private file first and
-    then hard-linked to the lock's name, which fails when the name exists. No process ever sees the
-    lock empty or half-written (where the file system has no hard links, the lock is created
-    exclusively and then filled; a reader that finds it empty then reports it and does not take it
-    over). True when this call created it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{lock.name}.", suffix=".tmp", dir=lock.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(me, fh)
-        try:
-            os.link(tmp, lock)
-        except FileExistsError:
-            return False
-        except OSError:  # a file system without hard links: exclusive create, then the record
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                return False
-            with os.fdopen(fd, "w") as fh:
-                json.dump(me, fh)
-        return True
-    finally:
-        os.unlink(tmp)
-
-
-def _remove_stale(lock: Path, holder: dict[str, Any]) -> None:
-    """Remove a stale lock, unless another process replaced it meanwhile: the lock is first renamed to a
-    private name (one process wins), and put back when what was moved is not the stale record."""
-    aside = lock.with_name(f".{lock.name}.stale.{os.getpid()}")
-    try:
-        os.rename(lock, aside)
-    except FileNotFoundError:
-        return  # another process removed it first
-    if _read_lock(aside) != holder:  # a live lock taken between our read and the rename: restore it
-        with contextlib.suppress(FileExistsError):
-            os.link(aside, lock)
-    aside.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: str | Path) -> Iterator[Path]:
-    """Hold ``run_dir/.dca.lock`` (pid, host and a token) while working in ``run_dir``.
-
-    A second process fails at once with :class:`RunLockedError` naming the holder. A lock whose
-    process is gone (same host, pid not running) is stale and taken over. The lock is created with its
-    content in one step (:func:`_create_lock`), so two processes started at the same instant never
-    both hold it. While held, ``DCA_LOCK_TOKEN`` carries its token: the holder itself and the
-    processes it starts (the book driver's notebooks) enter the lock again without waiting.
-
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> with run_lock(d):
-    ...     with run_lock(d):  # the holder again (a stage inside ``dca run``): nested, not refused
-    ...         (d / LOCK).exists()
-    True
-    >>> (d / LOCK).exists()
-    False
-    """
-    lock = Path(run_dir) / LOCK
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    token = os.environ.get(LOCK_TOKEN_ENV)
-    holder = _read_lock(lock)
-    if token and holder.get("token") == token:
-        yield lock  # held by this process or the one that started it
-        return
-    token = token or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(8).hex()}"
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "token": token,
-          "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    for _ in range(3):
-        if _create_lock(lock, me):
-            break
-        holder = _read_lock(lock)
-        if not holder and lock.exists():
-            raise RunLockedError(f"{lock} exists but cannot be read; remove it if no dca process works in {run_dir}")
-        if holder and not _stale(holder):
-            raise RunLockedError(
-                f"{run_dir} is in use by process {holder['pid']} on {holder['host']} (since "
-                f"{holder.get('started', '?')}); wait for it, or remove {lock} if that process is gone")
-        if holder:
-            _remove_stale(lock, holder)  # its process is gone: take it over
-    else:
-        raise RunLockedError(f"could not take {lock}: another process took it at the same moment")
-    previous = os.environ.get(LOCK_TOKEN_ENV)
-    os.environ[LOCK_TOKEN_ENV] = token
-    try:
-        yield lock
-    finally:
-        if previous is None:
-            os.environ.pop(LOCK_TOKEN_ENV, None)
-        else:
-            os.environ[LOCK_TOKEN_ENV] = previous
-        if _read_lock(lock).get("token") == token:
-            lock.unlink(missing_ok=True)
-
-
-def holding_run_lock(run: Any) -> Any:
-    """Decorate a stage's ``run(config, ...)`` to hold ``config.run_dir``'s lock (main process only),
-    so a notebook that calls the stage takes the same lock as ``python -m dca``."""
-    import functools
-
-    @functools.wraps(run)
-    def locked(config: Any, *args: Any, **kwargs: Any) -> Any:
-        from dca.distributed import is_main_process
-
-        if not is_main_process():
-            return run(config, *args, **kwargs)
-        with run_lock(config.run_dir):
-            return run(config, *args, **kwargs)
-
-    return locked
-
-
 #: Files of a local model folder whose content decides the model: weights, configs, tokenizer.
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf", ".json", ".model", ".txt")
 _HASHES: dict[tuple[str, int, int, int], str] = {}
 
 
 def _hash_cache_path() -> Path:
-    return Path(os.environ.get("DCA_HASH_CACHE", Path.home() / ".cache" / "dca" / "content-hashes.json"))
+    return hash_cache_file()
 
 
 def content_hash(path: str | Path) -> str:
     """SHA-256 of a file's bytes, cached by (path, size, mtime, ctime) in memory and in a small JSON
-    file (``DCA_HASH_CACHE``, default ``~/.cache/dca/content-hashes.json``), so a multi-gigabyte model
+    file (:func:`dca.paths.hash_cache_file`: ``content-hashes.json`` in ``$DCA_CACHE``, default ``~/.cache/dca``), so a multi-gigabyte model
     is read once, not at every run. The change time (``st_ctime``, which no program can set back) is
     in the key: an edit that keeps the size and restores the modification time is still seen.
     """

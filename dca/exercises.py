@@ -54,16 +54,15 @@ from pathlib import Path
 import nbformat
 
 from dca.myst_plain import PlainMarkdown, label_titles, read_bibtex
+from dca.paths import BOOK_DIR, NOTEBOOK_DIR, ROOT
 
 SOLUTION_TAG = "solution"
 STUB_TAG = "exercise-stub"
 CHECK_TAG = "exercise-check"
 STUB_SOURCE = "# Your code here"
 
-ROOT = Path(__file__).resolve().parent.parent
 TOC = ROOT / "_toc.yml"
-BIB = ROOT / "book" / "references.bib"
-BOOK_DIR = ROOT / "book"
+BIB = BOOK_DIR / "references.bib"
 EXERCISES_PAGE = BOOK_DIR / "exercises.md"
 STUDENTS_LINK_DIR = "_students"  # where the student notebooks lie, relative to book/
 LIST_START = "<!-- exercise list: written by `python -m dca.exercises page` from the notebooks; do not edit -->"
@@ -470,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--out", default=str(BOOK_DIR / STUDENTS_LINK_DIR))
     sub.add_parser("page", help="rewrite the exercise list of book/exercises.md from the notebooks")
     args = parser.parse_args(argv)
-    sources = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    sources = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
     if args.command == "students":
         for path in write_student_notebooks(sources, Path(args.out)):
             print(path)

@@ -17,10 +17,9 @@
 Methods. ``vanilla``: the base model (stage 1), on every held-out question whose reply parsed.
 ``dca``: after DPO (a seed job or an ablation), and ``sft``: after SFT on the chosen replies, both on
 the held-out questions parsed before *and* after (their ``diff`` columns are paired differences to
-vanilla on exactly those questions). Three baselines use no training at all, computed from the
-vanilla replies of the same held-out questions (every parsed one): ``constant`` states the mean training ``C_i`` for
-every question; ``isotonic`` maps ``C_v`` through a monotone (isotonic) fit of ``C_i`` on ``C_v``
-over the training questions; ``say_ci`` states ``round(C_i)``, the alignment ceiling.
+vanilla on exactly those questions). The three no-training baselines of :mod:`dca.baselines`
+(``constant``, ``isotonic``, ``say_ci``) are computed from the vanilla replies of the same held-out
+questions (every parsed one).
 """
 
 from __future__ import annotations
@@ -37,8 +36,13 @@ from dca import artifacts
 from dca.config import N_BOOT, SEED
 from dca.bootstrap import bootstrap, paired_bootstrap
 from dca.metrics import METRICS, compute
+from dca.artifacts import machine
 from dca.paths import ROOT
-from dca.reference import JOBS, RUNS, Job, is_finished, machine
+from dca.baselines import baseline_cv, constant_summary, usable as _usable
+from dca.reference_jobs import JOBS, RUNS, Job, is_finished
+
+__all__ = ["COLUMNS", "DATA", "QUESTIONS", "RESULTS", "TRAINING", "baseline_cv", "collect", "constant_summary",
+           "distinct_share", "job_frames", "job_rows", "read_results", "training_rows"]
 
 DATA = ROOT / "book" / "data"
 RESULTS = DATA / "reference_results.csv"
@@ -51,50 +55,6 @@ COLUMNS = ("job", "kind", "factor", "seed", "dataset", "method", "metric", "valu
 
 def _triple(frame: pd.DataFrame, c_v: str = "c_v") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (frame[c_v].to_numpy(float), frame["c_i"].to_numpy(float), frame["correct"].to_numpy(bool))
-
-
-def _usable(frame: pd.DataFrame) -> pd.Series:
-    return frame["parse_ok"].astype(bool) & frame["c_i"].notna() & frame["c_v"].notna()
-
-
-def baseline_cv(train: pd.DataFrame, held: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The stated numbers of the three no-training baselines on the held-out rows ``held``.
-
-    ``constant``: the mean ``C_i`` of the parsed training rows; ``isotonic``: an increasing isotonic
-    regression of ``C_i`` on ``C_v`` fitted on the training rows (constant outside their range);
-    ``say_ci``: ``round(C_i)``.
-
-    >>> tr = pd.DataFrame({"c_v": [70., 70., 90.], "c_i": [40., 60., 80.]})
-    >>> out = baseline_cv(tr, pd.DataFrame({"c_v": [70., 90., 95.], "c_i": [33.3, 71.6, 99.]}))
-    >>> out["constant"].tolist(), out["isotonic"].tolist(), out["say_ci"].tolist()
-    ([60.0, 60.0, 60.0], [50.0, 80.0, 80.0], [33.0, 72.0, 99.0])
-    """
-    from sklearn.isotonic import IsotonicRegression
-
-    fit = IsotonicRegression(increasing=True, out_of_bounds="clip", y_min=0.0, y_max=100.0)
-    fit.fit(train["c_v"].to_numpy(float), train["c_i"].to_numpy(float))
-    n = len(held)
-    return {"constant": np.full(n, float(train["c_i"].mean())),
-            "isotonic": fit.predict(held["c_v"].to_numpy(float)),
-            "say_ci": np.floor(held["c_i"].to_numpy(float) + 0.5)}
-
-
-def constant_summary(stage1: pd.DataFrame) -> dict[str, float]:
-    """The constant baseline of one run, pooled over its held-out questions: every usable held-out row
-    states the mean ``C_i`` of the usable training rows (``c_v``); its ``mean_abs_eps`` and ``sigma_eps``
-    against the untrained model's ``C_i`` (:func:`dca.metrics.compute`).
-
-    >>> t = pd.DataFrame({"split": ["train", "train", "eval", "eval"], "parse_ok": [True] * 4,
-    ...                   "c_i": [40., 60., 30., 80.], "c_v": [70.] * 4, "correct": [True, False, False, True]})
-    >>> {k: round(v, 2) for k, v in constant_summary(t).items()}
-    {'c_v': 50.0, 'mean_abs_eps': 25.0, 'sigma_eps': 35.36}
-    """
-    usable = stage1[_usable(stage1)]
-    train, held = usable[usable["split"] == "train"], usable[usable["split"] == "eval"]
-    c_v = baseline_cv(train, held)["constant"]
-    got = compute(c_v, held["c_i"].to_numpy(float), held["correct"].to_numpy(bool))
-    return {"c_v": float(train["c_i"].mean()), "mean_abs_eps": float(got["mean_abs_eps"]),
-            "sigma_eps": float(got["sigma_eps"])}
 
 
 def _metric_rows(before: tuple, after: tuple | None, n_boot: int, seed: int) -> dict[str, dict[str, float]]:

@@ -168,7 +168,7 @@ def prepare(j: Job) -> None:
 
 def run_job(j: Job) -> float:
     """Run one job's stages (each skips what it finished); append its record to ``jobs.jsonl``."""
-    from dca.reference import machine
+    from dca.artifacts import machine
     from dca.transfer import transfer_files
 
     if j.after and not is_finished(job(j.after)):

@@ -8,7 +8,7 @@
     of that metric the comparison could detect (:func:`min_detectable`). ``dataset`` is each held-out
     source, ``mean`` (the mean over the three), and ``commonsenseqa``, the transfer questions (``split``
     says ``transfer``). ``method`` is ``vanilla``, the job's objective, or (in the seed jobs) one of
-    the no-training baselines of :mod:`dca.reference_results` (``constant``, ``isotonic``,
+    the no-training baselines of :mod:`dca.baselines` (``constant``, ``isotonic``,
     ``say_ci``). Provenance columns: model, seed, parameters, commit, date, machine, wall time.
 ``study_questions.csv``
     Every held-out and transfer question of every objective job, before and after: stated number,
@@ -33,8 +33,9 @@ from dca import artifacts
 from dca.config import N_BOOT, SEED, StageConfig
 from dca.metrics import METRICS
 from dca.paths import ROOT
-from dca.reference import machine
-from dca.reference_results import _metric_rows, _triple, _usable, baseline_cv, distinct_share
+from dca.artifacts import machine
+from dca.baselines import baseline_cv, usable as _usable
+from dca.reference_results import _metric_rows, _triple, distinct_share
 from dca.study import JOBS, RUNS, TRANSFER, Job, is_finished
 
 DATA = ROOT / "book" / "data"

@@ -91,11 +91,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from myst_nb import glue
 
 from dca import artifacts
 from dca.extract import summarize
 from dca.plots import panels, plot_confidence_histograms, plot_confidence_scatter, plot_reliability, use_book_style
+from dca.report import glue_all
 
 use_book_style()
 
@@ -172,10 +172,8 @@ shown.round(1)
 n = summary["n"]
 parse_rate = 100 * summary["parse_rate"]
 PAPER_MAX_UNPARSED = 5.0  # %: the paper reports fewer unparsable replies than this (its elicitation step)
-glue("n_questions", n, display=False)
-glue("parse_rate", float(parse_rate), display=False)
-glue("unparsed", float(100 - parse_rate), display=False)
-glue("paper_max_unparsed", PAPER_MAX_UNPARSED, display=False)
+glue_all({"n_questions": n, "parse_rate": float(parse_rate), "unparsed": float(100 - parse_rate),
+          "paper_max_unparsed": PAPER_MAX_UNPARSED})
 reasons = table["parse_reason"].value_counts().rename_axis("parse reason").to_frame("replies")
 reasons["share (%)"] = (100 * reasons["replies"] / n).round(1)
 reasons
@@ -199,11 +197,9 @@ letters = pd.DataFrame({"emitted": pd.Series(summary["letters"]),
 letters["emitted (%)"] = (100 * letters["emitted"] / n).round(1)
 letters["correct answer (%)"] = (100 * letters["correct answer"] / n).round(1)
 top = letters["emitted"].idxmax()
-glue("accuracy", float(accuracy), display=False)
-glue("chance", chance, display=False)
-glue("top_letter", str(top), display=False)
-glue("top_share", float(letters.loc[top, "emitted (%)"]), display=False)
-glue("top_gold_share", float(letters.loc[top, "correct answer (%)"]), display=False)
+glue_all({"accuracy": float(accuracy), "chance": chance, "top_letter": str(top),
+          "top_share": float(letters.loc[top, "emitted (%)"]),
+          "top_gold_share": float(letters.loc[top, "correct answer (%)"])})
 letters
 
 # %% [markdown]
@@ -222,12 +218,9 @@ letters
 quartiles = pd.DataFrame({key: summary[key] for key in ("c_i", "c_i_norm", "c_v")}).T
 quartiles.index = ["C_i (full vocabulary)", "C_i^norm (option letters)", "C_v (verbalized)"]
 quartiles.columns = ["mean", "25 %", "median", "75 %"]
-glue("ci_median", float(summary["c_i"]["median"]), display=False)
-glue("ci_iqr_low", float(summary["c_i"]["q25"]), display=False)
-glue("ci_iqr_high", float(summary["c_i"]["q75"]), display=False)
-glue("cv_median", float(summary["c_v"]["median"]), display=False)
-glue("cv_iqr_low", float(summary["c_v"]["q25"]), display=False)
-glue("cv_iqr_high", float(summary["c_v"]["q75"]), display=False)
+glue_all({"ci_median": float(summary["c_i"]["median"]), "ci_iqr_low": float(summary["c_i"]["q25"]),
+          "ci_iqr_high": float(summary["c_i"]["q75"]), "cv_median": float(summary["c_v"]["median"]),
+          "cv_iqr_low": float(summary["c_v"]["q25"]), "cv_iqr_high": float(summary["c_v"]["q75"])})
 quartiles.round(1)
 
 # %% [markdown]

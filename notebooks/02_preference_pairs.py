@@ -77,9 +77,9 @@ print(pairs_path)
 import json
 
 import pandas as pd
-from myst_nb import glue
 
 from dca import artifacts
+from dca.report import glue_all
 
 run = artifacts.RunFolder(config.run_dir)
 stats = artifacts.read_json(run.pairs_stats)
@@ -93,8 +93,7 @@ explain = {
     "kept": "preference pairs written to pairs.jsonl",
 }
 counts = pd.DataFrame({"count": pd.Series(stats), "meaning": pd.Series(explain)}).loc[list(explain)]
-for key, value in stats.items():
-    glue(f"pairs_{key}", int(value), display=False)
+glue_all({f"pairs_{key}": int(value) for key, value in stats.items()})
 counts
 
 # %% [markdown]
@@ -134,10 +133,8 @@ from dca.pairs import token_diff
 stage1_model = artifacts.RunFolder(config.run_dir).stage1_params()["model"]
 tokenizer = load_tokenizer(stage1_model)
 diff = token_diff(tokenizer, record)
-glue("diff_prefix", diff["prefix"], display=False)
-glue("diff_chosen_tokens", diff["chosen_len"] - diff["prefix"] - diff["suffix"], display=False)
-glue("diff_rejected_tokens", diff["rejected_len"] - diff["prefix"] - diff["suffix"], display=False)
-glue("diff_suffix", diff["suffix"], display=False)
+glue_all({"diff_prefix": diff["prefix"], "diff_chosen_tokens": diff["chosen_len"] - diff["prefix"] - diff["suffix"],
+          "diff_rejected_tokens": diff["rejected_len"] - diff["prefix"] - diff["suffix"], "diff_suffix": diff["suffix"]})
 pd.DataFrame({"chosen": [diff["chosen_len"], repr(diff["chosen_middle"])],
               "rejected": [diff["rejected_len"], repr(diff["rejected_middle"])]},
              index=["tokens in the conversation", "differing tokens, decoded"])
@@ -153,7 +150,7 @@ pd.DataFrame({"chosen": [diff["chosen_len"], repr(diff["chosen_middle"])],
 # %%
 frame = pd.DataFrame([{k: r[k] for k in ("id", "c_v", "c_i_target", "correct")} for r in pairs])
 frame["gap"] = frame["c_v"] - frame["c_i_target"]
-glue("mean_gap", float(frame["gap"].mean()) if len(frame) else float("nan"), display=False)
+glue_all({"mean_gap": float(frame["gap"].mean()) if len(frame) else float("nan")})
 frame.describe().loc[["count", "mean", "min", "50%", "max"]].round(1)
 
 # %% [markdown]

@@ -195,7 +195,7 @@ lora
 # %%
 log = read_train_log(config.run_dir)
 steps = pd.DataFrame([row for row in log if "loss" in row]).set_index("step")
-final = next((row for row in log if "train_runtime" in row), {})
+last = steps.iloc[-1]  # the last logged step (the exercises read its reward margin)
 shown = steps[["loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected"]].round(4)
 shown["learning_rate"] = [f"{v:.2e}" for v in steps["learning_rate"]]  # 1e-4 rounded to 4 decimals would read 0.0000
 shown.columns = [c.removeprefix("rewards/") for c in shown.columns]  # narrow enough for the page
@@ -223,9 +223,9 @@ axes[2].set_ylim(-0.05, 1.05)
 plt.show()
 
 # %% tags=["remove-cell"]
-from dca.report import glue_all, heldout_summary, training_summary
+from dca.report import glue_all
+from dca.train_log import heldout_summary, training_summary
 
-first, last = steps.iloc[0], steps.iloc[-1]
 glue_all({"n_lora": int(n_lora), **training_summary(log), "heldout_text": heldout_summary(log),
           "t_model": str(config.model)})
 

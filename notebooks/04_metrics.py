@@ -99,27 +99,17 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown
-from myst_nb import glue
 
 from dca.bootstrap import summary_table
 from dca.metrics import METRICS, compute
 from dca.plots import plot_reliability, use_book_style
+from dca.report import better_side, fmt, glue_all, math_label
 
 use_book_style()
 
-
-def math_label(label: str) -> str:
-    """A registry label ready for a Markdown table cell (a bare | would end the cell)."""
-    return label.replace("|", r"\vert ")
-
-
-def direction(higher_is_better) -> str:
-    return {True: "higher", False: "lower", None: "—"}[higher_is_better]
-
-
 registry = pd.DataFrame([{
     "metric": info.name.replace("|", r"\|"), "formula": math_label(info.label), "unit": info.unit or "—",
-    "better": direction(info.higher_is_better), "source": info.source, "what it measures": info.description,
+    "better": better_side(info.higher_is_better), "source": info.source, "what it measures": info.description,
 } for info in METRICS.values()])
 Markdown(registry.to_markdown(index=False, disable_numparse=True))
 
@@ -143,32 +133,20 @@ held_out = stage1[stage1["split"] == "eval"]
 rows = held_out[held_out["parse_ok"] & held_out["c_i"].notna()]
 c_v, c_i, correct = (rows["c_v"].to_numpy(float), rows["c_i"].to_numpy(float), rows["correct"].to_numpy(bool))
 table = summary_table(c_v, c_i, correct, n_boot=config.n_boot, seed=config.seed)
-glue("m_n", int(len(rows)), display=False)
-glue("m_n_held_out", int(len(held_out)), display=False)
-glue("m_n_boot", int(config.n_boot), display=False)
+glue_all({"m_n": int(len(rows)), "m_n_held_out": int(len(held_out)), "m_n_boot": int(config.n_boot)})
 
-
-def fmt(value: float, unit: str) -> str:
-    digits = 2 if unit == "pp" else 1 if unit == "%" else 3
-    if np.isnan(value):
-        return "undefined"
-    text = f"{value:.{digits}f}"
-    return text.lstrip("-") if float(text) == 0 else text  # no "-0.000"
-
-
+# fmt (dca.report.fmt): each metric with the digits its unit deserves, "undefined" for NaN
 shown = pd.DataFrame({
     "metric": [math_label(label) for label in table["label"]],
-    "value": [fmt(v, u) for v, u in zip(table["value"], table["unit"])],
-    "95 % interval": ["—" if np.isnan(lo) else f"[{fmt(lo, u)}, {fmt(hi, u)}]"
-                      for lo, hi, u in zip(table["low"], table["high"], table["unit"])],
+    "value": [fmt(v, key) for v, key in zip(table["value"], table["metric"])],
+    "95 % interval": ["—" if np.isnan(lo) else f"[{fmt(lo, key)}, {fmt(hi, key)}]"
+                      for lo, hi, key in zip(table["low"], table["high"], table["metric"])],
     "unit": [u or "—" for u in table["unit"]],
     "source": table["source"],
     "note": table["note"].replace("", "—"),
 })
-for row in table.itertuples():
-    glue(f"m_{row.metric}", float(row.value), display=False)
-    glue(f"m_{row.metric}_low", float(row.low), display=False)
-    glue(f"m_{row.metric}_high", float(row.high), display=False)
+glue_all({f"m_{row.metric}{end}": float(getattr(row, column)) for row in table.itertuples()
+          for end, column in (("", "value"), ("_low", "low"), ("_high", "high"))})
 Markdown(shown.to_markdown(index=False, disable_numparse=True))
 
 # %% [markdown]

@@ -72,7 +72,7 @@ print(metrics_path)
 # columns describe the same questions; the difference of each metric gets a *paired* bootstrap
 # interval (the same resampled questions before and after).
 
-# %% tags=["remove-cell"]
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -87,7 +87,7 @@ from dca.metrics import epsilon
 from dca.pairs import load_pairs
 from dca.plots import panels, plot_confidence_histograms, plot_eps_distribution, use_book_style
 from dca import report
-from dca.reference_results import constant_summary
+from dca.baselines import constant_summary
 from dca.report import (
     collapse_sentence, comparison_markdown, evaluation_summary, glue_all, markdown_table, replies_side_by_side,
     stated_counts, stated_strings, store_markdown,
@@ -101,6 +101,8 @@ comparison = paired_table(result["paired"])
 paired = {row.metric: row for row in comparison.itertuples()}
 before_all = load_stage1(config.run_dir)  # the untrained model's replies (stage 1)
 constant = constant_summary(before_all)  # the baseline a lower sigma_eps is read against
+
+# %% tags=["remove-cell"]
 glue_all(evaluation_summary(result, comparison, constant))
 glue_all({"collapse_k": report.COLLAPSE_MAX_DISTINCT, "collapse_share": f"{report.COLLAPSE_TOP_SHARE:.0f}"})
 glue_all({"r_const_cv": constant["c_v"], "r_const_sigma": constant["sigma_eps"], "r_const_mae": constant["mean_abs_eps"]})

@@ -63,9 +63,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown
-from myst_nb import glue
 
 from dca import report
+from dca.report import glue_all
 from dca.metrics import METRICS
 from dca.plots import (
     panels, plot_confidence_histograms, plot_confidence_scatter, plot_reliability, plot_seed_dots, use_book_style,
@@ -79,36 +79,30 @@ R = read_results(config.results)
 Q = pd.read_csv(config.questions) if Path(config.questions).exists() else pd.DataFrame()
 T = pd.read_csv(config.training) if Path(config.training).exists() else pd.DataFrame()
 have_reference = not report.rows_of(R, kind="seed").empty
-glue("verdict", report.verdict(R), display=False)
-glue("collapse_k", report.COLLAPSE_MAX_DISTINCT, display=False)  # the book's one rule for a collapse
-glue("collapse_share", f"{report.COLLAPSE_TOP_SHARE:.0f}", display=False)
-if not have_reference:  # the prose below still renders, saying that nothing has run yet
-    for key in ("ref_model", "ref_model_title", "ref_data", "ref_split", "ref_seeds", "ref_jobs", "ref_machine", "ref_commit",
-                "ref_date", "collapse_sentence"):
-        glue(key, "— (not run yet: `make reference`)", display=False)
-    for key in ("ref_n_seeds", "ref_n_eval", "ref_wall_min", "distinct_before", "top_before", "distinct_after",
-                "top_after", "letters_same", "acc_before_pooled", "acc_after_pooled", "decimals_after",
-                "below_10_after"):
-        glue(key, float("nan"), display=False)
+glue_all({"verdict": report.verdict(R),  # then the book's one rule for a collapse:
+          "collapse_k": report.COLLAPSE_MAX_DISTINCT, "collapse_share": f"{report.COLLAPSE_TOP_SHARE:.0f}"})
 if have_reference:
-    seed_rows = report.rows_of(R, kind="seed")
-    first = seed_rows.iloc[0]
-    glue("ref_model", str(first["model"]), display=False)
     from dca.book.html import model_title
 
-    glue("ref_model_title", model_title(str(first["model"])), display=False)
-    glue("ref_data", ", ".join(report.DATASET_TITLES.get(d, d) for d in report.datasets(R) if d != "mean"), display=False)
-    glue("ref_split", str(first["split"]).replace(";", "; "), display=False)
-    glue("ref_seeds", ", ".join(str(s) for s in report.seeds(R)), display=False)
-    glue("ref_n_seeds", len(report.seeds(R)), display=False)
+    seed_rows = report.rows_of(R, kind="seed")
+    first = seed_rows.iloc[0]
     n_eval = report.rows_of(seed_rows, method="vanilla", metric="parse_rate")
-    glue("ref_n_eval", int(n_eval[n_eval["dataset"] != "mean"]["n"].iloc[0]), display=False)
-    glue("ref_machine", str(first["machine"]), display=False)
     done = R.drop_duplicates("job")
-    glue("ref_wall_min", float(done["wall_s"].sum()) / 60, display=False)
-    glue("ref_jobs", ", ".join(done["job"]), display=False)
-    glue("ref_commit", str(first["commit"])[:10], display=False)
-    glue("ref_date", str(first["date"]), display=False)
+    glue_all({
+        "ref_model": str(first["model"]), "ref_model_title": model_title(str(first["model"])),
+        "ref_data": ", ".join(report.DATASET_TITLES.get(d, d) for d in report.datasets(R) if d != "mean"),
+        "ref_split": str(first["split"]).replace(";", "; "), "ref_seeds": ", ".join(str(s) for s in report.seeds(R)),
+        "ref_n_seeds": len(report.seeds(R)), "ref_n_eval": int(n_eval[n_eval["dataset"] != "mean"]["n"].iloc[0]),
+        "ref_machine": str(first["machine"]), "ref_wall_min": float(done["wall_s"].sum()) / 60,
+        "ref_jobs": ", ".join(done["job"]), "ref_commit": str(first["commit"])[:10], "ref_date": str(first["date"]),
+    })
+else:  # the prose below still renders, saying that nothing has run yet: every key it reads, once
+    glue_all({**dict.fromkeys(("ref_model", "ref_model_title", "ref_data", "ref_split", "ref_seeds", "ref_jobs",
+                               "ref_machine", "ref_commit", "ref_date", "collapse_sentence"),
+                              "— (not run yet: `make reference`)"),
+              **dict.fromkeys(("ref_n_seeds", "ref_n_eval", "ref_wall_min", "distinct_before", "top_before",
+                               "distinct_after", "top_after", "letters_same", "acc_before_pooled", "acc_after_pooled",
+                               "decimals_after", "below_10_after"), float("nan"))})
 
 # %% [markdown]
 # ```{admonition} In one sentence
@@ -225,24 +219,22 @@ if not seed_q.empty:
 if not seed_q.empty:
     letters = pd.crosstab(seed_q["letter_before"].fillna("none"), seed_q["letter_after"].fillna("none"),
                           rownames=["letter before"], colnames=["letter after"])
-    glue("letters_same", float(100 * (seed_q["letter_before"] == seed_q["letter_after"]).mean()), display=False)
-    glue("acc_before_pooled", float(100 * seed_q["correct_before"].mean()), display=False)
-    glue("acc_after_pooled", float(100 * seed_q["correct_after"].mean()), display=False)
     k_b, k_a = report.value(R, "vanilla", "distinct_cv")[0], report.value(R, "dca", "distinct_cv")[0]
     t_b, t_a = report.value(R, "vanilla", "top_cv_share")[0], report.value(R, "dca", "top_cv_share")[0]
-    glue("distinct_before", float(k_b), display=False)
-    glue("distinct_after", float(k_a), display=False)
-    glue("top_before", float(t_b), display=False)
-    glue("top_after", float(t_a), display=False)
     after_cv = seed_q["c_v_after"].dropna()
     mode_after = float(after_cv.mode().iloc[0]) if len(after_cv) else float("nan")
     decimals = float(100 * (after_cv != after_cv.round()).mean()) if len(after_cv) else float("nan")
     below_10 = float(100 * (after_cv < 10).mean()) if len(after_cv) else float("nan")
-    # the book's one rule (dca.report.collapsed), applied before and after, per dataset and seed
-    glue("collapse_sentence", report.collapse_sentence((k_b, t_b), (k_a, t_a), unit=" per dataset and seed")
-         + f" The most common stated number after training is {mode_after:g} %.", display=False)
-    glue("decimals_after", decimals, display=False)
-    glue("below_10_after", below_10, display=False)
+    glue_all({
+        "letters_same": float(100 * (seed_q["letter_before"] == seed_q["letter_after"]).mean()),
+        "acc_before_pooled": float(100 * seed_q["correct_before"].mean()),
+        "acc_after_pooled": float(100 * seed_q["correct_after"].mean()),
+        "distinct_before": float(k_b), "distinct_after": float(k_a), "top_before": float(t_b), "top_after": float(t_a),
+        # the book's one rule (dca.report.collapsed), applied before and after, per dataset and seed
+        "collapse_sentence": report.collapse_sentence((k_b, t_b), (k_a, t_a), unit=" per dataset and seed")
+        + f" The most common stated number after training is {mode_after:g} %.",
+        "decimals_after": decimals, "below_10_after": below_10,
+    })
 
 # %% [markdown]
 # Per dataset and seed, on average, by the book's one rule for a collapse (at most
@@ -371,7 +363,7 @@ else:
                                                           in zip(own["diff_low"], own["diff_high"], own["metric"])]})
     display(Markdown(report.markdown_table(shown, markup=["metric"])))
     from dca.extract import load_stage1
-    from dca.reference_results import constant_summary
+    from dca.baselines import constant_summary
 
     const = constant_summary(load_stage1(config.run_dir))
     display(Markdown(

@@ -46,3 +46,21 @@ def test_no_notebook_writes_an_artifact_file_name():
         code = "\n".join(line for line in source.read_text().splitlines() if not line.startswith("#"))
         found = [n for n in names if re.search(rf"""["']{re.escape(n)}["']""", code)]
         assert not found, f"{source.name} builds a path from {found}: use dca.artifacts.RunFolder"
+
+
+def test_every_cache_lies_under_one_folder(tmp_path, monkeypatch):
+    """``DCA_CACHE`` moves the converted models, the offline datasets and the content hashes at once;
+    the deprecated ``DCA_HASH_CACHE`` still names the hash file itself."""
+    from dca import embedded, paths
+    from dca.data import bundled
+
+    monkeypatch.delenv("DCA_HASH_CACHE", raising=False)
+    monkeypatch.setenv("DCA_CACHE", str(tmp_path / "c"))
+    assert paths.cache_dir() == tmp_path / "c"
+    assert paths.hash_cache_file() == tmp_path / "c" / "content-hashes.json"
+    assert bundled.cache_root().parent == tmp_path / "c"
+    assert embedded.PACKAGED_MODELS["embedded"].cache_dir().parent == tmp_path / "c"
+    monkeypatch.setenv("DCA_HASH_CACHE", str(tmp_path / "h.json"))
+    assert paths.hash_cache_file() == tmp_path / "h.json"
+    monkeypatch.delenv("DCA_CACHE")
+    assert paths.cache_dir() == paths.Path.home() / ".cache" / "dca"

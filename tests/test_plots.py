@@ -164,7 +164,7 @@ def _figure_sizes():
     from dca.paths import ROOT
 
     sizes = [(4.6, 3.6)]  # dca.plots.panels' default
-    for path in [*sorted((ROOT / "notebooks").glob("0*.py")), ROOT / "dca" / "report.py"]:
+    for path in [*sorted((ROOT / "notebooks").glob("0*.py")), *sorted((ROOT / "dca").glob("report*.py"))]:
         text = Path(path).read_text()
         sizes += [(float(w), float(h)) for w, h in re.findall(r"figsize=\(([\d.]+),\s*([\d.]+)\)", text)]
         sizes += [(float(w), float(h)) for w, h in re.findall(r"panels\(\d+,\s*\(([\d.]+),\s*([\d.]+)\)\)", text)]
@@ -187,7 +187,8 @@ def test_no_figure_text_is_set_smaller_than_the_book_allows():
 
     from dca.paths import ROOT
 
-    for path in [*sorted((ROOT / "notebooks").glob("0*.py")), ROOT / "dca" / "report.py", ROOT / "dca" / "plots.py"]:
+    for path in [*sorted((ROOT / "notebooks").glob("0*.py")), *sorted((ROOT / "dca").glob("report*.py")),
+                 ROOT / "dca" / "plots.py"]:
         text = Path(path).read_text()
         assert not re.search(r"fontsize=['\"](x{0,2}-?small)['\"]", text), path.name
         assert not [v for v in re.findall(r"fontsize=([\d.]+)", text) if float(v) < 10], path.name

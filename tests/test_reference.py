@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dca import reference, reference_results, report
+from dca import reference, reference_jobs, reference_results, report
 
 
 def stage1_rows(rng, source: str, split: str, n: int, c_v: float | None = None) -> list[dict]:
@@ -52,6 +52,7 @@ def fake_job(root, name: str, seed: int, shift: float) -> None:
 def collected(tmp_path, monkeypatch):
     runs, data = tmp_path / "runs", tmp_path / "data"
     monkeypatch.setattr(reference, "RUNS", runs)
+    monkeypatch.setattr(reference_jobs, "RUNS", runs)
     monkeypatch.setattr(reference_results, "RUNS", runs)
     for name, target in (("RESULTS", "reference_results.csv"), ("QUESTIONS", "reference_questions.csv"),
                          ("TRAINING", "reference_training.csv")):
@@ -159,6 +160,7 @@ def test_report_without_results_says_what_to_run(tmp_path):
 
 def test_a_job_whose_stage1_has_not_run_says_which_to_run_first(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(reference, "RUNS", tmp_path)
+    monkeypatch.setattr(reference_jobs, "RUNS", tmp_path)
     assert reference.main(["run", "--only", "seed0-sft"]) == 2
     assert "reuses seed0's stage 1, which has not run: run seed0 first" in capsys.readouterr().err
     assert reference.main(["run", "--only", "nope"]) == 2

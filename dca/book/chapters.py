@@ -7,10 +7,8 @@ import importlib
 from pathlib import Path
 
 from dca.config import StageConfig
-from dca.paths import ROOT
+from dca.paths import BOOK_DIR, NOTEBOOK_DIR, ROOT
 
-NOTEBOOK_DIR = ROOT / "notebooks"
-BOOK_DIR = ROOT / "book"
 EXECUTED_DIR = BOOK_DIR / "_executed"
 STUDENTS_DIR = BOOK_DIR / "_students"
 MATHJAX_DIR = BOOK_DIR / "_static" / "mathjax"
@@ -49,7 +47,7 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook("03_dpo_training", "train", "dca.train"),
     Notebook("04_metrics", "metrics", "dca.bootstrap"),
     Notebook("05_results", "evaluate", "dca.evaluate"),
-    Notebook("06_does_dca_work", "reference", "dca.report"),
+    Notebook("06_does_dca_work", "reference", "dca.report_reference"),
     Notebook("07_why_and_what_works", "study", "dca.study_results"),
 )
 

