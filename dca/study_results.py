@@ -337,11 +337,11 @@ def criteria(results: pd.DataFrame, objective: str, seed: int) -> dict[str, bool
     transfer_high = _cell(results, job, TRANSFER, objective, "rho", "diff_high")
     return {
         "ρ rises": _cell(results, job, "mean", objective, "rho", "diff") > 0,
-        "mean abs. ε below constant and isotonic": all(after_mae < b for b in baselines),
-        "σ of ε falls": _cell(results, job, "mean", objective, "sigma_eps", "diff") < 0,
+        "mean abs ε below both baselines": all(after_mae < b for b in baselines),
+        "σ ε falls": _cell(results, job, "mean", objective, "sigma_eps", "diff") < 0,
         "accuracy kept": accuracy >= -MAX_ACCURACY_DROP,
-        "whole-number percentages": _cell(results, job, "mean", objective, "whole_percent") >= MIN_WHOLE_PERCENT,
-        "transfer ρ does not fall": (transfer_high >= 0) if math.isfinite(transfer_high) else False,
+        "whole-% replies ≥ 95 %": _cell(results, job, "mean", objective, "whole_percent") >= MIN_WHOLE_PERCENT,
+        "transfer ρ not lower": (transfer_high >= 0) if math.isfinite(transfer_high) else False,
     }
 
 
@@ -372,6 +372,21 @@ def verdict_table(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> 
             "not judged (no)" if not all_hold else "not judged")
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else ["objective", "seeds run", "works"])
+
+
+#: What the chapter's tables call the metrics (words and symbols that wrap, so that tables fit the page).
+LABELS = {"rho": "ρ", "mean_abs_eps": "mean abs ε", "sigma_eps": "σ ε", "accuracy_all": "accuracy, all replies (%)",
+          "whole_percent": "whole-% replies (%)", "distinct_cv": "distinct numbers",
+          "exact_round_ci": "states round(C_i) (%)", "top_cv_share": "most common number (%)"}
+
+
+def labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the metric columns renamed to :data:`LABELS` (other columns kept).
+
+    >>> list(labelled(pd.DataFrame(columns=["job", "rho", "sigma_eps"])).columns)
+    ['job', 'ρ', 'σ ε']
+    """
+    return frame.rename(columns=LABELS)
 
 
 def objective_summary(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", "mean_abs_eps", "sigma_eps",

@@ -171,7 +171,7 @@ if have_study:
     shown = S[(S["dataset"] == "mean") & S["metric"].isin(["exact_round_ci", "whole_percent", "top_cv_share",
                                                            "distinct_cv"])]
     wide = shown.pivot_table(index=["job", "method"], columns="metric", values="value").reset_index()
-    display(Markdown(report.markdown_table(wide.round(1))))
+    display(Markdown(report.markdown_table(study_results.labelled(wide.round(1)))))
 dca_q = SQ[(SQ["job"] == "seed0-dca") & (SQ["split"] == "heldout")] if not SQ.empty else SQ
 if not dca_q.empty:
     side = pd.DataFrame({"question": dca_q["id"], "reply before training": dca_q["reply_before"],
@@ -196,7 +196,7 @@ if not dca_q.empty:
 
 # %% tags=["remove-input"]
 if have_study:
-    display(Markdown(report.markdown_table(study_results.objective_summary(S))))
+    display(Markdown(report.markdown_table(study_results.labelled(study_results.objective_summary(S)))))
     mde = S[(S["dataset"] != "mean") & S["metric"].isin(["rho", "mean_abs_eps", "sigma_eps"])].dropna(subset=["mde"])
     if not mde.empty:
         display(Markdown("The smallest change each comparison could detect (80 % power, 5 % level, from the "

@@ -109,8 +109,8 @@ def test_collect_rows_baselines_transfer_and_detectable_change(finished, tmp_pat
     assert list(training["train_logp_chosen"]) == [-9.0] * 6 and list(training["heldout_logp_rejected"]) == [-3.0] * 6
     verdict = study_results.verdict_table(results).set_index("objective")
     assert verdict.loc["dca", "works"] == "no" and verdict.loc["dca", "seeds run"] == 3
-    assert verdict.loc["rpo", "mean abs. ε below constant and isotonic"] == "3/3"
-    assert verdict.loc["rpo", "whole-number percentages"] == "3/3"
+    assert verdict.loc["rpo", "mean abs ε below both baselines"] == "3/3"
+    assert verdict.loc["rpo", "whole-% replies ≥ 95 %"] == "3/3"
 
 
 def test_min_detectable_is_2_8_standard_errors():
