@@ -219,4 +219,8 @@ else:
 
 # %% tags=["remove-input"]
 if have_study:
-    display(Markdown(report.markdown_table(study_results.verdict_table(S))))
+    verdict = study_results.verdict_table(S)
+    conditions = [c for c in verdict.columns if c not in ("objective", "seeds run", "works")]
+    half = (len(conditions) + 1) // 2  # two tables of few columns, so that both fit the page
+    display(Markdown(report.markdown_table(verdict[["objective", "seeds run", *conditions[:half]]])))
+    display(Markdown(report.markdown_table(verdict[["objective", *conditions[half:], "works"]])))
