@@ -85,7 +85,9 @@ report.glue_all({
     "s_acc_drop": f"{study_results.MAX_ACCURACY_DROP:g}",
     "s_whole": f"{study_results.MIN_WHOLE_PERCENT:g}",
     "s_rho_goal": f"{study_results.RHO_GOAL:g}",
-    "s_displacement": study_results.displacement_sentence(ST, "seed0-dca"),
+    "s_displacement": " ".join(f"{job.removeprefix('seed0-')}: {study_results.displacement_sentence(ST, job)}"
+                               for job in objective_jobs if job.startswith("seed0-"))
+                      or study_results.displacement_sentence(ST, "seed0-dca"),
 })
 from dca.cli import stage_parameters
 from dca.extract import ExtractConfig
