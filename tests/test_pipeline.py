@@ -1,6 +1,9 @@
 """The whole pipeline (extract -> pairs -> train -> evaluate) on a tiny model that follows the format."""
 
+import hashlib
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -96,6 +99,7 @@ def test_a_run_killed_anywhere_reruns_to_the_same_tables(format_model_dir, tmp_p
     want_eval = pd.read_parquet(clean / "eval.parquet")
     want_losses = [r["loss"] for r in map(json.loads, (clean / "train_log.jsonl").read_text().splitlines())
                    if "loss" in r]
+    _check_fingerprint(clean)
     for point in FAULT_POINTS:
         run_dir = tmp_path / point.replace(":", "-")
         assert _run(args(run_dir), fault=point) == -9, point  # killed there
@@ -109,6 +113,48 @@ def test_a_run_killed_anywhere_reruns_to_the_same_tables(format_model_dir, tmp_p
         losses = [r["loss"] for r in map(json.loads, (run_dir / "train_log.jsonl").read_text().splitlines())
                   if "loss" in r]
         assert losses == pytest.approx(want_losses, abs=1e-4), point
+
+
+#: The recorded digests of a run's tables (stage 1, pairs, training losses, evaluation, metrics) from
+#: the run above. A refactoring must leave them unchanged; a deliberate change of behaviour records them
+#: again with ``DCA_RECORD_FINGERPRINT=1 pytest tests/test_pipeline.py -k killed_anywhere``.
+FINGERPRINT = Path(__file__).parent / "fixtures" / "pipeline_fingerprint.json"
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _table(path: Path, columns: list[str]) -> list:
+    """The columns of a parquet table, floats rounded to 4 decimals (the last bits vary by CPU)."""
+    frame = pd.read_parquet(path)[columns]
+    return [[round(v, 4) if isinstance(v, float) else v for v in row] for row in frame.itertuples(index=False)]
+
+
+def run_fingerprint(run_dir: Path) -> dict[str, str]:
+    """A digest of every table a run writes that carries a result, without the times and folders."""
+    stage_columns = ["id", "split", "response", "c_v", "c_i", "letter", "correct"]
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {
+        "questions": _digest((run_dir / "questions.jsonl").read_text()),
+        "stage1": _digest(_table(run_dir / "stage1.parquet", stage_columns)),
+        "pairs": _digest((run_dir / "pairs.jsonl").read_text()),
+        "pairs_heldout": _digest((run_dir / "pairs_heldout.jsonl").read_text()),
+        "losses": _digest([round(r["loss"], 4) for r in log if "loss" in r]),
+        "eval": _digest(_table(run_dir / "eval.parquet", stage_columns)),
+        "metrics": _digest(json.loads(json.dumps(
+            {k: metrics[k] for k in ("before", "after", "paired", "n_eval")}, default=str),
+            parse_float=lambda x: round(float(x), 4))),
+    }
+
+
+def _check_fingerprint(run_dir: Path) -> None:
+    got = run_fingerprint(run_dir)
+    if os.environ.get("DCA_RECORD_FINGERPRINT") == "1":
+        FINGERPRINT.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n")
+    assert got == json.loads(FINGERPRINT.read_text()), (
+        "the run's tables changed; if that is meant, record them again (see FINGERPRINT)")
 
 
 EVALUATE_FAULTS = ("evaluate:before-write", "evaluate:after-eval", "evaluate:after-metrics", "evaluate:after-store")
