@@ -22,7 +22,7 @@ $(VENV)/.dca-installed: pyproject.toml
 ## the models its profile names itself, so the default book does not wait for this one).
 .PHONY: embedded
 embedded: setup
-	$(PY) -m dca.embedded install
+	$(PY) -m dca.models.embedded install
 
 ## Main job: execute every notebook with papermill (PROFILE=default) and build the HTML book.
 book: setup
@@ -33,17 +33,17 @@ book: setup
 ## Then `collect` writes book/data/reference_*.csv (committed; the book reads them).
 .PHONY: reference
 reference: setup
-	$(PY) -m dca.embedded install qwen2.5-coder-1.5b
+	$(PY) -m dca.models.embedded install qwen2.5-coder-1.5b
 	$(PY) -m dca.reference run
 	$(PY) -m dca.reference collect
 
 ## The objectives study (profile "study": zero-shot prompt, 200 held-out questions per dataset, seeds 0-2,
 ## DCA against RPO, DPOP, APO-zero, SFT, SFT then DPO and distractor rejections, each adapter also asked
-## CommonsenseQA questions). Many hours on a CPU; resumable: `python -m dca.study run --only seed0-rpo` runs parts.
+## CommonsenseQA questions). Many hours on a CPU; resumable: `python -m dca.reference.study run --only seed0-rpo` runs parts.
 .PHONY: study
 study: setup
-	$(PY) -m dca.embedded install qwen2.5-coder-1.5b
-	$(PY) -m dca.study run
+	$(PY) -m dca.models.embedded install qwen2.5-coder-1.5b
+	$(PY) -m dca.reference.study run
 
 ## Tests (what CI runs).
 test: embedded

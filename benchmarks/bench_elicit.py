@@ -1,4 +1,4 @@
-"""1b. Elicitation: ``dca.elicit.generate_replies`` vs a one-question-at-a-time ``model.generate`` loop.
+"""1b. Elicitation: ``dca.extract.elicit.generate_replies`` vs a one-question-at-a-time ``model.generate`` loop.
 
 Both generate greedily, ``max_new_tokens=16``, from the same rendered prompts. The table reports
 questions/s, the ratio to the loop, and how many replies are identical to the loop's.
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_options(ap)
     args = ap.parse_args(argv)
 
-    from dca.elicit import generate_replies
+    from dca.extract.elicit import generate_replies
 
     work = workload(args.n, k_shot=args.k_shot, replies=False, model=args.model, dtype=args.dtype,
                     dataset=args.dataset)

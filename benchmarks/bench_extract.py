@@ -1,4 +1,4 @@
-"""1a. C_i extraction: ``dca.confidence.internal_confidence`` vs lm-evaluation-harness ``loglikelihood``.
+"""1a. C_i extraction: ``dca.extract.confidence.internal_confidence`` vs lm-evaluation-harness ``loglikelihood``.
 
 Both score the same strings: context = rendered prompt + the reply up to the letter (``... Answer: ``),
 continuation = one option letter; one lm-eval request per option letter (lm-eval groups requests with
@@ -8,9 +8,9 @@ probabilities (``exp(loglikelihood)`` vs ``c_i / 100``; and the option-renormali
 
 Same tokens: lm-eval moves the context's trailing space into the continuation and encodes
 ``context + continuation`` (no BOS is added: the prompt starts with SmolLM2's BOS ``<|im_start|>``, and
-its tokenizer adds none anyway); :func:`dca.confidence.letter_token_ids` does the same. The script
+its tokenizer adds none anyway); :func:`dca.extract.confidence.letter_token_ids` does the same. The script
 checks, query by query, that the context tokens and the letter token are identical. Beside lm-eval
-and dca as it runs (each batch's contexts packed into one row, :func:`dca.prefix.pack_batch`), the
+and dca as it runs (each batch's contexts packed into one row, :func:`dca.extract.prefix.pack_batch`), the
 variant with the contexts left-padded (``pack=False``, how the pass ran before) shows what packing
 gives.
 
@@ -50,7 +50,7 @@ def lm_eval_scores(hflm, queries, batch_size: int) -> list[tuple[float, float]]:
 
 def same_tokens(hflm, tokenizer, queries) -> int:
     """How many queries lm-eval and dca tokenize identically (context ids and letter id)."""
-    from dca.confidence import letter_token_ids
+    from dca.extract.confidence import letter_token_ids
 
     same = 0
     for q in queries:
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     from lm_eval.models.huggingface import HFLM
 
-    from dca.confidence import internal_confidence
-    from dca.models import load_model, resolve_model_path
+    from dca.extract.confidence import internal_confidence
+    from dca.models.loading import load_model, resolve_model_path
 
     work = workload(args.n, k_shot=args.k_shot, model=args.model, dtype=args.dtype, dataset=args.dataset,
                     batch_size=8)

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from dca.models import load_model
+    from dca.models.loading import load_model
 
     torch.manual_seed(0)
     model = load_model(args.model, device="cpu", dtype="bfloat16").model.eval()

@@ -2,7 +2,7 @@
 
 During training the book measures the DPO loss on held-out pairs before the first step and every
 quarter. TRL's evaluation runs the reference (adapter off) and the policy over the held-out pairs at
-every measurement; ``dca.train.heldout_reference_once`` stores the reference's log-probabilities once,
+every measurement; ``dca.train.stage.heldout_reference_once`` stores the reference's log-probabilities once,
 and the held-out batches hold ``batch_size x grad_accum`` pairs (no backward, so no activations kept).
 This script builds the trainer of a run folder's training stage (default profile parameters, the
 run's pairs) and times ``trainer.evaluate()`` three ways, interleaved, on the untrained adapter:
@@ -36,11 +36,20 @@ def main(argv: list[str] | None = None) -> dict:
 
     import tempfile
 
-    from dca import artifacts, dpo_prefix
     from dca.cli import stage_parameters
-    from dca.models import load_base_model
-    from dca.train import (TrainConfig, dpo_args, dpo_trainer_class, heldout_records, heldout_reference_once,
-                           lora_config, pairs_dataset, resolve_precision)
+    from dca.models.loading import load_base_model
+    from dca.runs import artifacts
+    from dca.train import dpo_prefix
+    from dca.train.stage import (
+        TrainConfig,
+        dpo_args,
+        dpo_trainer_class,
+        heldout_records,
+        heldout_reference_once,
+        lora_config,
+        pairs_dataset,
+        resolve_precision,
+    )
 
     values = stage_parameters(["train"], {"profile": args.profile, "run_dir": args.run_dir})["train"]
     cfg = TrainConfig.from_dict(values)

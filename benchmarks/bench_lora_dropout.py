@@ -1,12 +1,12 @@
-"""One DPO step's model work with PEFT's LoRA dropout against the packed masks of ``dca.lora_dropout``.
+"""One DPO step's model work with PEFT's LoRA dropout against the packed masks of ``dca.train.lora_dropout``.
 
 The same batch of 4 pairs (3-shot OpenBookQA prompts, chosen and rejected differing in the
 confidence number, as stage 2 writes them) runs through the book's model in bf16 the way
-``train_dpo`` runs it (fused LM head, shared-prefix tree): reference forward, policy forward, policy
+``train_adapter`` runs it (fused LM head, shared-prefix tree): reference forward, policy forward, policy
 backward. Three dropouts, interleaved ``--repeats`` times, best kept:
 
 - **PEFT**: ``torch.nn.Dropout(0.05)`` in every LoRA layer (``packed_dropout=false``);
-- **packed**: :class:`dca.lora_dropout.PackedDropout` (the default);
+- **packed**: :class:`dca.train.lora_dropout.PackedDropout` (the default);
 - **none**: ``lora_dropout=0``, no masks at all: the floor any dropout can reach (it trains another
   model, so it is a bound, not an option measured here).
 
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from dca.lora_dropout import PackedDropout, lora_dropouts
-    from dca.train import TrainConfig
+    from dca.train.lora_dropout import PackedDropout, lora_dropouts
+    from dca.train.stage import TrainConfig
 
     p = TrainConfig().lora_dropout
     setup = one_step_setup(args.model, make_pairs(8, k_shot=3, dataset=args.dataset), args.precision,
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     peft, kwargs, batch = setup["peft"], setup["kwargs"], setup["batch"]
     layers = list(lora_dropouts(peft))
     modules = {"PEFT torch.nn.Dropout (packed_dropout=false)": [d[n] for d, n in layers],
-               "packed masks (dca.lora_dropout, the default)": [PackedDropout(p) for _ in layers],
+               "packed masks (dca.train.lora_dropout, the default)": [PackedDropout(p) for _ in layers],
                "no dropout (lora_dropout=0: a floor, not an option)": [torch.nn.Identity() for _ in layers]}
 
     def use(name: str) -> None:

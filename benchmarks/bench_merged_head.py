@@ -1,9 +1,9 @@
 """A merged adapter's prefill with and without the contiguous output-projection input.
 
-``dca.models.load_model`` merges a trained adapter into the base weights, and PEFT leaves the merged
+``dca.models.loading.load_model`` merges a trained adapter into the base weights, and PEFT leaves the merged
 weights frozen. With frozen weights ``torch.matmul`` does not fold the sliced last-position hidden
 state ``(batch, 1, d)`` into one product: it copies the ``vocab x d`` output projection once per row
-(3.7 GB for 8 rows of Qwen2.5's head). ``dca.models.contiguous_head_input`` hands the projection a
+(3.7 GB for 8 rows of Qwen2.5's head). ``dca.models.loading.contiguous_head_input`` hands the projection a
 contiguous copy of the slice instead. This script times a prefill of ``batch x length`` random tokens
 (last logits only) on the base model, on the merged model with the pre-hook removed (the behaviour
 before) and on the merged model as loaded, interleaved, and checks the logits are identical.
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from dca.models import load_model
+    from dca.models.loading import load_model
 
     if not Path(args.adapter).exists():
         raise SystemExit(f"{args.adapter} is missing: run notebook 03 (or `python -m dca train`) first")

@@ -16,7 +16,7 @@ import argparse
 import random
 import time
 
-from dca.parsing import parse_confidence, parse_letter
+from dca.extract.parsing import parse_confidence, parse_letter
 
 FRAGMENTS = ("Probability", "probability", "Confidence", " of being correct", " is", ":", "=", "%",
              " percent", "Answer", "answer", "(", ")", ".", "-", "\u2212", "0.", "1", "80", "100", "\n",

@@ -29,8 +29,8 @@ from common import report, table, tagged  # noqa: E402
 
 def stage1(model: str, dtype: str, n: int):
     from dca.data import load_questions
-    from dca.extract import extract_table
-    from dca.models import load_model
+    from dca.extract.stage import extract_table
+    from dca.models.loading import load_model
 
     lm = load_model(model, device="cpu", dtype=dtype)
     questions = load_questions("openbookqa", n=n, seed=0)
@@ -44,16 +44,16 @@ def stage1(model: str, dtype: str, n: int):
 
 
 def final_loss(model: str, precision: str, table, steps: int) -> float:
-    from dca import artifacts
     from dca.pairs import PairsConfig, build_pairs
-    from dca.train import TrainConfig, train_dpo
+    from dca.runs import artifacts
+    from dca.train.stage import TrainConfig, train_adapter
 
     with tempfile.TemporaryDirectory() as tmp:
         records, _ = build_pairs(table, PairsConfig())
         artifacts.write_jsonl(Path(tmp) / "pairs.jsonl", records)
         config = TrainConfig(run_dir=tmp, model=model, precision=precision, max_steps=steps, batch_size=2,
                              warmup_ratio=0.0, save_steps=1000, seed=0, lora_dropout=0.0)
-        train_dpo(config)
+        train_adapter(config)
         log = artifacts.read_jsonl(Path(tmp) / "train_log.jsonl")
     return float([row["loss"] for row in log if "loss" in row][-1])
 

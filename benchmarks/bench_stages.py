@@ -12,7 +12,7 @@ read bandwidth). The numerators are counted from tokens and parameters, not from
 - a DPO step with LoRA costs ``2 N T_ref + 2 N T_pol + 2 N T_pol``: the reference forward (adapter
   off, no gradient), the policy forward and its backward (activation gradients only: the frozen
   weights get no weight gradient; LoRA's own are negligible). ``T`` are the tokens the shared-prefix
-  forward actually ran (``dca.dpo_prefix`` counts them).
+  forward actually ran (``dca.train.dpo_prefix`` counts them).
 - a decode step of ``B`` rows reads every matrix weight once plus the key/value cache, so it cannot
   take less than ``bytes / bandwidth``; decode is reported as that bound over the measured step time.
 
@@ -21,11 +21,11 @@ Rows:
 - **prefill**: the prompts' forward (batch 8, no prefix sharing, last position's logits only), the
   work that dominates eliciting and scoring;
 - **decode**: greedy next-token steps on a batch-8 cache of those prompts;
-- **elicitation (stage 1 as run)**: ``dca.elicit.generate_replies`` with the shared prompt prefix,
+- **elicitation (stage 1 as run)**: ``dca.extract.elicit.generate_replies`` with the shared prompt prefix,
   its C_i read from the generation pass (one prefill per question); FLOPs of the tokens it ran;
-- **C_i, separate pass**: ``dca.confidence.internal_confidence`` (what runs only for replies whose
+- **C_i, separate pass**: ``dca.extract.confidence.internal_confidence`` (what runs only for replies whose
   letter was not generated as its own token), FLOPs of the tokens it ran;
-- **DPO step**: ``dca.train.train_dpo`` defaults on pairs built from this run's stage 1 (batch 4,
+- **DPO step**: ``dca.train.stage.train_adapter`` defaults on pairs built from this run's stage 1 (batch 4,
   shared-prefix tree), median step, FLOPs from the tokens the tree ran.
 
 ``python benchmarks/bench_stages.py [--model qwen2.5-coder-1.5b] [--n 32] [--steps 4]``
@@ -108,8 +108,8 @@ def prefill_and_decode(model, tokenizer, prompts: list[str], batch: int, steps: 
 
 def elicitation(model, tokenizer, questions, prompts: list[str]) -> dict:
     """Stage 1 as the pipeline runs it (replies + C_i from the generation pass), and the tokens it ran."""
-    from dca.extract import extract_table
-    from dca.prefix import common_prefix_length
+    from dca.extract.prefix import common_prefix_length
+    from dca.extract.stage import extract_table
 
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     shared = common_prefix_length(encoded)
@@ -123,9 +123,9 @@ def elicitation(model, tokenizer, questions, prompts: list[str]) -> dict:
 
 def separate_ci(model, tokenizer, questions, tab) -> dict:
     """The separate C_i pass over every parsed reply, and the tokens it ran."""
-    from dca.confidence import LetterTokenError, internal_confidence, letter_token_ids, query_from_reply
-    from dca.parsing import parse_letter
-    from dca.prefix import common_prefix_length
+    from dca.extract.confidence import LetterTokenError, internal_confidence, letter_token_ids, query_from_reply
+    from dca.extract.parsing import parse_letter
+    from dca.extract.prefix import common_prefix_length
 
     queries = []
     for q, prompt, reply in zip(questions, tab["prompt"], tab["response"]):
@@ -145,20 +145,20 @@ def separate_ci(model, tokenizer, questions, tab) -> dict:
 
 
 def dpo_steps(model_name: str, tab, steps: int, lora_layers: int = 0) -> dict:
-    """``steps`` optimiser steps of ``train_dpo`` with its defaults (``lora_layers`` apart) on pairs
+    """``steps`` optimiser steps of ``train_adapter`` with its defaults (``lora_layers`` apart) on pairs
     from ``tab``, and the largest resident memory while it ran (sampled every 50 ms)."""
     from bench_train import step_timer
 
-    from dca import artifacts
     from dca.pairs import PairsConfig, build_pairs
-    from dca.train import TrainConfig, train_dpo
+    from dca.runs import artifacts
+    from dca.train.stage import TrainConfig, train_adapter
 
     timer = step_timer()
     counters = {}
 
     from transformers import TrainerCallback
 
-    class Counter(TrainerCallback):  # read dca.dpo_prefix's token counter after each step
+    class Counter(TrainerCallback):  # read dca.train.dpo_prefix's token counter after each step
         def on_step_end(self, args, state, control, model=None, **kw):
             base = model.get_base_model() if hasattr(model, "get_base_model") else model
             counters.setdefault("run", []).append(getattr(base, "dca_tokens_run", 0))
@@ -168,7 +168,7 @@ def dpo_steps(model_name: str, tab, steps: int, lora_layers: int = 0) -> dict:
         artifacts.write_jsonl(Path(tmp) / "pairs.jsonl", records)
         config = TrainConfig(run_dir=tmp, model=model_name, max_steps=steps, save_steps=10_000, seed=0,
                              lora_layers=lora_layers)
-        train_dpo(config, callbacks=[timer, Counter()], force=True)
+        train_adapter(config, callbacks=[timer, Counter()], force=True)
     runs = counters.get("run", [])
     per_step = [b - a for a, b in zip([0] + runs[:-1], runs)]
     return {"step_s": timer.times, "tokens_run": per_step, "batch": config.batch_size, "pairs": len(records),
@@ -189,8 +189,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from dca.data import load_questions
-    from dca.models import load_model
-    from dca.prompts import build_messages, render_prompt, supports_system_role
+    from dca.extract.prompts import build_messages, render_prompt, supports_system_role
+    from dca.models.loading import load_model
 
     peak, bandwidth = peaks(args.dtype)
     loaded = load_model(args.model, device="cpu", dtype=args.dtype)

@@ -1,4 +1,4 @@
-"""1c. DPO training: ``dca.train.train_dpo`` vs a plain ``DPOTrainer`` run with TRL's defaults.
+"""1c. DPO training: ``dca.train.stage.train_adapter`` vs a plain ``DPOTrainer`` run with TRL's defaults.
 
 The same preference pairs feed every run: the pipeline's prompts (k-shot) for synthetic questions,
 with ``rejected`` = ``"Answer: X\\nProbability: Y%"`` and ``chosen`` = the same reply with another number
@@ -10,15 +10,15 @@ dropout 0.05, all linear projections).
   ``logging_steps=1``, ``save_strategy="no"``, ``report_to="none"``: bookkeeping only):
   ``use_cpu`` is the one change a CPU needs (without it TRL refuses ``bf16=True``). So it runs with
   TRL's bf16 autocast, gradient checkpointing, lr 1e-6, batch 8, ``disable_dropout=True``.
-* **TRL's forward, dca settings**: :func:`dca.train.train_dpo` with ``shared_prefix=false``: every
+* **TRL's forward, dca settings**: :func:`dca.train.stage.train_adapter` with ``shared_prefix=false``: every
   sequence runs whole, as in TRL (fp32 on a CPU, no gradient checkpointing, batch 4, lr 5e-4).
-* **dca defaults**: the same with the shared-prefix forward (:mod:`dca.dpo_prefix`). Its losses are
+* **dca defaults**: the same with the shared-prefix forward (:mod:`dca.train.dpo_prefix`). Its losses are
   those of the row above up to float rounding and the dropout masks of the shared positions.
 * **dca + bf16**, **dca + precompute_ref**: options a user can switch on (measured, not defaults).
 
 A second table times one step's model work (reference forward, policy forward, policy backward) on
 one batch of 4 pairs with the full forward, the batch-prefix-only stage and the whole tree, interleaved
-and best of ``--repeats``: the before/after of each stage of :mod:`dca.dpo_prefix`.
+and best of ``--repeats``: the before/after of each stage of :mod:`dca.train.dpo_prefix`.
 
 Time per step is the median over the steps after the first (the first warms up); tokens/s counts the
 real (non-pad) tokens of prompt+chosen and prompt+rejected of the pairs a step trains on, so runs with
@@ -46,7 +46,7 @@ from common import report, table, tagged  # noqa: E402
 def make_pairs(n: int, k_shot: int, seed: int = 0, dataset: str = "synthetic") -> list[dict]:
     """``n`` conversational preference records that differ only in the confidence number."""
     from dca.data import load_questions
-    from dca.prompts import build_messages, format_reply
+    from dca.extract.prompts import build_messages, format_reply
 
     rng = random.Random(seed)
     records = []
@@ -97,8 +97,8 @@ def run_trl_defaults(model: str, records: list[dict], steps: int, out: Path, lor
                      **matched) -> dict:
     from trl import DPOConfig, DPOTrainer
 
-    from dca.models import load_base_model
-    from dca.train import pairs_dataset
+    from dca.models.loading import load_base_model
+    from dca.train.stage import pairs_dataset
 
     start = time.perf_counter()
     tokenizer, base = load_base_model(model, weights)
@@ -115,9 +115,9 @@ def run_trl_defaults(model: str, records: list[dict], steps: int, out: Path, lor
 
 
 def run_dca(model: str, records: list[dict], out: Path, **overrides) -> dict:
-    """One epoch of :func:`dca.train.train_dpo` over ``records``."""
-    from dca import artifacts
-    from dca.train import TrainConfig, train_dpo
+    """One epoch of :func:`dca.train.stage.train_adapter` over ``records``."""
+    from dca.runs import artifacts
+    from dca.train.stage import TrainConfig, train_adapter
 
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_jsonl(out / "pairs.jsonl", records)
@@ -126,7 +126,7 @@ def run_dca(model: str, records: list[dict], out: Path, **overrides) -> dict:
                          save_steps=10_000, **overrides)
     timer = step_timer()
     start = time.perf_counter()
-    train_dpo(config, callbacks=[timer], force=True)
+    train_adapter(config, callbacks=[timer], force=True)
     history = artifacts.read_jsonl(out / "train_log.jsonl")
     return {"step_times": timer.times, "wall_s": time.perf_counter() - start, "final_loss": final_loss(history),
             "losses": [h["loss"] for h in history if "loss" in h], "batch": config.batch_size,
@@ -137,8 +137,8 @@ def run_dca(model: str, records: list[dict], out: Path, **overrides) -> dict:
 
 def one_step_setup(model: str, records: list[dict], precision: str = "fp32", packed_dropout: bool = True) -> dict:
     """One DPO batch (the first ``batch_size`` records) ready to run through a LoRA model the way
-    ``train_dpo`` builds it: TRL's fused LM head, PEFT with the defaults' adapter on all linear
-    projections, :mod:`dca.lora_dropout` (unless ``packed_dropout`` is false) and :mod:`dca.dpo_prefix`
+    ``train_adapter`` builds it: TRL's fused LM head, PEFT with the defaults' adapter on all linear
+    projections, :mod:`dca.train.lora_dropout` (unless ``packed_dropout`` is false) and :mod:`dca.train.dpo_prefix`
     installed, train mode. Returns ``peft``, ``base``, ``kwargs``
     (the forward's arguments), ``batch`` and ``examples``."""
     import torch
@@ -146,9 +146,9 @@ def one_step_setup(model: str, records: list[dict], precision: str = "fp32", pac
     from trl.trainer.dpo_trainer import DataCollatorForPreference
     from trl.trainer.utils import add_fused_lm_head
 
-    from dca import dpo_prefix, lora_dropout
-    from dca.models import load_base_model
-    from dca.train import TrainConfig, lora_config
+    from dca.models.loading import load_base_model
+    from dca.train import dpo_prefix, lora_dropout
+    from dca.train.stage import TrainConfig, lora_config
 
     defaults = TrainConfig()
     torch.manual_seed(0)
@@ -195,9 +195,9 @@ def timed_step(peft, kwargs: dict) -> dict:
 def one_step_table(model: str, records: list[dict], repeats: int) -> tuple[str, list[dict]]:
     """One DPO step's model work (reference forward, policy forward, policy backward) on the same batch of
     4 pairs with TRL's full forward, the batch-prefix-only forward and the full tree, interleaved
-    ``repeats`` times, best kept: the before/after of each stage of :mod:`dca.dpo_prefix`, free of the
+    ``repeats`` times, best kept: the before/after of each stage of :mod:`dca.train.dpo_prefix`, free of the
     trainer's bookkeeping and of the machine's drift between long runs."""
-    from dca import dpo_prefix
+    from dca.train import dpo_prefix
 
     setup = one_step_setup(model, records)
     peft, base, kwargs, batch, examples = (setup[k] for k in ("peft", "base", "kwargs", "batch", "examples"))
@@ -249,8 +249,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from transformers import AutoTokenizer
 
-    from dca.models import resolve_model_path
-    from dca.train import TrainConfig, lora_config
+    from dca.models.loading import resolve_model_path
+    from dca.train.stage import TrainConfig, lora_config
 
     defaults = TrainConfig()
     records = make_pairs(args.steps * 8, args.k_shot, dataset=args.dataset)
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                    lr_scheduler_type=defaults.lr_scheduler)),
         "trl_forward": ("dca settings, TRL's full forward (shared_prefix=false)",
                         lambda d: run_dca(args.model, records, d, shared_prefix=False)),
-        "dca": ("dca train_dpo defaults (shared prefix)", lambda d: run_dca(args.model, records, d)),
+        "dca": ("dca train_adapter defaults (shared prefix)", lambda d: run_dca(args.model, records, d)),
         "dca_bf16": ("dca + precision=bf16", lambda d: run_dca(args.model, records, d, precision="bf16")),
         "dca_precompute": ("dca + precompute_ref=true",
                            lambda d: run_dca(args.model, records, d, precompute_ref=True)),

@@ -1,10 +1,10 @@
 """Peak memory and time of each DPO step on a run folder's own pairs, under parameter overrides.
 
-For each variant (``key=value`` overrides of :class:`dca.train.TrainConfig`, separated by ``;``) this
+For each variant (``key=value`` overrides of :class:`dca.train.stage.TrainConfig`, separated by ``;``) this
 trains ``--steps`` optimiser steps on ``RUN_DIR/pairs.jsonl`` (seed 0, so the same batches in the
 same order) in a fresh process, and records per step: wall time, the largest resident memory of the
 process during the step (sampled every 50 ms) and the tokens the shared-prefix forward ran (policy +
-reference; ``dca.dpo_prefix``'s counter). Memory per token is the step's peak minus the memory
+reference; ``dca.train.dpo_prefix``'s counter). Memory per token is the step's peak minus the memory
 before it, over those tokens.
 
 ``python benchmarks/bench_train_memory.py RUN_DIR --model qwen2.5-coder-1.5b --steps 2
@@ -29,7 +29,7 @@ CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[2])  # benchmarks/, for common
 from common import RssSampler, rss_gib
-from dca.train import TrainConfig, train_dpo
+from dca.train.stage import TrainConfig, train_adapter
 from transformers import TrainerCallback
 config = TrainConfig.from_dict(json.loads(sys.argv[1]))
 steps, state = [], {}
@@ -44,7 +44,7 @@ class Steps(TrainerCallback):
                       "before_gib": state["before"], "tokens_run": run - state.get("run", 0)})
         state["run"] = run
 with RssSampler() as sampler:
-    train_dpo(config, callbacks=[Steps()], force=True, progress=False)
+    train_adapter(config, callbacks=[Steps()], force=True, progress=False)
 print("STEPS " + json.dumps(steps))
 """
 

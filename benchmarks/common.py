@@ -120,12 +120,12 @@ class Workload:
 def workload(n: int, *, k_shot: int = 3, seed: int = 0, model: str = "embedded", dtype: str = "float32",
              replies: bool = True, batch_size: int = 16, dataset: str = "synthetic") -> Workload:
     """``n`` questions of ``dataset`` asked with the pipeline's prompt (k-shot), on the CPU in ``dtype``."""
-    from dca.confidence import query_from_reply
     from dca.data import load_questions
-    from dca.elicit import generate_replies
-    from dca.models import load_model
-    from dca.parsing import parse_letter
-    from dca.prompts import build_messages, render_prompt, supports_system_role
+    from dca.extract.confidence import query_from_reply
+    from dca.extract.elicit import generate_replies
+    from dca.extract.parsing import parse_letter
+    from dca.extract.prompts import build_messages, render_prompt, supports_system_role
+    from dca.models.loading import load_model
 
     loaded = load_model(model, device="cpu", dtype=dtype)
     tok = loaded.tokenizer
@@ -157,7 +157,7 @@ def _legacy_for_batch(self: Any, batch_size: int, reserve: int = 0) -> Any:
 @contextlib.contextmanager
 def legacy_prefix_cache():
     """Inside: ``PrefixCache.for_batch`` deep-copies and repeats the prefix cache per batch (before the first speed-up round)."""
-    from dca.prefix import PrefixCache
+    from dca.extract.prefix import PrefixCache
 
     current = PrefixCache.for_batch
     PrefixCache.for_batch = _legacy_for_batch

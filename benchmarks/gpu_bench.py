@@ -3,26 +3,26 @@
 No weights can be downloaded on the GPU machine, so the model is a random-initialised Llama with the
 shape of Llama-3.2-3B-Instruct (28 layers, hidden 3072, MLP 8192, 24 heads / 8 KV heads, vocabulary
 128 256, tied embeddings: 3.21 B parameters), built in bf16 directly on the GPU, with the byte-level
-BPE tokenizer trained locally by :func:`dca.tiny.build_tokenizer` (its ids are a subset of the
+BPE tokenizer trained locally by :func:`dca.models.tiny.build_tokenizer` (its ids are a subset of the
 vocabulary; prompt lengths are in its tokens). Throughput depends on shapes, not on the weights'
 values; the generated text is noise and every reply runs to ``max_new_tokens``.
 
 Measured (each after a warm-up, with ``torch.cuda.synchronize``):
 
-* **C_i extraction**: :func:`dca.confidence.internal_confidence`, questions/s, with and without the
+* **C_i extraction**: :func:`dca.extract.confidence.internal_confidence`, questions/s, with and without the
   shared prefix;
-* **generation**: :func:`dca.elicit.generate_replies`, questions/s, vs a one-at-a-time
+* **generation**: :func:`dca.extract.elicit.generate_replies`, questions/s, vs a one-at-a-time
   ``model.generate`` loop on a few questions;
-* **DPO step**: TRL ``DPOTrainer`` with dca's arguments (:func:`dca.train.dpo_args`: bf16, LoRA r 16 on
+* **DPO step**: TRL ``DPOTrainer`` with dca's arguments (:func:`dca.train.stage.dpo_args`: bf16, LoRA r 16 on
   all linear projections, reference = adapter off), half the steps with TRL's full forward and half
-  with dca's shared-prefix forward (:mod:`dca.dpo_prefix`): median seconds per optimiser step, pair
+  with dca's shared-prefix forward (:mod:`dca.train.dpo_prefix`): median seconds per optimiser step, pair
   tokens/s and model FLOP utilisation (MFU) against the H200's dense bf16 peak, 989 TFLOP/s:
 
   FLOPs/step = 2·N·T (reference forward) + 2·N·T (policy forward) + 2·N·T (policy backward: gradients
   of the activations only; the frozen base weights need no weight gradients, LoRA's are negligible)
   = **6·N·T**, with N = all parameters (the tied embedding counted once, as the output projection) and T =
   the real tokens the model runs in the step (prompt+chosen and prompt+rejected for the full forward;
-  for the shared-prefix forward the tokens of its tree, counted by :mod:`dca.dpo_prefix`). Attention's sequence-quadratic
+  for the shared-prefix forward the tokens of its tree, counted by :mod:`dca.train.dpo_prefix`). Attention's sequence-quadratic
   FLOPs are left out (~2 % at these lengths), so the MFU is a slight underestimate. With gradient
   checkpointing add 2·N·T (recompute).
 
@@ -60,7 +60,7 @@ def build(shape: str, device, dtype):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from dca.tiny import build_tokenizer
+    from dca.models.tiny import build_tokenizer
 
     tok = build_tokenizer(512)
     tok.padding_side = "left"
@@ -114,10 +114,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from dca.confidence import LetterQuery, internal_confidence
     from dca.data import load_questions
-    from dca.elicit import generate_replies
-    from dca.prompts import build_messages, render_prompt
+    from dca.extract.confidence import LetterQuery, internal_confidence
+    from dca.extract.elicit import generate_replies
+    from dca.extract.prompts import build_messages, render_prompt
 
     device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
     dtype = torch.bfloat16
@@ -173,12 +173,12 @@ def dpo(model, tok, args, n_params: int, device) -> dict:
     import tempfile
 
     import torch
+    from bench_train import make_pairs, tokens_per_pair
     from transformers import TrainerCallback
     from trl import DPOTrainer
 
-    from bench_train import make_pairs, tokens_per_pair
-    from dca import dpo_prefix
-    from dca.train import TrainConfig, dpo_args, lora_config, pairs_dataset
+    from dca.train import dpo_prefix
+    from dca.train.stage import TrainConfig, dpo_args, lora_config, pairs_dataset
 
     half = max(2, args.dpo_steps // 2)
     records = make_pairs(2 * half * args.dpo_batch, k_shot=3)

@@ -20,7 +20,6 @@ import bench_pipeline  # noqa: E402
 import bench_train  # noqa: E402
 from common import RESULTS, machine, today  # noqa: E402
 
-
 SECTIONS = ("extract", "elicit", "train", "pipeline_full")  # result files, in this order
 
 

@@ -43,9 +43,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dca.artifacts import MissingArtifactError, RunLockedError, run_lock
+from dca import pipeline
 from dca.config import ConfigError, StageConfig, check_model, load_profile, parse_overrides
 from dca.data.questions import DataError
+from dca.runs.artifacts import MissingArtifactError, RunLockedError, run_lock
 
 #: Errors that are the user's to fix: printed as one line, exit status 2 (ValueError covers the
 #: validation errors of the stages; ModelFetchError is added by :func:`user_errors`).
@@ -61,20 +62,14 @@ class StageInterrupted(KeyboardInterrupt):
         self.stage = stage
 
 
-#: The stages, in the order ``run`` takes them: name -> (module, config class). Every stage module
-#: exposes its config class and ``run(config, *, progress=True, force=False)``, and keeps its own rules
-#: (which process writes, what is skipped); a module is imported only when its stage is used.
-STAGES: dict[str, tuple[str, str]] = {
-    "extract": ("dca.extract", "ExtractConfig"),
-    "pairs": ("dca.pairs", "PairsConfig"),
-    "train": ("dca.train", "TrainConfig"),
-    "evaluate": ("dca.evaluate", "EvalConfig"),
-    "transfer": ("dca.transfer", "TransferConfig"),
-}
+#: The stage names, from :data:`dca.pipeline.STAGES`: every stage module exposes its config class and
+#: ``run(config, *, progress=True, force=False)``, and keeps its own rules (which process writes, what is
+#: skipped); a module is imported only when its stage is used.
+STAGES: tuple[str, ...] = tuple(pipeline.STAGES)
 
 #: The stages ``run`` takes: the pipeline. ``transfer`` (a trained adapter asked questions of another
 #: dataset) runs on its own: ``python -m dca transfer questions=commonsenseqa``.
-PIPELINE: tuple[str, ...] = ("extract", "pairs", "train", "evaluate")
+PIPELINE: tuple[str, ...] = tuple(s.name for s in pipeline.PIPELINE)
 
 
 #: Plain keys that mean the same in every stage that has them; any other key that several stages have
@@ -88,13 +83,12 @@ def stage_config(name: str) -> type[StageConfig]:
     >>> stage_config("pairs").__name__
     'PairsConfig'
     """
-    module, cls = STAGES[name]
-    return getattr(importlib.import_module(module), cls)
+    return pipeline.load(pipeline.STAGES[name].config)
 
 
 def stage_runner(name: str) -> Callable[..., Any]:
     """The ``run(config, *, progress, force)`` function of stage ``name``."""
-    return importlib.import_module(STAGES[name][0]).run
+    return pipeline.load(f"{pipeline.STAGES[name].module}:run")
 
 
 def stage_parameters(names: list[str], args: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -157,11 +151,11 @@ def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True)
     for n in names:  # checks against the model (its config only), still before any work
         if "model" in params[n] or n == "extract":
             check_model(configs[n], hub=True)
-        check = getattr(importlib.import_module(STAGES[n][0]), "preflight", None)
+        check = getattr(importlib.import_module(pipeline.STAGES[n].module), "preflight", None)
         if check is not None:
             check(configs[n])
     seconds: dict[str, float] = {}
-    from dca.distributed import init_process_group, is_main_process
+    from dca.runs.distributed import init_process_group, is_main_process
 
     with contextlib.ExitStack() as locks:
         if is_main_process():  # the other processes of a torchrun / accelerate launch share the main one's
@@ -183,7 +177,7 @@ def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True)
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """:data:`USER_ERRORS` plus the model fetcher's error (imported here: it is a heavier module)."""
-    from dca.embedded import ModelFetchError
+    from dca.models.embedded import ModelFetchError
 
     return (*USER_ERRORS, ModelFetchError)
 

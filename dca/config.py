@@ -135,7 +135,7 @@ class StageConfig:
     def from_dict(cls: type[C], values: Mapping[str, Any] | None = None, **overrides: Any) -> C:
         """Build a config, rejecting unknown keys and converting values to the field types.
 
-        >>> from dca.extract import ExtractConfig
+        >>> from dca.extract.stage import ExtractConfig
         >>> ExtractConfig.from_dict({"n_questions": "12", "n_eval": "4"}).n_questions
         12
         >>> ExtractConfig.from_dict({"n_question": 12})  # doctest: +ELLIPSIS
@@ -165,7 +165,7 @@ class StageConfig:
         """Build a config from the variables of that name in ``namespace`` (a notebook's ``globals()``,
         where papermill's parameters cell defined them): each parameter is stated once, in that cell.
 
-        >>> from dca.extract import ExtractConfig
+        >>> from dca.extract.stage import ExtractConfig
         >>> ExtractConfig.from_namespace({"n_questions": 12, "n_eval": 4, "unrelated": 1}).n_eval
         4
 
@@ -184,6 +184,32 @@ class StageConfig:
                 raise ConfigError(f"unknown parameter {name!r} for stage {cls.stage!r} (given to papermill); "
                                   f"valid: {', '.join(valid)}")
         return cls.from_dict({name: namespace[name] for name in cls.field_names() if name in namespace})
+
+    @classmethod
+    def from_profile(cls: type[C], profile: str | Path, *, where: str = "") -> C:
+        """The config a profile gives this stage: the profile's ``common`` section filtered to this
+        stage's fields, then its own section (``cls.stage``), defaults filled in. A key of its own
+        section that is no field fails naming it (and ``where``, e.g. the notebook).
+
+        >>> from dca.extract.stage import ExtractConfig
+        >>> ExtractConfig.from_profile("smoke").n_questions
+        24
+        """
+        data = load_profile(profile)
+        section = data.get(cls.stage, {})
+        names = cls.field_names()
+        for key in section:
+            if key not in names:
+                raise ConfigError(f"profile {str(profile)!r}: unknown parameter {key!r} for stage {cls.stage!r}"
+                                  f"{where}; valid: {', '.join(names)}")
+        merged = {k: v for k, v in data.get("common", {}).items() if k in names}
+        merged.update(section)
+        if "profile" in names and "profile" not in merged:  # stages that record which profile made a result
+            merged["profile"] = Path(profile).stem
+        try:
+            return cls.from_dict(merged)
+        except ConfigError as err:
+            raise ConfigError(f"profile {str(profile)!r}{where}: {err}") from None
 
     def validate(self) -> None:
         """Check values beyond their types; subclasses raise :class:`ConfigError` naming the field."""
@@ -282,7 +308,7 @@ def in_range(config: StageConfig, name: str, low: float, high: float) -> None:
         raise ConfigError(f"{name}={value!r} must lie in [{low}, {high}]")
 
 
-#: ``dtype`` values of the inference stages (the keys of ``dca.models.DTYPES``).
+#: ``dtype`` values of the inference stages (the keys of ``dca.models.loading.DTYPES``).
 DTYPE_NAMES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(?::\d+)?")
 
@@ -290,7 +316,7 @@ _DEVICE = re.compile(r"auto|cpu|mps|cuda(?::\d+)?")
 def check_device(config: StageConfig, name: str = "device") -> None:
     """Raise :class:`ConfigError` unless the field is ``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N``.
 
-    >>> from dca.extract import ExtractConfig
+    >>> from dca.extract.stage import ExtractConfig
     >>> ExtractConfig(device="tpu").validate()
     Traceback (most recent call last):
     ...
@@ -338,14 +364,14 @@ def check_model(config: StageConfig, name: str = "model", *, hub: bool = False) 
     from the local Hub cache (the command line checks that before it runs; a profile naming a Hub
     model stays valid offline). Packaged short names and existing folders pass.
 
-    >>> from dca.extract import ExtractConfig
+    >>> from dca.extract.stage import ExtractConfig
     >>> check_model(ExtractConfig(model="/nonexistent"))
     Traceback (most recent call last):
     ...
     dca.config.ConfigError: model='/nonexistent' is not a folder; use embedded, qwen2.5-coder-1.5b, a Hub id or a local model folder
     """
     from dca.data.bundled import hub_offline
-    from dca.embedded import PACKAGED_MODELS
+    from dca.models.embedded import PACKAGED_MODELS
 
     value = str(getattr(config, name))
     choices = f"use {', '.join(PACKAGED_MODELS)}, a Hub id or a local model folder"

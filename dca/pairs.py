@@ -31,9 +31,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from dca import artifacts, distributed, faults
 from dca.config import ConfigError, StageConfig, positive
-
+from dca.runs import artifacts, distributed, faults
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The package lives in ``ROOT/dca``; profiles, the book's pages and data, the notebooks and committed
 results sit beside it. Run folders (``runs/...``) are relative to the working directory instead, which
-the book and the notebooks set to :data:`ROOT` (:func:`dca.artifacts.enter_repo_root`). What is
+the book and the notebooks set to :data:`ROOT` (:func:`dca.runs.artifacts.enter_repo_root`). What is
 computed once per machine (converted models, offline datasets, content hashes) lies in
 :func:`cache_dir`.
 """
@@ -41,7 +41,7 @@ def cache_dir() -> Path:
 
 
 def hash_cache_file() -> Path:
-    """The file that caches content hashes of large files (:func:`dca.artifacts.content_hash`).
+    """The file that caches content hashes of large files (:func:`dca.runs.artifacts.content_hash`).
 
     Returns
     -------

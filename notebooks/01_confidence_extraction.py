@@ -26,7 +26,7 @@
 # $$
 #
 # where $z$ are the logits at the position of the answer letter, $t$ is the emitted letter's token
-# and $V$ the vocabulary. This notebook runs stage 1 (`dca.extract`) and writes the stage-1 table to
+# and $V$ the vocabulary. This notebook runs stage 1 (`dca.extract.stage`) and writes the stage-1 table to
 # the run folder.
 
 # %% tags=["remove-cell"]
@@ -66,12 +66,12 @@ device = 'auto'  # auto (cuda if available) | cpu | cuda | cuda:N
 dtype = 'auto'  # auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16 | float16
 
 # %%
-from dca.artifacts import enter_repo_root
+from dca.runs.artifacts import enter_repo_root
 
 enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
 from dca import extract
-from dca.extract import ExtractConfig, load_stage1
+from dca.extract.stage import ExtractConfig, load_stage1
 
 config = ExtractConfig.from_namespace(globals())
 stage1_path = extract.run(config, progress=False)  # skipped when the table exists for these parameters
@@ -92,9 +92,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from dca import artifacts
-from dca.extract import summarize
-from dca.plots import panels, plot_confidence_histograms, plot_confidence_scatter, plot_reliability, use_book_style
+from dca.runs import artifacts
+from dca.extract.stage import summarize
+from dca.report.plots import panels, plot_confidence_histograms, plot_confidence_scatter, plot_reliability, use_book_style
 from dca.report import glue_all
 
 use_book_style()
@@ -137,7 +137,7 @@ table["ci_pass"].value_counts().rename("questions").to_frame()
 #
 # Every question is asked as a chat: a system message states the reply format, `k_shot` worked
 # examples (user question, assistant reply) show it, and the question comes last. The examples come
-# from a small fixed pool (`dca.prompts.FEW_SHOT_POOL`) whose answer letters and stated
+# from a small fixed pool (`dca.extract.prompts.FEW_SHOT_POOL`) whose answer letters and stated
 # probabilities are spread out, so that the prompt itself favours no letter and no number. Below is
 # the exact text the model received for the first question, rendered by the tokenizer's chat
 # template, with the middle worked examples cut out.
@@ -158,7 +158,7 @@ print(f"\n({len(prompt)} characters, {len(lines)} lines, {config.k_shot} worked 
 # %% [markdown]
 # ## What the model replied
 #
-# The replies are parsed by `dca.parsing`: `parse_letter` finds the answer letter and
+# The replies are parsed by `dca.extract.parsing`: `parse_letter` finds the answer letter and
 # `parse_confidence` the number after `Probability:` (a percentage, or a fraction which is
 # multiplied by 100). A reply that fails either parse keeps its row, with the reason; nothing is
 # dropped silently. Here are the first replies, verbatim (`⏎` marks a line break):
@@ -302,7 +302,7 @@ print(f"C_i = {c_i:.1f}, C_i^norm = {c_i_norm:.1f}")
 # ```
 
 # %% tags=["exercise-check"]
-from dca import checks
+from dca.book import checks
 
 checks.ex_internal_confidence(globals())
 
@@ -318,7 +318,7 @@ checks.ex_internal_confidence(globals())
 # share of them (in %, as `share_over`) does the model state more confidence than it computes
 # ($C_v > C_i$)? What is the
 # Spearman rank correlation `rho` between $C_v$ and $C_i$ (use `scipy.stats.spearmanr`)? Compare
-# with the `rho` that `dca.metrics.compute` gives for the same rows.
+# with the `rho` that `dca.evaluate.metrics.compute` gives for the same rows.
 #
 # ```{exercise-end}
 # ```
@@ -330,19 +330,19 @@ checks.ex_internal_confidence(globals())
 # %% tags=["solution"]
 from scipy.stats import spearmanr
 
-from dca.metrics import compute
+from dca.evaluate.metrics import compute
 
 both = table[table["parse_ok"] & table["c_i"].notna()]
 share_over = 100 * (both["c_v"] > both["c_i"]).mean()
 rho = spearmanr(both["c_v"], both["c_i"]).statistic
 print(f"C_v > C_i in {share_over:.1f} % of {len(both)} parsed replies; Spearman rho = {rho:.3f}; "
-      f"dca.metrics: {compute(both['c_v'], both['c_i'], both['correct'])['rho']:.3f}")
+      f"dca.evaluate.metrics: {compute(both['c_v'], both['c_i'], both['correct'])['rho']:.3f}")
 
 # %% [markdown]
 # ```{solution-end}
 # ```
 
 # %% tags=["exercise-check"]
-from dca import checks
+from dca.book import checks
 
 checks.ex_overconfidence(globals(), table=table)

@@ -53,7 +53,7 @@ min_gap = 0.0  # Drop pairs whose numbers differ by less than this many points, 
 distractors = []  # Beyond the paper: offsets in points (comma-separated, e.g. 20,40) of extra rejected replies per training question, the chosen reply with round(C_i) +- each offset (clipped to 0..100; a number equal to the chosen one or to the model's own is skipped). They teach which number, not only 'not this one'. Empty (the paper): only the model's own reply is rejected. The held-out pairs never get distractors.
 
 # %%
-from dca.artifacts import enter_repo_root
+from dca.runs.artifacts import enter_repo_root
 
 enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
@@ -78,7 +78,7 @@ import json
 
 import pandas as pd
 
-from dca import artifacts
+from dca.runs import artifacts
 from dca.report import glue_all
 
 run = artifacts.RunFolder(config.run_dir)
@@ -127,7 +127,7 @@ side.style.set_properties(**{"white-space": "pre-wrap", "font-family": "monospac
 # suffix: everything in between is the only place where the two sequences differ.
 
 # %%
-from dca.models import load_tokenizer
+from dca.models.loading import load_tokenizer
 from dca.pairs import token_diff
 
 stage1_model = artifacts.RunFolder(config.run_dir).stage1_params()["model"]
@@ -189,7 +189,7 @@ print(chosen)
 # ```
 
 # %% tags=["exercise-check"]
-from dca import checks
+from dca.book import checks
 
 checks.ex_chosen_response(globals())
 
@@ -201,7 +201,7 @@ checks.ex_chosen_response(globals())
 # *Objective:* rebuild one pair from the stage-1 columns, and so know what `dca.pairs` does.
 # *Time:* ~15 min
 #
-# Take the first row of this run's stage-1 table (`dca.extract.load_stage1(run_dir)`) whose split is
+# Take the first row of this run's stage-1 table (`dca.extract.stage.load_stage1(run_dir)`) whose split is
 # `train`, whose reply parsed and whose `c_i` is known. Build its chosen response by hand, as the
 # string `by_hand`, from the columns `response`, `cv_start`, `cv_end`, `cv_scale` and `c_i` (round
 # half up), and check that it equals the chosen response of the pair with the same `id`, when that
@@ -217,7 +217,7 @@ checks.ex_chosen_response(globals())
 # %% tags=["solution"]
 import math
 
-from dca.extract import load_stage1
+from dca.extract.stage import load_stage1
 
 stage1 = load_stage1(run_dir)
 row = stage1[(stage1["split"] == "train") & stage1["parse_ok"] & stage1["c_i"].notna()].iloc[0]
@@ -239,7 +239,7 @@ else:
 # ```
 
 # %% tags=["exercise-check"]
-from dca import checks
-from dca.extract import load_stage1
+from dca.book import checks
+from dca.extract.stage import load_stage1
 
 checks.ex_pair_by_hand(globals(), stage1=load_stage1(run_dir), pairs=pairs)

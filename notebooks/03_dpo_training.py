@@ -17,7 +17,7 @@
 # (chapter-training)=
 # # Training with Direct Preference Optimization
 #
-# Stage 3 (`dca.train`) fine-tunes a LoRA adapter with Direct Preference Optimization
+# Stage 3 (`dca.train.stage`) fine-tunes a LoRA adapter with Direct Preference Optimization
 # {cite:p}`rafailov2023dpo` on the preference pairs of {ref}`chapter-pairs`. For a pair $(x, y_w,
 # y_l)$ — prompt, chosen response, rejected response — write the difference of log-ratios between
 # the policy $\pi_\theta$ (base model plus adapter) and the reference $\pi_\text{ref}$ (the same
@@ -92,7 +92,7 @@ pair_fraction = 1.0  # Train on this fraction of the training questions' pairs (
 lora_r = 16  # LoRA rank (at most 1024).
 lora_alpha = 32  # LoRA scaling alpha (scale: alpha / r; at most 4096).
 lora_dropout = 0.05  # Dropout on the LoRA branch. Active during training: TRL's disable_dropout is turned off here so that this value is honoured.
-packed_dropout = True  # Draw the LoRA dropout masks from 64-bit random words, four elements a draw (dca.lora_dropout): the same Bernoulli dropout with p rounded to a multiple of 2**-16, its masks about 3x faster to draw on a CPU (one DPO step of the 1.5B model: 16 % of it was drawing masks). false: PEFT's torch.nn.Dropout, which drew the masks of the runs made before this option existed.
+packed_dropout = True  # Draw the LoRA dropout masks from 64-bit random words, four elements a draw (dca.train.lora_dropout): the same Bernoulli dropout with p rounded to a multiple of 2**-16, its masks about 3x faster to draw on a CPU (one DPO step of the 1.5B model: 16 % of it was drawing masks). false: PEFT's torch.nn.Dropout, which drew the masks of the runs made before this option existed.
 target_modules = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']  # Module names that get a LoRA adapter (comma-separated on the command line); default all linear projections of attention and MLP.
 lora_layers = 0  # Put LoRA only on the last this many decoder layers (0: every layer, the default). The backward pass then stops at the lowest adapted layer: faster steps and less memory, but fewer weights that can move; its cost in calibration is measured in the reference experiment's ablations.
 learning_rate = 0.0005  # Peak learning rate (AdamW). CPU default 5e-4 (few LoRA steps); paper-scale GPU runs use 5e-6 to 2e-5. At most 1.
@@ -113,15 +113,15 @@ method = 'dpo'  # 'dpo' (DCA) or 'sft': a baseline beyond the paper, supervised 
 heldout_pairs = 0  # Held-out pairs (from the evaluation questions, never trained on) whose DPO loss and reward accuracy are measured during training, to see overfitting; 0 turns it off. Each measurement costs a forward pass over them. At most 1000000.
 eval_every = 0  # Measure the held-out pairs every this many optimiser steps (0: four times per run, and before the first step; at most 1000000).
 gradient_checkpointing = False  # Recompute activations in the backward pass: less memory, ~30% slower. Useful for the 7-9B models on one GPU. Turns shared_prefix off for the policy pass (checkpointed layers drop key/value caches).
-shared_prefix = True  # Run each batch as a tree on one key/value cache (dca.dpo_prefix): the prompt start all its sequences share (system turn + worked examples) once, each pair's prompt once for chosen and rejected, then the replies. Same loss and gradient up to float rounding, ~4x fewer tokens per pass with 3-shot prompts; with lora_dropout > 0 a shared token draws one dropout mask for all rows sharing it. false: TRL's full forward of every sequence.
+shared_prefix = True  # Run each batch as a tree on one key/value cache (dca.train.dpo_prefix): the prompt start all its sequences share (system turn + worked examples) once, each pair's prompt once for chosen and rejected, then the replies. Same loss and gradient up to float rounding, ~4x fewer tokens per pass with 3-shot prompts; with lora_dropout > 0 a shared token draws one dropout mask for all rows sharing it. false: TRL's full forward of every sequence.
 
 # %%
-from dca.artifacts import enter_repo_root
+from dca.runs.artifacts import enter_repo_root
 
 enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
 from dca import train
-from dca.train import TrainConfig, read_train_log
+from dca.train.stage import TrainConfig, read_train_log
 
 config = TrainConfig.from_namespace(globals())
 
@@ -132,7 +132,7 @@ config = TrainConfig.from_namespace(globals())
 # The trainer's own progress display is hidden in the book (click to show it).
 #
 # TRL's `DPOTrainer` computes the loss; `dca` changes only how the sequences go through the model
-# (`shared_prefix=True`, module `dca.dpo_prefix`). Every sequence of a batch starts with the same
+# (`shared_prefix=True`, module `dca.train.dpo_prefix`). Every sequence of a batch starts with the same
 # system turn and worked examples, and the chosen and rejected sequence of a pair share their whole
 # prompt, so the batch is run as a tree: the common start once, each pair's question once, and only
 # the two replies per pair on top of that key/value cache. The loss and its gradient are those of
@@ -162,7 +162,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from safetensors import safe_open
 
-from dca.plots import panels, use_book_style
+from dca.report.plots import panels, use_book_style
 
 use_book_style()
 
@@ -224,7 +224,7 @@ plt.show()
 
 # %% tags=["remove-cell"]
 from dca.report import glue_all
-from dca.train_log import heldout_summary, training_summary
+from dca.train.log import heldout_summary, training_summary
 
 glue_all({"n_lora": int(n_lora), **training_summary(log), "heldout_text": heldout_summary(log),
           "t_model": str(config.model)})
@@ -278,7 +278,7 @@ print(f"h = {h:.4f}: with h > 0 a larger beta gives a lower loss (the preference
 # ```
 
 # %% tags=["exercise-check"]
-from dca import checks
+from dca.book import checks
 
 checks.ex_beta(globals(), margin=float(last["rewards/margins"]), beta=config.beta)
 
@@ -332,7 +332,7 @@ if run_exercise_reruns:
 
     import papermill
 
-    from dca.artifacts import RunFolder, provenance_path
+    from dca.runs.artifacts import RunFolder, provenance_path
 
     source, rerun = RunFolder(config.run_dir), RunFolder(rerun_dir)
     rerun.path.mkdir(parents=True, exist_ok=True)
@@ -348,7 +348,7 @@ if run_exercise_reruns:
 # The loss depends on the policy only through beta * h: a larger beta reaches the same loss with a
 # smaller h, i.e. with the policy closer to the reference.
 rerun_prediction = "b" if beta_rerun > config.beta else "a"
-from dca.artifacts import RunFolder
+from dca.runs.artifacts import RunFolder
 
 if RunFolder(rerun_dir).train_log.exists():
     rerun_steps = [row for row in read_train_log(rerun_dir) if "rewards/margins" in row]
@@ -372,6 +372,6 @@ print(rerun_answer)
 # then says that it checked everything but the rerun.
 
 # %% tags=["exercise-check"]
-from dca import checks
+from dca.book import checks
 
 checks.ex_beta_rerun(globals(), beta=config.beta, loss_type=config.loss_type)

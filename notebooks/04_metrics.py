@@ -78,19 +78,19 @@ n_boot = 1000  # bootstrap resamples for the 95 % intervals
 seed = 0  # seed of the bootstrap
 
 # %%
-from dca.artifacts import enter_repo_root
+from dca.runs.artifacts import enter_repo_root
 
 enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
-from dca.bootstrap import MetricsChapterConfig
+from dca.evaluate.bootstrap import MetricsChapterConfig
 
 config = MetricsChapterConfig.from_namespace(globals())
 
 # %% [markdown]
 # ## The metric registry
 #
-# Every metric lives in one registry, `dca.metrics.METRICS`, which records its formula label, unit,
-# direction and source; `dca.metrics.compute` evaluates all of them. The table below is printed from
+# Every metric lives in one registry, `dca.evaluate.metrics.METRICS`, which records its formula label, unit,
+# direction and source; `dca.evaluate.metrics.compute` evaluates all of them. The table below is printed from
 # that registry, so it cannot drift from the code.
 
 # %% tags=["hide-input"]
@@ -100,9 +100,9 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown
 
-from dca.bootstrap import summary_table
-from dca.metrics import METRICS, compute
-from dca.plots import plot_reliability, use_book_style
+from dca.evaluate.bootstrap import summary_table
+from dca.evaluate.metrics import METRICS, compute
+from dca.report.plots import plot_reliability, use_book_style
 from dca.report import better_side, fmt, glue_all, math_label
 
 use_book_style()
@@ -117,7 +117,7 @@ Markdown(registry.to_markdown(index=False, disable_numparse=True))
 # ECE, Brier score and AUROC compare a confidence with *correctness*, not with the other
 # confidence: they show whether DCA, by moving $C_v$ towards $C_i$, makes the stated confidence more
 # or less useful as a predictor of being right. Their 10-bin ECE uses the bins of
-# `dca.metrics.bin_index` (0 % in the first bin, 100 % in the last; no hidden extra bin).
+# `dca.evaluate.metrics.bin_index` (0 % in the first bin, 100 % in the last; no hidden extra bin).
 #
 # ## The metrics of this run, before training
 #
@@ -126,7 +126,7 @@ Markdown(registry.to_markdown(index=False, disable_numparse=True))
 # {ref}`chapter-results` reports the same table after training, with paired intervals.
 
 # %%
-from dca.extract import load_stage1
+from dca.extract.stage import load_stage1
 
 stage1 = load_stage1(config.run_dir)
 held_out = stage1[stage1["split"] == "eval"]
@@ -187,7 +187,7 @@ plt.show()
 #
 # From this run's held-out rows (`c_v`, `c_i` above), compute $\varepsilon$, then
 # $\sigma_\varepsilon$, $\overline{|\varepsilon|}$ and $\sigma_M$ by hand with numpy, as
-# `sigma_eps`, `mean_abs_eps` and `sigma_m`, and compare them with `dca.metrics.compute`. What would
+# `sigma_eps`, `mean_abs_eps` and `sigma_m`, and compare them with `dca.evaluate.metrics.compute`. What would
 # $\sigma_M$ be if the run had four times as many held-out questions with the same spread
 # (`sigma_m_4x`)?
 #
@@ -205,7 +205,7 @@ mean_abs_eps = np.abs(eps).mean()
 sigma_m = sigma_eps / np.sqrt(eps.size)
 library = compute(c_v, c_i, correct)
 for key, value in {"sigma_eps": sigma_eps, "mean_abs_eps": mean_abs_eps, "sigma_m": sigma_m}.items():
-    print(f"{key:>12}: by hand {value:.4f}, dca.metrics {library[key]:.4f}")
+    print(f"{key:>12}: by hand {value:.4f}, dca.evaluate.metrics {library[key]:.4f}")
 sigma_m_4x = sigma_eps / np.sqrt(4 * eps.size)  # sigma_M scales as 1/sqrt(N): it halves
 print(f"Four times the questions, same spread: sigma_M = {sigma_m_4x:.4f}, half of {sigma_m:.4f}.")
 
@@ -214,7 +214,7 @@ print(f"Four times the questions, same spread: sigma_M = {sigma_m_4x:.4f}, half 
 # ```
 
 # %% tags=["exercise-check"]
-from dca import checks
+from dca.book import checks
 
 checks.ex_sigma_m_run(globals(), c_v=c_v, c_i=c_i)
 
@@ -263,6 +263,6 @@ plt.show()
 # ```
 
 # %% tags=["exercise-check"]
-from dca import checks
+from dca.book import checks
 
 checks.ex_metrics_by_hand(globals(), seed=seed)

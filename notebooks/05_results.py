@@ -17,7 +17,7 @@
 # (chapter-results)=
 # # Results: before and after DCA
 #
-# Stage 4 (`dca.evaluate`) regenerates the held-out responses with the trained adapter, recomputes
+# Stage 4 (`dca.evaluate.stage`) regenerates the held-out responses with the trained adapter, recomputes
 # both confidences from the trained model and reports the metrics of {ref}`chapter-metrics` before
 # and after, beside the paper's numbers (labelled as the paper's) and every run in the results store.
 
@@ -54,12 +54,12 @@ results_store = 'runs/results.csv'  # CSV the tidy result rows are appended to (
 profile = ''  # profile name recorded with the results (set by the CLI/book)
 
 # %%
-from dca.artifacts import enter_repo_root
+from dca.runs.artifacts import enter_repo_root
 
 enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
 from dca import evaluate
-from dca.evaluate import EvalConfig, load_metrics
+from dca.evaluate.stage import EvalConfig, load_metrics
 
 config = EvalConfig.from_namespace(globals())
 metrics_path = evaluate.run(config, progress=False)  # needs run_dir/adapter (notebook 03 writes it)
@@ -79,21 +79,21 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown
 
-from dca import artifacts
-from dca.bootstrap import paired_table
-from dca.evaluate import load_eval, paired_rows
-from dca.extract import load_stage1
-from dca.metrics import epsilon
+from dca.runs import artifacts
+from dca.evaluate.bootstrap import paired_table
+from dca.evaluate.stage import load_eval, paired_rows
+from dca.extract.stage import load_stage1
+from dca.evaluate.metrics import epsilon
 from dca.pairs import load_pairs
-from dca.plots import panels, plot_confidence_histograms, plot_eps_distribution, use_book_style
+from dca.report.plots import panels, plot_confidence_histograms, plot_eps_distribution, use_book_style
 from dca import report
-from dca.baselines import constant_summary
+from dca.evaluate.baselines import constant_summary
 from dca.report import (
     collapse_sentence, comparison_markdown, evaluation_summary, glue_all, markdown_table, replies_side_by_side,
     stated_counts, stated_strings, store_markdown,
 )
-from dca.results import read_all
-from dca.train import read_train_log
+from dca.runs.results import read_all
+from dca.train.stage import read_train_log
 
 use_book_style()
 result = load_metrics(config.run_dir)
@@ -257,7 +257,7 @@ print(f"change in mean|eps| by hand: {mean_abs_change:.2f}; table: {paired['mean
 # ```
 
 # %% tags=["exercise-check"]
-from dca import checks
+from dca.book import checks
 
 checks.ex_who_moved(globals(), before=before, after=after)
 
@@ -308,7 +308,7 @@ collapse_answer = (
 # ```
 
 # %% tags=["exercise-check"]
-from dca import checks
+from dca.book import checks
 
 checks.ex_collapse(globals(), before=before, after=after)
 
@@ -367,7 +367,7 @@ print(constant_answer)
 # ```
 
 # %% tags=["exercise-check"]
-from dca import checks
+from dca.book import checks
 
 checks.ex_constant_baseline(globals(), train=before_all[before_all["split"] == "train"], before=before,
                             after=after)

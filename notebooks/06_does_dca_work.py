@@ -51,11 +51,12 @@ run_dir = 'runs/default'  # this build's run folder (its before/after closes the
 results = 'book/data/reference_results.csv'  # the committed reference results (python -m dca.reference collect writes it)
 questions = 'book/data/reference_questions.csv'  # per-question before/after values of the reference jobs (the figures)
 training = 'book/data/reference_training.csv'  # training logs of the reference jobs (loss and held-out loss per step)
+paper_results = 'book/data/paper_results.csv'  # the paper's reported numbers (typed from its tables, not measured here)
 
 # %% tags=["remove-cell"]
 from pathlib import Path
 
-from dca.artifacts import enter_repo_root
+from dca.runs.artifacts import enter_repo_root
 
 enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
@@ -66,13 +67,13 @@ from IPython.display import Markdown
 
 from dca import report
 from dca.report import glue_all
-from dca.metrics import METRICS
-from dca.plots import (
+from dca.evaluate.metrics import METRICS
+from dca.report.plots import (
     panels, plot_confidence_histograms, plot_confidence_scatter, plot_reliability, plot_seed_dots, use_book_style,
 )
 
 use_book_style()
-from dca.reference_results import read_results
+from dca.reference.collect import read_results
 
 config = report.ReferenceChapterConfig.from_namespace(globals())
 R = read_results(config.results)
@@ -120,7 +121,7 @@ else:  # the prose below still renders, saying that nothing has run yet: every k
 # ```
 
 # %% tags=["remove-input"]
-paper = pd.read_csv("book/data/paper_results.csv", comment="#")
+paper = pd.read_csv(config.paper_results, comment="#")
 keys = list(report.PAPER_KEYS[:4])
 align = paper[paper["metric"].isin(keys)].copy()
 align["cell"] = [f"{v:.2f} → {d:.2f}" for v, d in zip(align["vanilla"], align["dca"])]
@@ -347,8 +348,8 @@ if have_reference:
 # held-out questions (details in {ref}`chapter-results`):
 
 # %% tags=["remove-input"]
-from dca.bootstrap import paired_table
-from dca.evaluate import load_metrics
+from dca.evaluate.bootstrap import paired_table
+from dca.evaluate.stage import load_metrics
 
 try:
     own = paired_table(load_metrics(config.run_dir)["paired"])
@@ -362,8 +363,8 @@ else:
                           "95 % interval of the change": [f"[{report.fmt(lo, k)}, {report.fmt(hi, k)}]" for lo, hi, k
                                                           in zip(own["diff_low"], own["diff_high"], own["metric"])]})
     display(Markdown(report.markdown_table(shown, markup=["metric"])))
-    from dca.extract import load_stage1
-    from dca.baselines import constant_summary
+    from dca.extract.stage import load_stage1
+    from dca.evaluate.baselines import constant_summary
 
     const = constant_summary(load_stage1(config.run_dir))
     display(Markdown(

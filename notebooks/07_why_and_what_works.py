@@ -21,7 +21,7 @@
 # published does not make its stated confidence follow its internal confidence. This chapter asks
 # **why**, and tries objectives that might do better, on a larger protocol with enough held-out
 # questions to tell them apart. Every number comes from the committed files of the objectives study
-# (`book/data/study_*.csv`, written by `make study` and `python -m dca.study collect`), with the job,
+# (`book/data/study_*.csv`, written by `make study` and `python -m dca.reference.study collect`), with the job,
 # seed and commit that made it.
 #
 # ```{admonition} The study so far
@@ -52,14 +52,14 @@ if importlib.util.find_spec("dca") is None:
     os.chdir(checkout)  # the notebooks work from the repository root
 
 # %% tags=["parameters"]
-run_dir = 'runs/default'  # this build's run folder (its replies after training are counted beside the study's)
-results = 'book/data/study_results.csv'  # the committed study results (python -m dca.study collect writes it)
+results = 'book/data/study_results.csv'  # the committed study results (python -m dca.reference.study collect writes it)
 questions = 'book/data/study_questions.csv'  # per-question replies before and after of the study's jobs
 training = 'book/data/study_training.csv'  # training logs of the study's jobs (log-probabilities of chosen and rejected per step)
-number_tokens = 'book/data/study_number_tokens.csv'  # next-token tables at the number's positions (python -m dca.diagnosis writes it)
+number_tokens = 'book/data/study_number_tokens.csv'  # next-token tables at the number's positions (python -m dca.reference.diagnosis writes it)
+paper_results = 'book/data/paper_results.csv'  # the paper's reported numbers (typed from its tables, not measured here)
 
 # %% tags=["remove-cell"]
-from dca.artifacts import enter_repo_root
+from dca.runs.artifacts import enter_repo_root
 
 enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository root, as papermill does
 
@@ -67,11 +67,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown
 
-from dca import report, study, study_results
-from dca.plots import panels, plot_logp_curves, use_book_style
+from dca import report
+
+from dca.reference import study, study_results
+from dca.report import study as study_report
+from dca.report.plots import panels, plot_logp_curves, use_book_style
 
 use_book_style()
-config = study_results.StudyChapterConfig.from_namespace(globals())
+config = study_report.StudyChapterConfig.from_namespace(globals())
 S = study_results.read(config.results)  # one row per (job, dataset, method, metric)
 SQ = study_results.read(config.questions)  # per question, before and after
 ST = study_results.read(config.training)  # per training step
@@ -79,30 +82,23 @@ TOK = study_results.read(config.number_tokens)
 have_study = not S.empty
 objective_jobs = sorted(set(ST["job"])) if not ST.empty else []
 report.glue_all({
-    "s_verdict": study_results.verdict_sentence(S),
+    "s_verdict": study_report.verdict_sentence(S),
     "s_jobs": ", ".join(dict.fromkeys(S["job"])) if have_study else "none yet",
     "s_hours": f"{S.drop_duplicates('job')['wall_s'].sum() / 3600:.1f}" if have_study else "0",
-    "s_acc_drop": f"{study_results.MAX_ACCURACY_DROP:g}",
-    "s_whole": f"{study_results.MIN_WHOLE_PERCENT:g}",
-    "s_rho_goal": f"{study_results.RHO_GOAL:g}",
-    "s_displacement": " ".join(f"{job.removeprefix('seed0-')}: {study_results.displacement_sentence(ST, job)}"
+    "s_acc_drop": f"{study_report.MAX_ACCURACY_DROP:g}",
+    "s_whole": f"{study_report.MIN_WHOLE_PERCENT:g}",
+    "s_rho_goal": f"{study_report.RHO_GOAL:g}",
+    "s_displacement": " ".join(f"{job.removeprefix('seed0-')}: {study_report.displacement_sentence(ST, job)}"
                                for job in objective_jobs if job.startswith("seed0-"))
-                      or study_results.displacement_sentence(ST, "seed0-dca"),
+                      or study_report.displacement_sentence(ST, "seed0-dca"),
 })
-from dca.cli import stage_parameters
 from dca.extract import ExtractConfig
-from dca.transfer import TransferConfig
+from dca.evaluate.transfer import TransferConfig
 
-
-def extract_protocol(profile: str) -> ExtractConfig:
-    """The extraction parameters a profile runs with (the configs' defaults filled in)."""
-    return ExtractConfig.from_dict(stage_parameters(["extract"], {"profile": profile})["extract"])
-
-
-protocol = extract_protocol("study")
-paper = pd.read_csv("book/data/paper_results.csv", comment="#")
+protocol = ExtractConfig.from_profile("study")  # the extraction parameters the study's profile runs with
+paper = pd.read_csv(config.paper_results, comment="#")
 report.glue_all({
-    "s_ref_n_eval": extract_protocol("reference").n_eval,
+    "s_ref_n_eval": ExtractConfig.from_profile("reference").n_eval,
     "s_n_questions": protocol.n_questions, "s_n_eval": protocol.n_eval,
     "s_n_train": protocol.n_questions - protocol.n_eval,
     "s_n_transfer": TransferConfig().n_questions,
@@ -155,11 +151,11 @@ else:
 
 # %% tags=["remove-input"]
 if TOK.empty:
-    display(Markdown("The next-token tables have not been computed yet (`python -m dca.study diagnose seed0-dca`)."))
+    display(Markdown("The next-token tables have not been computed yet (`python -m dca.reference.study diagnose seed0-dca`)."))
 else:
     for position, what in ((0, "where the number starts"), (1, "one token later")):
         display(Markdown(f"**{what}**"))
-        display(Markdown(report.markdown_table(study_results.number_token_table(TOK, position))))
+        display(Markdown(report.markdown_table(study_report.number_token_table(TOK, position))))
 
 # %% [markdown]
 # ## What the models write
@@ -173,7 +169,7 @@ if have_study:
     shown = S[(S["dataset"] == "mean") & S["metric"].isin(["exact_round_ci", "whole_percent", "top_cv_share",
                                                            "distinct_cv"])]
     wide = shown.pivot_table(index=["job", "method"], columns="metric", values="value").reset_index()
-    display(Markdown(report.markdown_table(study_results.labelled(wide.round(1)))))
+    display(Markdown(report.markdown_table(study_report.labelled(wide.round(1)))))
 dca_q = SQ[(SQ["job"] == "seed0-dca") & (SQ["split"] == "heldout")] if not SQ.empty else SQ
 if not dca_q.empty:
     side = pd.DataFrame({"question": dca_q["id"], "reply before training": dca_q["reply_before"],
@@ -198,14 +194,14 @@ if not dca_q.empty:
 
 # %% tags=["remove-input"]
 if have_study:
-    display(Markdown(report.markdown_table(study_results.labelled(study_results.objective_summary(S)))))
+    display(Markdown(report.markdown_table(study_report.labelled(study_report.objective_summary(S)))))
     mde = S[(S["dataset"] != "mean") & S["metric"].isin(["rho", "mean_abs_eps", "sigma_eps"])].dropna(subset=["mde"])
     if not mde.empty:
         display(Markdown("The smallest change each comparison could detect (80 % power, 5 % level, from the "
                          "paired intervals; median over the jobs and datasets):"))
         display(Markdown(report.markdown_table(mde.groupby(["split", "metric"])["mde"].median().round(3).reset_index())))
 else:
-    display(Markdown("No study results yet: `make study` runs them (hours), `python -m dca.study collect` "
+    display(Markdown("No study results yet: `make study` runs them (hours), `python -m dca.reference.study collect` "
                      "writes the files this chapter reads."))
 
 # %% [markdown]
@@ -221,7 +217,7 @@ else:
 
 # %% tags=["remove-input"]
 if have_study:
-    verdict = study_results.verdict_table(S)
+    verdict = study_report.verdict_table(S)
     conditions = [c for c in verdict.columns if c not in ("objective", "seeds run", "works")]
     half = (len(conditions) + 1) // 2  # two tables of few columns, so that both fit the page
     display(Markdown(report.markdown_table(verdict[["objective", "seeds run", *conditions[:half]]])))

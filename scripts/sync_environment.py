@@ -6,8 +6,9 @@ Run ``python scripts/sync_environment.py``; ``tests/test_packaging.py`` fails wh
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ os.environ.setdefault("DCA_HASH_CACHE", os.path.join(tempfile.mkdtemp(prefix="dc
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """Folder with a tiny random Llama and a locally trained tokenizer with a chat template."""
-    from dca.tiny import build_tiny_model
+    from dca.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
@@ -26,7 +26,7 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model(tiny_model_dir):
     """The tiny model loaded for inference on the CPU in float32."""
-    from dca.models import load_model
+    from dca.models.loading import load_model
 
     return load_model(str(tiny_model_dir), device="cpu", dtype="float32")
 
@@ -34,8 +34,8 @@ def tiny_model(tiny_model_dir):
 @pytest.fixture(scope="session")
 def embedded_model():
     """The embedded SmolLM2-135M-Instruct (converted by ``make setup``)."""
-    from dca import embedded
-    from dca.models import load_model
+    from dca.models import embedded
+    from dca.models.loading import load_model
 
     if not embedded.is_installed() and not embedded.find_gguf():
         pytest.skip("embedded model not installed: run `make setup`")
@@ -45,7 +45,7 @@ def embedded_model():
 @pytest.fixture(scope="session")
 def format_model_dir(tmp_path_factory):
     """A tiny model taught the reply format (zero-shot prompts), so its replies parse."""
-    from dca.tiny import build_tiny_model, teach_format
+    from dca.models.tiny import build_tiny_model, teach_format
 
     return teach_format(build_tiny_model(tmp_path_factory.mktemp("tiny-format") / "model"))
 

@@ -1,26 +1,28 @@
-"""Tests of dca.artifacts' run folder: the artifacts' names, who writes them, the repository root."""
+"""Tests of dca.runs.artifacts' run folder: the artifacts' names, who writes them, the repository root."""
 
 from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
-from dca import artifacts
-from dca.artifacts import PRODUCED_BY, MissingArtifactError, RunFolder, enter_repo_root
+from dca import pipeline
 from dca.paths import ROOT
-
-NAMES = ("questions", "stage1", "pairs", "pairs_heldout", "pairs_stats", "adapter", "checkpoints", "train_log",
-         "train_config", "eval", "metrics")
+from dca.runs import artifacts
+from dca.runs.artifacts import PRODUCED_BY, MissingArtifactError, RunFolder, enter_repo_root
 
 
 def test_run_folder_names_every_artifact_inside_it(tmp_path):
     run = RunFolder(tmp_path)
-    paths = {name: getattr(run, name) for name in NAMES}
-    assert all(p.parent == tmp_path for p in paths.values())
-    assert len({p.name for p in paths.values()}) == len(NAMES)
-    assert set(PRODUCED_BY) <= set(NAMES)
+    paths = {name: run.artifact(name, source="src") for name in pipeline.ARTIFACTS}
+    assert all(tmp_path in p.parents for p in paths.values())
+    assert len(set(paths.values())) == len(paths)  # no two artifacts share a file
+    assert set(PRODUCED_BY) == set(pipeline.ARTIFACTS)
+    assert run.stage1 == tmp_path / "stage1.parquet" and run.transfer == tmp_path / "transfer"
+    with pytest.raises(AttributeError, match="no artifact 'stage_1'; artifacts: questions, stage1"):
+        run.stage_1
 
 
 def test_require_names_the_notebook_and_the_command(tmp_path):
@@ -40,19 +42,24 @@ def test_enter_repo_root_from_the_notebooks_folder(monkeypatch):
     assert enter_repo_root() == ROOT  # already there: stays
 
 
-def test_no_notebook_writes_an_artifact_file_name():
-    names = {getattr(RunFolder("r"), n).name for n in NAMES}
-    for source in sorted((ROOT / "notebooks").glob("*.py")):
-        code = "\n".join(line for line in source.read_text().splitlines() if not line.startswith("#"))
+def test_no_notebook_or_module_writes_an_artifact_file_name():
+    """A run folder's file names are written once, in :data:`dca.pipeline.ARTIFACTS`."""
+    names = {Path(a.file).name for a in pipeline.ARTIFACTS.values() if "." in a.file}
+    sources = [*sorted((ROOT / "notebooks").glob("*.py")), *sorted((ROOT / "dca").rglob("*.py"))]
+    for source in sources:
+        if source == ROOT / "dca" / "pipeline.py":
+            continue
+        code = "\n".join(line for line in source.read_text().splitlines() if not line.lstrip().startswith("#"))
         found = [n for n in names if re.search(rf"""["']{re.escape(n)}["']""", code)]
-        assert not found, f"{source.name} builds a path from {found}: use dca.artifacts.RunFolder"
+        assert not found, f"{source.name} builds a path from {found}: use dca.runs.artifacts.RunFolder"
 
 
 def test_every_cache_lies_under_one_folder(tmp_path, monkeypatch):
     """``DCA_CACHE`` moves the converted models, the offline datasets and the content hashes at once;
     the deprecated ``DCA_HASH_CACHE`` still names the hash file itself."""
-    from dca import embedded, paths
+    from dca import paths
     from dca.data import bundled
+    from dca.models import embedded
 
     monkeypatch.delenv("DCA_HASH_CACHE", raising=False)
     monkeypatch.setenv("DCA_CACHE", str(tmp_path / "c"))

@@ -1,4 +1,4 @@
-"""Tests of dca.bootstrap: percentile intervals, paired differences, the tables."""
+"""Tests of dca.evaluate.bootstrap: percentile intervals, paired differences, the tables."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ import time
 import numpy as np
 import pytest
 
-from dca.bootstrap import (bootstrap, paired_bootstrap, paired_table, percentile_interval, resample_indices,
-                           resampled_metrics, summary_table)
-from dca.metrics import METRICS, MetricInputError, compute
+from dca.evaluate.bootstrap import (
+    bootstrap,
+    paired_bootstrap,
+    paired_table,
+    percentile_interval,
+    resample_indices,
+    resampled_metrics,
+    summary_table,
+)
+from dca.evaluate.metrics import METRICS, MetricInputError, compute
 
 KEYS = list(METRICS)  # n, accuracy, rho, ... (the order tests/test_metrics.py checks)
 

@@ -11,13 +11,14 @@ import sys
 
 import pytest
 
-from dca import artifacts, cli
+from dca import cli
 from dca.cli import main
 from dca.config import ConfigError
-from dca.evaluate import EvalConfig
-from dca.extract import ExtractConfig
+from dca.evaluate.stage import EvalConfig
+from dca.extract.stage import ExtractConfig
 from dca.pairs import PairsConfig
-from dca.train import TrainConfig
+from dca.runs import artifacts
+from dca.train.stage import TrainConfig
 
 
 def one_line_error(capsys, argv: list[str], needle: str) -> None:
@@ -119,7 +120,7 @@ def test_help_states_the_upper_bounds():
 
 def test_the_dtype_names_are_the_loaders():
     from dca.config import DTYPE_NAMES
-    from dca.models import DTYPES
+    from dca.models.loading import DTYPES
 
     assert set(DTYPE_NAMES) == set(DTYPES)
 
@@ -138,7 +139,7 @@ def test_every_stage_module_keeps_the_stage_contract():
 
 def test_pairs_are_built_by_the_main_process_only(monkeypatch, tmp_path):
     import dca.pairs
-    from dca import distributed
+    from dca.runs import distributed
 
     built: list[str] = []
     monkeypatch.setattr(dca.pairs, "_build", lambda config, force: built.append(config.run_dir))

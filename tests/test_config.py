@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from dca.config import ConfigError, load_profile, parse_overrides, profile_path
-from dca.evaluate import EvalConfig
-from dca.extract import ExtractConfig
+from dca.evaluate.stage import EvalConfig
+from dca.extract.stage import ExtractConfig
 from dca.pairs import PairsConfig
-from dca.train import TrainConfig
+from dca.train.stage import TrainConfig
 
 
 def test_from_dict_names_an_unknown_key_and_the_valid_ones():

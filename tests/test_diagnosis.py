@@ -1,11 +1,11 @@
-"""The next-token tables at the confidence number's position (dca.diagnosis)."""
+"""The next-token tables at the confidence number's position (dca.reference.diagnosis)."""
 
 import math
 
 import pytest
 import torch
 
-from dca.diagnosis import number_positions
+from dca.reference.diagnosis import number_positions
 
 
 def test_number_positions_cover_the_number_and_the_token_after_it(tiny_model):

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dca.extract import ExtractConfig
-from dca.extract import run as run_extract
+from dca.extract.stage import ExtractConfig
+from dca.extract.stage import run as run_extract
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from dca import report
-from dca.bootstrap import paired_table
-from dca.results import COLUMNS
+from dca.evaluate.bootstrap import paired_table
+from dca.runs.results import COLUMNS
 
 HOSTILE = ["<script>alert(1)</script>", "<svg onload=alert(2)>", "{glue:text}`r_n_eval`", "a | b | c",
            "[click](javascript:alert(3))", "$\\input{/etc/passwd}$", "*bold* _it_ `code`", "{{ sub }}",

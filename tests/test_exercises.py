@@ -16,12 +16,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dca import checks
-from dca.book import NOTEBOOKS, main
-from dca.exercises import (CHECK_TAG, EXERCISES_PAGE, LIST_END, LIST_START, STUB_SOURCE, STUB_TAG, TOC,
-                           chapter_numbers, exercise_index, exercise_list_markdown, read_notebook,
-                           student_notebook, write_student_notebooks)
-from dca.myst_plain import PlainMarkdown, read_bibtex
+from dca.book import NOTEBOOKS, checks, main
+from dca.book.exercises import (
+    CHECK_TAG,
+    EXERCISES_PAGE,
+    LIST_END,
+    LIST_START,
+    STUB_SOURCE,
+    STUB_TAG,
+    TOC,
+    chapter_numbers,
+    exercise_index,
+    exercise_list_markdown,
+    read_notebook,
+    student_notebook,
+    write_student_notebooks,
+)
+from dca.book.myst_plain import PlainMarkdown, read_bibtex
 
 SOLUTION_MARKERS = ("solution-start", "solution-end", "{solution}")
 SOURCES = [nb.source for nb in NOTEBOOKS]
@@ -246,7 +257,7 @@ def test_every_exercise_is_listed_once_and_every_listed_one_exists():
 
 
 def test_the_exercise_list_is_up_to_date():
-    """Run `python -m dca.exercises page` after changing an exercise."""
+    """Run `python -m dca.book exercises` after changing an exercise."""
     text = EXERCISES_PAGE.read_text(encoding="utf-8")
     block = text[text.index(LIST_START) + len(LIST_START):text.index(LIST_END)].strip()
     assert block == exercise_list_markdown(exercise_index(SOURCES))
@@ -328,7 +339,7 @@ def _frames(n: int, seed: int, collapse: bool) -> dict[str, pd.DataFrame]:
 def _inputs(label: str, frames: dict[str, pd.DataFrame], tmp_path: Path) -> dict[str, object]:
     """What the notebook holds when the exercise starts (the names its solution and check read)."""
     stage1, before, after = frames["stage1"], frames["before"], frames["after"]
-    import dca.metrics
+    import dca.evaluate.metrics
 
     common = {"np": np, "pd": pd}
     if label in ("ex-internal-confidence", "ex-overconfidence"):
@@ -340,7 +351,7 @@ def _inputs(label: str, frames: dict[str, pd.DataFrame], tmp_path: Path) -> dict
                                           + r.response[r.cv_end:]}]} for r in train.itertuples()]
         return {**common, "run_dir": str(tmp_path), "pairs": pairs[1:]}  # the first question gave no pair
     if label in ("ex-beta", "ex-beta-rerun"):
-        from dca.train import read_train_log
+        from dca.train.stage import read_train_log
 
         if label == "ex-beta-rerun":  # the check fails until a rerun wrote its log: give it one
             rerun = tmp_path / "runs" / "beta05"
@@ -352,7 +363,7 @@ def _inputs(label: str, frames: dict[str, pd.DataFrame], tmp_path: Path) -> dict
                 "read_train_log": read_train_log}
     if label in ("ex-sigma-m-run", "ex-metrics-by-hand"):
         return {**common, "c_v": before["c_v"].to_numpy(float), "c_i": before["c_i"].to_numpy(float),
-                "correct": before["correct"].to_numpy(bool), "compute": dca.metrics.compute, "seed": 3}
+                "correct": before["correct"].to_numpy(bool), "compute": dca.evaluate.metrics.compute, "seed": 3}
     diff = float(np.abs(after["c_v"] - after["c_i"]).mean() - np.abs(before["c_v"] - before["c_i"]).mean())
     return {**common, "before": before, "after": after, "before_all": stage1,
             "paired": {"mean_abs_eps": SimpleNamespace(diff=diff, diff_low=diff - 1.0, diff_high=diff + 1.0)}}

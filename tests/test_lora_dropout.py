@@ -1,4 +1,4 @@
-"""dca.lora_dropout: the packed-mask LoRA dropout keeps each element independently with probability
+"""dca.train.lora_dropout: the packed-mask LoRA dropout keeps each element independently with probability
 K / 2**16, scales kept elements to an unbiased mean, follows torch's seed, passes gradients through the
 mask, and replaces exactly PEFT's active dropout modules."""
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy import stats
 
-from dca import lora_dropout
-from dca.lora_dropout import PackedDropout, keep_count, keep_mask
+from dca.train import lora_dropout
+from dca.train.lora_dropout import PackedDropout, keep_count, keep_mask
 
 
 @pytest.mark.parametrize("p", [0.05, 0.5, 0.9])

@@ -1,4 +1,4 @@
-"""Tests of dca.memory: freed heap pages go back to the system after each training step."""
+"""Tests of dca.models.memory: freed heap pages go back to the system after each training step."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from dca import memory
+from dca.models import memory
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
@@ -19,7 +19,7 @@ GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 # release. In a child process: these mallopt settings would otherwise stay for the rest of the tests.
 FRAGMENT = """
 import ctypes, json
-from dca import memory
+from dca.models import memory
 def rss_kb():
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:"))
 libc = memory._glibc()

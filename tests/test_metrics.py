@@ -1,4 +1,4 @@
-"""Tests of dca.metrics: independent cross-checks, edge cases, properties (dca.bootstrap: test_bootstrap.py)."""
+"""Tests of dca.evaluate.metrics: independent cross-checks, edge cases, properties (dca.evaluate.bootstrap: test_bootstrap.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from scipy.stats import spearmanr
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from torchmetrics.functional.classification import binary_calibration_error
 
-from dca import metrics as M
-from dca.bootstrap import bootstrap
-from dca.metrics import METRICS, MetricInputError, compute
+from dca.evaluate import metrics as M
+from dca.evaluate.bootstrap import bootstrap
+from dca.evaluate.metrics import METRICS, MetricInputError, compute
 
 KEYS = ["n", "accuracy", "rho", "mean_eps", "sigma_eps", "mean_abs_eps", "sigma_m", "ece_verbal",
         "ece_internal", "brier_verbal", "brier_internal", "auroc_verbal", "auroc_internal"]

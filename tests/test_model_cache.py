@@ -9,7 +9,8 @@ import shutil
 
 import pytest
 
-from dca import artifacts, embedded
+from dca.models import embedded
+from dca.runs import artifacts
 
 
 @pytest.fixture

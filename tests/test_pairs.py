@@ -8,10 +8,10 @@ import math
 import pandas as pd
 import pytest
 
-from dca import artifacts
 from dca.config import ConfigError
 from dca.pairs import PairsConfig, build_pairs, load_pairs, token_diff
 from dca.pairs import run as run_pairs
+from dca.runs import artifacts
 
 SYSTEM = "Answer with the letter, then 'Probability: X%'."
 SHOT_Q = "Question: What is 2 + 2?\nA) 3\nB) 4\nC) 5\nD) 6"
@@ -135,7 +135,7 @@ EDGE_ROWS = [make_row(0, 80, 36.6), make_row(1, 0, 37.2), make_row(2, 80, 99.6),
 def _tokenizers(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from dca import embedded
+    from dca.models import embedded
 
     toks = [AutoTokenizer.from_pretrained(str(tiny_model_dir))]
     if embedded.is_installed():

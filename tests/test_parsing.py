@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from dca.parsing import combined_reason, parse_confidence, parse_letter
+from dca.extract.parsing import combined_reason, parse_confidence, parse_letter
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -11,7 +11,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dca.parsing import parse_confidence, parse_letter
+from dca.extract.parsing import parse_confidence, parse_letter
 
 LETTERS = ("A", "B", "C", "D")
 FRAGMENTS = st.sampled_from([

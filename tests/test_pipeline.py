@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dca import results
 from dca.cli import main as cli_main
-from dca.bootstrap import paired_table
-from dca.evaluate import load_metrics
-from dca.metrics import METRICS
+from dca.evaluate.bootstrap import paired_table
+from dca.evaluate.metrics import METRICS
+from dca.evaluate.stage import load_metrics
+from dca.runs import results
 
 pytestmark = pytest.mark.slow
 
@@ -58,14 +58,14 @@ def test_evaluate_without_adapter_names_the_notebook(format_model_dir, tmp_path,
 
 def test_training_another_model_than_the_one_elicited_fails(format_model_dir, tmp_path):
     from dca.config import ConfigError
-    from dca.train import TrainConfig, train_dpo
+    from dca.train.stage import TrainConfig, train_adapter
 
     run_dir = tmp_path / "run"
     assert cli_main(["extract", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=4", "n_eval=2",
                      "k_shot=0", "max_new_tokens=10"]) == 0
     assert cli_main(["pairs", f"run_dir={run_dir}"]) == 0
     with pytest.raises(ConfigError, match="DPO must train the model that wrote them"):
-        train_dpo(TrainConfig.from_dict({"run_dir": str(run_dir), "model": "embedded"}))
+        train_adapter(TrainConfig.from_dict({"run_dir": str(run_dir), "model": "embedded"}))
 
 
 FAULT_POINTS = ("extract:before-write", "pairs:before-write", "train:step-3", "evaluate:before-write")

@@ -1,4 +1,4 @@
-"""Tests of dca.plots: every figure renders to a PNG; bars follow the ECE bins."""
+"""Tests of dca.report.plots: every figure renders to a PNG; bars follow the ECE bins."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from dca.metrics import MetricInputError, ece  # noqa: E402
-from dca.plots import (plot_confidence_histograms, plot_confidence_scatter,  # noqa: E402
-                       plot_eps_distribution, plot_reliability, plot_seed_dots)
+from dca.evaluate.metrics import MetricInputError, ece  # noqa: E402
+from dca.report.plots import (  # noqa: E402
+    plot_confidence_histograms,
+    plot_confidence_scatter,
+    plot_eps_distribution,
+    plot_reliability,
+    plot_seed_dots,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -163,8 +168,8 @@ def _figure_sizes():
 
     from dca.paths import ROOT
 
-    sizes = [(4.6, 3.6)]  # dca.plots.panels' default
-    for path in [*sorted((ROOT / "notebooks").glob("0*.py")), *sorted((ROOT / "dca").glob("report*.py"))]:
+    sizes = [(4.6, 3.6)]  # dca.report.plots.panels' default
+    for path in [*sorted((ROOT / "notebooks").glob("0*.py")), *sorted((ROOT / "dca" / "report").glob("*.py"))]:
         text = Path(path).read_text()
         sizes += [(float(w), float(h)) for w, h in re.findall(r"figsize=\(([\d.]+),\s*([\d.]+)\)", text)]
         sizes += [(float(w), float(h)) for w, h in re.findall(r"panels\(\d+,\s*\(([\d.]+),\s*([\d.]+)\)\)", text)]
@@ -172,7 +177,7 @@ def _figure_sizes():
 
 
 def test_every_figure_of_the_book_is_narrow_enough_for_its_text_to_stay_9_px():
-    from dca.plots import COLUMN_PX_MIN, MAX_FIGURE_IN, MIN_FONT_PT, MIN_TEXT_PX
+    from dca.report.plots import COLUMN_PX_MIN, MAX_FIGURE_IN, MIN_FONT_PT, MIN_TEXT_PX
 
     sizes = _figure_sizes()
     assert len(sizes) > 10
@@ -187,8 +192,7 @@ def test_no_figure_text_is_set_smaller_than_the_book_allows():
 
     from dca.paths import ROOT
 
-    for path in [*sorted((ROOT / "notebooks").glob("0*.py")), *sorted((ROOT / "dca").glob("report*.py")),
-                 ROOT / "dca" / "plots.py"]:
+    for path in [*sorted((ROOT / "notebooks").glob("0*.py")), *sorted((ROOT / "dca" / "report").glob("*.py"))]:
         text = Path(path).read_text()
         assert not re.search(r"fontsize=['\"](x{0,2}-?small)['\"]", text), path.name
         assert not [v for v in re.findall(r"fontsize=([\d.]+)", text) if float(v) < 10], path.name
@@ -197,7 +201,7 @@ def test_no_figure_text_is_set_smaller_than_the_book_allows():
 @pytest.mark.parametrize("size", [(4.6, 3.6), (4.8, 3.6), (4.6, 3.2), (4.2, 3.4)])
 def test_drawn_figures_have_no_text_under_9_px_at_the_narrowest_column(run, size):
     """What the figures draw (ticks, legends, counts, titles), in the book's style, measured."""
-    from dca.plots import COLUMN_PX_MIN, MIN_TEXT_PX, text_px, use_book_style
+    from dca.report.plots import COLUMN_PX_MIN, MIN_TEXT_PX, text_px, use_book_style
 
     use_book_style()
     c_v, c_i, correct = run

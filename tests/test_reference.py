@@ -11,7 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dca import reference, reference_jobs, reference_results, report
+from dca import reference, report
+from dca.paths import ROOT
+from dca.reference import collect as reference_results
+from dca.reference import jobs as reference_jobs
 
 
 def stage1_rows(rng, source: str, split: str, n: int, c_v: float | None = None) -> list[dict]:
@@ -147,7 +150,8 @@ def test_report_tables_and_verdict(collected, tmp_path):
     assert "make reference" in report.sft_versus_dpo(results[results["kind"] != "sft"])
     sentence = report.verdict(results)
     assert "over 3 seeds" in sentence and "constant stated number" in sentence
-    card = report.results_card(results, questions, tmp_path / "card.png")
+    paper = pd.read_csv(ROOT / report.ReferenceChapterConfig().paper_results, comment="#")
+    card = report.results_card(results, questions, tmp_path / "card.png", paper)
     assert (tmp_path / "card.png").stat().st_size > 1000 and "paper:" in card and "this book" in card
 
 

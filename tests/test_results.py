@@ -7,7 +7,7 @@ import os
 
 import pandas as pd
 
-from dca import results
+from dca.runs import results
 
 
 def rows_of(run: str, n: int = 1) -> pd.DataFrame:

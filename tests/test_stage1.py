@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from dca.cli import main as cli_main
-from dca.confidence import LetterQuery, internal_confidence, letter_token_ids
 from dca.config import ConfigError
 from dca.data import load_questions
-from dca.elicit import generate_replies
-from dca.extract import COLUMNS, ExtractConfig, extract_table, summarize
-from dca.extract import run as run_extract
-from dca.prompts import build_messages, render_prompt
+from dca.extract.confidence import LetterQuery, internal_confidence, letter_token_ids
+from dca.extract.elicit import generate_replies
+from dca.extract.prompts import build_messages, render_prompt
+from dca.extract.stage import COLUMNS, ExtractConfig, extract_table, summarize
+from dca.extract.stage import run as run_extract
 
 
 def _queries(tokenizer, n=6):
@@ -55,11 +55,11 @@ def test_batched_c_i_equals_one_at_a_time(tiny_model, share_prefix, pack):
 def test_packed_c_i_takes_the_packed_path_and_one_query(tiny_model, monkeypatch):
     """The tiny model's attention takes a 4-D mask, so the packed path runs (not the padded one), and a
     batch of one context packs to that context alone."""
-    import dca.confidence
-    from dca.prefix import packable
+    import dca.extract.confidence
+    from dca.extract.prefix import packable
 
     assert packable(tiny_model.model)
-    monkeypatch.setattr(dca.confidence, "pad_batch", None)  # calling it would fail
+    monkeypatch.setattr(dca.extract.confidence, "pad_batch", None)  # calling it would fail
     queries = _queries(tiny_model.tokenizer, n=1)
     got = internal_confidence(tiny_model.model, tiny_model.tokenizer, queries, progress=False)[0]
     c_i, c_norm = _one_at_a_time(tiny_model.model, tiny_model.tokenizer, queries[0])
@@ -67,7 +67,7 @@ def test_packed_c_i_takes_the_packed_path_and_one_query(tiny_model, monkeypatch)
 
 
 def test_pack_batch_rejects_empty_remainders():
-    from dca.prefix import pack_batch
+    from dca.extract.prefix import pack_batch
 
     with pytest.raises(ValueError, match="at least one token"):
         pack_batch([[1, 2], []], prefix_len=3)
@@ -167,7 +167,7 @@ def test_embedded_model_follows_the_format(embedded_model):
 def test_c_i_from_the_generation_pass_equals_a_separate_pass(format_model_dir):
     """One prefill per question: C_i read at the step where the letter was generated agrees with the
     second forward over prompt + reply (fp32, within 1e-4 in probability)."""
-    from dca.models import load_model
+    from dca.models.loading import load_model
 
     lm = load_model(str(format_model_dir), device="cpu", dtype="float32")
     qs = load_questions("synthetic", n=10, seed=4)
@@ -203,7 +203,7 @@ def test_a_changed_data_file_is_not_served_from_the_old_table(tiny_model_dir, tm
 
 
 def test_model_folder_fingerprint_covers_its_weights_and_registry_names_keep_theirs(tmp_path):
-    from dca import artifacts
+    from dca.runs import artifacts
 
     folder = tmp_path / "model"
     folder.mkdir()
@@ -224,7 +224,7 @@ def test_model_folder_fingerprint_covers_its_weights_and_registry_names_keep_the
 def test_content_hashes_are_cached_by_size_and_times(tmp_path, monkeypatch):
     import os
 
-    from dca import artifacts
+    from dca.runs import artifacts
 
     monkeypatch.setenv("DCA_HASH_CACHE", str(tmp_path / "hashes.json"))
     monkeypatch.setattr(artifacts, "_HASHES", {})
@@ -255,7 +255,7 @@ def _head_matmuls(model, ids) -> list[str]:
 def test_frozen_model_projects_the_last_position_with_one_product(tiny_model_dir):
     """Frozen weights (a merged adapter's) and a sliced last position: without the contiguous copy,
     torch.matmul copies the vocab x d weight once per row (bmm); with it, one mm, the same logits."""
-    from dca.models import load_model
+    from dca.models.loading import load_model
 
     model = load_model(str(tiny_model_dir), device="cpu", dtype="float32").model
     model.requires_grad_(False)

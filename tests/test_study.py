@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dca import study, study_results
-from dca.transfer import transfer_files
+from dca.evaluate.transfer import transfer_files
+from dca.reference import study, study_results
+from dca.report import study as study_report
 
 
 def test_jobs_their_order_and_commands_the_cli_accepts():
@@ -107,7 +108,7 @@ def test_collect_rows_baselines_transfer_and_detectable_change(finished, tmp_pat
     assert set(questions["split"]) == {"heldout", "transfer"} and questions["reply_after"].notna().all()
     training = pd.read_csv(data / "t.csv")
     assert list(training["train_logp_chosen"]) == [-9.0] * 6 and list(training["heldout_logp_rejected"]) == [-3.0] * 6
-    verdict = study_results.verdict_table(results).set_index("objective")
+    verdict = study_report.verdict_table(results).set_index("objective")
     assert verdict.loc["dca", "works"] == "no" and verdict.loc["dca", "seeds run"] == 3
     assert verdict.loc["rpo", "mean abs ε below both baselines"] == "3/3"
     assert verdict.loc["rpo", "whole-% replies ≥ 95 %"] == "3/3"
@@ -125,12 +126,12 @@ def test_verdict_sentence_and_card_name_the_closest_objective(finished, tmp_path
         monkeypatch.setattr(study_results, name, data / file)
     study_results.collect(n_boot=50)
     results = pd.read_csv(data / "r.csv")
-    table = study_results.verdict_table(results)
-    best, held, total = study_results.closest_objective(table)
+    table = study_report.verdict_table(results)
+    best, held, total = study_report.closest_objective(table)
     assert best == "rpo" and total == 6 and held >= 4  # rpo states round(C_i) + 1: close to the ceiling
-    sentence = study_results.verdict_sentence(results)
+    sentence = study_report.verdict_sentence(results)
     assert ("rpo works" in sentence) or ("The closest is rpo" in sentence)
-    card = study_results.card_note(results)
+    card = study_report.card_note(results)
     assert card.startswith("```{admonition} Beyond the paper") and "dca (as published): ρ" in card and "rpo: ρ" in card
 
 

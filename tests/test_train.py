@@ -1,5 +1,5 @@
 """Stage 3: DPO + LoRA with TRL on the tiny model: artifacts, skipping, determinism, resuming, and the
-shared-prefix forward (dca.dpo_prefix) against TRL's full forward."""
+shared-prefix forward (dca.train.dpo_prefix) against TRL's full forward."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from dca import artifacts, dpo_prefix
-from dca.config import ConfigError
 from dca.cli import main
-from dca.train import ALL_LINEAR, TrainConfig, dpo_args, read_train_log, train_dpo
+from dca.config import ConfigError
+from dca.runs import artifacts
+from dca.train import dpo_prefix
+from dca.train.stage import ALL_LINEAR, TrainConfig, dpo_args, read_train_log, train_adapter
 
 
 def write_pairs(run_dir: Path, n: int = 16, seed: int = 0) -> Path:
@@ -93,7 +94,7 @@ def test_dpo_args_on_cpu_are_fp32_and_honour_the_config(tmp_path):
 
 def test_missing_pairs_names_the_notebook(tmp_path):
     with pytest.raises(artifacts.MissingArtifactError, match="02_preference_pairs"):
-        train_dpo(TrainConfig(run_dir=str(tmp_path)))
+        train_adapter(TrainConfig(run_dir=str(tmp_path)))
 
 
 def test_cli_rejects_unknown_parameter(capsys):
@@ -107,7 +108,7 @@ def trained(tmp_path_factory, tiny_model_dir):
     run_dir = tmp_path_factory.mktemp("run_a")
     write_pairs(run_dir)
     config = tiny_config(run_dir, tiny_model_dir)
-    return config, train_dpo(config)
+    return config, train_adapter(config)
 
 
 def test_artifacts_are_written(trained):
@@ -124,7 +125,7 @@ def test_artifacts_are_written(trained):
 
     with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as weights:
         lora_layers = sum(1 for key in weights.keys() if "lora_A" in key)
-    assert prov["packed_dropout_layers"] == lora_layers > 0  # dca.lora_dropout drew every layer's masks
+    assert prov["packed_dropout_layers"] == lora_layers > 0  # dca.train.lora_dropout drew every layer's masks
     assert TrainConfig.from_dict(artifacts.read_json(run_dir / "train_config.json")) == config
     log = read_train_log(run_dir)
     steps = [row for row in log if "loss" in row]
@@ -137,7 +138,7 @@ def test_artifacts_are_written(trained):
 def test_adapter_loads_and_changes_the_model(trained, tiny_model_dir):
     import torch
 
-    from dca.models import load_model
+    from dca.models.loading import load_model
 
     config, adapter = trained
     base = load_model(str(tiny_model_dir), device="cpu", dtype="float32")
@@ -150,14 +151,14 @@ def test_adapter_loads_and_changes_the_model(trained, tiny_model_dir):
 def test_finished_run_is_skipped(trained):
     config, adapter = trained
     stamp = (adapter / "adapter_model.safetensors").stat().st_mtime_ns
-    assert train_dpo(config) == adapter
+    assert train_adapter(config) == adapter
     assert (adapter / "adapter_model.safetensors").stat().st_mtime_ns == stamp
 
 
 def test_same_seed_same_losses(trained, tmp_path, tiny_model_dir):
     config, _ = trained
     write_pairs(tmp_path)
-    train_dpo(tiny_config(tmp_path, tiny_model_dir))
+    train_adapter(tiny_config(tmp_path, tiny_model_dir))
     assert losses(tmp_path) == losses(Path(config.run_dir))
 
 
@@ -168,7 +169,7 @@ def interrupt_at_step_3(run_dir: Path, model_dir: Path) -> None:
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train_dpo(tiny_config(run_dir, model_dir), callbacks=[callback_at(3, kill)])
+        train_adapter(tiny_config(run_dir, model_dir), callbacks=[callback_at(3, kill)])
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(trained, tmp_path, tiny_model_dir):
@@ -179,7 +180,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(trained, tmp_path, tiny_mod
     assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir() and not (tmp_path / "adapter").exists()
 
     seen: list[int] = []
-    train_dpo(tiny_config(tmp_path, tiny_model_dir), callbacks=[callback_at(0, seen.append)])
+    train_adapter(tiny_config(tmp_path, tiny_model_dir), callbacks=[callback_at(0, seen.append)])
     assert seen == [3, 4]  # continued from step 2, not from 0
     prov = artifacts.read_json(artifacts.provenance_path(tmp_path / "adapter"))
     assert prov["resumed_from"].endswith("checkpoint-2") and prov["global_step"] == 4
@@ -201,7 +202,7 @@ def test_incomplete_checkpoint_is_set_aside_and_loss_covers_all_steps(trained, t
 
     seen: list[int] = []
     with pytest.warns(UserWarning, match="checkpoint-4 is incomplete"):
-        train_dpo(tiny_config(tmp_path, tiny_model_dir), callbacks=[callback_at(0, seen.append)])
+        train_adapter(tiny_config(tmp_path, tiny_model_dir), callbacks=[callback_at(0, seen.append)])
     assert seen == [3, 4] and (half / "trainer_state.json").exists()  # written anew, complete
     assert not list((tmp_path / "checkpoints").glob("incomplete-*"))  # set aside, then removed after success
     resumed = artifacts.read_json(artifacts.provenance_path(tmp_path / "adapter"))
@@ -221,7 +222,7 @@ def test_a_checkpoint_with_a_truncated_optimizer_state_is_set_aside(trained, tmp
     with open(optimizer, "r+b") as fh:
         fh.truncate(optimizer.stat().st_size // 2)
     with pytest.warns(UserWarning, match="checkpoint-2 is incomplete"):
-        train_dpo(tiny_config(tmp_path, tiny_model_dir))
+        train_adapter(tiny_config(tmp_path, tiny_model_dir))
     prov = artifacts.read_json(artifacts.provenance_path(tmp_path / "adapter"))
     assert prov["resumed_from"] is None and prov["global_step"] == 4
     assert losses(tmp_path) == pytest.approx(losses(Path(config.run_dir)), rel=1e-5)
@@ -242,7 +243,7 @@ def test_a_checkpoints_folder_dca_did_not_write_is_not_deleted(tmp_path, tiny_mo
     mine.parent.mkdir()
     mine.write_text("not dca's")
     with pytest.raises(ConfigError, match="not written by dca"):
-        train_dpo(tiny_config(tmp_path, tiny_model_dir))
+        train_adapter(tiny_config(tmp_path, tiny_model_dir))
     assert mine.read_text() == "not dca's"
 
 
@@ -251,7 +252,7 @@ def test_other_parameters_do_not_resume(trained, tmp_path, tiny_model_dir):
 
     interrupt_at_step_3(tmp_path, tiny_model_dir)
     seen: list[int] = []
-    train_dpo(tiny_config(tmp_path, tiny_model_dir, beta=0.5, max_steps=2),
+    train_adapter(tiny_config(tmp_path, tiny_model_dir, beta=0.5, max_steps=2),
               callbacks=[callback_at(0, seen.append)])
     assert seen == [1, 2]
 
@@ -263,13 +264,13 @@ def test_precomputed_reference_gives_the_same_losses(tmp_path, tiny_model_dir):
         run_dir = tmp_path / f"precompute-{precompute}"
         write_pairs(run_dir)
         # no dropout: the precomputing pass changes the random stream the dropout masks are drawn from
-        train_dpo(tiny_config(run_dir, tiny_model_dir, precompute_ref=precompute, lora_dropout=0.0))
+        train_adapter(tiny_config(run_dir, tiny_model_dir, precompute_ref=precompute, lora_dropout=0.0))
         runs[precompute] = losses(run_dir)
     # equal up to float noise: the reference pass pads its batches differently
     assert runs[True] == pytest.approx(runs[False], abs=1e-5)
 
 
-# ---- shared-prefix DPO forward (dca.dpo_prefix) ----
+# ---- shared-prefix DPO forward (dca.train.dpo_prefix) ----
 
 FIELDS = ("log_probs", "entropy", "mean_logits", "is_top1")
 
@@ -279,8 +280,8 @@ def fused_lora_model(model_dir, seed: int = 0):
     from peft import LoraConfig, get_peft_model
     from trl.trainer.utils import add_fused_lm_head
 
-    from dca.models import load_base_model
-    from dca.train import ALL_LINEAR
+    from dca.models.loading import load_base_model
+    from dca.train.stage import ALL_LINEAR
 
     _, base = load_base_model(str(model_dir), "fp32")
     add_fused_lm_head(base, outputs=FIELDS)
@@ -396,7 +397,7 @@ def test_training_losses_match_with_and_without_shared_prefix(tmp_path, tiny_mod
         write_pairs(run_dir, n=8)
         config = tiny_config(run_dir, tiny_model_dir, lora_dropout=0.0, shared_prefix=shared, max_steps=3,
                              gradient_checkpointing=gradient_checkpointing)
-        adapter = train_dpo(config)
+        adapter = train_adapter(config)
         prov = artifacts.read_json(artifacts.provenance_path(adapter))
         runs[shared] = (list(losses(run_dir).values()), prov["shared_prefix_forwards"])
         fraction = prov["shared_prefix_token_fraction"]
@@ -411,7 +412,7 @@ def test_training_losses_match_with_and_without_shared_prefix(tmp_path, tiny_mod
 def test_packed_dropout_false_keeps_pefts_dropout_and_draws_other_masks(trained, tmp_path):
     config, _ = trained
     write_pairs(tmp_path)
-    adapter = train_dpo(dataclasses.replace(config, run_dir=str(tmp_path), packed_dropout=False))
+    adapter = train_adapter(dataclasses.replace(config, run_dir=str(tmp_path), packed_dropout=False))
     assert artifacts.read_json(artifacts.provenance_path(adapter))["packed_dropout_layers"] == 0
     packed, plain = losses(Path(config.run_dir)), losses(tmp_path)
     assert packed[1] == plain[1] == pytest.approx(math.log(2), abs=1e-4)  # LoRA starts as the identity
@@ -420,7 +421,7 @@ def test_packed_dropout_false_keeps_pefts_dropout_and_draws_other_masks(trained,
 
 def test_sft_baseline_trains_on_the_chosen_replies(tmp_path, tiny_model_dir):
     write_pairs(tmp_path)
-    adapter = train_dpo(tiny_config(tmp_path, tiny_model_dir, method="sft", max_steps=2))
+    adapter = train_adapter(tiny_config(tmp_path, tiny_model_dir, method="sft", max_steps=2))
     prov = artifacts.read_json(artifacts.provenance_path(adapter))
     assert prov["method"] == "sft" and prov["global_step"] == 2
     assert (adapter / "adapter_config.json").exists()
@@ -433,7 +434,7 @@ def test_heldout_pairs_are_measured_during_training_not_trained_on(tmp_path, tin
     artifacts.write_jsonl(tmp_path / "pairs_heldout.jsonl", heldout)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        train_dpo(tiny_config(tmp_path, tiny_model_dir, heldout_pairs=4, eval_every=2))
+        train_adapter(tiny_config(tmp_path, tiny_model_dir, heldout_pairs=4, eval_every=2))
     # Losses only (no compute_metrics): asked for logits, TRL would run one more full forward per
     # held-out batch and the trainer would keep every batch's logits until the evaluation ends.
     assert not [w for w in caught if "return_outputs=True" in str(w.message)]
@@ -450,7 +451,7 @@ def test_heldout_reference_runs_once_and_gives_the_same_losses(tmp_path, tiny_mo
     and the held-out losses equal those of TRL's run-the-reference-every-time path."""
     import trl.trainer.dpo_trainer as trl_dpo
 
-    import dca.train
+    import dca.train.stage
 
     heldout = artifacts.read_jsonl(write_pairs(tmp_path / "other", n=6, seed=9))
     calls = []
@@ -466,12 +467,12 @@ def test_heldout_reference_runs_once_and_gives_the_same_losses(tmp_path, tiny_mo
         calls.clear()
         write_pairs(run_dir)
         artifacts.write_jsonl(run_dir / "pairs_heldout.jsonl", heldout)
-        train_dpo(tiny_config(run_dir, tiny_model_dir, heldout_pairs=4, eval_every=2, shared_prefix=False),
+        train_adapter(tiny_config(run_dir, tiny_model_dir, heldout_pairs=4, eval_every=2, shared_prefix=False),
                   progress=False)
         return [row["eval_loss"] for row in read_train_log(run_dir) if "eval_loss" in row], len(calls)
 
     once, forwards_once = measured(tmp_path / "once")
-    monkeypatch.setattr(dca.train, "heldout_reference_once", lambda trainer: None)
+    monkeypatch.setattr(dca.train.stage, "heldout_reference_once", lambda trainer: None)
     every, forwards_every = measured(tmp_path / "every")
     # 4 training steps of 2 pairs; 4 held-out pairs in batches of 2, measured at steps 0, 2 and 4
     assert forwards_every == 4 + 3 * 2
@@ -487,11 +488,11 @@ def test_lora_layers_adapts_the_last_layers_and_the_backward_stops_below_them(tm
     from peft import LoraConfig, get_peft_model
     from safetensors.torch import load_file
 
-    from dca.models import load_base_model
-    from dca.train import adapted_layers
+    from dca.models.loading import load_base_model
+    from dca.train.lora import adapted_layers
 
     write_pairs(tmp_path)
-    adapter = train_dpo(tiny_config(tmp_path, tiny_model_dir, max_steps=1, lora_layers=1))
+    adapter = train_adapter(tiny_config(tmp_path, tiny_model_dir, max_steps=1, lora_layers=1))
     assert json.loads((adapter / "adapter_config.json").read_text())["layers_to_transform"] == [1]
     names = list(load_file(str(adapter / "adapter_model.safetensors")))
     assert names and all(".layers.1." in n for n in names), names
@@ -507,6 +508,6 @@ def test_lora_layers_adapts_the_last_layers_and_the_backward_stops_below_them(tm
 def test_lora_layers_beyond_the_model_names_the_value(tmp_path, tiny_model_dir):
     write_pairs(tmp_path)
     with pytest.raises(ConfigError, match=r"lora_layers=3 but the model has only 2 decoder layers"):
-        train_dpo(tiny_config(tmp_path, tiny_model_dir, max_steps=1, lora_layers=3))
+        train_adapter(tiny_config(tmp_path, tiny_model_dir, max_steps=1, lora_layers=3))
     with pytest.raises(ConfigError, match="lora_layers"):
         TrainConfig.from_dict({"lora_layers": -1})

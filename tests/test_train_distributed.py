@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dca import artifacts
-from dca.train import TrainConfig, train_dpo
+from dca.runs import artifacts
+from dca.train.stage import TrainConfig, train_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +52,7 @@ def test_torchrun_two_processes_train_data_parallel(tmp_path, tiny_model_dir):
     # logs the same losses, step 2 included (after one update). Dropout is off so the random streams agree.
     single = tmp_path / "single"
     artifacts.write_jsonl(single / "pairs.jsonl", artifacts.read_jsonl(run_dir / "pairs.jsonl"))
-    train_dpo(TrainConfig(run_dir=str(single), model=str(tiny_model_dir), max_steps=2, batch_size=4,
+    train_adapter(TrainConfig(run_dir=str(single), model=str(tiny_model_dir), max_steps=2, batch_size=4,
                           max_length=128, lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=5e-3,
                           warmup_ratio=0.0, precision="fp32"))
     single_steps = [row for row in artifacts.read_jsonl(single / "train_log.jsonl") if "loss" in row]

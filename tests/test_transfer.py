@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from dca.cli import main as cli_main
-from dca.metrics import METRICS
-from dca.transfer import load_transfer, transfer_files
+from dca.evaluate.metrics import METRICS
+from dca.evaluate.transfer import load_transfer, transfer_files
 
 pytestmark = pytest.mark.slow
 

@@ -20,25 +20,32 @@ One module a job, imported in this order (no cycle; no notebook imports any of t
 - :mod:`dca.book.sphinx_hooks` -- a tiny Sphinx extension (listed in ``_config.yml``);
 - :mod:`dca.book.cli` -- the command line.
 
-Each notebook's parameters are its stage config's fields (``dca.extract.ExtractConfig`` for
+Beside the driver, the student side: :mod:`dca.book.exercises` (student notebooks from the solution
+notebooks), :mod:`dca.book.checks` (the checks students run) and :mod:`dca.book.myst_plain` (MyST
+markup as plain Markdown). The names below are imported on first use, so that a notebook importing
+``dca.book.checks`` does not import papermill.
+
+Each notebook's parameters are its stage config's fields (``dca.extract.stage.ExtractConfig`` for
 ``01_confidence_extraction`` ...): the profile's section for that stage, plus its ``common``
 section filtered to the fields the stage has. An unknown key fails, naming the key and the notebook.
 """
 
-from dca.book.chapters import BOOK_DIR, EXECUTED_DIR, HTML_DIR, NOTEBOOKS, ROOT, STUDENTS_DIR, BookError, Notebook, config_class
-from dca.book.cli import main
-from dca.book.execution import execute, execute_all
-from dca.book.parameters import (
-    fold_parameters,
-    notebook_parameter_names,
-    notebook_parameters,
-    parameters_cell,
-    parameters_source,
-    parameters_table,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "BOOK_DIR", "EXECUTED_DIR", "HTML_DIR", "NOTEBOOKS", "ROOT", "STUDENTS_DIR", "BookError", "Notebook",
-    "config_class", "execute", "execute_all", "fold_parameters", "main", "notebook_parameter_names",
-    "notebook_parameters", "parameters_cell", "parameters_source", "parameters_table",
-]
+#: Public name -> the module that defines it.
+_NAMES = {
+    **dict.fromkeys(["BOOK_DIR", "EXECUTED_DIR", "HTML_DIR", "NOTEBOOKS", "ROOT", "STUDENTS_DIR", "BookError",
+                     "Notebook", "config_class"], "dca.book.chapters"),
+    "main": "dca.book.cli",
+    **dict.fromkeys(["execute", "execute_all"], "dca.book.execution"),
+    **dict.fromkeys(["fold_parameters", "notebook_parameter_names", "notebook_parameters", "parameters_cell",
+                     "parameters_source", "parameters_table"], "dca.book.parameters"),
+}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

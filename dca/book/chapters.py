@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from pathlib import Path
 
 from dca.config import StageConfig
 from dca.paths import BOOK_DIR, NOTEBOOK_DIR, ROOT
+from dca.pipeline import CHAPTERS, load
 
 EXECUTED_DIR = BOOK_DIR / "_executed"
 STUDENTS_DIR = BOOK_DIR / "_students"
@@ -23,13 +23,23 @@ class BookError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Notebook:
-    """One chapter notebook: its file stem, the stage whose config gives its parameters."""
+    """One chapter notebook: its file stem and its parameters' config (``"module:Class"``, from
+    :data:`dca.pipeline.CHAPTERS`)."""
 
     name: str  # file stem in notebooks/ and book/_executed/
-    stage: str  # profile section and StageConfig.stage
-    module: str  # module that defines the stage config
+    config: str  # "module:Class" of the chapter's StageConfig
     source_dir: Path = NOTEBOOK_DIR
     executed_dir: Path = EXECUTED_DIR
+
+    @property
+    def module(self) -> str:
+        """The module that defines the chapter's config."""
+        return self.config.partition(":")[0]
+
+    @property
+    def stage(self) -> str:
+        """The profile section of the chapter's parameters (its config's ``stage``)."""
+        return config_class(self).stage
 
     @property
     def source(self) -> Path:
@@ -41,15 +51,7 @@ class Notebook:
 
 
 #: The chapter notebooks, in the order they run (each reads the run folder of the ones before).
-NOTEBOOKS: tuple[Notebook, ...] = (
-    Notebook("01_confidence_extraction", "extract", "dca.extract"),
-    Notebook("02_preference_pairs", "pairs", "dca.pairs"),
-    Notebook("03_dpo_training", "train", "dca.train"),
-    Notebook("04_metrics", "metrics", "dca.bootstrap"),
-    Notebook("05_results", "evaluate", "dca.evaluate"),
-    Notebook("06_does_dca_work", "reference", "dca.report_reference"),
-    Notebook("07_why_and_what_works", "study", "dca.study_results"),
-)
+NOTEBOOKS: tuple[Notebook, ...] = tuple(Notebook(c.notebook, c.config) for c in CHAPTERS)
 
 
 def chapter(name: str) -> Notebook:
@@ -65,14 +67,12 @@ def chapter(name: str) -> Notebook:
 
 
 def config_class(nb: Notebook) -> type[StageConfig]:
-    """The :class:`~dca.config.StageConfig` subclass in ``nb.module`` whose ``stage`` is ``nb.stage``.
+    """The :class:`~dca.config.StageConfig` subclass that holds the parameters of ``nb``.
 
     >>> config_class(chapter("04")).__name__
     'MetricsChapterConfig'
     """
-    module = importlib.import_module(nb.module)
-    for value in vars(module).values():
-        if (isinstance(value, type) and issubclass(value, StageConfig) and value is not StageConfig
-                and getattr(value, "stage", None) == nb.stage):
-            return value
-    raise BookError(f"{nb.module} defines no StageConfig with stage {nb.stage!r} (notebook {nb.name})")
+    cls = load(nb.config)
+    if not (isinstance(cls, type) and issubclass(cls, StageConfig)):
+        raise BookError(f"{nb.config} is not a StageConfig (notebook {nb.name})")
+    return cls

