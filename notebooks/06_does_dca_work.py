@@ -63,7 +63,7 @@ enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from dca import report
 from dca.report import glue_all

@@ -65,7 +65,7 @@ enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from dca import report
 
@@ -88,9 +88,6 @@ report.glue_all({
     "s_acc_drop": f"{study_report.MAX_ACCURACY_DROP:g}",
     "s_whole": f"{study_report.MIN_WHOLE_PERCENT:g}",
     "s_rho_goal": f"{study_report.RHO_GOAL:g}",
-    "s_displacement": " ".join(f"{job.removeprefix('seed0-')}: {study_report.displacement_sentence(ST, job)}"
-                               for job in objective_jobs if job.startswith("seed0-"))
-                      or study_report.displacement_sentence(ST, "seed0-dca"),
 })
 from dca.extract import ExtractConfig
 from dca.evaluate.transfer import TransferConfig
@@ -140,9 +137,12 @@ if objective_jobs:
 else:
     display(Markdown("No training log of the study has been committed yet."))
 
+# %% tags=["remove-input"]
+display(Markdown("\n".join(f"- **{job.removeprefix('seed0-')}**: {study_report.displacement_sentence(ST, job)}"
+                           for job in objective_jobs if job.startswith("seed0-"))
+                 or study_report.displacement_sentence(ST, "seed0-dca")))
+
 # %% [markdown]
-# {glue:text}`s_displacement`
-#
 # ## At the number's position
 #
 # Where does the probability go? For a few held-out questions, the base model on its own reply and

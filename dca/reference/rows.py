@@ -1,11 +1,13 @@
-"""Result rows, shared by the collectors of both experiments (:mod:`dca.reference.collect`,
-:mod:`dca.reference.study_results`): the metrics of a set of replies with their intervals, the share
-of the most common stated number, a job's last record, and collecting finished jobs into CSV files."""
+"""Result rows and job records, shared by both experiments (the reference experiment and the
+objectives study): the metrics of a set of replies with their intervals, the share of the most common
+stated number, the record a runner appends when a job finishes (``runs/.../jobs.jsonl``), and
+collecting finished jobs into CSV files."""
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -55,6 +57,16 @@ def distinct_share(c_v: np.ndarray) -> tuple[int, float]:
         return 0, math.nan
     values, counts = np.unique(c_v, return_counts=True)
     return int(values.size), float(100.0 * counts.max() / c_v.size)
+
+
+def append_job_record(runs: Path, record: dict[str, Any]) -> None:
+    """Append ``record`` to ``runs/jobs.jsonl`` with the machine, the commit and the time it finished."""
+    from dca.runs.artifacts import git_commit, machine
+
+    record = {**record, "machine": machine(), "commit": git_commit(),
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    with open(runs / "jobs.jsonl", "a") as fh:
+        fh.write(json.dumps(record) + "\n")
 
 
 def job_records(runs: Path) -> list[dict[str, Any]]:

@@ -25,7 +25,6 @@ appends a line (wall time of the call that finished it, machine, commit) to
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from typing import Any
 from dca import pipeline
 from dca.paths import ROOT
 from dca.reference.jobs import JOBS, PROFILE, RUNS, SEEDS, Job, is_finished, job
+from dca.reference.rows import append_job_record
 from dca.runs import artifacts
 from dca.runs.artifacts import machine
 
@@ -97,11 +97,8 @@ def run_job(j: Job) -> float:
     for stage in STAGES:  # one process per stage: training's memory is returned before evaluation loads
         subprocess.run(command(j, stage), check=True, cwd=ROOT)
     seconds = time.time() - start
-    record = {"job": j.name, "kind": j.kind, "seed": j.seed, "params": j.params, "factor": j.factor,
-              "wall_s": round(seconds, 1), "machine": machine(), "commit": artifacts.git_commit(),
-              "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    with open(RUNS / "jobs.jsonl", "a") as fh:
-        fh.write(json.dumps(record) + "\n")
+    append_job_record(RUNS, {"job": j.name, "kind": j.kind, "seed": j.seed, "params": j.params, "factor": j.factor,
+                             "wall_s": round(seconds, 1)})
     return seconds
 
 

@@ -25,7 +25,6 @@ Each finished job appends a line (wall time, machine, commit) to ``runs/study/jo
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dca.paths import ROOT
+from dca.reference.rows import append_job_record
 from dca.runs import artifacts
 
 RUNS = Path("runs/study")
@@ -169,7 +169,6 @@ def prepare(j: Job) -> None:
 def run_job(j: Job) -> float:
     """Run one job's stages (each skips what it finished); append its record to ``jobs.jsonl``."""
     from dca.evaluate.transfer import transfer_files
-    from dca.runs.artifacts import machine
 
     if j.after and not is_finished(job(j.after)):
         raise RuntimeError(f"job {j.name} needs job {j.after} first")
@@ -184,11 +183,8 @@ def run_job(j: Job) -> float:
     if j.objective:
         _copy(transfer_files(j.run_dir, TRANSFER).before, transfer_files(SHARED_BEFORE, TRANSFER).before)
     total = time.time() - start
-    record = {"job": j.name, "seed": j.seed, "objective": j.objective, "params": j.params,
-              "wall_s": round(total, 1), "stage_s": seconds, "machine": machine(),
-              "commit": artifacts.git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    with open(RUNS / "jobs.jsonl", "a") as fh:
-        fh.write(json.dumps(record) + "\n")
+    append_job_record(RUNS, {"job": j.name, "seed": j.seed, "objective": j.objective, "params": j.params,
+                             "wall_s": round(total, 1), "stage_s": seconds})
     return total
 
 
