@@ -71,7 +71,7 @@ from dca import report
 
 from dca.reference import study, study_results
 from dca.report import study as study_report
-from dca.report.plots import panels, plot_logp_curves, use_book_style
+from dca.report.plots import legend_below, panels, plot_logp_curves, use_book_style
 
 use_book_style()
 config = study_report.StudyChapterConfig.from_namespace(globals())
@@ -126,12 +126,13 @@ report.glue_all({
 # %% tags=["remove-input", "dca-panels"]
 if objective_jobs:
     for where, title in (("train", "training batch"), ("heldout", "held-out pairs")):
-        ax = panels(1)[0]
+        ax = panels(1, size=(4.6, 5.0))[0]
         for k, job in enumerate(j for j in objective_jobs if j.startswith("seed0-")):
             rows = ST[ST["job"] == job].dropna(subset=[f"{where}_logp_chosen"])
             if not rows.empty:
                 plot_logp_curves(ax, rows["step"], rows[f"{where}_logp_chosen"], rows[f"{where}_logp_rejected"],
                                  label=job.removeprefix("seed0-"), color_index=k % 8)
+        legend_below(ax)
         ax.set_title(f"seed 0, {title}")
         plt.show()
 else:

@@ -369,3 +369,15 @@ def plot_logp_curves(ax: Axes | None, steps: ArrayLike, chosen: ArrayLike, rejec
     ax.set_ylabel("log p(reply), summed over its tokens")
     ax.legend(frameon=False, fontsize=MIN_FONT_PT)
     return ax
+
+
+def legend_below(ax: Axes, ncol: int = 2) -> None:
+    """The axes' legend under the plot, in ``ncol`` columns: with many lines, a legend inside the axes
+    hides the curves it names.
+
+    >>> ax = plot_logp_curves(None, [0, 10], [-9.5, -5.8], [-2.2, -8.6], label="DCA")
+    >>> legend_below(ax); [t.get_text() for t in ax.get_legend().get_texts()]
+    ['DCA: chosen', 'DCA: rejected']
+    >>> plt.close("all")
+    """
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False, fontsize=MIN_FONT_PT)
