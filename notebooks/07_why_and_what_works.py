@@ -151,12 +151,69 @@ display(Markdown("\n".join(f"- **{job.removeprefix('seed0-')}**: {study_report.d
 # digit), and after its first tokens (a `%`, or a decimal point: the "58.8%" replies).
 
 # %% tags=["remove-input"]
-if TOK.empty:
+dca_tokens = TOK[TOK["run"] == "seed0-dca"] if not TOK.empty else TOK
+if dca_tokens.empty:
     display(Markdown("The next-token tables have not been computed yet (`python -m dca.reference.study diagnose seed0-dca`)."))
 else:
-    for position, what in ((0, "where the number starts"), (1, "one token later")):
+    for position, what in ((0, "DCA, where the number starts"), (1, "DCA, one token later")):
         display(Markdown(f"**{what}**"))
-        display(Markdown(report.markdown_table(study_report.number_token_table(TOK, position))))
+        display(Markdown(report.markdown_table(study_report.number_token_table(dca_tokens, position))))
+
+# %% [markdown]
+# The same position for every diagnosed objective (each on its first held-out questions whose replies
+# parse before and after): which first digit is the most probable, how sure the model is of it, and
+# the numbers it wrote. DCA puts nearly all the probability on one digit; the objectives that keep
+# the chosen reply likely stay unsure, and their numbers stay in a narrow band:
+
+# %% tags=["remove-input"]
+if not TOK.empty:
+    display(Markdown(report.markdown_table(study_report.first_digit_summary(TOK))))
+
+# %% [markdown]
+# ## The target moves
+#
+# A pair's chosen reply states round($C_i$) of the *base* model: that is the number training asks
+# for. But training changes the model, and with it its own $C_i$; the metrics above and below compare
+# the stated number with the $C_i$ of the model that states it. The table measures the stated
+# number after training against both, on the held-out questions (seed 0):
+
+# %% tags=["remove-input"]
+shift = study_report.target_shift(SQ) if not SQ.empty else pd.DataFrame()
+if not shift.empty:  # two narrow tables: the means, then the stated number against each C_i
+    display(Markdown(report.markdown_table(shift[["objective", "n", "C_v before", "C_v after", "C_i before",
+                                                  "C_i after"]])))
+    display(Markdown(report.markdown_table(shift.drop(columns=["n", "C_v before", "C_v after", "C_i before",
+                                                               "C_i after"]))))
+    best = shift.sort_values("mean abs gap to C_i before").iloc[0]
+    const = S[(S["job"] == "seed0") & (S["dataset"] == "mean") & (S["method"] == "constant")
+              & (S["metric"] == "mean_abs_eps")]["value"]
+    report.glue_all({
+        "s_shift_obj": best["objective"], "s_shift_vs_before": f"{best['mean abs gap to C_i before']:.1f}",
+        "s_shift_vs_after": f"{best['mean abs gap to C_i after']:.1f}",
+        "s_shift_rho_before": f"{best['ρ(C_v after, C_i before)']:.2f}",
+        "s_shift_ci_before": f"{best['C_i before']:.1f}", "s_shift_ci_after": f"{best['C_i after']:.1f}",
+        "s_shift_cv_after": f"{best['C_v after']:.1f}",
+        "s_shift_const": f"{const.iloc[0]:.1f}" if not const.empty else "—",
+    })
+else:
+    display(Markdown("No per-question study file yet."))
+    report.glue_all({k: "—" for k in ("s_shift_obj", "s_shift_vs_before", "s_shift_vs_after", "s_shift_rho_before",
+                                      "s_shift_ci_before", "s_shift_ci_after", "s_shift_cv_after", "s_shift_const")})
+
+# %% [markdown]
+# Closest to its target is **{glue:text}`s_shift_obj`**: against the base model's $C_i$, the number it
+# was trained toward, its stated numbers are off by {glue:text}`s_shift_vs_before` points on average
+# (the constant baseline, against the same questions' $C_i$: {glue:text}`s_shift_const`) with
+# $\rho$ = {glue:text}`s_shift_rho_before`. But training raised the model's own mean $C_i$ from
+# {glue:text}`s_shift_ci_before` to {glue:text}`s_shift_ci_after` while its stated numbers fell to a
+# mean of {glue:text}`s_shift_cv_after`, so against the $C_i$ it has after training they are off by
+# {glue:text}`s_shift_vs_after`. The pairs were built for a model that no longer exists once
+# training has run. Why $C_i$ rises is not settled here. One candidate: RPO, APO-zero and DPOP also
+# reward the chosen reply's own tokens, and every chosen reply repeats the model's answer letter,
+# which would sharpen that letter's probability; but in DCA's plain DPO the tokens both replies
+# share cancel, and its $C_i$ rose too. What this suggests, not yet tested here: build the pairs
+# again from the trained model's $C_i$ and train again (on-policy rounds), or leave the answer letter
+# out of the loss so that only the number is trained.
 
 # %% [markdown]
 # ## What the models write

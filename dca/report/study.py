@@ -226,6 +226,90 @@ def number_token_table(tokens: pd.DataFrame, position: int, top: int = 3) -> pd.
     return pd.DataFrame(rows)
 
 
+def _objective(run: str) -> str:
+    """The objective of a study job's name (``seed0-rpo`` -> ``rpo``; a seed's stage 1 -> ``vanilla``)."""
+    return run.split("-", 1)[1] if "-" in run else "vanilla"
+
+
+def first_digit_summary(tokens: pd.DataFrame) -> pd.DataFrame:
+    """Per model (the base model, then each diagnosed objective): on its diagnosed held-out questions,
+    how often each first digit is the most probable one where the number starts, the mean probability
+    of that most probable digit, and the numbers the model wrote.
+
+    >>> t = pd.DataFrame({"run": "seed0-rpo", "id": ["a", "a", "b", "b"] * 2,
+    ...                   "model": ["before"] * 4 + ["after"] * 4, "position": [0, 1] * 4, "rank": 1,
+    ...                   "token": ["1", "0", "8", "0", "3", "7", "4", "2"], "prob": [.3, .9, .2, .9, .3, .2, .25, .2],
+    ...                   "written": ["1", "0", "8", "0", "3", "7", "4", "2"]})
+    >>> first_digit_summary(t).to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'model': 'base', 'most probable first digit': "'1' ×1, '8' ×1", 'its mean probability': 0.25,
+      'numbers written': '10, 80'},
+     {'model': 'rpo', 'most probable first digit': "'3' ×1, '4' ×1", 'its mean probability': 0.275,
+      'numbers written': '37, 42'}]
+    """
+    if tokens.empty:
+        return pd.DataFrame()
+    top = tokens[tokens["rank"] == 1].sort_values("position", kind="stable")
+    rows = []
+    for (run, model), group in top.groupby(["run", "model"], sort=False):
+        name = "base" if model == "before" else _objective(run)
+        if name == "base" and any(r["model"] == "base" for r in rows):
+            continue  # the base model is the same in every run: shown once
+        first = group[group["position"] == 0]
+        counts = first["token"].astype(str).value_counts()
+        written = []
+        for _, q in group.groupby("id", sort=False):
+            text = ""
+            for token in q["written"].astype(str):
+                if not (token.isdigit() or token == "."):
+                    break
+                text += token
+            written.append(text or "—")
+        rows.append({"model": name,
+                     "most probable first digit": ", ".join(f"{t!r} ×{n}" for t, n in counts.items()),
+                     "its mean probability": round(float(first["prob"].mean()), 3),
+                     "numbers written": ", ".join(written)})
+    return pd.DataFrame(rows)
+
+
+def target_shift(questions: pd.DataFrame, split: str = "heldout") -> pd.DataFrame:
+    """What training did to the number it was asked to state, per objective job.
+
+    Pairs are built from the *base* model's internal confidence: the chosen reply states
+    round(:math:`C_i^\\mathrm{before}`). Training changes the model, and with it :math:`C_i`. Per job,
+    on the questions whose replies parsed before and after: the mean stated number :math:`C_v` and
+    the mean :math:`C_i` before and after, and the stated number after training measured against both
+    -- the target it was trained toward (:math:`C_i^\\mathrm{before}`) and the model's own confidence
+    after training (:math:`C_i^\\mathrm{after}`, what the book's metrics use): mean
+    :math:`|C_v^\\mathrm{after} - C_i|` (the *gap*) and Spearman's :math:`\\rho`.
+
+    >>> q = pd.DataFrame({"job": "seed0-rpo", "split": "heldout", "c_v_before": [90., 80., 100.],
+    ...                   "c_i_before": [40., 60., 50.], "c_v_after": [40., 45., 42.], "c_i_after": [80., 95., 90.]})
+    >>> target_shift(q).iloc[0].to_dict()  # doctest: +NORMALIZE_WHITESPACE
+    {'objective': 'rpo', 'n': 3, 'C_v before': 90.0, 'C_v after': 42.3, 'C_i before': 50.0, 'C_i after': 88.3,
+     'mean abs gap to C_i before': 7.7, 'mean abs gap to C_i after': 46.0,
+     'ρ(C_v after, C_i before)': 1.0, 'ρ(C_v after, C_i after)': 1.0}
+    """
+    from dca.evaluate.metrics import spearman_rho
+
+    if questions.empty:
+        return pd.DataFrame()
+    cols = ["c_v_before", "c_i_before", "c_v_after", "c_i_after"]
+    rows = []
+    for job, g in questions[questions["split"] == split].groupby("job", sort=False):
+        g = g.dropna(subset=cols)
+        if g.empty:
+            continue
+        cv = g["c_v_after"].to_numpy(float)
+        rows.append({"objective": _objective(job), "n": len(g),
+                     "C_v before": round(g["c_v_before"].mean(), 1), "C_v after": round(cv.mean(), 1),
+                     "C_i before": round(g["c_i_before"].mean(), 1), "C_i after": round(g["c_i_after"].mean(), 1),
+                     "mean abs gap to C_i before": round(float(abs(cv - g["c_i_before"]).mean()), 1),
+                     "mean abs gap to C_i after": round(float(abs(cv - g["c_i_after"]).mean()), 1),
+                     "ρ(C_v after, C_i before)": round(float(spearman_rho(cv, g["c_i_before"])), 3),
+                     "ρ(C_v after, C_i after)": round(float(spearman_rho(cv, g["c_i_after"])), 3)})
+    return pd.DataFrame(rows)
+
+
 def card_note(results: pd.DataFrame) -> str:
     """The landing page's note on the objectives study, under the results card: the verdict, and
     DCA as published beside the closest objective (mean over the seeds that ran, held-out mean),
