@@ -104,3 +104,14 @@ def test_a_stage_package_hands_out_its_stage_names_without_importing_the_stage_f
     assert ExtractConfig is direct and parsing.__name__ == "dca.extract.parsing"
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         importlib.import_module("dca.train").nope
+
+
+def test_the_light_modules_import_without_torch():
+    """A package's lazy names keep ``import dca.extract.parsing`` (or the CLI's help) free of torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dca.extract.parsing, dca.evaluate.metrics, dca.cli, dca.pipeline, dca.book.checks; "
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["False", "False"]
