@@ -208,8 +208,8 @@ else:
 # {glue:text}`s_shift_ci_before` to {glue:text}`s_shift_ci_after` while its stated numbers fell to a
 # mean of {glue:text}`s_shift_cv_after`, so against the $C_i$ it has after training they are off by
 # {glue:text}`s_shift_vs_after`. The pairs were built for a model that no longer exists once
-# training has run. Why $C_i$ rises is not settled here. One candidate: RPO, APO-zero and DPOP also
-# reward the chosen reply's own tokens, and every chosen reply repeats the model's answer letter,
+# training has run. Why $C_i$ rises is not settled here. One candidate: SFT, RPO, APO-zero and DPOP
+# all reward the chosen reply's own tokens, and every chosen reply repeats the model's answer letter,
 # which would sharpen that letter's probability; but in DCA's plain DPO the tokens both replies
 # share cancel, and its $C_i$ rose too. What this suggests, not yet tested here: build the pairs
 # again from the trained model's $C_i$ and train again (on-policy rounds), or leave the answer letter
