@@ -220,14 +220,17 @@ else:
 #
 # The chosen reply of every pair states round($C_i$). How often does a trained model's greedy reply
 # state exactly that, how many parse as a whole-number percentage, and which strings are the most
-# common? The replies of the same held-out questions, before and after, for DCA on seed 0:
+# common? Then the reply each objective writes most often, whether it parses or not, and the replies
+# of the same held-out questions, before and after, for DCA on seed 0:
 
 # %% tags=["remove-input"]
 if have_study:
     shown = S[(S["dataset"] == "mean") & S["metric"].isin(["exact_round_ci", "whole_percent", "top_cv_share",
                                                            "distinct_cv"])]
     wide = shown.pivot_table(index=["job", "method"], columns="metric", values="value").reset_index()
-    display(Markdown(report.markdown_table(study_report.labelled(wide.round(1)))))
+    display(Markdown(report.markdown_table(study_report.labelled(wide.round(1)).astype(object).fillna("—"))))
+if not SQ.empty:
+    display(Markdown(report.markdown_table(study_report.top_replies(SQ))))
 dca_q = SQ[(SQ["job"] == "seed0-dca") & (SQ["split"] == "heldout")] if not SQ.empty else SQ
 if not dca_q.empty:
     side = pd.DataFrame({"question": dca_q["id"], "reply before training": dca_q["reply_before"],

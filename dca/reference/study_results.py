@@ -190,12 +190,13 @@ def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[
     questions = []
     for source in sorted(held["source"].unique()):
         after = after_all[after_all["source"] == source] if after_all is not None else None
-        results, b, a = _compare(train[train["source"] == source], held[held["source"] == source], after, method,
+        results, _, _ = _compare(train[train["source"] == source], held[held["source"] == source], after, method,
                                  n_boot, seed)
         if j.objective:
             results.pop("vanilla")  # reported once per seed, by the seed's stage-1 job
         rows += _rows_for(common, source, "heldout", results)
-        questions.append(_question_table(j, source, "heldout", b, a))
+        if after is not None:
+            questions.append(_question_table(j, source, "heldout", held[held["source"] == source], after))
     frame = pd.DataFrame(rows)
     if not frame.empty:  # the paper's summary: the mean over datasets of the per-dataset values
         means = frame.groupby(["method", "metric"], sort=False)[["value", "diff"]].mean().reset_index()
@@ -205,10 +206,11 @@ def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[
     files = transfer_files(j.run_dir, TRANSFER)
     before_t = pd.read_parquet(files.before) if files.before.exists() else None
     if j.objective and before_t is not None and files.after.exists():
-        results, b, a = _compare(train, before_t, pd.read_parquet(files.after), method, n_boot, seed)
+        after_t = pd.read_parquet(files.after)
+        results, _, _ = _compare(train, before_t, after_t, method, n_boot, seed)
         results.pop("vanilla")
         rows += _rows_for(common, TRANSFER, "transfer", results)
-        questions.append(_question_table(j, TRANSFER, "transfer", b, a))
+        questions.append(_question_table(j, TRANSFER, "transfer", before_t, after_t))
     elif not j.objective:  # the seed job: vanilla and the baselines on the transfer questions
         shared = transfer_files(RUNS / "transfer-before", TRANSFER).before
         if shared.exists():
@@ -218,9 +220,16 @@ def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[
     return rows, pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
 
 
-def _question_table(j: Job, source: str, split: str, b: pd.DataFrame, a: pd.DataFrame) -> pd.DataFrame:
-    if not j.objective or b.empty:
+def _question_table(j: Job, source: str, split: str, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Per question whose reply parsed before training: both replies and their values. The reply after
+    training is kept whatever it is (its values are NaN where it no longer parses): what the model
+    writes, not only what parses."""
+    if not j.objective or before.empty:
         return pd.DataFrame()
+    b = before[_usable(before)]
+    ids = [i for i in b["id"] if i in set(after["id"])]
+    b = b.set_index("id").loc[ids].reset_index()
+    a = after.set_index("id").loc[ids].reset_index()
     return pd.DataFrame({
         "job": j.name, "objective": j.objective, "seed": j.seed, "split": split, "id": b["id"], "source": source,
         "gold": b["gold_letter"], "c_v_before": b["c_v"], "c_i_before": b["c_i"], "letter_before": b["letter"],

@@ -310,6 +310,28 @@ def target_shift(questions: pd.DataFrame, split: str = "heldout") -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def top_replies(questions: pd.DataFrame, split: str = "heldout", width: int = 60) -> pd.DataFrame:
+    """Per objective job: the most common reply after training (its first ``width`` characters, line
+    breaks shown as ``·``) and its share, and the share of replies that still state a number.
+
+    >>> q = pd.DataFrame({"job": "seed0-x", "split": "heldout", "c_v_after": [34., None, None],
+    ...                   "reply_after": ["Answer: B\\nProbability: 34%", "Answer: BQ34", "Answer: BQ34"]})
+    >>> top_replies(q).to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'objective': 'x', 'most common reply after training': 'Answer: BQ34', 'its share (%)': 66.7,
+      'replies stating a number (%)': 33.3}]
+    """
+    if questions.empty:
+        return pd.DataFrame()
+    rows = []
+    for job, g in questions[questions["split"] == split].groupby("job", sort=False):
+        replies = g["reply_after"].fillna("").astype(str).str.replace(r"\s*\n\s*", " · ", regex=True).str[:width]
+        counts = replies.value_counts()
+        rows.append({"objective": _objective(job), "most common reply after training": counts.index[0],
+                     "its share (%)": round(100.0 * counts.iloc[0] / len(g), 1),
+                     "replies stating a number (%)": round(100.0 * float(g["c_v_after"].notna().mean()), 1)})
+    return pd.DataFrame(rows)
+
+
 def card_note(results: pd.DataFrame) -> str:
     """The landing page's note on the objectives study, under the results card: the verdict, and
     DCA as published beside the closest objective (mean over the seeds that ran, held-out mean),
