@@ -159,3 +159,18 @@ def test_a_resumed_jobs_wall_time_is_summed_from_its_artifacts_provenance(tmp_pa
                                                        "finished": "2026-01-03T00:00:00Z"}) + "\n")
     wall = study_results._wall(job)
     assert wall["wall_s"] == 4580.0 and wall["commit"] == "c" * 40
+
+
+def test_the_question_file_keeps_a_reply_that_no_longer_parses():
+    """What a collapsed model writes is shown: its replies are kept, with no number where none parses."""
+    def table(replies, c_v, ok):
+        return pd.DataFrame({"id": ["a", "b"], "gold_letter": "A", "c_v": c_v, "c_i": [40.0, 60.0], "letter": "A",
+                             "correct": True, "response": replies, "parse_ok": ok})
+
+    before = table(["Answer: A\nProbability: 80%", "Answer: A\nProbability: 90%"], [80.0, 90.0], [True, True])
+    after = table(["Answer: A\nProbability: 40%", "Answer: AQ34six"], [40.0, float("nan")], [True, False])
+    job = study.job("seed0-rpo")
+    q = study_results._question_table(job, "alpha", "heldout", before, after)
+    assert list(q["reply_after"]) == ["Answer: A\nProbability: 40%", "Answer: AQ34six"]
+    assert q["c_v_after"].isna().tolist() == [False, True]
+    assert study_report.top_replies(q)["replies stating a number (%)"].iloc[0] == 50.0
