@@ -42,12 +42,12 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec):  # noqa: ANN001, ANN201
         module = importlib.import_module(MOVED[spec.name])
-        self._spec = module.__spec__
+        spec.loader_state = module.__spec__  # the module's own spec, which the import system overwrites next
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:
-        module.__spec__ = self._spec  # the import system set the old name's spec; the module keeps its own
-        module.__loader__ = self._spec.loader
+        own = module.__spec__.loader_state  # module.__spec__ is now the old name's spec
+        module.__spec__, module.__loader__ = own, own.loader
 
 
 def install() -> None:

@@ -61,9 +61,7 @@ def distinct_share(c_v: np.ndarray) -> tuple[int, float]:
 
 def append_job_record(runs: Path, record: dict[str, Any]) -> None:
     """Append ``record`` to ``runs/jobs.jsonl`` with the machine, the commit and the time it finished."""
-    from dca.runs.artifacts import git_commit, machine
-
-    record = {**record, "machine": machine(), "commit": git_commit(),
+    record = {**record, "machine": artifacts.machine(), "commit": artifacts.git_commit(),
               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     with open(runs / "jobs.jsonl", "a") as fh:
         fh.write(json.dumps(record) + "\n")

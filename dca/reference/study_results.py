@@ -140,7 +140,7 @@ def _rows_for(common: dict[str, Any], dataset: str, split: str, results: dict[st
 
 
 def _compare(train: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame | None, method: str,
-             n_boot: int, seed: int) -> tuple[dict[str, dict[str, dict[str, float]]], pd.DataFrame, pd.DataFrame]:
+             n_boot: int, seed: int) -> dict[str, dict[str, dict[str, float]]]:
     """Metrics of vanilla (every parsed reply) and, with ``after``, of the method on the questions
     parsed in both with paired differences; without it, the baselines."""
     vanilla = before[_usable(before)]
@@ -168,7 +168,7 @@ def _compare(train: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame | No
         results[m]["whole_percent"] = {"value": whole_percent(every), "n": len(every)}
         results[m]["accuracy_all"] = {"value": 100.0 * float(every["correct"].mean()) if len(every) else math.nan,
                                       "n": len(every)}
-    return results, b, a
+    return results
 
 
 def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[str, Any]], pd.DataFrame]:
@@ -190,7 +190,7 @@ def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[
     questions = []
     for source in sorted(held["source"].unique()):
         after = after_all[after_all["source"] == source] if after_all is not None else None
-        results, _, _ = _compare(train[train["source"] == source], held[held["source"] == source], after, method,
+        results = _compare(train[train["source"] == source], held[held["source"] == source], after, method,
                                  n_boot, seed)
         if j.objective:
             results.pop("vanilla")  # reported once per seed, by the seed's stage-1 job
@@ -207,14 +207,14 @@ def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[
     before_t = pd.read_parquet(files.before) if files.before.exists() else None
     if j.objective and before_t is not None and files.after.exists():
         after_t = pd.read_parquet(files.after)
-        results, _, _ = _compare(train, before_t, after_t, method, n_boot, seed)
+        results = _compare(train, before_t, after_t, method, n_boot, seed)
         results.pop("vanilla")
         rows += _rows_for(common, TRANSFER, "transfer", results)
         questions.append(_question_table(j, TRANSFER, "transfer", before_t, after_t))
     elif not j.objective:  # the seed job: vanilla and the baselines on the transfer questions
         shared = transfer_files(RUNS / "transfer-before", TRANSFER).before
         if shared.exists():
-            results, _, _ = _compare(train, pd.read_parquet(shared), None, method, n_boot, seed)
+            results = _compare(train, pd.read_parquet(shared), None, method, n_boot, seed)
             rows += _rows_for(common, TRANSFER, "transfer", results)
     kept = [x for x in questions if not x.empty]
     return rows, pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
@@ -227,7 +227,8 @@ def _question_table(j: Job, source: str, split: str, before: pd.DataFrame, after
     if not j.objective or before.empty:
         return pd.DataFrame()
     b = before[_usable(before)]
-    ids = [i for i in b["id"] if i in set(after["id"])]
+    asked_after = set(after["id"])
+    ids = [i for i in b["id"] if i in asked_after]
     b = b.set_index("id").loc[ids].reset_index()
     a = after.set_index("id").loc[ids].reset_index()
     return pd.DataFrame({
