@@ -9,6 +9,8 @@ hand: DPO and DPOP ``log 2``, APO-zero ``(1 - sigmoid(0)) + sigmoid(0) = 1``.
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -114,3 +116,104 @@ def test_pair_fraction_trains_on_a_seeded_subset_of_the_questions(tmp_path, tiny
     assert artifacts.read_json(run_dir / "adapter.provenance.json")["n_pairs"] == 8
     with pytest.raises(Exception, match="pair_fraction"):
         TrainConfig.from_dict({"pair_fraction": 0})
+
+
+def same_pairs(run_dir, n: int = 4):
+    """``n`` copies of one pair: every batch's mean NLL is that of the one chosen reply."""
+    one = artifacts.read_jsonl(write_pairs(run_dir))[0]
+    return artifacts.write_jsonl(run_dir / "pairs.jsonl", [one] * n), one
+
+
+def chosen_nll_by_hand(model_dir, text: str, first: int, last: int) -> float:
+    """Mean negative log-likelihood of the tokens ``first:last`` of ``text`` under the tiny model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        logps = torch.log_softmax(model(ids).logits[0, :-1].float(), dim=-1)
+    targets = ids[0, 1:]
+    token_logps = logps[torch.arange(len(targets)), targets]
+    return float(-token_logps[first - 1:last - 1].mean())
+
+
+def test_number_only_moves_the_shared_reply_start_into_the_prompt(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from dca.train.data import number_only
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    record = artifacts.read_jsonl(write_pairs(Path(tempfile.mkdtemp())))[3]
+    row = number_only(record, tokenizer)
+    assert row["prompt"].endswith("<|im_start|>assistant\n" + "Answer: D\nProbability:")
+    assert row["chosen"].startswith(" ") and row["chosen"].endswith(tokenizer.eos_token)
+    assert row["chosen"].strip(" ").startswith(record["chosen"][0]["content"].rsplit(" ", 1)[1])
+    # prompt + chosen is the conversational pair's text (less what follows the end of sequence)
+    whole = tokenizer.apply_chat_template(record["prompt"] + record["chosen"], tokenize=False)
+    assert whole.startswith(row["prompt"] + row["chosen"])
+    assert whole[len(row["prompt"] + row["chosen"]):].strip() == ""
+
+
+def test_number_only_rpo_trains_the_number_tokens_alone(tmp_path, tiny_model_dir):
+    """RPO's NLL term at the first step, checked by hand: over the reply, or over the number onwards."""
+    from transformers import AutoTokenizer
+
+    from dca.train.data import number_only
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    nll = {}
+    for loss_tokens in ("reply", "number"):
+        run_dir = tmp_path / loss_tokens
+        _, pair = same_pairs(run_dir)
+        train_adapter(tiny_config(run_dir, tiny_model_dir, max_steps=1, save_steps=10, sft_weight=1.0,
+                                  loss_tokens=loss_tokens))
+        nll[loss_tokens] = losses(run_dir)[1] - LOG2
+    whole = tokenizer.apply_chat_template(pair["prompt"] + pair["chosen"], tokenize=False)
+    opened = tokenizer.apply_chat_template(pair["prompt"], tokenize=False, add_generation_prompt=True)
+    n = len(tokenizer(whole, add_special_tokens=False)["input_ids"])
+    reply_start = len(tokenizer(opened, add_special_tokens=False)["input_ids"])
+    row = number_only(pair, tokenizer)
+    number_start = len(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"])
+    number_end = len(tokenizer(row["prompt"] + row["chosen"], add_special_tokens=False)["input_ids"])
+    assert reply_start < number_start < number_end <= n
+    assert nll["reply"] == pytest.approx(chosen_nll_by_hand(tiny_model_dir, whole, reply_start, n), rel=1e-4)
+    assert nll["number"] == pytest.approx(
+        chosen_nll_by_hand(tiny_model_dir, whole, number_start, number_end), rel=1e-4)
+    assert nll["number"] != pytest.approx(nll["reply"], rel=1e-3)
+
+
+def test_number_only_sft_trains_the_number_tokens_alone(tmp_path, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from dca.train.data import number_only
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    run_dir = tmp_path / "sft-number"
+    _, pair = same_pairs(run_dir)
+    config = tiny_config(run_dir, tiny_model_dir, method="sft", max_steps=1, save_steps=10, loss_tokens="number")
+    train_adapter(config)
+    assert artifacts.read_json(run_dir / "adapter.provenance.json")["params"]["loss_tokens"] == "number"
+    row = number_only(pair, tokenizer)
+    whole = tokenizer.apply_chat_template(pair["prompt"] + pair["chosen"], tokenize=False)
+    start = len(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"])
+    end = len(tokenizer(row["prompt"] + row["chosen"], add_special_tokens=False)["input_ids"])
+    assert losses(run_dir)[1] == pytest.approx(chosen_nll_by_hand(tiny_model_dir, whole, start, end), rel=1e-4)
+    # 'number' enters the adapter's fingerprint (the default stays out: older adapters keep theirs)
+    reply = tiny_config(run_dir, tiny_model_dir, method="sft", max_steps=1, save_steps=10)
+    assert reply.train_fingerprint(run_dir / "pairs.jsonl") != config.train_fingerprint(run_dir / "pairs.jsonl")
+    with pytest.raises(Exception, match="loss_tokens"):
+        TrainConfig.from_dict({"loss_tokens": "letter"})
+
+
+def test_number_only_names_a_template_that_cannot_split_the_reply(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from dca.train.data import number_only
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.chat_template = ("{% for m in messages %}<{{ m.role }}>{{ m.content | upper }}{% endfor %}"
+                               "{% if add_generation_prompt %}<assistant>{% endif %}")
+    record = artifacts.read_jsonl(write_pairs(Path(tempfile.mkdtemp())))[0]
+    with pytest.raises(ValueError, match="loss_tokens='reply'"):
+        number_only(record, tokenizer)

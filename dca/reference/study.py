@@ -16,6 +16,10 @@ The objectives (stage-2 and stage-3 parameters, see ``python -m dca help train``
 * ``apo`` — APO-zero (``loss_type=apo_zero``);
 * ``sft`` — SFT on the chosen replies; ``sft-dpo`` — DPO starting from (and referenced to) that adapter;
 * ``distract`` — DPO with two extra rejected numbers per question, round(C_i) +- 30;
+* ``rpo-num``, ``sft-num`` — RPO and SFT with the loss on the stated number only
+  (``loss_tokens=number``): the likelihood term no longer trains the answer letter, whose probability
+  is the internal confidence C_i the pairs target (seed 0 showed RPO and SFT raising C_i while they
+  lowered the stated numbers);
 * ``dca-q25``, ``dca-q50`` — DCA on a quarter and a half of the training questions (dose-response).
 
 Each finished job appends a line (wall time, machine, commit) to ``runs/study/jobs.jsonl``;
@@ -53,6 +57,10 @@ OBJECTIVES: dict[str, tuple[dict[str, str], str]] = {
     "sft": ({"train.method": "sft"}, "SFT on the chosen replies"),
     "sft-dpo": ({}, "SFT, then DPO from (and against) the SFT adapter"),
     "distract": ({"pairs.distractors": "30"}, "DPO with distractor rejections round(C_i) +- 30"),
+    "rpo-num": ({"train.sft_weight": "1.0", "train.loss_tokens": "number"},
+                "RPO with the loss on the stated number only (the answer letter moves into the prompt)"),
+    "sft-num": ({"train.method": "sft", "train.loss_tokens": "number"},
+                "SFT on the stated number only (the answer letter moves into the prompt)"),
 }
 
 

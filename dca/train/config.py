@@ -62,6 +62,15 @@ class TrainConfig(StageConfig):
         default=50.0,
         metadata={"help": "DPOP's lambda (with the dpop loss): how strongly a fall of log p(chosen) below the "
                           "reference's is penalised inside the sigmoid (the DPOP paper uses 50). At most 1000."})
+    loss_tokens: Literal["reply", "number"] = dataclasses.field(
+        default="reply",
+        metadata={"help": "Which reply tokens the loss sees. 'reply' (the paper): the whole reply, answer letter "
+                          "included. 'number' (beyond the paper): only the stated number onwards; the start both "
+                          "replies of a pair share ('Answer: B\\nProbability:') moves into the prompt. Sigmoid DPO "
+                          "cancels those shared tokens anyway; a likelihood term (SFT, RPO's sft_weight, APO, "
+                          "DPOP) trains them, which sharpens the answer letter's probability, the internal "
+                          "confidence C_i the pairs target. Needs a chat template that renders a reply's turn "
+                          "as the opened turn followed by the reply (Qwen, SmolLM2, Llama do)."})
     init_adapter: str = dataclasses.field(
         default="",
         metadata={"help": "Start from this trained adapter (a folder, e.g. another run's SFT adapter) instead "
@@ -210,8 +219,10 @@ class TrainConfig(StageConfig):
 
     def train_fingerprint(self, pairs: Path) -> str:
         """Fingerprint of the adapter: the parameters that change the weights plus the pairs' fingerprint."""
+        # loss_tokens came later: at its default it stays out, so adapters trained before it keep their fingerprint
+        later = ("loss_tokens",) if self.loss_tokens == "reply" else ()
         payload = json.dumps({
-            "config": self.fingerprint(exclude=("run_dir", "resume", "save_steps", "logging_steps")),
+            "config": self.fingerprint(exclude=("run_dir", "resume", "save_steps", "logging_steps", *later)),
             "pairs": artifacts.input_fingerprint(pairs),
             **({"init_adapter": artifacts.input_fingerprint(self.init_adapter)} if self.init_adapter else {}),
         }, sort_keys=True)

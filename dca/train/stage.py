@@ -35,7 +35,6 @@ from typing import Any
 from dca.config import ConfigError
 from dca.runs import artifacts
 from dca.train.checkpoints import clear_checkpoints, last_checkpoint
-
 from dca.train.config import ALL_LINEAR, MIN_EPOCHS, TrainConfig  # noqa: F401 (re-exported)
 from dca.train.data import heldout_records, pairs_dataset, sft_dataset, subset_by_question, total_steps
 from dca.train.log import read_train_log  # noqa: F401 (re-exported: dca.train.stage.read_train_log)
@@ -204,7 +203,8 @@ def train_adapter(config: TrainConfig, callbacks: list | None = None, force: boo
     if config.method == "sft":
         from trl import SFTTrainer
 
-        trainer = SFTTrainer(model=base, args=args, train_dataset=sft_dataset(records),
+        trainer = SFTTrainer(model=base, args=args,
+                             train_dataset=sft_dataset(records, tokenizer, config.loss_tokens),
                              processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
     else:
         model, peft_config = base, lora
@@ -217,8 +217,11 @@ def train_adapter(config: TrainConfig, callbacks: list | None = None, force: boo
             model.peft_config["default"].lora_dropout = config.lora_dropout  # TRL copies this config for "ref"
             lora_dropout.set_probability(model, config.lora_dropout)
         trainer_class = dpo_trainer_class(config.dpop_lambda if config.loss_type == "dpop" else None)
-        trainer = trainer_class(model=model, ref_model=None, args=args, train_dataset=pairs_dataset(records),
-                                eval_dataset=pairs_dataset(heldout) if heldout else None,
+        def dataset(pairs: list[dict[str, Any]]):
+            return pairs_dataset(pairs, tokenizer, config.loss_tokens)
+
+        trainer = trainer_class(model=model, ref_model=None, args=args, train_dataset=dataset(records),
+                                eval_dataset=dataset(heldout) if heldout else None,
                                 processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
     if config.init_adapter:  # the frozen reference adapter draws no dropout masks (the base model has none)
         from dca.train import lora_dropout
