@@ -194,11 +194,13 @@ if not shift.empty:  # two narrow tables: the means, then the stated number agai
         "s_shift_ci_before": f"{best['C_i before']:.1f}", "s_shift_ci_after": f"{best['C_i after']:.1f}",
         "s_shift_cv_after": f"{best['C_v after']:.1f}",
         "s_shift_const": f"{const.iloc[0]:.1f}" if not const.empty else "—",
+        "s_letter_out": study_report.loss_tokens_sentence(shift),
     })
 else:
     display(Markdown("No per-question study file yet."))
     report.glue_all({k: "—" for k in ("s_shift_obj", "s_shift_vs_before", "s_shift_vs_after", "s_shift_rho_before",
-                                      "s_shift_ci_before", "s_shift_ci_after", "s_shift_cv_after", "s_shift_const")})
+                                      "s_shift_ci_before", "s_shift_ci_after", "s_shift_cv_after", "s_shift_const",
+                                      "s_letter_out")})
 
 # %% [markdown]
 # Closest to its target is **{glue:text}`s_shift_obj`**: against the base model's $C_i$, the number it
@@ -211,9 +213,32 @@ else:
 # training has run. Why $C_i$ rises is not settled here. One candidate: SFT, RPO, APO-zero and DPOP
 # all reward the chosen reply's own tokens, and every chosen reply repeats the model's answer letter,
 # which would sharpen that letter's probability; but in DCA's plain DPO the tokens both replies
-# share cancel, and its $C_i$ rose too. What this suggests, not yet tested here: build the pairs
-# again from the trained model's $C_i$ and train again (on-policy rounds), or leave the answer letter
-# out of the loss so that only the number is trained.
+# share cancel, and its $C_i$ rose too. Two remedies follow: build the pairs again from the trained
+# model's $C_i$ and train again (on-policy rounds; not tried here), or leave the answer letter out of
+# the loss so that only the number is trained. The second is a stage-3 parameter, `loss_tokens=number`:
+# the start both replies of a pair share, `Answer: B` and the `Probability:` label, moves into the
+# prompt, so the model trains on the same text but the likelihood term sees the number onwards only
+# (objectives *rpo-num* and *sft-num* in the tables). {glue:text}`s_letter_out`
+#
+# What holding the target still costs is in the answers. The letter is no longer in the loss, so
+# nothing keeps it where it was, and the training can move it as a side effect. Per objective, on the
+# held-out questions (seed 0): how many greedy answer letters changed, accuracy before and after, how
+# often the changed answers were right before and after, and the most common letter's share (this
+# model already prefers one letter more often than the gold answers do):
+
+# %% tags=["remove-input"]
+changes = study_report.letter_changes(SQ) if not SQ.empty else pd.DataFrame()
+if not changes.empty:  # two narrow tables, so that both fit the page
+    display(Markdown(report.markdown_table(changes.iloc[:, :5])))
+    display(Markdown(report.markdown_table(changes[["objective", *changes.columns[5:]]])))
+report.glue_all({"s_letters_dca": study_report.letter_sentence(changes)})
+
+# %% [markdown]
+# {glue:text}`s_letters_dca` The likelihood of the model's own answer letter, which RPO, SFT,
+# APO-zero and DPOP train, holds the answers in place but sharpens them, and so moves the target. What neither does, and what this
+# suggests next (not built): train the number with the letter out of the loss while a second term
+# holds the letter's distribution to the reference model's (a KL divergence at the answer position),
+# so that neither the answers nor $C_i$ move.
 
 # %% [markdown]
 # ## What the models write
@@ -248,8 +273,9 @@ if not dca_q.empty:
 # (`sft_weight=1`); DPOP, which penalises any fall of the chosen reply's likelihood below the
 # reference's (`loss_type=dpop`); APO-zero, which raises the chosen and lowers the rejected reply each
 # against the reference (`loss_type=apo_zero`); SFT on the chosen replies; SFT then DPO
-# (`init_adapter=`); and distractor rejections, which add rejected replies stating round($C_i$) ±
-# {glue:text}`s_distractor` points (`distractors=`). Values after training, mean ± sd over the seeds that ran, on the held-out
+# (`init_adapter=`); distractor rejections, which add rejected replies stating round($C_i$) ±
+# {glue:text}`s_distractor` points (`distractors=`); and RPO and SFT whose loss sees the stated number
+# only (`loss_tokens=number`: *rpo-num*, *sft-num*). Values after training, mean ± sd over the seeds that ran, on the held-out
 # questions (mean of the three datasets) and on the transfer questions; vanilla and the no-training
 # baselines from the same questions:
 

@@ -145,7 +145,8 @@ def objective_summary(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", 
 
 
 def verdict_sentence(results: pd.DataFrame) -> str:
-    """The study's verdict in one or two sentences, from :func:`verdict_table` (never more than it says).
+    """The study's verdict in one or two sentences, from :func:`verdict_table` (never more than it says):
+    which objectives work, or else the closest ones and the conditions each of them misses.
 
     >>> verdict_sentence(pd.DataFrame())
     'The objectives study has not produced results yet (`make study`); nothing is claimed.'
@@ -154,28 +155,58 @@ def verdict_sentence(results: pd.DataFrame) -> str:
     if table.empty:
         return "The objectives study has not produced results yet (`make study`); nothing is claimed."
     works = table[table["works"] == "yes"]["objective"].tolist()
-    best, held, conditions = closest_objective(table)
     seeds_run = sorted(set(results["seed"]))
     scope = (f"on seed{'s' if len(seeds_run) > 1 else ''} {', '.join(str(s) for s in seeds_run)} "
              f"({len(table)} objective{'s' if len(table) > 1 else ''} trained so far)")
     if works:
         return (f"By the study's rule, {', '.join(works)} works {scope}: every condition holds in every seed. "
                 f"DCA as published does {'' if 'dca' in works else 'not '}meet it.")
-    return (f"No objective works by the study's rule yet {scope}. The closest is {best}: "
-            f"{held} of the {conditions} conditions hold in every seed it ran.")
+    ranked = rank_objectives(table, results)
+    top = ranked[ranked["held"] == ranked["held"].iloc[0]]
+    named = "; ".join(f"{r['objective']} (misses: {', '.join(r['misses'])})" for _, r in top.iterrows())
+    return (f"No objective works by the study's rule yet {scope}. Closest, with {int(top['held'].iloc[0])} of the "
+            f"{len(conditions_of(table))} conditions holding in every seed it ran, highest ρ first: {named}.")
 
 
-def closest_objective(table: pd.DataFrame) -> tuple[str, int, int]:
-    """The objective of a :func:`verdict_table` that meets the most conditions in every seed it ran
-    (more seeds first on a tie): its name, how many conditions it meets, and how many there are."""
-    conditions = [c for c in table.columns if c not in ("objective", "seeds run", "works")]
+def conditions_of(table: pd.DataFrame) -> list[str]:
+    """The condition columns of a :func:`verdict_table`."""
+    return [c for c in table.columns if c not in ("objective", "seeds run", "works")]
 
-    def held(row: pd.Series) -> int:
-        return sum(int(str(row[c]).split("/")[0]) == int(row["seeds run"]) for c in conditions)
 
-    ranked = table.assign(held=[held(r) for _, r in table.iterrows()]).sort_values(
-        ["held", "seeds run"], ascending=False, kind="stable")
-    return str(ranked.iloc[0]["objective"]), int(ranked.iloc[0]["held"]), len(conditions)
+def rank_objectives(table: pd.DataFrame, results: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The objectives of a :func:`verdict_table`, closest to working first: most conditions holding in
+    every seed each ran (``held``), then most seeds, then (with ``results``) the highest held-out
+    :math:`\\rho` after training, mean over its seeds. Adds ``held``, ``misses`` (the conditions that
+    fail in some seed) and ``rho``.
+
+    >>> t = pd.DataFrame({"objective": ["a", "b"], "seeds run": [1, 1], "ρ rises": ["1/1", "1/1"],
+    ...                   "accuracy kept": ["1/1", "0/1"], "works": ["no", "no"]})
+    >>> rank_objectives(t)[["objective", "held", "misses"]].to_dict("records")
+    [{'objective': 'a', 'held': 2, 'misses': []}, {'objective': 'b', 'held': 1, 'misses': ['accuracy kept']}]
+    """
+    conditions = conditions_of(table)
+
+    def misses(row: pd.Series) -> list[str]:
+        return [c for c in conditions if int(str(row[c]).split("/")[0]) != int(row["seeds run"])]
+
+    def rho(objective: str) -> float:
+        if results is None or results.empty:
+            return math.nan
+        rows = results[(results["dataset"] == "mean") & (results["method"] == objective) & (results["metric"] == "rho")]
+        return float(rows["value"].mean()) if not rows.empty else math.nan
+
+    ranked = table.assign(misses=[misses(r) for _, r in table.iterrows()])
+    ranked = ranked.assign(held=[len(conditions) - len(m) for m in ranked["misses"]],
+                           rho=[rho(o) for o in ranked["objective"]])
+    return ranked.sort_values(["held", "seeds run", "rho"], ascending=False, kind="stable",
+                              na_position="last").reset_index(drop=True)
+
+
+def closest_objective(table: pd.DataFrame, results: pd.DataFrame | None = None) -> tuple[str, int, int]:
+    """The first objective of :func:`rank_objectives`: its name, how many conditions it meets in every
+    seed it ran, and how many there are."""
+    first = rank_objectives(table, results).iloc[0]
+    return str(first["objective"]), int(first["held"]), len(conditions_of(table))
 
 
 def displacement_sentence(training: pd.DataFrame, job: str) -> str:
@@ -310,6 +341,97 @@ def target_shift(questions: pd.DataFrame, split: str = "heldout") -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+#: Objectives whose loss sees the stated number only, each with its twin whose loss sees the whole reply.
+NUMBER_ONLY_TWINS = {"rpo-num": "rpo", "sft-num": "sft"}
+
+
+def loss_tokens_sentence(shift: pd.DataFrame) -> str:
+    """What leaving the answer letter out of the loss did to the target, from :func:`target_shift`:
+    per number-only objective that ran beside its whole-reply twin, the mean :math:`C_i` after
+    training and the stated number's gap to it, each beside the twin's.
+
+    >>> shift = pd.DataFrame({"objective": ["rpo", "rpo-num"], "C_i before": [55.0, 55.0],
+    ...                       "C_i after": [88.4, 60.1], "C_v after": [40.0, 52.0],
+    ...                       "mean abs gap to C_i after": [44.4, 20.3], "ρ(C_v after, C_i after)": [0.3, 0.5]})
+    >>> print(loss_tokens_sentence(shift))
+    rpo-num (the loss on the number only): mean C_i 55.0 before training, 60.1 after (rpo, the whole reply: 88.4); stated numbers off by 20.3 points from the model's own C_i, ρ = 0.50 (rpo: 44.4, ρ = 0.30).
+    >>> loss_tokens_sentence(shift.iloc[:1])
+    'No objective with the loss on the number only has run yet.'
+    """
+    by_objective = shift.set_index("objective") if not shift.empty else shift
+    parts = []
+    for number_only, twin in NUMBER_ONLY_TWINS.items():
+        if number_only not in by_objective.index or twin not in by_objective.index:
+            continue
+        n, t = by_objective.loc[number_only], by_objective.loc[twin]
+        rho = "ρ(C_v after, C_i after)"
+        parts.append(f"{number_only} (the loss on the number only): mean C_i {n['C_i before']:.1f} before training, "
+                     f"{n['C_i after']:.1f} after ({twin}, the whole reply: {t['C_i after']:.1f}); stated numbers "
+                     f"off by {n['mean abs gap to C_i after']:.1f} points from the model's own C_i, ρ = {n[rho]:.2f} "
+                     f"({twin}: {t['mean abs gap to C_i after']:.1f}, ρ = {t[rho]:.2f}).")
+    return " ".join(parts) if parts else "No objective with the loss on the number only has run yet."
+
+
+def letter_changes(questions: pd.DataFrame, split: str = "heldout") -> pd.DataFrame:
+    """What training did to the answers, per objective job: the share of questions whose greedy answer
+    letter changed, accuracy before and after, among the changed ones the share correct before and
+    after, and the most common letter's share before and after (a letter-position bias grows when it
+    rises).
+
+    >>> q = pd.DataFrame({"job": "seed0-x", "split": "heldout", "letter_before": list("ABCB"),
+    ...                   "letter_after": list("BBCB"), "correct_before": [1, 0, 1, 1], "correct_after": [0, 0, 1, 1]})
+    >>> letter_changes(q).iloc[0].to_dict()  # doctest: +NORMALIZE_WHITESPACE
+    {'objective': 'x', 'letters changed (%)': 25.0, 'accuracy before (%)': 75.0, 'accuracy after (%)': 50.0,
+     'changed: correct before (%)': 100.0, 'changed: correct after (%)': 0.0, 'top letter before': 'B 50 %',
+     'top letter after': 'B 75 %'}
+    """
+    if questions.empty:
+        return pd.DataFrame()
+    rows = []
+    for job, g in questions[questions["split"] == split].groupby("job", sort=False):
+        changed = g[g["letter_before"] != g["letter_after"]]
+
+        def top(letters: pd.Series) -> str:
+            share = letters.value_counts(normalize=True)
+            return f"{share.index[0]} {100 * share.iloc[0]:.0f} %" if not share.empty else "—"
+
+        def pct(values: pd.Series) -> float:
+            return round(100.0 * float(values.mean()), 1) if len(values) else math.nan
+
+        rows.append({"objective": _objective(job), "letters changed (%)": pct(g["letter_before"] != g["letter_after"]),
+                     "accuracy before (%)": pct(g["correct_before"]), "accuracy after (%)": pct(g["correct_after"]),
+                     "changed: correct before (%)": pct(changed["correct_before"]),
+                     "changed: correct after (%)": pct(changed["correct_after"]),
+                     "top letter before": top(g["letter_before"]), "top letter after": top(g["letter_after"])})
+    return pd.DataFrame(rows)
+
+
+#: Objectives whose loss includes the likelihood of the whole chosen reply, answer letter included.
+WHOLE_REPLY_LIKELIHOOD = ("rpo", "sft", "apo", "dpop")
+
+
+def letter_sentence(changes: pd.DataFrame) -> str:
+    """DCA's share of changed answer letters beside the objectives that train the whole reply's
+    likelihood, from :func:`letter_changes`.
+
+    >>> c = pd.DataFrame({"objective": ["dca", "rpo", "sft"], "letters changed (%)": [48.3, 10.3, 11.5]})
+    >>> print(letter_sentence(c))
+    DCA as published changed 48.3 % of the answer letters, more than any objective that trains the whole reply's likelihood (at most 11.5 %).
+    """
+    if changes.empty or "dca" not in set(changes["objective"]):
+        return ""
+    dca = float(changes.loc[changes["objective"] == "dca", "letters changed (%)"].iloc[0])
+    others = changes[changes["objective"].isin(WHOLE_REPLY_LIKELIHOOD)]["letters changed (%)"]
+    if others.empty:
+        return f"DCA as published changed {dca:.1f} % of the answer letters."
+    most = float(others.max())
+    if dca > most:
+        return (f"DCA as published changed {dca:.1f} % of the answer letters, more than any objective that trains "
+                f"the whole reply's likelihood (at most {most:.1f} %).")
+    return (f"DCA as published changed {dca:.1f} % of the answer letters; the objectives that train the whole "
+            f"reply's likelihood changed up to {most:.1f} %.")
+
+
 def top_replies(questions: pd.DataFrame, split: str = "heldout", width: int = 60) -> pd.DataFrame:
     """Per objective job: the most common reply after training (its first ``width`` characters, line
     breaks shown as ``·``) and its share, and the share of replies that still state a number.
@@ -351,11 +473,12 @@ def card_note(results: pd.DataFrame) -> str:
             rows = results[(results["dataset"] == "mean") & (results["method"] == method) & (results["metric"] == metric)]
             return f"{rows['value'].mean():.3g}" if not rows.empty else "—"
 
-        best = closest_objective(table)[0]
+        best = closest_objective(table, results)[0]
         shown = ["dca"] + ([best] if best != "dca" else [])
         lines.append("After training, mean over the seeds that ran (held-out questions): " + "; ".join(
-            f"{o}{' (as published)' if o == 'dca' else ''}: ρ {mean_of(o, 'rho')}, mean |ε| {mean_of(o, 'mean_abs_eps')}"
-            for o in shown if o in set(results["method"])) + f" (vanilla: ρ {mean_of('vanilla', 'rho')}, "
-            f"mean |ε| {mean_of('vanilla', 'mean_abs_eps')}).")
+            f"{o}{' (as published)' if o == 'dca' else ''}: ρ {mean_of(o, 'rho')}, mean |ε| {mean_of(o, 'mean_abs_eps')}, "
+            f"accuracy {mean_of(o, 'accuracy_all')} %" for o in shown if o in set(results["method"]))
+            + f" (vanilla: ρ {mean_of('vanilla', 'rho')}, mean |ε| {mean_of('vanilla', 'mean_abs_eps')}, "
+            f"accuracy {mean_of('vanilla', 'accuracy_all')} %).")
     return ("```{admonition} Beyond the paper: other training objectives\n:class: note\n"
             + " ".join(lines) + " Details: {ref}`chapter-why-and-what-works`.\n```\n")
