@@ -117,10 +117,8 @@ def sft_dataset(records: list[dict[str, Any]], tokenizer: Any = None, loss_token
     ``loss_tokens="number"``, the text prompt and chosen completion of :func:`number_only`)."""
     from datasets import Dataset
 
-    if loss_tokens == "number":
-        rows = [number_only(r, tokenizer) for r in records]
-        return Dataset.from_list([{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows])
-    return Dataset.from_list([{"prompt": r["prompt"], "completion": r["chosen"]} for r in records])
+    rows = [number_only(r, tokenizer) for r in records] if loss_tokens == "number" else records
+    return Dataset.from_list([{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows])
 
 
 def heldout_records(config: TrainConfig, run_dir: Path) -> list[dict[str, Any]]:

@@ -217,6 +217,7 @@ def train_adapter(config: TrainConfig, callbacks: list | None = None, force: boo
             model.peft_config["default"].lora_dropout = config.lora_dropout  # TRL copies this config for "ref"
             lora_dropout.set_probability(model, config.lora_dropout)
         trainer_class = dpo_trainer_class(config.dpop_lambda if config.loss_type == "dpop" else None)
+
         def dataset(pairs: list[dict[str, Any]]):
             return pairs_dataset(pairs, tokenizer, config.loss_tokens)
 
