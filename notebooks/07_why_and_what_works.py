@@ -77,6 +77,7 @@ use_book_style()
 config = study_report.StudyChapterConfig.from_namespace(globals())
 S = study_results.read(config.results)  # one row per (job, dataset, method, metric)
 SQ = study_results.read(config.questions)  # per question, before and after
+SQ0 = SQ[SQ["seed"] == 0] if not SQ.empty else SQ  # the per-question tables show seed 0, where every objective ran
 ST = study_results.read(config.training)  # per training step
 TOK = study_results.read(config.number_tokens)
 have_study = not S.empty
@@ -179,7 +180,7 @@ if not TOK.empty:
 # number after training against both, on the held-out questions (seed 0):
 
 # %% tags=["remove-input"]
-shift = study_report.target_shift(SQ) if not SQ.empty else pd.DataFrame()
+shift = study_report.target_shift(SQ0) if not SQ0.empty else pd.DataFrame()
 if not shift.empty:  # two narrow tables: the means, then the stated number against each C_i
     display(Markdown(report.markdown_table(shift[["objective", "n", "C_v before", "C_v after", "C_i before",
                                                   "C_i after"]])))
@@ -230,7 +231,7 @@ else:
 # model already prefers one letter more often than the gold answers do):
 
 # %% tags=["remove-input"]
-changes = study_report.letter_changes(SQ) if not SQ.empty else pd.DataFrame()
+changes = study_report.letter_changes(SQ0) if not SQ0.empty else pd.DataFrame()
 if not changes.empty:  # two narrow tables, so that both fit the page
     display(Markdown(report.markdown_table(changes.iloc[:, :5])))
     display(Markdown(report.markdown_table(changes[["objective", *changes.columns[5:]]])))
@@ -257,8 +258,8 @@ if have_study:
                                                            "distinct_cv"])]
     wide = shown.pivot_table(index=["job", "method"], columns="metric", values="value").reset_index()
     display(Markdown(report.markdown_table(study_report.labelled(wide.round(1)).astype(object).fillna("—"))))
-if not SQ.empty:
-    display(Markdown(report.markdown_table(study_report.top_replies(SQ))))
+if not SQ0.empty:
+    display(Markdown(report.markdown_table(study_report.top_replies(SQ0))))
 dca_q = SQ[(SQ["job"] == "seed0-dca") & (SQ["split"] == "heldout")] if not SQ.empty else SQ
 if not dca_q.empty:
     side = pd.DataFrame({"question": dca_q["id"], "reply before training": dca_q["reply_before"],

@@ -358,7 +358,8 @@ def loss_tokens_sentence(shift: pd.DataFrame) -> str:
     >>> loss_tokens_sentence(shift.iloc[:1])
     'No objective with the loss on the number only has run yet.'
     """
-    by_objective = shift.set_index("objective") if not shift.empty else shift
+    # one row per objective (the first job of each, as the table lists them)
+    by_objective = shift.drop_duplicates("objective").set_index("objective") if not shift.empty else shift
     parts = []
     for number_only, twin in NUMBER_ONLY_TWINS.items():
         if number_only not in by_objective.index or twin not in by_objective.index:
