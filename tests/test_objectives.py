@@ -9,8 +9,6 @@ hand: DPO and DPOP ``log 2``, APO-zero ``(1 - sigmoid(0)) + sigmoid(0) = 1``.
 from __future__ import annotations
 
 import math
-import tempfile
-from pathlib import Path
 
 import pytest
 import torch
@@ -138,13 +136,13 @@ def chosen_nll_by_hand(model_dir, text: str, first: int, last: int) -> float:
     return float(-token_logps[first - 1:last - 1].mean())
 
 
-def test_number_only_moves_the_shared_reply_start_into_the_prompt(tiny_model_dir):
+def test_number_only_moves_the_shared_reply_start_into_the_prompt(tmp_path, tiny_model_dir):
     from transformers import AutoTokenizer
 
     from dca.train.data import number_only
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    record = artifacts.read_jsonl(write_pairs(Path(tempfile.mkdtemp())))[3]
+    record = artifacts.read_jsonl(write_pairs(tmp_path))[3]
     row = number_only(record, tokenizer)
     assert row["prompt"].endswith("<|im_start|>assistant\n" + "Answer: D\nProbability:")
     assert row["chosen"].startswith(" ") and row["chosen"].endswith(tokenizer.eos_token)
@@ -206,7 +204,7 @@ def test_number_only_sft_trains_the_number_tokens_alone(tmp_path, tiny_model_dir
         TrainConfig.from_dict({"loss_tokens": "letter"})
 
 
-def test_number_only_names_a_template_that_cannot_split_the_reply(tiny_model_dir):
+def test_number_only_names_a_template_that_cannot_split_the_reply(tmp_path, tiny_model_dir):
     from transformers import AutoTokenizer
 
     from dca.train.data import number_only
@@ -214,6 +212,6 @@ def test_number_only_names_a_template_that_cannot_split_the_reply(tiny_model_dir
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     tokenizer.chat_template = ("{% for m in messages %}<{{ m.role }}>{{ m.content | upper }}{% endfor %}"
                                "{% if add_generation_prompt %}<assistant>{% endif %}")
-    record = artifacts.read_jsonl(write_pairs(Path(tempfile.mkdtemp())))[0]
+    record = artifacts.read_jsonl(write_pairs(tmp_path))[0]
     with pytest.raises(ValueError, match="loss_tokens='reply'"):
         number_only(record, tokenizer)

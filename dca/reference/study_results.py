@@ -190,13 +190,13 @@ def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[
     questions = []
     for source in sorted(held["source"].unique()):
         after = after_all[after_all["source"] == source] if after_all is not None else None
-        results = _compare(train[train["source"] == source], held[held["source"] == source], after, method,
-                                 n_boot, seed)
+        before = held[held["source"] == source]
+        results = _compare(train[train["source"] == source], before, after, method, n_boot, seed)
         if j.objective:
             results.pop("vanilla")  # reported once per seed, by the seed's stage-1 job
         rows += _rows_for(common, source, "heldout", results)
         if after is not None:
-            questions.append(_question_table(j, source, "heldout", held[held["source"] == source], after))
+            questions.append(_question_table(j, source, "heldout", before, after))
     frame = pd.DataFrame(rows)
     if not frame.empty:  # the paper's summary: the mean over datasets of the per-dataset values
         means = frame.groupby(["method", "metric"], sort=False)[["value", "diff"]].mean().reset_index()

@@ -388,17 +388,17 @@ def letter_changes(questions: pd.DataFrame, split: str = "heldout") -> pd.DataFr
     """
     if questions.empty:
         return pd.DataFrame()
+
+    def top(letters: pd.Series) -> str:
+        share = letters.value_counts(normalize=True)
+        return f"{share.index[0]} {100 * share.iloc[0]:.0f} %" if not share.empty else "—"
+
+    def pct(values: pd.Series) -> float:
+        return round(100.0 * float(values.mean()), 1) if len(values) else math.nan
+
     rows = []
     for job, g in questions[questions["split"] == split].groupby("job", sort=False):
         changed = g[g["letter_before"] != g["letter_after"]]
-
-        def top(letters: pd.Series) -> str:
-            share = letters.value_counts(normalize=True)
-            return f"{share.index[0]} {100 * share.iloc[0]:.0f} %" if not share.empty else "—"
-
-        def pct(values: pd.Series) -> float:
-            return round(100.0 * float(values.mean()), 1) if len(values) else math.nan
-
         rows.append({"objective": _objective(job), "letters changed (%)": pct(g["letter_before"] != g["letter_after"]),
                      "accuracy before (%)": pct(g["correct_before"]), "accuracy after (%)": pct(g["correct_after"]),
                      "changed: correct before (%)": pct(changed["correct_before"]),
