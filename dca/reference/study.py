@@ -20,7 +20,9 @@ The objectives (stage-2 and stage-3 parameters, see ``python -m dca help train``
   (``loss_tokens=number``): the likelihood term no longer trains the answer letter, whose probability
   is the internal confidence C_i the pairs target (seed 0 showed RPO and SFT raising C_i while they
   lowered the stated numbers);
-* ``dca-q25``, ``dca-q50`` — DCA on a quarter and a half of the training questions (dose-response).
+* ``dca-q25``, ``dca-q50``, ``sft-num-q25``, ``sft-num-q50`` — DCA and the closest objective of seed 0's
+  screen on a quarter and a half of the training questions (dose-response; the full job is the third
+  point).
 
 Each finished job appends a line (wall time, machine, commit) to ``runs/study/jobs.jsonl``;
 ``--only NAME ...`` runs some of them.
@@ -64,6 +66,11 @@ OBJECTIVES: dict[str, tuple[dict[str, str], str]] = {
 }
 
 
+#: The dose-response (seed 0): these objectives also train on these fractions of the training questions.
+DOSE_OBJECTIVES = ("dca", "sft-num")
+DOSE_FRACTIONS = (0.25, 0.5)
+
+
 @dataclass(frozen=True)
 class Job:
     """One run of the study: a folder, parameters beyond the profile, and the stages it runs."""
@@ -96,7 +103,8 @@ def objective_job(seed: int, objective: str, suffix: str = "", extra: dict[str, 
 def _jobs() -> list[Job]:
     jobs = [Job("seed0", 0)]
     jobs += [objective_job(0, o) for o in OBJECTIVES]
-    jobs += [objective_job(0, "dca", f"-q{int(100 * f)}", {"train.pair_fraction": str(f)}) for f in (0.25, 0.5)]
+    jobs += [objective_job(0, o, f"-q{int(100 * f)}", {"train.pair_fraction": str(f)})
+             for o in DOSE_OBJECTIVES for f in DOSE_FRACTIONS]
     for seed in SEEDS[1:]:
         jobs.append(Job(f"seed{seed}", seed))
         jobs += [objective_job(seed, o) for o in OBJECTIVES]
