@@ -71,21 +71,23 @@ from dca import report
 
 from dca.reference import study, study_results
 from dca.report import study as study_report
-from dca.report.plots import legend_below, panels, plot_logp_curves, use_book_style
+from dca.report.plots import legend_below, panels, plot_dose_response, plot_logp_curves, use_book_style
 
 use_book_style()
 config = study_report.StudyChapterConfig.from_namespace(globals())
-S = study_results.read(config.results)  # one row per (job, dataset, method, metric)
-SQ = study_results.read(config.questions)  # per question, before and after
+S_ALL = study_results.read(config.results)  # one row per (job, dataset, method, metric)
+# Every table but the dose-response's leaves out the jobs trained on part of the pairs
+S = study_report.without_dose(S_ALL)
+SQ = study_report.without_dose(study_results.read(config.questions))  # per question, before and after
 SQ0 = SQ[SQ["seed"] == 0] if not SQ.empty else SQ  # the per-question tables show seed 0, where every objective ran
-ST = study_results.read(config.training)  # per training step
+ST = study_report.without_dose(study_results.read(config.training))  # per training step
 TOK = study_results.read(config.number_tokens)
 have_study = not S.empty
 objective_jobs = sorted(set(ST["job"])) if not ST.empty else []
 report.glue_all({
     "s_verdict": study_report.verdict_sentence(S),
-    "s_jobs": ", ".join(dict.fromkeys(S["job"])) if have_study else "none yet",
-    "s_hours": f"{S.drop_duplicates('job')['wall_s'].sum() / 3600:.1f}" if have_study else "0",
+    "s_jobs": ", ".join(dict.fromkeys(S_ALL["job"])) if have_study else "none yet",
+    "s_hours": f"{S_ALL.drop_duplicates('job')['wall_s'].sum() / 3600:.1f}" if have_study else "0",
     "s_acc_drop": f"{study_report.MAX_ACCURACY_DROP:g}",
     "s_whole": f"{study_report.MIN_WHOLE_PERCENT:g}",
     "s_rho_goal": f"{study_report.RHO_GOAL:g}",
@@ -281,9 +283,18 @@ if not dca_q.empty:
 # {glue:text}`s_distractor` points (`distractors=`); and RPO and SFT whose loss sees the stated number
 # only (`loss_tokens=number`: *rpo-num*, *sft-num*). Values after training, mean ± sd over the seeds
 # that ran, on the held-out questions (mean of the three datasets) and on the transfer questions;
-# vanilla and the no-training baselines from the same questions:
+# vanilla and the no-training baselines from the same questions. {glue:text}`s_seeds` An objective
+# that misses a condition on seed 0 cannot work by the rule below, which asks for every seed.
+# {glue:text}`s_below_baselines`
 
 # %% tags=["remove-input"]
+below = study_report.below_baselines(S)
+report.glue_all({
+    "s_seeds": study_report.seeds_sentence(S),
+    "s_below_baselines": (f"On seed 0, mean |ε| fell below both no-training baselines for {' and '.join(below)} "
+                          f"only, so the further seeds went to {'it' if len(below) == 1 else 'them'}." if below
+                          else "On seed 0, no objective's mean |ε| fell below both no-training baselines."),
+})
 if have_study:
     display(Markdown(report.markdown_table(study_report.labelled(study_report.objective_summary(S)))))
     mde = S[(S["dataset"] != "mean") & S["metric"].isin(["rho", "mean_abs_eps", "sigma_eps"])].dropna(subset=["mde"])
@@ -294,6 +305,37 @@ if have_study:
 else:
     display(Markdown("No study results yet: `make study` runs them (hours), `python -m dca.reference.study collect` "
                      "writes the files this chapter reads."))
+
+# %% [markdown]
+# ## How much data
+#
+# Would more pairs help? Two objectives, chosen after seed 0's screen ({glue:text}`s_dose_objectives`),
+# also trained on a quarter and on a half of seed 0's training questions (the same held-out and
+# transfer questions; the full job is the third point). Dotted lines: the model before training
+# ($\rho$), and the two no-training baselines (mean $|\varepsilon|$).
+
+# %% tags=["remove-input", "dca-panels"]
+dose = study_report.dose_response(S_ALL)
+report.glue_all({"s_dose_objectives": " and ".join(dict.fromkeys(
+    j.removeprefix("seed0-").rsplit("-q", 1)[0] for j in study_report.DOSE))})
+if not dose.empty:
+    display(Markdown(report.markdown_table(study_report.labelled(dose))))
+    def seed0(method, metric):
+        v = S[(S["job"] == "seed0") & (S["dataset"] == "mean") & (S["method"] == method) & (S["metric"] == metric)]
+        return float(v["value"].iloc[0])
+    for metric, label, ref in (("rho", "ρ after training (held out)", {"before training": seed0("vanilla", "rho")}),
+                               ("mean_abs_eps", "mean |ε| after training (held out)",
+                                {"constant": seed0("constant", "mean_abs_eps"),
+                                 "isotonic": seed0("isotonic", "mean_abs_eps")})):
+        ax = panels(1, size=(4.6, 4.6))[0]
+        for k, (objective, g) in enumerate(dose.groupby("objective", sort=False)):
+            plot_dose_response(ax, g["training questions (%)"], g[metric], label=objective, color_index=k,
+                               ylabel=label, reference=ref if k == 0 else None)
+        legend_below(ax)
+        plt.show()
+else:
+    display(Markdown("No dose-response job has finished yet (`python -m dca.reference.study run --only "
+                     + " ".join(study_report.DOSE) + "`)."))
 
 # %% [markdown]
 # ## The verdict

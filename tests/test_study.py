@@ -175,3 +175,26 @@ def test_the_question_file_keeps_a_reply_that_no_longer_parses():
     assert list(q["reply_after"]) == ["Answer: A\nProbability: 40%", "Answer: AQ34six"]
     assert q["c_v_after"].isna().tolist() == [False, True]
     assert study_report.top_replies(q)["replies stating a number (%)"].iloc[0] == 50.0
+
+
+def test_dose_jobs_stay_out_of_their_objectives_means_and_have_their_own_table(finished, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(finished / "seed0-rpo", finished / "seed0-dca-q25")  # states round(C_i) + 1, as rpo
+    data = tmp_path / "data"
+    monkeypatch.setattr(study_results, "DATA", data)
+    for name, file in (("RESULTS", "r.csv"), ("QUESTIONS", "q.csv"), ("TRAINING", "t.csv")):
+        monkeypatch.setattr(study_results, name, data / file)
+    study_results.collect(n_boot=50)
+    results = pd.read_csv(data / "r.csv")
+    assert set(results[results["job"] == "seed0-dca-q25"]["method"]) == {"dca"}
+    without = results[results["job"] != "seed0-dca-q25"]
+    summary = study_report.objective_summary(results)
+    assert summary.equals(study_report.objective_summary(without))
+    assert study_report.card_note(results) == study_report.card_note(without)
+    assert study_report.verdict_table(results).equals(study_report.verdict_table(without))
+    dose = study_report.dose_response(results)
+    assert dose["training questions (%)"].tolist() == [25, 100] and set(dose["objective"]) == {"dca"}
+    assert dose["mean_abs_eps"].iloc[0] < 2.0 < 20.0 < dose["mean_abs_eps"].iloc[1]  # rpo's replies vs dca's (shift 30)
+    assert dose["transfer ρ [95 % interval]"].str.match(r"^-?\d\.\d\d \[-?\d\.\d\d, -?\d\.\d\d\]$").all()
+    assert study_report.dose_response(without).empty  # no dose job ran: no table

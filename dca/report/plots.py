@@ -381,3 +381,27 @@ def legend_below(ax: Axes, ncol: int = 2) -> None:
     >>> plt.close("all")
     """
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False, fontsize=MIN_FONT_PT)
+
+
+def plot_dose_response(ax: Axes | None, share: ArrayLike, values: ArrayLike, *, label: str = "",
+                       color_index: int = 0, ylabel: str = "", reference: dict[str, float] | None = None) -> Axes:
+    """One metric against the share of the training questions an objective trained on (a
+    dose-response), one line per call; ``reference`` draws horizontal dotted lines (a baseline, the
+    model before training) named in the legend.
+
+    >>> ax = plot_dose_response(None, [25, 50, 100], [0.1, 0.2, 0.3], label="dca", ylabel="ρ",
+    ...                         reference={"vanilla": 0.24})
+    >>> [line.get_label() for line in ax.get_lines()]
+    ['dca', 'vanilla']
+    >>> plt.close("all")
+    """
+    ax = _axes(ax, (4.6, 3.6))
+    ax.plot(np.asarray(share, float), np.asarray(values, float), "-", marker="o", ms=5,
+            color=_palette(max(4, color_index + 1))[color_index], label=label)
+    for k, (name, value) in enumerate((reference or {}).items()):
+        ax.axhline(value, ls=":", lw=1.5, color=("0.35", "0.6", "0.8")[k % 3], label=name)
+    ax.set_xlabel("training questions used (%)")
+    ax.set_xticks([25, 50, 100])
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, fontsize=MIN_FONT_PT)
+    return ax

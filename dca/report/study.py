@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from dca.config import StageConfig
-from dca.reference.study import TRANSFER
+from dca.reference.study import JOBS, OBJECTIVES, TRANSFER
 from dca.reference.study_results import read  # noqa: F401 (the chapter reads the files with it)
 
 
@@ -41,6 +41,21 @@ class StudyChapterConfig(StageConfig):
 MAX_ACCURACY_DROP = 2.0  # points of accuracy below vanilla
 MIN_WHOLE_PERCENT = 95.0  # % of replies that parse as a whole-number percentage
 RHO_GOAL = 0.5  # the goal to aim for (the paper's best model reaches 0.42)
+
+
+#: The dose-response jobs (seed 0, an objective trained on part of the training questions): job -> fraction.
+DOSE: dict[str, float] = {j.name: float(j.params["train.pair_fraction"]) for j in JOBS
+                          if "train.pair_fraction" in j.params}
+
+
+def without_dose(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the rows of the dose-response jobs: they train an objective on part of the
+    pairs, so they are not that objective's run of the seed and stay out of its means and verdict.
+
+    >>> without_dose(pd.DataFrame({"job": ["seed0-dca", "seed0-dca-q25"]}))["job"].tolist()
+    ['seed0-dca']
+    """
+    return frame[~frame["job"].isin(DOSE)] if "job" in frame.columns else frame
 
 
 def _cell(results: pd.DataFrame, job: str, dataset: str, method: str, metric: str, column: str = "value") -> float:
@@ -86,8 +101,6 @@ def verdict_table(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> 
     Columns: [objective, seeds run, works]
     Index: []
     """
-    from dca.reference.study import OBJECTIVES
-
     rows = []
     for objective in OBJECTIVES:
         per_seed = {s: criteria(results, objective, s) for s in seeds}
@@ -126,6 +139,7 @@ def objective_summary(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", 
     """Objective x metric, mean +- sd over the seeds that ran, on the held-out mean and the transfer
     questions; vanilla and the baselines from the seed jobs. Values are ``after`` values (``diff`` is
     in :func:`objective_differences`)."""
+    results = without_dose(results)
     if results.empty:
         return pd.DataFrame()
     rows = []
@@ -137,6 +151,38 @@ def objective_summary(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", 
                            else f"{values.mean():.3g}" if len(values) else "—")
         row["seeds"] = group["seed"].nunique()
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def dose_response(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", "mean_abs_eps", "sigma_eps",
+                                                                      "accuracy_all")) -> pd.DataFrame:
+    """The dose-response (seed 0): per objective that has a dose-response job, one row per share of the
+    training questions it trained on (the quarter and half of :data:`DOSE`, and the objective's full
+    job), with the held-out values after training (mean of the three datasets) and the transfer
+    questions' :math:`\rho` with its 95 % interval. Objectives none of whose dose jobs ran are left out.
+
+    >>> r = pd.DataFrame({"job": ["seed0-dca", "seed0-dca-q25"], "method": "dca", "dataset": "mean",
+    ...                   "metric": "rho", "value": [0.2, 0.1], "low": math.nan, "high": math.nan})
+    >>> dose_response(r, metrics=("rho",)).to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'objective': 'dca', 'training questions (%)': 25, 'rho': 0.1, 'transfer ρ [95 % interval]': '—'},
+     {'objective': 'dca', 'training questions (%)': 100, 'rho': 0.2, 'transfer ρ [95 % interval]': '—'}]
+    """
+    if results.empty:
+        return pd.DataFrame()
+    ran = set(results["job"])
+    rows = []
+    for objective in dict.fromkeys(job.removeprefix("seed0-").rsplit("-q", 1)[0] for job in DOSE):
+        points = sorted([(f, j) for j, f in DOSE.items() if j.startswith(f"seed0-{objective}-q") and j in ran]
+                        + [(1.0, f"seed0-{objective}")])
+        if len(points) == 1 or points[-1][1] not in ran:
+            continue
+        for fraction, job in points:
+            row: dict[str, Any] = {"objective": objective, "training questions (%)": round(100 * fraction)}
+            for metric in metrics:
+                row[metric] = round(_cell(results, job, "mean", objective, metric), 3)
+            t = [_cell(results, job, TRANSFER, objective, "rho", c) for c in ("value", "low", "high")]
+            row["transfer ρ [95 % interval]"] = "—" if math.isnan(t[0]) else f"{t[0]:.2f} [{t[1]:.2f}, {t[2]:.2f}]"
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -192,7 +238,8 @@ def rank_objectives(table: pd.DataFrame, results: pd.DataFrame | None = None) ->
     def rho(objective: str) -> float:
         if results is None or results.empty:
             return math.nan
-        rows = results[(results["dataset"] == "mean") & (results["method"] == objective) & (results["metric"] == "rho")]
+        rows = without_dose(results)
+        rows = rows[(rows["dataset"] == "mean") & (rows["method"] == objective) & (rows["metric"] == "rho")]
         return float(rows["value"].mean()) if not rows.empty else math.nan
 
     ranked = table.assign(misses=[misses(r) for _, r in table.iterrows()])
@@ -411,6 +458,31 @@ def letter_changes(questions: pd.DataFrame, split: str = "heldout") -> pd.DataFr
 WHOLE_REPLY_LIKELIHOOD = ("rpo", "sft", "apo", "dpop")
 
 
+def seeds_sentence(results: pd.DataFrame) -> str:
+    """Which objectives ran on more than the screening seed, and on which seeds (from the committed
+    rows, dose-response jobs left out).
+
+    >>> r = pd.DataFrame({"job": ["seed0-dca", "seed0-sft-num", "seed1-sft-num", "seed0-dca-q25"],
+    ...                   "objective": ["dca", "sft-num", "sft-num", "dca"], "seed": [0, 0, 1, 0]})
+    >>> seeds_sentence(r)
+    'Seed 0 screened every objective; beyond it so far: sft-num (seeds 0, 1).'
+    """
+    rows = without_dose(results)
+    rows = rows[rows["objective"].isin(OBJECTIVES)] if not rows.empty else rows
+    if rows.empty:
+        return "No objective has run yet."
+    seeds = rows.groupby("objective", sort=False)["seed"].agg(lambda s: sorted(set(int(x) for x in s)))
+    more = [f"{o} (seeds {', '.join(str(x) for x in v)})" for o, v in seeds.items() if len(v) > 1]
+    return ("Seed 0 screened every objective; beyond it so far: " + "; ".join(more) + "." if more
+            else "Only seed 0 has run: a screen.")
+
+
+def below_baselines(results: pd.DataFrame, seed: int = 0) -> list[str]:
+    """The objectives whose mean abs eps after training fell below both no-training baselines on
+    ``seed`` (the condition of :func:`criteria` that separates the objectives of the screen)."""
+    return [o for o in OBJECTIVES if criteria(results, o, seed).get("mean abs ε below both baselines")]
+
+
 def letter_sentence(changes: pd.DataFrame) -> str:
     """DCA's share of changed answer letters beside the objectives that train the whole reply's
     likelihood, from :func:`letter_changes`.
@@ -467,6 +539,7 @@ def card_note(results: pd.DataFrame) -> str:
     {ref}`chapter-why-and-what-works`.
     ```
     """
+    results = without_dose(results)
     lines = [verdict_sentence(results)]
     table = verdict_table(results)
     if not table.empty:
