@@ -10,6 +10,7 @@ decimal point (the "58.8%" replies).
 ``python -m dca.reference.diagnosis RUN_DIR [RUN_DIR ...] --n 6 --out FILE.csv`` writes these tables for the
 first ``n`` held-out questions of each run, with the base model on its stage-1 reply and the trained
 model (adapter merged) on its evaluation reply, one row per (run, question, model, position, rank).
+``--keep-others`` keeps the rows the file already holds for runs not named (a later job added to it).
 """
 
 from __future__ import annotations
@@ -86,14 +87,31 @@ def diagnose(run_dirs: list[str | Path], n: int = 6, top_k: int = TOP_K) -> pd.D
     return pd.DataFrame(frames)
 
 
+def replace_runs(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` with the rows of every run in ``new`` replaced by ``new``'s (other runs kept, first).
+
+    >>> old = pd.DataFrame({"run": ["a", "b"], "prob": [0.1, 0.2]})
+    >>> replace_runs(old, pd.DataFrame({"run": ["b", "c"], "prob": [0.3, 0.4]})).to_dict("list")
+    {'run': ['a', 'b', 'c'], 'prob': [0.1, 0.3, 0.4]}
+    """
+    if old.empty:
+        return new
+    return pd.concat([old[~old["run"].isin(set(new["run"]))], new], ignore_index=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dca.reference.diagnosis", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+")
     parser.add_argument("--n", type=int, default=6, help="held-out questions per run")
     parser.add_argument("--out", required=True, help="CSV file to write")
+    parser.add_argument("--keep-others", action="store_true",
+                        help="keep the rows --out already holds for runs not named here (default: overwrite)")
     args = parser.parse_args(argv)
     frame = diagnose(args.run_dirs, n=args.n)
-    with artifacts.atomic_path(Path(args.out)) as tmp:
+    out = Path(args.out)
+    if args.keep_others and out.exists():
+        frame = replace_runs(pd.read_csv(out), frame)
+    with artifacts.atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.5g")
     print(f"{len(frame)} rows written to {args.out}")
     return 0

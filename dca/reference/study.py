@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", nargs="+", help="job names (default: all, in order)")
     sub.add_parser("list", help="the jobs and whether each has finished")
     sub.add_parser("collect", help="write book/data/study_*.csv from the finished jobs")
-    diag = sub.add_parser("diagnose", help="next-token tables at the number's positions of finished jobs")
+    diag = sub.add_parser("diagnose", help="next-token tables at the number's positions of finished jobs "
+                                           "(added to the committed table; other jobs' rows kept)")
     diag.add_argument("jobs", nargs="+")
     diag.add_argument("--n", type=int, default=6)
     args = parser.parse_args(argv)
@@ -224,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         from dca.reference.diagnosis import main as diagnose
         from dca.reference.study_results import NUMBER_TOKENS
 
-        return diagnose([str(job(n).run_dir) for n in args.jobs] + ["--n", str(args.n), "--out", str(NUMBER_TOKENS)])
+        return diagnose([str(job(n).run_dir) for n in args.jobs]
+                        + ["--n", str(args.n), "--out", str(NUMBER_TOKENS), "--keep-others"])
     if args.cmd == "list":
         for j in JOBS:
             what = OBJECTIVES[j.objective][1] if j.objective else "stage 1 of the seed"
