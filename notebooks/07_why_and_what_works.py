@@ -297,6 +297,11 @@ report.glue_all({
 })
 if have_study:
     display(Markdown(report.markdown_table(study_report.labelled(study_report.objective_summary(S)))))
+    seeds = study_report.per_seed(S)
+    if not seeds.empty:
+        display(Markdown("Seed by seed, for the objectives that ran on more than one seed (held-out mean of "
+                         "the three datasets after training; vanilla is the same seed's model before training):"))
+        display(Markdown(report.markdown_table(study_report.labelled(seeds))))
     mde = S[(S["dataset"] != "mean") & S["metric"].isin(["rho", "mean_abs_eps", "sigma_eps"])].dropna(subset=["mde"])
     if not mde.empty:
         display(Markdown("The smallest change each comparison could detect (80 % power, 5 % level, from the "

@@ -154,6 +154,40 @@ def objective_summary(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", 
     return pd.DataFrame(rows)
 
 
+def per_seed(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", "mean_abs_eps", "sigma_eps",
+                                                                 "accuracy_all", "whole_percent")) -> pd.DataFrame:
+    """Seed by seed, for every objective that ran on more than one seed: the held-out values after
+    training (mean of the three datasets), the same seed's vanilla values, and the transfer
+    questions' :math:`\rho` -- whether a result replicates, which a mean +- sd hides.
+
+    >>> r = pd.DataFrame({"job": ["seed0", "seed0-rpo", "seed1", "seed1-rpo"], "seed": [0, 0, 1, 1],
+    ...                   "objective": ["none", "rpo", "none", "rpo"], "method": ["vanilla", "rpo", "vanilla", "rpo"],
+    ...                   "dataset": "mean", "metric": "rho", "value": [0.2, 0.6, 0.3, 0.1]})
+    >>> per_seed(r, metrics=("rho",)).to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'objective': 'vanilla', 'seed': 0, 'rho': 0.2, 'transfer ρ': nan},
+     {'objective': 'rpo', 'seed': 0, 'rho': 0.6, 'transfer ρ': nan},
+     {'objective': 'vanilla', 'seed': 1, 'rho': 0.3, 'transfer ρ': nan},
+     {'objective': 'rpo', 'seed': 1, 'rho': 0.1, 'transfer ρ': nan}]
+    """
+    results = without_dose(results)
+    if results.empty:
+        return pd.DataFrame()
+    jobs = results[results["objective"].isin(OBJECTIVES)].drop_duplicates("job")
+    repeated = [o for o, n in jobs.groupby("objective", sort=False)["seed"].nunique().items() if n > 1]
+    rows = []
+    for seed in sorted(set(jobs[jobs["objective"].isin(repeated)]["seed"])):
+        for objective in ["vanilla", *repeated]:
+            job = f"seed{seed}" if objective == "vanilla" else f"seed{seed}-{objective}"
+            if job not in set(results["job"]):
+                continue
+            row: dict[str, Any] = {"objective": objective, "seed": int(seed)}
+            for metric in metrics:
+                row[metric] = round(_cell(results, job, "mean", objective, metric), 3)
+            row["transfer ρ"] = round(_cell(results, job, TRANSFER, objective, "rho"), 3)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def dose_response(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", "mean_abs_eps", "sigma_eps",
                                                                       "accuracy_all")) -> pd.DataFrame:
     """The dose-response (seed 0): per objective that has a dose-response job, one row per share of the
