@@ -87,12 +87,17 @@ def finished(tmp_path, monkeypatch):
     return runs
 
 
-def test_collect_rows_baselines_transfer_and_detectable_change(finished, tmp_path, monkeypatch):
-    data = tmp_path / "data"
+def collect_into(data, monkeypatch):
+    """Collect the study's files from the fake run folders into ``data`` (r.csv, q.csv, t.csv)."""
     monkeypatch.setattr(study_results, "DATA", data)
     for name, file in (("RESULTS", "r.csv"), ("QUESTIONS", "q.csv"), ("TRAINING", "t.csv")):
         monkeypatch.setattr(study_results, name, data / file)
     study_results.collect(n_boot=50)
+    return data
+
+
+def test_collect_rows_baselines_transfer_and_detectable_change(finished, tmp_path, monkeypatch):
+    data = collect_into(tmp_path / "data", monkeypatch)
     results = pd.read_csv(data / "r.csv")
     assert set(results["dataset"]) == {"alpha", "beta", "mean", "commonsenseqa"}
     seed = results[results["job"] == "seed0"]
@@ -120,11 +125,7 @@ def test_min_detectable_is_2_8_standard_errors():
 
 
 def test_verdict_sentence_and_card_name_the_closest_objective(finished, tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    monkeypatch.setattr(study_results, "DATA", data)
-    for name, file in (("RESULTS", "r.csv"), ("QUESTIONS", "q.csv"), ("TRAINING", "t.csv")):
-        monkeypatch.setattr(study_results, name, data / file)
-    study_results.collect(n_boot=50)
+    data = collect_into(tmp_path / "data", monkeypatch)
     results = pd.read_csv(data / "r.csv")
     table = study_report.verdict_table(results)
     best, held, total = study_report.closest_objective(table)
@@ -181,11 +182,7 @@ def test_dose_jobs_stay_out_of_their_objectives_means_and_have_their_own_table(f
     import shutil
 
     shutil.copytree(finished / "seed0-rpo", finished / "seed0-dca-q25")  # states round(C_i) + 1, as rpo
-    data = tmp_path / "data"
-    monkeypatch.setattr(study_results, "DATA", data)
-    for name, file in (("RESULTS", "r.csv"), ("QUESTIONS", "q.csv"), ("TRAINING", "t.csv")):
-        monkeypatch.setattr(study_results, name, data / file)
-    study_results.collect(n_boot=50)
+    data = collect_into(tmp_path / "data", monkeypatch)
     results = pd.read_csv(data / "r.csv")
     assert set(results[results["job"] == "seed0-dca-q25"]["method"]) == {"dca"}
     without = results[results["job"] != "seed0-dca-q25"]
