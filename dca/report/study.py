@@ -498,8 +498,8 @@ def seeds_sentence(results: pd.DataFrame) -> str:
 
     >>> r = pd.DataFrame({"job": ["seed0-dca", "seed0-sft-num", "seed1-sft-num", "seed0-dca-q25"],
     ...                   "objective": ["dca", "sft-num", "sft-num", "dca"], "seed": [0, 0, 1, 0]})
-    >>> seeds_sentence(r)
-    'Seed 0 screened every objective; beyond it so far: sft-num (seeds 0, 1).'
+    >>> seeds_sentence(r)  # doctest: +ELLIPSIS
+    'Seed 0 screens the objectives; beyond it so far: sft-num (seeds 0, 1). Not run yet: rpo, ...'
     """
     rows = without_dose(results)
     rows = rows[rows["objective"].isin(OBJECTIVES)] if not rows.empty else rows
@@ -507,8 +507,10 @@ def seeds_sentence(results: pd.DataFrame) -> str:
         return "No objective has run yet."
     seeds = rows.groupby("objective", sort=False)["seed"].agg(lambda s: sorted(set(int(x) for x in s)))
     more = [f"{o} (seeds {', '.join(str(x) for x in v)})" for o, v in seeds.items() if len(v) > 1]
-    return ("Seed 0 screened every objective; beyond it so far: " + "; ".join(more) + "." if more
-            else "Only seed 0 has run: a screen.")
+    missing = [o for o in OBJECTIVES if o not in seeds.index]
+    return (("Seed 0 screens the objectives; beyond it so far: " + "; ".join(more) + "." if more
+             else "Only seed 0 has run: a screen.")
+            + (f" Not run yet: {', '.join(missing)}." if missing else ""))
 
 
 def below_baselines(results: pd.DataFrame, seed: int = 0) -> list[str]:
