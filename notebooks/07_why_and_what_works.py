@@ -242,9 +242,26 @@ report.glue_all({"s_letters_dca": study_report.letter_sentence(changes)})
 # %% [markdown]
 # {glue:text}`s_letters_dca` The likelihood of the model's own answer letter, which RPO, SFT,
 # APO-zero and DPOP train, holds the answers in place but sharpens them, and so moves the target.
-# What neither does, and what this suggests next (not built): train the number with the letter out
-# of the loss while a second term holds the letter's distribution to the reference model's (a KL
-# divergence at the answer position), so that neither the answers nor $C_i$ move.
+#
+# The letter is not all that a number-only loss leaves untrained: the whole answer line sits in the
+# prompt. Per objective job, every seed that ran: the share of held-out replies in exactly the
+# prompted format (`Answer: X`, a new line, `Probability: N%`) before and after training, and the
+# share whose answer line holds more than the letter after training (the option's text, a comma, a
+# sentence):
+
+# %% tags=["remove-input"]
+kept = study_report.format_kept(SQ) if not SQ.empty else pd.DataFrame()
+if not kept.empty:
+    display(Markdown(report.markdown_table(kept)))
+report.glue_all({"s_format": study_report.format_sentence(kept)})
+
+# %% [markdown]
+# {glue:text}`s_format` The objectives that train the whole reply's likelihood have the answer line
+# in their loss; DCA's sigmoid loss cancels it, since both replies of a pair share it, and a
+# number-only loss leaves it out. What none of them does, and what this suggests next (not built):
+# train the number with the answer line out of the likelihood term while a second term holds the
+# answer line's next-token distributions, the letter's included, to the reference model's (a KL
+# divergence on those tokens), so that neither the answers, nor $C_i$, nor the format move.
 
 # %% [markdown]
 # ## What the models write

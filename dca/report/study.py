@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -243,7 +244,8 @@ def verdict_sentence(results: pd.DataFrame) -> str:
                 f"DCA as published does {'' if 'dca' in works else 'not '}meet it.")
     ranked = rank_objectives(table, results)
     top = ranked[ranked["held"] == ranked["held"].iloc[0]]
-    named = "; ".join(f"{r['objective']} (misses: {', '.join(r['misses'])})" for _, r in top.iterrows())
+    named = "; ".join(f"{r['objective']} ({int(r['seeds run'])} seed{'s' if r['seeds run'] > 1 else ''}; misses: "
+                      f"{', '.join(r['misses'])})" for _, r in top.iterrows())
     return (f"No objective works by the study's rule yet {scope}. Closest, with {int(top['held'].iloc[0])} of the "
             f"{len(conditions_of(table))} conditions holding in every seed it ran, highest ρ first: {named}.")
 
@@ -592,3 +594,62 @@ def card_note(results: pd.DataFrame) -> str:
             f"accuracy {mean_of('vanilla', 'accuracy_all')} %).")
     return ("```{admonition} Beyond the paper: other training objectives\n:class: note\n"
             + " ".join(lines) + " Details: {ref}`chapter-why-and-what-works`.\n```\n")
+
+
+#: A reply in exactly the format the prompt asks for: the answer line, then a whole-number percentage.
+PROMPTED_FORMAT = re.compile(r"Answer: [A-Z]\nProbability: \d{1,3}%")
+
+
+def format_kept(questions: pd.DataFrame, split: str = "heldout") -> pd.DataFrame:
+    """Per objective job (every seed; dose-response jobs left out): the share of replies in exactly
+    the prompted format (:data:`PROMPTED_FORMAT`, surrounding blanks ignored) before and after
+    training, and the share whose answer line holds more than ``Answer: X`` after (the option's text,
+    a comma, a sentence) -- the part of the reply that a number-only loss no longer trains.
+
+    >>> q = pd.DataFrame({"job": "seed1-sft-num", "split": "heldout",
+    ...                   "reply_before": ["Answer: A\\nProbability: 90%"] * 2,
+    ...                   "reply_after": ["Answer: A\\nProbability: 40%", "Answer: A) a cat\\nProbability: 40%"]})
+    >>> format_kept(q).to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'objective': 'sft-num', 'seed': 1, 'prompted format before (%)': 100.0, 'prompted format after (%)': 50.0,
+      'answer line longer after (%)': 50.0}]
+    """
+    rows = []
+    questions = without_dose(questions)
+    for job, g in questions[questions["split"] == split].groupby("job", sort=False):
+        def share(replies: pd.Series) -> float:
+            kept = replies.fillna("").str.strip().map(lambda r: bool(PROMPTED_FORMAT.fullmatch(r)))
+            return round(100 * float(kept.mean()), 1)
+
+        first_line = g["reply_after"].fillna("").str.strip().str.split("\n").str[0]
+        rows.append({"objective": _objective(job), "seed": int(job.split("-")[0].removeprefix("seed")),
+                     "prompted format before (%)": share(g["reply_before"]),
+                     "prompted format after (%)": share(g["reply_after"]),
+                     "answer line longer after (%)": round(100 * float(
+                         (first_line.str.startswith("Answer:") & ~first_line.str.fullmatch(r"Answer: [A-Z]")).mean()), 1)})
+    return pd.DataFrame(rows)
+
+
+def format_sentence(kept: pd.DataFrame) -> str:
+    """Which objective jobs kept the prompted format and which left it (from :func:`format_kept`),
+    then the objectives whose loss sees the number only, seed by seed.
+
+    >>> k = pd.DataFrame({"objective": ["sft", "dca", "sft-num", "sft-num"], "seed": [0, 0, 0, 1],
+    ...                   "prompted format after (%)": [100.0, 0.0, 99.0, 20.0]})
+    >>> print(format_sentence(k))
+    In the prompted format after training in at least 95 % of the replies: sft (seed 0), sft-num (seed 0); in fewer than half: dca (seed 0), sft-num (seed 1). With the loss on the number only, seed by seed: sft-num 99 % (seed 0), 20 % (seed 1).
+    """
+    if kept.empty:
+        return ""
+    after = kept["prompted format after (%)"]
+
+    def jobs(rows: pd.DataFrame) -> str:
+        return ", ".join(f"{o} (seed {s})" for o, s in zip(rows["objective"], rows["seed"])) or "none"
+
+    text = (f"In the prompted format after training in at least 95 % of the replies: {jobs(kept[after >= 95])}; "
+            f"in fewer than half: {jobs(kept[after < 50])}.")
+    shown = kept[kept["objective"].isin(NUMBER_ONLY_TWINS)]
+    if not shown.empty:
+        text += " With the loss on the number only, seed by seed: " + "; ".join(
+            f"{o} " + ", ".join(f"{v:g} % (seed {s})" for s, v in zip(g["seed"], g["prompted format after (%)"]))
+            for o, g in shown.groupby("objective", sort=False)) + "."
+    return text
