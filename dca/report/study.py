@@ -138,14 +138,20 @@ def objective_summary(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", 
                                                                            "accuracy_all", "whole_percent")
                       ) -> pd.DataFrame:
     """Objective x metric, mean +- sd over the seeds that ran, on the held-out mean and the transfer
-    questions; vanilla and the baselines from the seed jobs. Values are ``after`` values (``diff`` is
-    in :func:`objective_differences`)."""
+    questions; vanilla and the baselines from the seed jobs. Values are ``after`` values. Rows: the
+    held-out questions first, then the transfer questions; in each, the model before training and
+    the baselines, then the objectives in the study's order."""
     results = without_dose(results)
     if results.empty:
         return pd.DataFrame()
+    order = {m: k for k, m in enumerate(["vanilla", "constant", "isotonic", "say_ci", *OBJECTIVES])}
+    shown = results[results["dataset"].isin(["mean", TRANSFER])]
+    keys = sorted(shown.groupby(["dataset", "method"]).groups,
+                  key=lambda k: (k[0] != "mean", order.get(k[1], len(order)), k[1]))
     rows = []
-    for (split, method), group in results[results["dataset"].isin(["mean", TRANSFER])].groupby(["dataset", "method"]):
-        row = {"questions": "held out (mean of 3)" if split == "mean" else "transfer", "method": method}
+    for split, method in keys:
+        group = shown[(shown["dataset"] == split) & (shown["method"] == method)]
+        row = {"questions": "held out" if split == "mean" else "transfer", "method": method}
         for metric in metrics:
             values = group[group["metric"] == metric]["value"].dropna()
             row[metric] = (f"{values.mean():.3g} ± {values.std(ddof=1):.2g}" if len(values) > 1
