@@ -167,7 +167,7 @@ else:
 # parse before and after): which first digit is the most probable, how sure the model is of it, and
 # the numbers it wrote. DCA puts nearly all the probability on one digit; the objectives that keep
 # the whole chosen reply likely stay unsure, and their numbers stay in a narrow band. Compare
-# *rpo-num*, whose loss sees the number only (see below):
+# *rpo-num* and *sft-num*, whose loss sees the number only (see below):
 
 # %% tags=["remove-input"]
 if not TOK.empty:
