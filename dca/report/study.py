@@ -252,8 +252,12 @@ def verdict_sentence(results: pd.DataFrame) -> str:
     top = ranked[ranked["held"] == ranked["held"].iloc[0]]
     named = "; ".join(f"{r['objective']} ({int(r['seeds run'])} seed{'s' if r['seeds run'] > 1 else ''}; misses: "
                       f"{', '.join(r['misses'])})" for _, r in top.iterrows())
+    judged = ranked[ranked["works"] == "no"]
+    full = "; ".join(f"{r['objective']} (" + ", ".join(f"{c} {r[c]}" for c in conditions_of(table)) + ")"
+                     for _, r in judged.iterrows())
     return (f"No objective works by the study's rule yet {scope}. Closest, with {int(top['held'].iloc[0])} of the "
-            f"{len(conditions_of(table))} conditions holding in every seed it ran, highest ρ first: {named}.")
+            f"{len(conditions_of(table))} conditions holding in every seed it ran, highest ρ first: {named}."
+            + (f" Judged on all three seeds, in how many each condition holds: {full}." if full else ""))
 
 
 def conditions_of(table: pd.DataFrame) -> list[str]:
