@@ -220,7 +220,7 @@ def dose_response(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", "mea
         for fraction, job in points:
             row: dict[str, Any] = {"objective": objective, "training questions (%)": round(100 * fraction)}
             for metric in metrics:
-                row[metric] = round(_cell(results, job, "mean", objective, metric), 3)
+                row[metric] = round(_cell(results, job, "mean", objective, metric), 3 if metric == "rho" else 1)
             t = [_cell(results, job, TRANSFER, objective, "rho", c) for c in ("value", "low", "high")]
             row["transfer ρ [95 % interval]"] = "—" if math.isnan(t[0]) else f"{t[0]:.2f} [{t[1]:.2f}, {t[2]:.2f}]"
             rows.append(row)
