@@ -20,9 +20,9 @@ The objectives (stage-2 and stage-3 parameters, see ``python -m dca help train``
   (``loss_tokens=number``): the likelihood term no longer trains the answer letter, whose probability
   is the internal confidence C_i the pairs target (seed 0 showed RPO and SFT raising C_i while they
   lowered the stated numbers);
-* ``dca-q25``, ``dca-q50``, ``sft-num-q25``, ``sft-num-q50`` — DCA and the closest objective of seed 0's
-  screen on a quarter and a half of the training questions (dose-response; the full job is the third
-  point).
+* ``dca-q25``, ``dca-q50``, ``sft-num-q25``, ``sft-num-q50`` — DCA and SFT on the number (the lowest mean
+  abs eps of seed 0's screen) on a quarter and a half of the training questions (dose-response; the
+  full job is the third point).
 
 Each finished job appends a line (wall time, machine, commit) to ``runs/study/jobs.jsonl``;
 ``--only NAME ...`` runs some of them.

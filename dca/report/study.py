@@ -165,7 +165,7 @@ def per_seed(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", "mean_abs
                                                                  "accuracy_all", "whole_percent")) -> pd.DataFrame:
     """Seed by seed, for every objective that ran on more than one seed: the held-out values after
     training (mean of the three datasets), the same seed's vanilla values, and the transfer
-    questions' :math:`\rho` -- whether a result replicates, which a mean +- sd hides.
+    questions' :math:`\\rho` -- whether a result replicates, which a mean +- sd hides.
 
     >>> r = pd.DataFrame({"job": ["seed0", "seed0-rpo", "seed1", "seed1-rpo"], "seed": [0, 0, 1, 1],
     ...                   "objective": ["none", "rpo", "none", "rpo"], "method": ["vanilla", "rpo", "vanilla", "rpo"],
@@ -200,7 +200,7 @@ def dose_response(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", "mea
     """The dose-response (seed 0): per objective that has a dose-response job, one row per share of the
     training questions it trained on (the quarter and half of :data:`DOSE`, and the objective's full
     job), with the held-out values after training (mean of the three datasets) and the transfer
-    questions' :math:`\rho` with its 95 % interval. Objectives none of whose dose jobs ran are left out.
+    questions' :math:`\\rho` with its 95 % interval. Objectives none of whose dose jobs ran are left out.
 
     >>> r = pd.DataFrame({"job": ["seed0-dca", "seed0-dca-q25"], "method": "dca", "dataset": "mean",
     ...                   "metric": "rho", "value": [0.2, 0.1], "low": math.nan, "high": math.nan})
