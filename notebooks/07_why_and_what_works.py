@@ -338,8 +338,7 @@ else:
 
 # %% tags=["remove-input", "dca-panels"]
 dose = study_report.dose_response(S_ALL)
-report.glue_all({"s_dose_objectives": " and ".join(dict.fromkeys(
-    j.removeprefix("seed0-").rsplit("-q", 1)[0] for j in study_report.DOSE))})
+report.glue_all({"s_dose_objectives": " and ".join(study.DOSE_OBJECTIVES)})
 if not dose.empty:
     display(Markdown(report.markdown_table(study_report.labelled(dose))))
     def seed0(method, metric):

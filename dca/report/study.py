@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from dca.config import StageConfig
-from dca.reference.study import JOBS, OBJECTIVES, TRANSFER
+from dca.reference.study import DOSE_OBJECTIVES, JOBS, OBJECTIVES, TRANSFER
 from dca.reference.study_results import read  # noqa: F401 (the chapter reads the files with it)
 
 
@@ -212,7 +212,7 @@ def dose_response(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", "mea
         return pd.DataFrame()
     ran = set(results["job"])
     rows = []
-    for objective in dict.fromkeys(job.removeprefix("seed0-").rsplit("-q", 1)[0] for job in DOSE):
+    for objective in DOSE_OBJECTIVES:
         points = sorted([(f, j) for j, f in DOSE.items() if j.startswith(f"seed0-{objective}-q") and j in ran]
                         + [(1.0, f"seed0-{objective}")])
         if len(points) == 1 or points[-1][1] not in ran:
