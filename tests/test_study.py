@@ -195,3 +195,24 @@ def test_dose_jobs_stay_out_of_their_objectives_means_and_have_their_own_table(f
     assert dose["mean_abs_eps"].iloc[0] < 2.0 < 20.0 < dose["mean_abs_eps"].iloc[1]  # rpo's replies vs dca's (shift 30)
     assert dose["transfer ρ [95 % interval]"].str.match(r"^-?\d\.\d\d \[-?\d\.\d\d, -?\d\.\d\d\]$").all()
     assert study_report.dose_response(without).empty  # no dose job ran: no table
+
+
+def test_further_seeds_sentence_says_why_an_objective_stopped_before_three_seeds(finished, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.rmtree(finished / "seed2-rpo")
+    results = pd.read_csv(collect_into(tmp_path / "data", monkeypatch) / "r.csv")
+    assert study_report.below_baselines(results) == ["rpo"]  # dca states round(C_i) + 30
+    missed = [k for k, v in study_report.criteria(results, "rpo", 1).items() if not v]
+    assert missed  # the fake rows miss some condition on every seed (see the verdict test)
+    names = " and ".join(f"“{k}”" for k in missed) if len(missed) < 3 else None
+    sentence = study_report.further_seeds_sentence(results)
+    assert sentence.startswith("On seed 0, mean |ε| fell below both no-training baselines for rpo only; further "
+                               "seeds ran for dca and rpo. rpo missed ")
+    assert sentence.endswith("on seed 1, so by the rule it cannot work; its seed 2 has not run.")
+    assert names is None or names in sentence
+    # Every condition holds on seed 1: the objective is only waiting for its remaining seed.
+    monkeypatch.setattr(study_report, "criteria", lambda r, o, s: {"c": True} if (o, s) != ("rpo", 2) and
+                        f"seed{s}-{o}" in set(r["job"]) else {})
+    monkeypatch.setattr(study_report, "below_baselines", lambda r, seed=0: ["rpo"])
+    assert study_report.further_seeds_sentence(results).endswith("rpo has not run on seed 2 yet.")

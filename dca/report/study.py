@@ -531,6 +531,50 @@ def below_baselines(results: pd.DataFrame, seed: int = 0) -> list[str]:
     return [o for o in OBJECTIVES if criteria(results, o, seed).get("mean abs ε below both baselines")]
 
 
+def _and(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def further_seeds_sentence(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> str:
+    """Why the further seeds went where they went, and why an objective stopped before all of
+    ``seeds``: the objectives whose mean abs eps fell below both baselines on seed 0
+    (:func:`below_baselines`), those that ran beyond seed 0, and for each of those that has not run on
+    every seed, the conditions of :func:`criteria` it already missed on a later seed (then by the
+    rule it cannot work, whatever its remaining seeds show).
+
+    >>> r = pd.DataFrame({"job": ["seed0-x"], "objective": ["x"], "seed": [0]})
+    >>> further_seeds_sentence(r)
+    "On seed 0, no objective's mean |ε| fell below both no-training baselines."
+    """
+    rows = without_dose(results)
+    below = below_baselines(rows, seeds[0])
+    if not below:
+        return "On seed 0, no objective's mean |ε| fell below both no-training baselines."
+    ran = {o: [s for s in seeds if criteria(rows, o, s)] for o in OBJECTIVES}
+    further = [o for o in OBJECTIVES if len(ran[o]) > 1]
+    text = f"On seed 0, mean |ε| fell below both no-training baselines for {_and(below)} only"
+    if further == below:
+        text += f", so the further seeds went to {'it' if len(below) == 1 else 'them'}."
+    elif further:
+        text += f"; further seeds ran for {_and(further)}."
+    else:
+        text += "; no further seed has run yet."
+    for o in further:
+        missing = [s for s in seeds if s not in ran[o]]
+        if not missing:
+            continue
+        missed = {s: [k for k, v in criteria(rows, o, s).items() if not v] for s in ran[o][1:]}
+        missed = {s: m for s, m in missed.items() if m}
+        left = f"seed{'s' if len(missing) > 1 else ''} {_and([str(s) for s in missing])}"
+        if missed:
+            s, m = next(iter(missed.items()))
+            text += (f" {o} missed {_and(['“' + k + '”' for k in m])} on seed {s}, so by the rule it cannot work; "
+                     f"its {left} has not run.")
+        else:
+            text += f" {o} has not run on {left} yet."
+    return text
+
+
 def letter_sentence(changes: pd.DataFrame) -> str:
     """DCA's share of changed answer letters beside the objectives that train the whole reply's
     likelihood, from :func:`letter_changes`.
