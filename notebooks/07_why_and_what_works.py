@@ -253,15 +253,19 @@ report.glue_all({"s_letters_dca": study_report.letter_sentence(changes)})
 kept = study_report.format_kept(SQ) if not SQ.empty else pd.DataFrame()
 if not kept.empty:
     display(Markdown(report.markdown_table(kept)))
-report.glue_all({"s_format": study_report.format_sentence(kept)})
+report.glue_all({"s_format": study_report.format_sentence(kept),
+                 "s_kl_status": ("its results are in the tables below"
+                                 if have_study and "sft-num-kl" in set(S["objective"]) else "built and tested, not run yet")})
 
 # %% [markdown]
 # {glue:text}`s_format` The objectives that train the whole reply's likelihood have the answer line
 # in their loss; DCA's sigmoid loss cancels it, since both replies of a pair share it, and a
-# number-only loss leaves it out. What none of them does, and what this suggests next (not built):
-# train the number with the answer line out of the likelihood term while a second term holds the
-# answer line's next-token distributions, the letter's included, to the reference model's (a KL
-# divergence on those tokens), so that neither the answers, nor $C_i$, nor the format move.
+# number-only loss leaves it out. What none of them does: train the number while a second term holds
+# the answer letter's next-token distribution to the reference model's, the base model's (the KL
+# divergence at the letter's position; stage-3 parameter `answer_kl_weight`, objective *sft-num-kl*:
+# {glue:text}`s_kl_status`). That term holds the answers and $C_i$, the distribution $C_i$ is read
+# from. It does not hold the rest of the answer line; a KL divergence on all of its tokens would
+# hold the format too (not built).
 
 # %% [markdown]
 # ## What the models write
@@ -298,7 +302,8 @@ if not dca_q.empty:
 # against the reference (`loss_type=apo_zero`); SFT on the chosen replies; SFT then DPO
 # (`init_adapter=`); distractor rejections, which add rejected replies stating round($C_i$) ±
 # {glue:text}`s_distractor` points (`distractors=`); and RPO and SFT whose loss sees the stated number
-# only (`loss_tokens=number`: *rpo-num*, *sft-num*). Values after training, mean ± sd over the seeds
+# only (`loss_tokens=number`: *rpo-num*, *sft-num*), the second also with the answer letter held in
+# place (`answer_kl_weight=10`: *sft-num-kl*). Values after training, mean ± sd over the seeds
 # that ran, on the held-out questions (mean of the three datasets) and on the transfer questions;
 # vanilla and the no-training baselines from the same questions. {glue:text}`s_seeds` An objective
 # that misses a condition on seed 0 cannot work by the rule below, which asks for every seed.

@@ -215,3 +215,66 @@ def test_number_only_names_a_template_that_cannot_split_the_reply(tmp_path, tiny
     record = artifacts.read_jsonl(write_pairs(tmp_path))[0]
     with pytest.raises(ValueError, match="loss_tokens='reply'"):
         number_only(record, tokenizer)
+
+
+def letter_distributions(model_dir, adapter, pair) -> tuple[torch.Tensor, torch.Tensor]:
+    """The base model's and the trained model's log-probabilities of the token after ``... Answer:``
+    (the context written out as text, not found from the training labels)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    opened = tokenizer.apply_chat_template(pair["prompt"], tokenize=False, add_generation_prompt=True)
+    ids = torch.tensor([tokenizer(opened + "Answer:", add_special_tokens=False)["input_ids"]])
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    with torch.no_grad():
+        before = torch.log_softmax(base(ids).logits[0, -1], dim=-1)
+        after = torch.log_softmax(PeftModel.from_pretrained(base, str(adapter)).eval()(ids).logits[0, -1], dim=-1)
+    return before, after
+
+
+def test_letter_offset_points_at_the_answer_letter(tmp_path, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from dca.train.answer_anchor import letter_offset
+    from dca.train.data import number_only
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompts = [number_only(r, tokenizer)["prompt"] for r in artifacts.read_jsonl(write_pairs(tmp_path))]
+    offset = letter_offset(prompts, tokenizer)
+    for prompt in prompts:
+        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        assert tokenizer.decode(ids[len(ids) - offset]).strip() == prompt.rsplit("Answer:", 1)[1].strip()[0]
+    with pytest.raises(ValueError, match="answer_kl_weight"):
+        letter_offset([prompts[0].replace("Answer:", "Reply:")], tokenizer)
+
+
+def test_answer_kl_holds_the_letter_distribution_while_the_number_trains(tmp_path, tiny_model_dir):
+    from dca.config import ConfigError
+
+    adapters, logs = {}, {}
+    for weight in (0.0, 500.0):
+        run_dir = tmp_path / f"w{weight:g}"
+        write_pairs(run_dir)
+        adapters[weight] = train_adapter(tiny_config(run_dir, tiny_model_dir, method="sft", loss_tokens="number",
+                                                     answer_kl_weight=weight, max_steps=6, save_steps=6,
+                                                     lora_dropout=0.0))
+        logs[weight] = [row for row in artifacts.read_jsonl(run_dir / "train_log.jsonl") if "loss" in row]
+    # at the first step the adapter is zero: the policy is the reference, the term is 0, the loss SFT's alone
+    assert logs[500.0][0]["answer_kl"] == pytest.approx(0.0, abs=1e-6)
+    assert logs[500.0][0]["loss"] == pytest.approx(logs[0.0][0]["loss"], rel=1e-5)
+    assert "answer_kl" not in logs[0.0][0]
+    pair = artifacts.read_jsonl(tmp_path / "w0" / "pairs.jsonl")[0]
+    drift = {}
+    for weight, adapter in adapters.items():
+        before, after = letter_distributions(tiny_model_dir, adapter, pair)
+        drift[weight] = float((before.exp() * (before - after)).sum())  # KL(reference || trained)
+    assert drift[0.0] > 1e-3 and drift[500.0] < drift[0.0] / 10  # measured: 5e-3 and 2e-5
+    config = tiny_config(tmp_path, tiny_model_dir, method="sft", loss_tokens="number", answer_kl_weight=1.0)
+    plain = tiny_config(tmp_path, tiny_model_dir, method="sft", loss_tokens="number")
+    assert config.train_fingerprint(tmp_path / "w0" / "pairs.jsonl") != plain.train_fingerprint(
+        tmp_path / "w0" / "pairs.jsonl")
+    with pytest.raises(ConfigError, match="answer_kl_weight"):
+        tiny_config(tmp_path, tiny_model_dir, answer_kl_weight=1.0)  # DPO
+    with pytest.raises(ConfigError, match="answer_kl_weight"):
+        tiny_config(tmp_path, tiny_model_dir, method="sft", answer_kl_weight=1.0)  # the letter is in the loss

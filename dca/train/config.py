@@ -71,6 +71,12 @@ class TrainConfig(StageConfig):
                           "DPOP) trains them, which sharpens the answer letter's probability, the internal "
                           "confidence C_i the pairs target. Needs a chat template that renders a reply's turn "
                           "as the opened turn followed by the reply (Qwen, SmolLM2, Llama do)."})
+    answer_kl_weight: float = dataclasses.field(
+        default=0.0,
+        metadata={"help": "Beyond the paper, only for SFT whose loss sees the number (method sft, loss_tokens number): weight of a term that holds the "
+                          "answer letter's next-token distribution to the reference model's (the KL divergence "
+                          "at the letter's position, dca.train.answer_anchor), so that training the number "
+                          "moves neither the answer nor C_i. 0: no such term. At most 1000."})
     init_adapter: str = dataclasses.field(
         default="",
         metadata={"help": "Start from this trained adapter (a folder, e.g. another run's SFT adapter) instead "
@@ -181,9 +187,13 @@ class TrainConfig(StageConfig):
                  "max_length", "save_steps", "logging_steps")
         positive(self, "epochs", "heldout_pairs", "eval_every", "lora_layers", "seed", allow_zero=True)
         in_range(self, "lora_dropout", 0.0, 1.0)
-        positive(self, "sft_weight", "dpop_lambda", allow_zero=True)
+        positive(self, "sft_weight", "dpop_lambda", "answer_kl_weight", allow_zero=True)
         at_most(self, 100.0, "sft_weight")
-        at_most(self, 1000.0, "dpop_lambda")
+        at_most(self, 1000.0, "dpop_lambda", "answer_kl_weight")
+        if self.answer_kl_weight > 0 and (self.method != "sft" or self.loss_tokens != "number"):
+            raise ConfigError(f"answer_kl_weight={self.answer_kl_weight!r} needs method='sft' and "
+                              f"loss_tokens='number' (got method={self.method!r}, loss_tokens={self.loss_tokens!r}): "
+                              "it holds the answer letter that only that loss leaves free")
         if not 0.0 < self.pair_fraction <= 1.0:
             raise ConfigError(f"pair_fraction={self.pair_fraction!r} must lie in (0, 1]")
         if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").is_file():
@@ -219,8 +229,10 @@ class TrainConfig(StageConfig):
 
     def train_fingerprint(self, pairs: Path) -> str:
         """Fingerprint of the adapter: the parameters that change the weights plus the pairs' fingerprint."""
-        # loss_tokens came later: at its default it stays out, so adapters trained before it keep their fingerprint
-        later = ("loss_tokens",) if self.loss_tokens == "reply" else ()
+        # loss_tokens and answer_kl_weight came later: at their defaults they stay out, so adapters trained
+        # before them keep their fingerprint
+        later = (*(("loss_tokens",) if self.loss_tokens == "reply" else ()),
+                 *(("answer_kl_weight",) if self.answer_kl_weight == 0 else ()))
         payload = json.dumps({
             "config": self.fingerprint(exclude=("run_dir", "resume", "save_steps", "logging_steps", *later)),
             "pairs": artifacts.input_fingerprint(pairs),

@@ -203,9 +203,14 @@ def train_adapter(config: TrainConfig, callbacks: list | None = None, force: boo
     if config.method == "sft":
         from trl import SFTTrainer
 
-        trainer = SFTTrainer(model=base, args=args,
-                             train_dataset=sft_dataset(records, tokenizer, config.loss_tokens),
-                             processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
+        sft_trainer_class, train_dataset = SFTTrainer, sft_dataset(records, tokenizer, config.loss_tokens)
+        if config.answer_kl_weight > 0:
+            from dca.train.answer_anchor import anchored_sft_trainer_class, letter_offset
+
+            sft_trainer_class = anchored_sft_trainer_class(
+                config.answer_kl_weight, letter_offset(list(train_dataset["prompt"]), tokenizer))
+        trainer = sft_trainer_class(model=base, args=args, train_dataset=train_dataset,
+                                    processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
     else:
         model, peft_config = base, lora
         if config.init_adapter:  # SFT then DPO: TRL keeps a frozen copy of the adapter as the reference
