@@ -73,10 +73,11 @@ class TrainConfig(StageConfig):
                           "as the opened turn followed by the reply (Qwen, SmolLM2, Llama do)."})
     answer_kl_weight: float = dataclasses.field(
         default=0.0,
-        metadata={"help": "Beyond the paper, only for SFT whose loss sees the number (method sft, loss_tokens number): weight of a term that holds the "
-                          "answer letter's next-token distribution to the reference model's (the KL divergence "
-                          "at the letter's position, dca.train.answer_anchor), so that training the number "
-                          "moves neither the answer nor C_i. 0: no such term. At most 1000."})
+        metadata={"help": "Beyond the paper, only for SFT whose loss sees the number (method sft, loss_tokens "
+                          "number): weight of a term that holds the answer letter's next-token distribution to "
+                          "the reference model's (the KL divergence at the letter's position, "
+                          "dca.train.answer_anchor), so that training the number moves neither the answer nor "
+                          "C_i. 0: no such term. At most 1000."})
     init_adapter: str = dataclasses.field(
         default="",
         metadata={"help": "Start from this trained adapter (a folder, e.g. another run's SFT adapter) instead "
