@@ -261,11 +261,11 @@ report.glue_all({"s_format": study_report.format_sentence(kept),
 # {glue:text}`s_format` The objectives that train the whole reply's likelihood have the answer line
 # in their loss; DCA's sigmoid loss cancels it, since both replies of a pair share it, and a
 # number-only loss leaves it out. What none of them does: train the number while a second term holds
-# the answer letter's next-token distribution to the reference model's, the base model's (the KL
-# divergence at the letter's position; stage-3 parameter `answer_kl_weight`, objective *sft-num-kl*:
-# {glue:text}`s_kl_status`). That term holds the answers and $C_i$, the distribution $C_i$ is read
-# from. It does not hold the rest of the answer line; a KL divergence on all of its tokens would
-# hold the format too (not built).
+# the answer letter's next-token distribution to the base model's (the KL divergence at the letter's
+# position; stage-3 parameter `answer_kl_weight`, objective *sft-num-kl*: {glue:text}`s_kl_status`).
+# $C_i$ is read from that distribution, so the term holds both the answers and $C_i$. It does not
+# hold the rest of the answer line; a KL divergence on all of its tokens would hold the format too
+# (not built).
 
 # %% [markdown]
 # ## What the models write
