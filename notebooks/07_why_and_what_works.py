@@ -90,6 +90,7 @@ report.glue_all({
     "s_hours": f"{S_ALL.drop_duplicates('job')['wall_s'].sum() / 3600:.1f}" if have_study else "0",
     "s_acc_drop": f"{study_report.MAX_ACCURACY_DROP:g}",
     "s_whole": f"{study_report.MIN_WHOLE_PERCENT:g}",
+    "s_min_parsed": f"{study_report.MIN_PARSED_FOR_EPS:g}",
     "s_rho_goal": f"{study_report.RHO_GOAL:g}",
 })
 from dca.extract import ExtractConfig
@@ -364,7 +365,9 @@ else:
 # ## The verdict
 #
 # An objective *works* when, as the mean over the three held-out datasets and in each of the three
-# seeds: $\rho$ rises; mean $|\varepsilon|$ falls below both the constant and the isotonic baselines;
+# seeds: $\rho$ rises; mean $|\varepsilon|$ falls below both the constant and the isotonic baselines,
+# measured on at least {glue:text}`s_min_parsed` % of the replies (it is computed on the replies that
+# state a number: a run that stopped writing numbers would otherwise pass on a handful of them);
 # $\sigma_\varepsilon$ falls; accuracy stays within {glue:text}`s_acc_drop` points of vanilla; at
 # least {glue:text}`s_whole` % of the replies parse as a whole-number percentage; and on the transfer
 # questions $\rho$ shows no fall whose paired interval excludes zero. The goal to aim for is

@@ -216,3 +216,13 @@ def test_further_seeds_sentence_says_why_an_objective_stopped_before_three_seeds
                         f"seed{s}-{o}" in set(r["job"]) else {})
     monkeypatch.setattr(study_report, "below_baselines", lambda r, seed=0: ["rpo"])
     assert study_report.further_seeds_sentence(results).endswith("rpo has not run on seed 2 yet.")
+
+
+def test_mean_abs_eps_on_few_parsed_replies_does_not_count(finished, tmp_path, monkeypatch):
+    results = pd.read_csv(collect_into(tmp_path / "data", monkeypatch) / "r.csv")
+    key = "mean abs ε below both baselines"
+    assert study_report.criteria(results, "rpo", 0)[key]
+    few = results.copy()  # the model stopped writing numbers: 1 % of the replies parse
+    few.loc[(few["job"] == "seed0-rpo") & (few["dataset"] == "mean") & (few["metric"] == "parse_rate"), "value"] = 1.0
+    assert not study_report.criteria(few, "rpo", 0)[key]
+    assert "rpo" not in study_report.below_baselines(few)

@@ -42,6 +42,9 @@ class StudyChapterConfig(StageConfig):
 MAX_ACCURACY_DROP = 2.0  # points of accuracy below vanilla
 MIN_WHOLE_PERCENT = 95.0  # % of replies that parse as a whole-number percentage
 RHO_GOAL = 0.5  # the goal to aim for (the paper's best model reaches 0.42)
+#: mean abs eps is measured on the replies that state a number; on fewer than this % of them it is not
+#: a measurement of the model (a run that stopped writing numbers would pass on a handful of replies).
+MIN_PARSED_FOR_EPS = 50.0
 
 
 #: The dose-response jobs (seed 0, an objective trained on part of the training questions): job -> fraction.
@@ -69,7 +72,8 @@ def criteria(results: pd.DataFrame, objective: str, seed: int) -> dict[str, bool
     """The rule's conditions for one objective on one seed (``nan`` where a job has not run).
 
     On the mean over the held-out datasets: rho rises (paired difference > 0); mean abs eps falls
-    below both the constant and the isotonic baselines of the same seed; sigma_eps falls; accuracy
+    below both the constant and the isotonic baselines of the same seed, measured on at least
+    :data:`MIN_PARSED_FOR_EPS` % of the replies; sigma_eps falls; accuracy
     (unparsed replies counted wrong) within :data:`MAX_ACCURACY_DROP` points of vanilla; at least
     :data:`MIN_WHOLE_PERCENT` % of replies parse as a whole-number percentage. On the transfer
     questions: no fall of rho whose paired interval excludes 0.
@@ -84,7 +88,8 @@ def criteria(results: pd.DataFrame, objective: str, seed: int) -> dict[str, bool
     transfer_high = _cell(results, job, TRANSFER, objective, "rho", "diff_high")
     return {
         "ρ rises": _cell(results, job, "mean", objective, "rho", "diff") > 0,
-        "mean abs ε below both baselines": all(after_mae < b for b in baselines),
+        "mean abs ε below both baselines": (all(after_mae < b for b in baselines) and _cell(
+            results, job, "mean", objective, "parse_rate") >= MIN_PARSED_FOR_EPS),
         "σ ε falls": _cell(results, job, "mean", objective, "sigma_eps", "diff") < 0,
         "accuracy kept": accuracy >= -MAX_ACCURACY_DROP,
         "whole-% replies ≥ 95 %": _cell(results, job, "mean", objective, "whole_percent") >= MIN_WHOLE_PERCENT,
