@@ -1,8 +1,8 @@
 """Holding the answer letter in place while the number trains: a KL term at the answer position.
 
 With ``loss_tokens="number"`` the loss sees only the stated number, so nothing holds the answer letter
-and training moves it (in the study, SFT on the number changed a fifth of the letters and cost
-accuracy). ``answer_kl_weight`` adds, for each training reply, the KL divergence of the policy's
+and training moves it (in the study's seed 0, SFT on the number changed 30 % of the answer letters
+and cost 12.7 points of accuracy). ``answer_kl_weight`` adds, for each training reply, the KL divergence of the policy's
 next-token distribution at the answer letter's position from the reference model's (the base model,
 adapter switched off):
 
