@@ -555,8 +555,8 @@ def further_seeds_sentence(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1
     below = below_baselines(rows, seeds[0])
     if not below:
         return "On seed 0, no objective's mean |ε| fell below both no-training baselines."
-    ran = {o: [s for s in seeds if criteria(rows, o, s)] for o in OBJECTIVES}
-    further = [o for o in OBJECTIVES if len(ran[o]) > 1]
+    judged = {o: {s: c for s in seeds if (c := criteria(rows, o, s))} for o in OBJECTIVES}  # seed -> conditions
+    further = [o for o in OBJECTIVES if len(judged[o]) > 1]
     text = f"On seed 0, mean |ε| fell below both no-training baselines for {_and(below)} only"
     if further == below:
         text += f", so the further seeds went to {'it' if len(below) == 1 else 'them'}."
@@ -565,11 +565,11 @@ def further_seeds_sentence(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1
     else:
         text += "; no further seed has run yet."
     for o in further:
-        missing = [s for s in seeds if s not in ran[o]]
+        missing = [s for s in seeds if s not in judged[o]]
         if not missing:
             continue
-        missed = {s: [k for k, v in criteria(rows, o, s).items() if not v] for s in ran[o][1:]}
-        missed = {s: m for s, m in missed.items() if m}
+        later = list(judged[o].items())[1:]  # the seeds after the first that ran
+        missed = {s: m for s, c in later if (m := [k for k, v in c.items() if not v])}
         left = f"seed{'s' if len(missing) > 1 else ''} {_and([str(s) for s in missing])}"
         if missed:
             s, m = next(iter(missed.items()))

@@ -63,18 +63,21 @@ def letter_offset(prompts: list[str], tokenizer: Any) -> int:
     Raises ``ValueError`` naming the prompt when a prompt has no ``Answer:`` letter, when the context's
     tokens are not the first tokens of the prompt's, or when the offset differs between prompts.
     """
+    from dca.data.questions import option_letters
+    from dca.extract.confidence import letter_token_ids
     from dca.extract.parsing import parse_letter
 
     offsets = set()
     for prompt in prompts:
         head = prompt.rfind(ANSWER_LABEL)
-        letter = parse_letter(prompt[head:], [chr(c) for c in range(ord("A"), ord("Z") + 1)]) if head >= 0 else None
+        letter = parse_letter(prompt[head:], option_letters(26)) if head >= 0 else None
         if letter is None or not letter.ok:
             raise ValueError(f"answer_kl_weight: the prompt does not end with an '{ANSWER_LABEL} <letter>' reply "
                              f"start, so the answer position is unknown: ...{prompt[-80:]!r}")
-        context = prompt[: head + letter.start].rstrip()  # the space before the letter goes with it (" B")
+        context = prompt[: head + letter.start]
+        # tokenized as C_i's context is: the space before the letter goes with the letter (" B")
+        context_ids, _ = letter_token_ids(tokenizer, context, (str(letter.letter),))
         ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
         if ids[: len(context_ids)] != context_ids:
             raise ValueError("answer_kl_weight: the text before the answer letter does not tokenize to the first "
                              f"tokens of the prompt, so the letter's position is unknown: ...{context[-60:]!r}")
@@ -96,9 +99,9 @@ def anchored_sft_trainer_class(weight: float, offset: int) -> type:
     import torch
     from trl import SFTTrainer
 
-    class AnswerAnchoredSFTTrainer(SFTTrainer):
-        _reference_cache: dict[bytes, Any]
+    reference_cache: dict[bytes, Any] = {}  # the prompt's tokens up to the letter -> reference log-probabilities
 
+    class AnswerAnchoredSFTTrainer(SFTTrainer):
         def _answer_positions(self, labels: Any) -> Any:
             seen = labels != -100
             if not bool(seen.any(dim=1).all()):
@@ -111,9 +114,8 @@ def anchored_sft_trainer_class(weight: float, offset: int) -> type:
             return positions
 
         def _reference_log_probs(self, model: Any, input_ids: Any, positions: Any) -> Any:
-            cache = self.__dict__.setdefault("_reference_cache", {})
             keys = [input_ids[b, : int(p) + 1].cpu().numpy().tobytes() for b, p in enumerate(positions)]
-            missing = [b for b, k in enumerate(keys) if k not in cache]
+            missing = [b for b, k in enumerate(keys) if k not in reference_cache]
             if missing:
                 peft_model = self.accelerator.unwrap_model(model)
                 base = peft_model.get_base_model()
@@ -122,8 +124,8 @@ def anchored_sft_trainer_class(weight: float, offset: int) -> type:
                         context = input_ids[b: b + 1, : int(positions[b]) + 1]
                         hidden = base.get_decoder()(input_ids=context, use_cache=False).last_hidden_state[:, -1]
                         logits = base.get_output_embeddings()(hidden).float()
-                        cache[keys[b]] = torch.log_softmax(logits, dim=-1)[0].cpu()
-            return torch.stack([cache[k] for k in keys]).to(input_ids.device)
+                        reference_cache[keys[b]] = torch.log_softmax(logits, dim=-1)[0].cpu()
+            return torch.stack([reference_cache[k] for k in keys]).to(input_ids.device)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             base = self.accelerator.unwrap_model(model).get_base_model()
