@@ -226,3 +226,33 @@ def test_mean_abs_eps_on_few_parsed_replies_does_not_count(finished, tmp_path, m
     few.loc[(few["job"] == "seed0-rpo") & (few["dataset"] == "mean") & (few["metric"] == "parse_rate"), "value"] = 1.0
     assert not study_report.criteria(few, "rpo", 0)[key]
     assert "rpo" not in study_report.below_baselines(few)
+
+
+def test_collect_merges_by_job_and_keeps_other_jobs_rows(finished, tmp_path, monkeypatch):
+    """A machine that finished some jobs replaces those jobs' rows and keeps every other job's (committed
+    rows from other machines); with no finished job nothing is written."""
+    data = tmp_path / "data"
+    data.mkdir()
+    elsewhere = pd.DataFrame([{**{c: "" for c in study_results.COLUMNS}, "job": "seed7-elsewhere", "value": 1.5}])
+    elsewhere.to_csv(data / "r.csv", index=False)
+    stale = pd.DataFrame([{"job": "seed0-rpo", "objective": "rpo", "step": 99, "loss": 9.0},
+                          {"job": "seed7-elsewhere", "objective": "x", "step": 1, "loss": 0.5}])
+    stale.to_csv(data / "t.csv", index=False)
+    collect_into(data, monkeypatch)
+    results, training = pd.read_csv(data / "r.csv"), pd.read_csv(data / "t.csv")
+    assert "seed7-elsewhere" in set(results["job"]) and results["job"].iloc[-1] == "seed7-elsewhere"
+    assert results["job"].iloc[0] == "seed0"  # the study's job order first
+    assert 99 not in set(training.loc[training["job"] == "seed0-rpo", "step"])  # the job's old rows replaced
+    assert set(training.loc[training["job"] == "seed7-elsewhere", "loss"]) == {0.5}
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    collect_into(data, monkeypatch)  # collecting again changes nothing
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+    monkeypatch.setattr(study_results, "is_finished", lambda j: False)
+    assert study_results.collect(n_boot=50) is None
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+
+
+def test_collect_with_no_finished_job_says_so_and_leaves_the_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(study_results, "collect", lambda n_boot=0: None)
+    assert study.main(["collect"]) == 0
+    assert "no finished job" in capsys.readouterr().out

@@ -81,29 +81,44 @@ def last_record(runs: Path, job: str) -> dict[str, Any]:
 def collect_jobs(jobs: Iterable[Any], *, finished: Callable[[Any], bool],
                  job_rows: Callable[..., tuple[list[dict[str, Any]], pd.DataFrame]],
                  training_rows: Callable[[Any], pd.DataFrame], files: tuple[Path, Path, Path],
-                 columns: Iterable[str], n_boot: int) -> Path:
-    """Write ``files`` = (results, questions, training) from every finished job of ``jobs``.
+                 columns: Iterable[str], n_boot: int) -> Path | None:
+    """Merge the rows of every job of ``jobs`` that has finished here into ``files`` = (results,
+    questions, training).
 
     ``job_rows(job, n_boot=...)`` gives a job's tidy metric rows and its per-question table,
-    ``training_rows(job)`` its training log; unfinished jobs are skipped. Each file is replaced
-    atomically (an interrupted collection leaves the previous files whole). Returns the results file.
+    ``training_rows(job)`` its training log; unfinished jobs are skipped. A job's rows replace that
+    job's rows in each file; the rows of every other job (finished on another machine, committed) are
+    kept, so collecting on a machine that ran one job never drops the others. The rows are ordered as
+    ``jobs`` is (jobs the list does not name last). Each file is replaced atomically (an interrupted
+    collection leaves the previous files whole). Returns the results file, or None when no job has
+    finished here (then nothing is written).
     """
+    jobs = list(jobs)
+    done = [j for j in jobs if finished(j)]
+    if not done:
+        return None
     rows: list[dict[str, Any]] = []
     questions, training = [], []
-    for j in jobs:
-        if not finished(j):
-            continue
+    for j in done:
         r, q = job_rows(j, n_boot=n_boot)
         rows += r
         questions.append(q)
         training.append(training_rows(j))
+    order = {j.name: k for k, j in enumerate(jobs)}
+    names = {j.name for j in done}
     results, questions_file, training_file = files
     results.parent.mkdir(parents=True, exist_ok=True)
     for path, frames, digits in ((results, [pd.DataFrame(rows, columns=list(columns))], "%.6g"),
                                  (questions_file, questions, "%.4f"), (training_file, training, "%.5g")):
         kept = [f for f in frames if not f.empty]
-        frame = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(
-            columns=list(columns) if path == results else [])
+        old = pd.read_csv(path) if path.exists() and path.stat().st_size else pd.DataFrame()
+        if "job" in old.columns:
+            kept.insert(0, old[~old["job"].astype(str).isin(names)])
+        frame = pd.concat([f for f in kept if not f.empty], ignore_index=True) if any(
+            not f.empty for f in kept) else pd.DataFrame(columns=list(columns) if path == results else [])
+        if "job" in frame.columns:
+            rank = frame["job"].map(lambda name: order.get(str(name), len(order)))
+            frame = frame.iloc[np.argsort(rank.to_numpy(), kind="stable")]
         with artifacts.atomic_path(path) as tmp:
             frame.to_csv(tmp, index=False, float_format=digits)
     return results

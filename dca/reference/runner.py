@@ -117,10 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "collect":
         from dca.reference.collect import collect
 
-        path = collect()
-        print(f"results written to {path}")
-        return 0
+        return report_collected(collect(), RUNS)
     return run_in_order(args.only, JOBS, job, is_finished, run_job, RUNS, "reference")
+
+
+def report_collected(path: Path | None, runs: Path) -> int:
+    """Say what a ``collect`` did: the file it merged the finished jobs into, or that no job has
+    finished under ``runs`` and the committed files were left as they are."""
+    if path is None:
+        print(f"no finished job under {runs}: the committed results files are unchanged")
+    else:
+        print(f"finished jobs' rows merged into {path} (other jobs' rows kept)")
+    return 0
 
 
 def run_in_order(only: list[str] | None, jobs: list, find: Any, finished: Any, run: Any, runs: Path,

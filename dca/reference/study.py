@@ -224,10 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     diag.add_argument("--n", type=int, default=6)
     args = parser.parse_args(argv)
     if args.cmd == "collect":
+        from dca.reference.runner import report_collected
         from dca.reference.study_results import collect
 
-        print(f"results written to {collect()}")
-        return 0
+        return report_collected(collect(), RUNS)
     if args.cmd == "diagnose":
         from dca.reference.diagnosis import main as diagnose
         from dca.reference.study_results import NUMBER_TOKENS

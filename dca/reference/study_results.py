@@ -260,7 +260,7 @@ def training_rows(j: Job) -> pd.DataFrame:
     return frame.groupby(["job", "objective", "seed", "step"], as_index=False).first() if not frame.empty else frame
 
 
-def collect(n_boot: int = N_BOOT) -> Path:
+def collect(n_boot: int = N_BOOT) -> Path | None:
     """Write the three results files from every finished job (unfinished ones are skipped)."""
     return collect_jobs(JOBS, finished=is_finished, job_rows=job_rows, training_rows=training_rows,
                         files=(RESULTS, QUESTIONS, TRAINING), columns=COLUMNS, n_boot=n_boot)
