@@ -368,7 +368,7 @@ def check_model(config: StageConfig, name: str = "model", *, hub: bool = False) 
     >>> check_model(ExtractConfig(model="/nonexistent"))
     Traceback (most recent call last):
     ...
-    dca.config.ConfigError: model='/nonexistent' is not a folder; use embedded, qwen2.5-coder-1.5b, a Hub id or a local model folder
+    dca.config.ConfigError: model='/nonexistent' is not a folder; use embedded, qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, gemma-3-270m, a Hub id or a local model folder
     """
     from dca.data.bundled import hub_offline
     from dca.models.embedded import PACKAGED_MODELS

@@ -52,6 +52,7 @@ device = 'auto'  # auto (cuda if available) | cpu | cuda | cuda:N
 dtype = 'auto'  # auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else fp32) | float32 | bfloat16
 results_store = 'runs/results.csv'  # CSV the tidy result rows are appended to (the results chapter reads it)
 profile = ''  # profile name recorded with the results (set by the CLI/book)
+answer_with = 'adapter'  # adapter (the trained model writes the whole reply) | base (a confidence adapter: the base model's reply up to the number, so its answers and C_i, and the number from the adapter)
 
 # %%
 from dca.runs.artifacts import enter_repo_root

@@ -71,9 +71,18 @@ def test_the_qwen_pins_are_complete():
     assert embedded.packaged("qwen2.5-coder-1.5b") is spec and embedded.packaged("org/model") is None
 
 
+@pytest.mark.parametrize("name, parts", [("qwen2.5-coder-0.5b", 6), ("gemma-3-270m", 4)])
+def test_the_second_models_are_pinned_part_by_part_and_whole(name, parts):
+    spec = embedded.PACKAGED_MODELS[name]
+    assert len(spec.wheels) == len(spec.members) == len(spec.part_sha256) == parts
+    assert all(len(d) == 64 and int(d, 16) >= 0 for d in (*spec.part_sha256, spec.sha256))
+    assert len(set(spec.part_sha256)) == parts and all("==" in w for w in spec.wheels)
+    assert spec.cache_dir().name == embedded.FOLDERS[name]
+
+
 def test_unknown_packaged_model_is_an_error(capsys):
     assert embedded.main(["install", "nope"]) == 2
-    assert "available: embedded, qwen2.5-coder-1.5b" in capsys.readouterr().err
+    assert "available: embedded, qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, gemma-3-270m" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------------

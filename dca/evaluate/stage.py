@@ -48,8 +48,12 @@ class EvalConfig(StageConfig):
     results_store: str = field(default="runs/results.csv", metadata={
         "help": "CSV the tidy result rows are appended to (the results chapter reads it)"})
     profile: str = field(default="", metadata={"help": "profile name recorded with the results (set by the CLI/book)"})
+    answer_with: str = field(default="adapter", metadata={
+        "help": "adapter (the trained model writes the whole reply) | base (a confidence adapter: the base "
+                "model's reply up to the number, so its answers and C_i, and the number from the adapter)"})
 
     def validate(self) -> None:
+        check_answer_with(self)
         positive(self, "n_boot", "batch_size")
         at_most(self, 1_000_000, "n_boot")
         at_most(self, 4096, "batch_size")
@@ -60,6 +64,21 @@ class EvalConfig(StageConfig):
             results.check_store(self.results_store)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+
+
+def check_answer_with(config: Any) -> None:
+    """Raise :class:`ConfigError` unless ``config.answer_with`` is one of
+    :data:`~dca.evaluate.confidence_adapter.ANSWER_WITH`."""
+    from dca.evaluate.confidence_adapter import ANSWER_WITH
+
+    if config.answer_with not in ANSWER_WITH:
+        raise ConfigError(f"answer_with={config.answer_with!r} is not one of {', '.join(ANSWER_WITH)}")
+
+
+def fingerprint_exclude(config: Any, *names: str) -> tuple[str, ...]:
+    """``names`` plus ``answer_with`` at its default, which stays out of the fingerprint so that the
+    evaluations made before the parameter existed are still found done."""
+    return (*names, *(("answer_with",) if config.answer_with == "adapter" else ()))
 
 
 def triples(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,7 +149,8 @@ def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Pa
     stage1_prov = run.provenance("stage1")
     params = stage1_prov["params"]
     upstream = stage1_prov["fingerprint"] + run.provenance("adapter").get("fingerprint", "")
-    fingerprint = config.fingerprint(exclude=("run_dir", "batch_size", "device", "results_store", "profile")) + upstream
+    fingerprint = config.fingerprint(exclude=fingerprint_exclude(
+        config, "run_dir", "batch_size", "device", "results_store", "profile")) + upstream
     out = run.metrics
     if not force and artifacts.is_done(out, fingerprint):
         if distributed.is_main_process():
@@ -146,9 +166,15 @@ def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Pa
 
     loaded = load_model(params["model"], device=config.device, dtype=config.dtype, adapter=adapter)
     start = time.perf_counter()
-    after = extract_table(loaded.model, loaded.tokenizer, questions, ["eval"] * len(questions),
-                          k_shot=params["k_shot"], batch_size=config.batch_size,
-                          max_new_tokens=params["max_new_tokens"], progress=progress)
+    if config.answer_with == "base":  # the base model's replies are stage 1's: the adapter states the number
+        from dca.evaluate.confidence_adapter import state_confidence
+
+        after = state_confidence(loaded.model, loaded.tokenizer, before, batch_size=config.batch_size,
+                                 progress=progress)
+    else:
+        after = extract_table(loaded.model, loaded.tokenizer, questions, ["eval"] * len(questions),
+                              k_shot=params["k_shot"], batch_size=config.batch_size,
+                              max_new_tokens=params["max_new_tokens"], progress=progress)
     seconds = time.perf_counter() - start
     if distributed.is_main_process():
         # The order of the writes is the contract: the metrics' provenance, which marks the stage

@@ -28,7 +28,7 @@ import pandas as pd
 
 from dca.config import N_BOOT, SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, positive
 from dca.data import load_questions
-from dca.evaluate.stage import compare, result_rows
+from dca.evaluate.stage import check_answer_with, compare, fingerprint_exclude, result_rows
 from dca.extract.stage import ExtractConfig, extract_table, load_stage1, summarize
 from dca.runs import artifacts, distributed, results
 from dca.runs.artifacts import RunFolder
@@ -55,8 +55,12 @@ class TransferConfig(StageConfig):
     results_store: str = field(default="runs/results.csv", metadata={
         "help": "CSV the tidy result rows are appended to"})
     profile: str = field(default="", metadata={"help": "profile name recorded with the results (set by the CLI)"})
+    answer_with: str = field(default="adapter", metadata={
+        "help": "adapter (the trained model writes the whole reply) | base (a confidence adapter: the base "
+                "model's reply up to the number, so its answers and C_i, and the number from the adapter)"})
 
     def validate(self) -> None:
+        check_answer_with(self)
         positive(self, "n_questions", "n_boot", "batch_size")
         at_most(self, 1_000_000, "n_questions", "n_boot")
         at_most(self, 4096, "batch_size")
@@ -121,14 +125,22 @@ def before_fingerprint(config: TransferConfig, stage1_params: dict[str, Any]) ->
 
 
 def _ask(model_name: str, adapter: Path | None, questions: list[Any], params: dict[str, Any],
-         config: TransferConfig, progress: bool) -> pd.DataFrame:
-    """The stage-1 table of ``questions`` asked by the base model, or with ``adapter`` merged."""
+         config: TransferConfig, progress: bool, base: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The stage-1 table of ``questions`` asked by the base model, or with ``adapter`` merged; with
+    ``base`` (the base model's table) and ``answer_with="base"``, those replies with the number
+    stated by the adapter (:func:`dca.evaluate.confidence_adapter.state_confidence`)."""
     from dca.models.loading import load_model
 
     loaded = load_model(model_name, device=config.device, dtype=config.dtype, adapter=adapter)
-    table = extract_table(loaded.model, loaded.tokenizer, questions, ["eval"] * len(questions),
-                          k_shot=params["k_shot"], batch_size=config.batch_size,
-                          max_new_tokens=params["max_new_tokens"], progress=progress)
+    if base is not None and config.answer_with == "base":
+        from dca.evaluate.confidence_adapter import state_confidence
+
+        table = state_confidence(loaded.model, loaded.tokenizer, base, batch_size=config.batch_size,
+                                 progress=progress)
+    else:
+        table = extract_table(loaded.model, loaded.tokenizer, questions, ["eval"] * len(questions),
+                              k_shot=params["k_shot"], batch_size=config.batch_size,
+                              max_new_tokens=params["max_new_tokens"], progress=progress)
     del loaded
     return table
 
@@ -146,8 +158,10 @@ def run(config: TransferConfig, *, progress: bool = True, force: bool = False) -
     params = run_folder.stage1_params()
     files = transfer_files(run_folder.path, config.questions)
     fp_before = before_fingerprint(config, params)
-    fp_after = fp_before + run_folder.provenance("adapter").get("fingerprint", "")
-    fp_metrics = config.fingerprint(exclude=("run_dir", "batch_size", "device", "results_store", "profile")) + fp_after
+    fp_after = fp_before + run_folder.provenance("adapter").get("fingerprint", "") + (
+        "-answer-with-base" if config.answer_with == "base" else "")
+    fp_metrics = config.fingerprint(exclude=fingerprint_exclude(
+        config, "run_dir", "batch_size", "device", "results_store", "profile")) + fp_after
     if not force and artifacts.is_done(files.metrics, fp_metrics):
         return files.metrics
 
@@ -166,7 +180,8 @@ def run(config: TransferConfig, *, progress: bool = True, force: bool = False) -
             tables[name] = pd.read_parquet(path)
             continue
         start = time.perf_counter()
-        tables[name] = _ask(params["model"], with_adapter, questions, params, config, progress)
+        tables[name] = _ask(params["model"], with_adapter, questions, params, config, progress,
+                            base=tables.get("before"))
         timings[name] = round(time.perf_counter() - start, 2)
         if distributed.is_main_process():
             artifacts.write_parquet(path, tables[name])

@@ -158,6 +158,31 @@ def parse_letter(text: str, letters: tuple[str, ...] | list[str]) -> LetterParse
     return LetterParse(letter, True, "ok", match.start("letter"))
 
 
+def reply_complete(text: str) -> bool:
+    """Whether more text appended to ``text`` can no longer change what the parsers read from it.
+
+    True once the reply holds an answer letter after ``Answer`` and, after that letter, the keyword
+    number that :func:`parse_confidence` reads, closed by ``%`` or ``percent``: both are the leftmost
+    matches of their patterns and end inside the text, so appended text changes neither. Generation
+    stops there (:func:`dca.extract.elicit.generate_replies`): a reply that runs on after its
+    confidence line ("Probability: 30%\\n\\nExplanation: ...") costs no more tokens, and its letter and
+    number are the same as those of the whole reply. Any other order (the number first, or a
+    number without its percent sign) is not complete, and generation runs on as before.
+
+    >>> reply_complete("Answer: B\\nProbability: 80%")
+    True
+    >>> reply_complete("Answer: B\\nProbability: 80"), reply_complete("Answer: B\\nProbability: 80.")
+    (False, False)
+    >>> reply_complete("Probability: 80%\\nAnswer: B")
+    False
+    """
+    number = _KEYWORD_NUMBER.search(text)
+    if number is None or not number.group("pct"):
+        return False
+    letter = _ANSWER_LETTER.search(text)
+    return letter is not None and letter.end() <= number.start()
+
+
 def combined_reason(letter: LetterParse, confidence: ConfidenceParse) -> str:
     """One reason for a reply: ``ok``, or the failures joined with ``+``.
 

