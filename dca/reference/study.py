@@ -36,7 +36,9 @@ Beside the objectives, a decoding recipe and a second model:
   training: its stages are the evaluation and the transfer questions. The answers and C_i are the
   base model's by construction, so the recipe is judged only on what it states;
 * ``qwen05-seed0``, ``gemma270-seed0`` — stage 1 of seed 0 with the second models of
-  :data:`SECOND_MODELS` (a probe: does their C_i carry information, and do they keep the format?).
+  :data:`SECOND_MODELS`, on a third of the study's questions (:data:`PROBE`: 50 held-out and 50
+  training questions per dataset): a probe of whether their C_i carries information and whether they
+  keep the format, before a model is given the whole protocol.
 
 Each finished job appends a line (wall time, machine, commit) to ``runs/study/jobs.jsonl``;
 ``--only NAME ...`` runs some of them.
@@ -90,6 +92,8 @@ RECIPE_SUFFIX = "-base"
 
 #: The study's second models (a stage-1 probe on seed 0): packaged short name -> job-name prefix.
 SECOND_MODELS = {"qwen2.5-coder-0.5b": "qwen05", "gemma-3-270m": "gemma270"}
+#: The probe's stage-1 parameters beyond the profile: 100 questions per dataset, 50 of them held out.
+PROBE = {"extract.n_questions": "100", "extract.n_eval": "50"}
 
 
 #: The dose-response (seed 0): these objectives also train on these fractions of the training questions.
@@ -151,7 +155,7 @@ def _jobs() -> list[Job]:
         jobs.append(Job(f"seed{seed}", seed))
         jobs += [objective_job(seed, o) for o in OBJECTIVES]
         jobs += [recipe_job(seed, o) for o in RECIPES]
-    jobs += [Job(f"{prefix}-seed0", 0, params={"model": model}) for model, prefix in SECOND_MODELS.items()]
+    jobs += [Job(f"{prefix}-seed0", 0, params={"model": model, **PROBE}) for model, prefix in SECOND_MODELS.items()]
     return jobs
 
 
@@ -177,12 +181,14 @@ def describe(j: Job) -> str:
     >>> describe(job("seed0-sft-num-base"))
     "seed0-sft-num's adapter as a confidence adapter: the base model answers, the adapter states the number"
     >>> describe(job("qwen05-seed0"))
-    'stage 1 of the seed with qwen2.5-coder-0.5b'
+    'stage 1 of the seed with qwen2.5-coder-0.5b (a probe: 100 questions per dataset, 50 held out)'
     """
     if j.adapter_from:
         return f"{j.adapter_from}'s adapter as a confidence adapter: the base model answers, the adapter states the number"
     if not j.objective:
-        return "stage 1 of the seed" + (f" with {j.params['model']}" if "model" in j.params else "")
+        probe = (f" with {j.params['model']} (a probe: {j.params['extract.n_questions']} questions per dataset, "
+                 f"{j.params['extract.n_eval']} held out)") if "model" in j.params else ""
+        return "stage 1 of the seed" + probe
     return OBJECTIVES[j.objective][1]
 
 
