@@ -14,7 +14,10 @@ import pandas as pd
 
 from dca.evaluate.metrics import compute
 
-__all__ = ["baseline_cv", "constant_summary", "usable"]
+__all__ = ["BASELINES", "baseline_cv", "constant_summary", "usable"]
+
+#: The baselines, in the order the tables show them.
+BASELINES = ("constant", "isotonic", "say_ci")
 
 
 def usable(frame: pd.DataFrame) -> pd.Series:
@@ -41,7 +44,8 @@ def baseline_cv(train: pd.DataFrame, held: pd.DataFrame) -> dict[str, np.ndarray
 
     ``constant``: the mean ``C_i`` of the parsed training rows; ``isotonic``: an increasing isotonic
     regression of ``C_i`` on ``C_v`` fitted on the training rows (constant outside their range);
-    ``say_ci``: ``round(C_i)``.
+    ``say_ci``: ``round(C_i)``. Without a training row (no reply of a source parsed) there is nothing
+    to fit: ``constant`` and ``isotonic`` are left out.
 
     Parameters
     ----------
@@ -53,21 +57,28 @@ def baseline_cv(train: pd.DataFrame, held: pd.DataFrame) -> dict[str, np.ndarray
     Returns
     -------
     dict of str to numpy.ndarray
-        Per baseline (``constant``, ``isotonic``, ``say_ci``), one stated number per row of ``held``.
+        Per baseline (``constant``, ``isotonic``, ``say_ci``), one stated number per row of ``held``;
+        only ``say_ci`` when ``train`` is empty.
 
     >>> tr = pd.DataFrame({"c_v": [70., 70., 90.], "c_i": [40., 60., 80.]})
     >>> out = baseline_cv(tr, pd.DataFrame({"c_v": [70., 90., 95.], "c_i": [33.3, 71.6, 99.]}))
     >>> out["constant"].tolist(), out["isotonic"].tolist(), out["say_ci"].tolist()
     ([60.0, 60.0, 60.0], [50.0, 80.0, 80.0], [33.0, 72.0, 99.0])
+    >>> list(baseline_cv(tr.iloc[0:0], pd.DataFrame({"c_v": [70.], "c_i": [33.3]})))
+    ['say_ci']
     """
     from sklearn.isotonic import IsotonicRegression
+
+    say_ci = np.floor(held["c_i"].to_numpy(float) + 0.5)
+    if len(train) == 0:
+        return {"say_ci": say_ci}
 
     fit = IsotonicRegression(increasing=True, out_of_bounds="clip", y_min=0.0, y_max=100.0)
     fit.fit(train["c_v"].to_numpy(float), train["c_i"].to_numpy(float))
     n = len(held)
     return {"constant": np.full(n, float(train["c_i"].mean())),
             "isotonic": fit.predict(held["c_v"].to_numpy(float)),
-            "say_ci": np.floor(held["c_i"].to_numpy(float) + 0.5)}
+            "say_ci": say_ci}
 
 
 def constant_summary(stage1: pd.DataFrame) -> dict[str, float]:
@@ -83,7 +94,8 @@ def constant_summary(stage1: pd.DataFrame) -> dict[str, float]:
     Returns
     -------
     dict of str to float
-        ``c_v`` (the constant stated), ``mean_abs_eps`` and ``sigma_eps``.
+        ``c_v`` (the constant stated), ``mean_abs_eps`` and ``sigma_eps``; NaN where no training or
+        no held-out reply is usable.
 
     >>> t = pd.DataFrame({"split": ["train", "train", "eval", "eval"], "parse_ok": [True] * 4,
     ...                   "c_i": [40., 60., 30., 80.], "c_v": [70.] * 4, "correct": [True, False, False, True]})
@@ -92,6 +104,9 @@ def constant_summary(stage1: pd.DataFrame) -> dict[str, float]:
     """
     rows = stage1[usable(stage1)]
     train, held = rows[rows["split"] == "train"], rows[rows["split"] == "eval"]
+    if train.empty or held.empty:  # nothing to fit, or nothing to state it for
+        return {"c_v": float(train["c_i"].mean()) if len(train) else np.nan, "mean_abs_eps": np.nan,
+                "sigma_eps": np.nan}
     c_v = baseline_cv(train, held)["constant"]
     got = compute(c_v, held["c_i"].to_numpy(float), held["correct"].to_numpy(bool))
     return {"c_v": float(train["c_i"].mean()), "mean_abs_eps": float(got["mean_abs_eps"]),
