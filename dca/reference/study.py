@@ -94,6 +94,8 @@ RECIPE_SUFFIX = "-base"
 SECOND_MODELS = {"qwen2.5-coder-0.5b": "qwen05", "gemma-3-270m": "gemma270"}
 #: The probe's stage-1 parameters beyond the profile: 100 questions per dataset, 50 of them held out.
 PROBE = {"extract.n_questions": "100", "extract.n_eval": "50"}
+#: The objectives a second model is trained with on its probe's questions (and their recipes).
+SECOND_MODEL_OBJECTIVES = ("sft-num",)
 
 
 #: The dose-response (seed 0): these objectives also train on these fractions of the training questions.
@@ -111,11 +113,21 @@ class Job:
     params: dict[str, str] = field(default_factory=dict)
     after: str | None = None  # a job that must finish first (stage 1; SFT before SFT-then-DPO)
     adapter_from: str | None = None  # a decoding recipe: the job whose adapter it evaluates (no training)
-    stage1_from: str = ""  # the job whose stage-1 table it copies (default: its seed's, ``seedN``)
+    prefix: str = ""  # a second model's jobs: its prefix (``qwen05-``); "" for the study's model
 
     @property
     def run_dir(self) -> Path:
         return RUNS / self.name
+
+    @property
+    def stage1_job(self) -> str:
+        """The stage-1 job whose table and questions this job copies (its model's, on its seed)."""
+        return f"{self.prefix}seed{self.seed}"
+
+    @property
+    def shared_before(self) -> Path:
+        """Where its model's transfer *before* table is kept once for all of that model's jobs."""
+        return SHARED_BEFORE if not self.prefix else RUNS / f"{self.prefix}transfer-before"
 
     @property
     def stages(self) -> tuple[str, ...]:
@@ -124,25 +136,32 @@ class Job:
         return ("evaluate", "transfer") if self.adapter_from else ("pairs", "train", "evaluate", "transfer")
 
 
-def objective_job(seed: int, objective: str, suffix: str = "", extra: dict[str, str] | None = None) -> Job:
-    """The job of one objective on one seed (``sft-dpo`` starts from the same seed's SFT adapter)."""
-    params = {**OBJECTIVES[objective][0], **(extra or {})}
-    after = f"seed{seed}"
+def objective_job(seed: int, objective: str, suffix: str = "", extra: dict[str, str] | None = None,
+                  model: str = "") -> Job:
+    """The job of one objective on one seed (``sft-dpo`` starts from the same seed's SFT adapter);
+    with ``model`` (one of :data:`SECOND_MODELS`), that model's job."""
+    prefix = f"{SECOND_MODELS[model]}-" if model else ""
+    params = {**OBJECTIVES[objective][0], **(extra or {}), **({"model": model} if model else {})}
+    after = f"{prefix}seed{seed}"
     if objective == "sft-dpo":
-        params["train.init_adapter"] = str(artifacts.RunFolder(RUNS / f"seed{seed}-sft").adapter)
-        after = f"seed{seed}-sft"
-    return Job(f"seed{seed}-{objective}{suffix}", seed, objective, params, after)
+        params["train.init_adapter"] = str(artifacts.RunFolder(RUNS / f"{prefix}seed{seed}-sft").adapter)
+        after = f"{prefix}seed{seed}-sft"
+    return Job(f"{prefix}seed{seed}-{objective}{suffix}", seed, objective, params, after, prefix=prefix)
 
 
-def recipe_job(seed: int, objective: str) -> Job:
+def recipe_job(seed: int, objective: str, model: str = "") -> Job:
     """The confidence-adapter job of one objective's adapter on one seed (``answer_with=base``).
 
     >>> recipe_job(0, "sft-num").stages, recipe_job(0, "sft-num").adapter_from
     (('evaluate', 'transfer'), 'seed0-sft-num')
+    >>> recipe_job(0, "sft-num", "qwen2.5-coder-0.5b").name
+    'qwen05-seed0-sft-num-base'
     """
-    source = f"seed{seed}-{objective}"
+    prefix = f"{SECOND_MODELS[model]}-" if model else ""
+    source = f"{prefix}seed{seed}-{objective}"
     return Job(f"{source}{RECIPE_SUFFIX}", seed, f"{objective}{RECIPE_SUFFIX}",
-               {"evaluate.answer_with": "base", "transfer.answer_with": "base"}, after=source, adapter_from=source)
+               {"evaluate.answer_with": "base", "transfer.answer_with": "base", **({"model": model} if model else {})},
+               after=source, adapter_from=source, prefix=prefix)
 
 
 def _jobs() -> list[Job]:
@@ -155,7 +174,10 @@ def _jobs() -> list[Job]:
         jobs.append(Job(f"seed{seed}", seed))
         jobs += [objective_job(seed, o) for o in OBJECTIVES]
         jobs += [recipe_job(seed, o) for o in RECIPES]
-    jobs += [Job(f"{prefix}-seed0", 0, params={"model": model, **PROBE}) for model, prefix in SECOND_MODELS.items()]
+    for model, prefix in SECOND_MODELS.items():
+        jobs.append(Job(f"{prefix}-seed0", 0, params={"model": model, **PROBE}, prefix=f"{prefix}-"))
+        jobs += [objective_job(0, o, model=model) for o in SECOND_MODEL_OBJECTIVES]
+        jobs += [recipe_job(0, o, model) for o in SECOND_MODEL_OBJECTIVES]
     return jobs
 
 
@@ -239,9 +261,9 @@ def prepare(j: Job) -> None:
 
     if not j.objective:
         return
-    seed_run, mine = artifacts.RunFolder(RUNS / f"seed{j.seed}"), artifacts.RunFolder(j.run_dir)
+    seed_run, mine = artifacts.RunFolder(RUNS / j.stage1_job), artifacts.RunFolder(j.run_dir)
     if not seed_run.stage1.exists():
-        raise RuntimeError(f"job {j.name} needs seed{j.seed}'s stage 1: run job seed{j.seed} first")
+        raise RuntimeError(f"job {j.name} needs {j.stage1_job}'s stage 1: run job {j.stage1_job} first")
     _copy(seed_run.stage1, mine.stage1)
     _copy(seed_run.questions, mine.questions)
     if j.adapter_from:  # the folder whole first (renamed into place), its provenance last
@@ -253,7 +275,7 @@ def prepare(j: Job) -> None:
             partial.rename(mine.adapter)
         if not artifacts.provenance_path(mine.adapter).exists():
             shutil.copy2(artifacts.provenance_path(source), artifacts.provenance_path(mine.adapter))
-    shared = transfer_files(SHARED_BEFORE, TRANSFER).before
+    shared = transfer_files(j.shared_before, TRANSFER).before
     if shared.exists():
         _copy(shared, transfer_files(j.run_dir, TRANSFER).before)
 
@@ -273,7 +295,7 @@ def run_job(j: Job) -> float:
         subprocess.run(command(j, stage), check=True, cwd=ROOT)
         seconds[stage] = round(time.time() - t0, 1)
     if j.objective:
-        _copy(transfer_files(j.run_dir, TRANSFER).before, transfer_files(SHARED_BEFORE, TRANSFER).before)
+        _copy(transfer_files(j.run_dir, TRANSFER).before, transfer_files(j.shared_before, TRANSFER).before)
     total = time.time() - start
     append_job_record(RUNS, {"job": j.name, "seed": j.seed, "objective": j.objective, "params": j.params,
                              "wall_s": round(total, 1), "stage_s": seconds})

@@ -211,9 +211,8 @@ def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[
         results.pop("vanilla")
         rows += _rows_for(common, TRANSFER, "transfer", results)
         questions.append(_question_table(j, TRANSFER, "transfer", before_t, after_t))
-    elif not j.objective and "model" not in j.params:  # the seed job: vanilla and the baselines on the transfer
-        # questions (their *before* table is the study's model's; a second model's probe has none)
-        shared = transfer_files(RUNS / "transfer-before", TRANSFER).before
+    elif not j.objective:  # the seed job: vanilla and the baselines on its model's transfer *before* table
+        shared = transfer_files(j.shared_before, TRANSFER).before
         if shared.exists():
             results = _compare(train, pd.read_parquet(shared), None, method, n_boot, seed)
             rows += _rows_for(common, TRANSFER, "transfer", results)
