@@ -12,6 +12,7 @@ disjoint training (pairs are built from these) and held-out evaluation questions
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,11 @@ from dca.data.local import LOCAL_SUFFIXES, load_local
 from dca.data.questions import (
     DataError,
     Question,
+    content_digest,
     option_letters,
     read_questions,
     save_questions,
+    set_digest,
     split_questions,
     subset,
     validate_questions,
@@ -36,9 +39,9 @@ SOURCES = (*HUB_SOURCES, "synthetic")
 
 __all__ = [
     "BUNDLED", "DEFAULT_SYNTHETIC_N", "FAMILIES", "HUB_SOURCES", "PAPER_DATASETS", "SOURCES", "DataError",
-    "Question", "dataset_names", "default_split", "hub_offline", "hub_questions", "load_hub_rows", "load_local",
-    "load_questions", "load_split_questions", "option_letters", "read_questions", "save_questions",
-    "split_questions", "synthetic_questions", "validate_questions",
+    "Question", "content_digest", "dataset_names", "default_split", "hub_offline", "hub_questions",
+    "load_hub_rows", "load_local", "load_questions", "load_split_questions", "option_letters", "read_questions",
+    "save_questions", "set_digest", "split_questions", "synthetic_questions", "validate_questions",
 ]
 
 
@@ -128,8 +131,9 @@ def load_questions(
     if source in HUB_SOURCES:
         return subset(hub_questions(source, split=split, seed=seed, origin=origin), n, seed)
     if Path(source).suffix in LOCAL_SUFFIXES:
-        origin.update(source="file", path=str(Path(source).resolve()))
-        return subset(load_local(source), n, seed)
+        questions = load_local(source)  # first: it names a missing file or a loop of links in one line
+        origin.update(source="file", path=os.path.realpath(source))
+        return subset(questions, n, seed)
     raise DataError(
         f"unknown question source {source!r}; use one of {', '.join(SOURCES)}, "
         f"or a path ending in {' or '.join(LOCAL_SUFFIXES)}"

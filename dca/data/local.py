@@ -125,7 +125,7 @@ def load_local(path: str | Path) -> list[Question]:
     Raises
     ------
     DataError
-        Unknown suffix, missing file, or a bad row (the message names the row and id).
+        Unknown suffix, missing file (or a link to none), or a bad row (the message names the row and id).
 
     Examples
     --------
@@ -138,6 +138,8 @@ def load_local(path: str | Path) -> list[Question]:
     path = Path(path)
     if path.suffix not in LOCAL_SUFFIXES:
         raise DataError(f"{path}: local question files must end in {' or '.join(LOCAL_SUFFIXES)}")
+    if path.is_symlink() and not path.exists():
+        raise DataError(f"{path}: a symbolic link that leads to no file (a loop of links, or a missing target)")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     questions = [

@@ -6,6 +6,8 @@ records; everything downstream (prompts, extraction, pairs, evaluation) consumes
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import string
 from collections.abc import Sequence
@@ -140,6 +142,34 @@ def check_question(q: Question, where: str = "") -> None:
         raise DataError(
             f"{name}: answer index {q.answer} out of range for {len(q.choices)} choices"
         )
+
+
+def content_digest(q: Question) -> str:
+    """A digest of what a question asks: its context, text and choices, not its id, answer or source.
+
+    Two files hold the same question when its digest is the same, whatever ids they give it (a file
+    without ids numbers its rows ``0``, ``1`` ...), so the digest, not the id, says whether a question
+    was trained on.
+
+    >>> a = Question("7", "2 + 2 = ?", ("3", "4"), 1)
+    >>> content_digest(a) == content_digest(Question("q1", "2 + 2 = ?", ("3", "4"), 0, source="x.csv"))
+    True
+    >>> content_digest(a) == content_digest(Question("7", "2 + 3 = ?", ("3", "4"), 1))
+    False
+    """
+    payload = json.dumps([q.context or "", q.question, list(q.choices)], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def set_digest(questions: Sequence[Question]) -> str:
+    """A digest of a question set's contents in order (:func:`content_digest` of each), ids left out.
+
+    >>> qs = [Question("0", "x?", ("a", "b"), 0), Question("1", "y?", ("a", "b"), 1)]
+    >>> set_digest(qs) == set_digest([Question("p", "x?", ("a", "b"), 0), Question("q", "y?", ("a", "b"), 1)])
+    True
+    """
+    joined = "\n".join(content_digest(q) for q in questions)
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
 
 
 def validate_questions(questions: Sequence[Question]) -> None:

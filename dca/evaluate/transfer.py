@@ -7,7 +7,16 @@ questions from elsewhere: :func:`run` (``python -m dca transfer questions=common
 model (*before*) and with the run's adapter (*after*), with stage 1's prompt and reply length, and
 compares every metric on the questions parsed in both, with paired bootstrap intervals, exactly as
 the evaluation stage does. Its rows go to the results store under their own run key
-(``<run_dir>/transfer/<source>``), with ``dataset`` the transfer source.
+(``<run_dir>/transfer/<source>``, :func:`folder_name`), with ``dataset`` the transfer source.
+
+A question is known by what it asks (:func:`dca.data.content_digest`: its context, text and choices),
+not by its id: a transfer question that is one of the run's training questions is refused whatever
+ids the two files give it, and a local file's folder carries a digest of its questions, so two files
+of the same name do not share one.
+
+The order of the writes is the contract, as in the evaluation stage: the metrics' provenance, which
+marks the stage done, comes last, after the rows are in the store; a kill between any two writes
+leaves the stage not done, and a skipped stage puts its rows back when the store lost them.
 
 The questions are drawn with ``question_seed``, not the run's seed, so every run and every seed of an
 experiment is judged on the same transfer questions, and the *before* table, which depends only on
@@ -27,10 +36,10 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from dca.config import N_BOOT, SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, positive
-from dca.data import load_questions
-from dca.evaluate.stage import check_answer_with, compare, fingerprint_exclude, result_rows
+from dca.data import LOCAL_SUFFIXES, content_digest, load_local, load_questions, read_questions, set_digest
+from dca.evaluate.stage import _row_set, check_answer_with, compare, fingerprint_exclude, result_rows
 from dca.extract.stage import ExtractConfig, extract_table, load_stage1, summarize
-from dca.runs import artifacts, distributed, results
+from dca.runs import artifacts, distributed, faults, results
 from dca.runs.artifacts import RunFolder
 
 
@@ -68,6 +77,10 @@ class TransferConfig(StageConfig):
         check_dtype(self)
         if not self.questions.strip():
             raise ConfigError("questions= is empty; name a question source (e.g. commonsenseqa)")
+        try:
+            results.check_store(self.results_store)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
 
 
 def source_slug(source: str) -> str:
@@ -76,8 +89,21 @@ def source_slug(source: str) -> str:
     >>> source_slug("commonsenseqa"), source_slug("data/my questions.jsonl")
     ('commonsenseqa', 'my_questions')
     """
-    name = Path(source).stem if source.endswith((".jsonl", ".csv")) else source
+    name = Path(source).stem if source.endswith(LOCAL_SUFFIXES) else source
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "questions"
+
+
+def folder_name(source: str) -> str:
+    """The name of a source's transfer folder: a dataset's name as it is (``commonsenseqa``), a local
+    file's :func:`source_slug` with a digest of its questions' contents (:func:`dca.data.set_digest`),
+    so ``a/set.jsonl`` and ``b/set.jsonl`` get folders of their own unless they ask the same questions.
+
+    >>> folder_name("commonsenseqa")
+    'commonsenseqa'
+    """
+    if Path(source).suffix not in LOCAL_SUFFIXES:
+        return source_slug(source)
+    return f"{source_slug(source)}-{set_digest(load_local(source))[:10]}"
 
 
 @dataclass(frozen=True)
@@ -108,8 +134,9 @@ class TransferFiles:
 
 
 def transfer_files(run_dir: str | Path, source: str) -> TransferFiles:
-    """The transfer artifacts of ``run_dir`` for ``source``: ``run_dir/transfer/<source>/``."""
-    return TransferFiles(RunFolder(run_dir), source_slug(source))
+    """The transfer artifacts of ``run_dir`` for ``source``: ``run_dir/transfer/<folder_name(source)>/``
+    (a local file is read for its digest)."""
+    return TransferFiles(RunFolder(run_dir), folder_name(source))
 
 
 def before_fingerprint(config: TransferConfig, stage1_params: dict[str, Any]) -> str:
@@ -145,12 +172,40 @@ def _ask(model_name: str, adapter: Path | None, questions: list[Any], params: di
     return table
 
 
+def training_overlap(questions: list[Any], run_folder: RunFolder, stage1: pd.DataFrame) -> list[Any]:
+    """The ``questions`` that ask what one of the run's training questions asks (by
+    :func:`dca.data.content_digest`, whatever their ids)."""
+    train_ids = set(stage1.loc[stage1["split"] == "train", "id"].astype(str))
+    trained = {content_digest(q) for q in read_questions(run_folder.require("questions")) if q.id in train_ids}
+    return [q for q in questions if content_digest(q) in trained]
+
+
+def store_rows(config: TransferConfig, files: TransferFiles, params: dict[str, Any],
+               result: dict[str, Any]) -> pd.DataFrame:
+    """The result rows of one transfer evaluation, keyed by the real path of its folder."""
+    return result_rows(result, run=results.run_key(files.folder), model=params["model"], dataset=config.questions,
+                       seed=params["seed"], profile=config.profile)
+
+
+def ensure_rows(config: TransferConfig, files: TransferFiles, params: dict[str, Any]) -> bool:
+    """Append a finished transfer's rows to the store when they are not there (the store was removed,
+    replaced, or is another file than last time); True when rows were appended."""
+    want = store_rows(config, files, params, json.loads(files.metrics.read_text()))
+    have = results.read_store(config.results_store)
+    have = have[have["run"].map(results.run_key) == results.run_key(files.folder)]
+    if _row_set(have) == _row_set(want):
+        return False
+    results.append(config.results_store, want)
+    return True
+
+
+@artifacts.holding_run_lock
 def run(config: TransferConfig, *, progress: bool = True, force: bool = False) -> Path:
     """Ask the transfer questions before and after training and compare; returns the metrics file.
 
     Each of the two tables and the metrics is skipped when it exists for the same inputs (unless
-    ``force``). Fails naming the overlap when a transfer question is one of the run's training
-    questions.
+    ``force``); a skipped stage whose rows the store lost writes them again. Fails naming the overlap,
+    before any model work, when a transfer question asks what one of the run's training questions asks.
     """
     run_folder = artifacts.RunFolder(config.run_dir)
     stage1 = load_stage1(run_folder.path)
@@ -163,15 +218,18 @@ def run(config: TransferConfig, *, progress: bool = True, force: bool = False) -
     fp_metrics = config.fingerprint(exclude=fingerprint_exclude(
         config, "run_dir", "batch_size", "device", "results_store", "profile")) + fp_after
     if not force and artifacts.is_done(files.metrics, fp_metrics):
+        if distributed.is_main_process():
+            ensure_rows(config, files, params)
         return files.metrics
 
     distributed.init_process_group()
     questions = load_questions(config.questions, n=config.n_questions, seed=config.question_seed)
-    trained_on = set(stage1.loc[stage1["split"] == "train", "id"].astype(str))
-    overlap = [q.id for q in questions if str(q.id) in trained_on]
+    overlap = training_overlap(questions, run_folder, stage1)
     if overlap:
+        first = overlap[0]
         raise ConfigError(f"questions={config.questions!r}: {len(overlap)} of its questions are training questions "
-                          f"of {run_folder.path} (e.g. {overlap[0]!r}); transfer needs questions the adapter never saw")
+                          f"of {run_folder.path} (e.g. id {first.id!r}: {first.question[:60]!r}); transfer needs "
+                          "questions the adapter never saw")
     timings: dict[str, float] = {}
     tables: dict[str, pd.DataFrame] = {}
     for name, path, fingerprint, with_adapter in (("before", files.before, fp_before, None),
@@ -184,21 +242,24 @@ def run(config: TransferConfig, *, progress: bool = True, force: bool = False) -
                             base=tables.get("before"))
         timings[name] = round(time.perf_counter() - start, 2)
         if distributed.is_main_process():
+            faults.checkpoint(f"transfer:before-{name}")
             artifacts.write_parquet(path, tables[name])
             artifacts.write_provenance(path, artifacts.provenance(
                 "transfer", config.to_dict(), fingerprint, model=params["model"], adapter=str(with_adapter or ""),
                 questions=config.questions, seconds=timings[name]))
+            faults.checkpoint(f"transfer:after-{name}")
     if distributed.is_main_process():
+        # metrics.json, the rows, and last the provenance that marks the stage done
         result = compare(tables["before"], tables["after"], n_boot=config.n_boot, seed=config.seed)
         result["summary_before"], result["summary_after"] = summarize(tables["before"]), summarize(tables["after"])
         record = artifacts.provenance("transfer", config.to_dict(), fp_metrics, model=params["model"],
                                       trained_on=params["dataset"], questions=config.questions,
                                       seed=params["seed"], seconds=timings)
         artifacts.write_json(files.metrics, result)
+        faults.checkpoint("transfer:after-metrics")
+        results.append(config.results_store, store_rows(config, files, params, result))
+        faults.checkpoint("transfer:after-store")
         artifacts.write_provenance(files.metrics, record)
-        rows = result_rows(result, run=str(files.folder), model=params["model"], dataset=config.questions,
-                           seed=params["seed"], profile=config.profile)
-        results.append(config.results_store, rows)
     distributed.barrier()
     return files.metrics
 

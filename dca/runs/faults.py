@@ -8,7 +8,10 @@ the final tables with an uninterrupted run's.
 Points: ``extract:before-write``, ``pairs:before-write``, ``train:step-N`` (after optimiser step N),
 ``evaluate:before-write``, ``evaluate:after-eval`` (the trained model's table and its provenance
 written), ``evaluate:after-metrics`` (``metrics.json`` written), ``evaluate:after-store`` (the rows
-appended to the results store, before the provenance that marks the stage done).
+appended to the results store, before the provenance that marks the stage done);
+``transfer:before-before`` / ``transfer:after-before`` and ``transfer:before-after`` /
+``transfer:after-after`` (around the write of the base model's and of the trained model's table),
+``transfer:after-metrics``, ``transfer:after-store``.
 """
 
 from __future__ import annotations
