@@ -2,14 +2,16 @@
 
 The package lives in ``ROOT/dca``; profiles, the book's pages and data, the notebooks and committed
 results sit beside it. Run folders (``runs/...``) are relative to the working directory instead, which
-the book and the notebooks set to :data:`ROOT` (:func:`dca.runs.artifacts.enter_repo_root`). What is
-computed once per machine (converted models, offline datasets, content hashes) lies in
+the book and the notebooks set to :data:`ROOT` (:func:`dca.runs.artifacts.enter_repo_root`), as do the
+experiments' runners and collectors wherever they are started (:func:`at_root`). What is computed once per machine (converted models, offline datasets, content hashes) lies in
 :func:`cache_dir`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 #: The repository root (the folder holding ``dca/``, ``profiles/``, ``book/``, ``notebooks/``).
@@ -50,3 +52,30 @@ def hash_cache_file() -> Path:
         instead: a deprecated alias, still accepted (set ``DCA_CACHE`` to move the whole cache).
     """
     return Path(os.environ.get(HASH_CACHE_ENV) or cache_dir() / "content-hashes.json")
+
+
+@contextlib.contextmanager
+def at_root() -> Iterator[Path]:
+    """Work from :data:`ROOT` while the block runs, then go back to the folder it started in.
+
+    The experiments name their run folders relative to the repository root (``runs/study/...``):
+    their runners and collectors read them from there, wherever the command was started.
+
+    Yields
+    ------
+    pathlib.Path
+        :data:`ROOT`.
+
+    >>> here = Path.cwd()
+    >>> with at_root() as root:
+    ...     Path.cwd() == root
+    True
+    >>> Path.cwd() == here
+    True
+    """
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        yield ROOT
+    finally:
+        os.chdir(here)

@@ -256,3 +256,64 @@ def test_collect_with_no_finished_job_says_so_and_leaves_the_files(tmp_path, mon
     monkeypatch.setattr(study_results, "collect", lambda n_boot=0: None)
     assert study.main(["collect"]) == 0
     assert "no finished job" in capsys.readouterr().out
+
+
+def test_collect_reads_the_runs_from_the_repository_root_wherever_it_is_started(finished, tmp_path, monkeypatch):
+    """The study's run folders are relative to the repository root (here a temporary one); collect
+    started from another folder still finds them."""
+    from pathlib import Path
+
+    from dca import paths
+
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    for module in (study, study_results):
+        monkeypatch.setattr(module, "RUNS", Path("runs"))
+    monkeypatch.setattr(study, "SHARED_BEFORE", Path("runs/transfer-before"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    data = collect_into(tmp_path / "data", monkeypatch)
+    assert Path.cwd() == elsewhere  # back where it started
+    results = pd.read_csv(data / "r.csv")
+    assert {"seed0", "seed0-dca", "seed2-rpo"} <= set(results["job"])
+
+
+def test_a_job_that_cannot_be_read_is_named_and_the_others_are_collected(finished, tmp_path, monkeypatch, capsys):
+    """A cut-short table, a corrupt provenance, cut-short and job-less lines in jobs.jsonl: one line
+    per damaged job, every other job collected."""
+    runs = finished
+    (runs / "seed0-rpo" / "eval.parquet").write_bytes((runs / "seed0-rpo" / "eval.parquet").read_bytes()[:300])
+    (runs / "seed1-dca" / "stage1.parquet.provenance.json").write_text('{"params": {"mod')
+    (runs / "jobs.jsonl").write_text(json.dumps({"job": "seed2-dca", "wall_s": 5.0, "commit": "c" * 40}) + "\n"
+                                     + json.dumps({"wall_s": 1.0}) + "\n" + '{"job": "seed2-rp\n')
+    data = tmp_path / "data"
+    data.mkdir()
+    committed = pd.DataFrame([{**{c: "" for c in study_results.COLUMNS}, "job": "seed0-rpo", "value": 1.5}])
+    committed.to_csv(data / "r.csv", index=False)
+    capsys.readouterr()
+    collect_into(data, monkeypatch)
+    err = capsys.readouterr().err.strip().splitlines()
+    skipped = [line for line in err if line.startswith("collect: job ")]
+    assert len(skipped) == 2 and "seed0-rpo" in skipped[0] and "seed1-dca" in skipped[1]
+    assert sum("jobs.jsonl: line(s) 2, 3 are not job records" in line for line in err) == 1
+    results = pd.read_csv(data / "r.csv")
+    jobs = set(results["job"])
+    assert "seed1-dca" not in jobs and {"seed0", "seed0-dca", "seed1-rpo", "seed2-dca", "seed2-rpo"} <= jobs
+    assert list(results.loc[results["job"] == "seed0-rpo", "value"]) == [1.5]  # its committed rows kept
+    assert (results.loc[results["job"] == "seed2-dca", "commit"] == "c" * 40).all()
+
+
+def test_a_source_without_usable_training_replies_gives_nan_baselines(finished, tmp_path, monkeypatch):
+    runs = finished
+    stage1 = pd.read_parquet(runs / "seed0" / "stage1.parquet")
+    stage1.loc[(stage1["source"] == "beta") & (stage1["split"] == "train"), "parse_ok"] = False
+    stage1.to_parquet(runs / "seed0" / "stage1.parquet")
+    data = collect_into(tmp_path / "data", monkeypatch)
+    results = pd.read_csv(data / "r.csv")
+    seed = results[(results["job"] == "seed0") & (results["dataset"] == "beta") & (results["split"] == "heldout")]
+    constant = seed[seed["method"] == "constant"]
+    assert len(constant) and constant["value"].isna().all() and (constant["n"] == 0).all()
+    say_ci = seed[(seed["method"] == "say_ci") & (seed["metric"] == "mean_abs_eps")]
+    assert say_ci["value"].notna().all()  # round(C_i) needs no training
+    alpha = results[(results["job"] == "seed0") & (results["dataset"] == "alpha") & (results["method"] == "isotonic")]
+    assert alpha["value"].notna().any()

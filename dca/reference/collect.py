@@ -32,9 +32,9 @@ from typing import Any
 import pandas as pd
 
 from dca.config import N_BOOT, SEED
-from dca.evaluate.baselines import baseline_cv, constant_summary
+from dca.evaluate.baselines import BASELINES, baseline_cv, constant_summary
 from dca.evaluate.baselines import usable as _usable
-from dca.paths import ROOT
+from dca.paths import ROOT, at_root
 from dca.reference.jobs import JOBS, RUNS, Job, is_finished
 from dca.reference.rows import collect_jobs, distinct_share, last_record, metric_rows, triple
 from dca.runs import artifacts
@@ -89,8 +89,10 @@ def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[
         results = {"vanilla": metric_rows(triple(vv), None, n_boot, seed),
                    method: metric_rows(triple(bb), triple(aa), n_boot, seed)}
         if j.kind == "seed":  # the baselines need no training: once per seed, on every parsed vanilla reply
-            for name, c_v in baseline_cv(tr, vv).items():
-                results[name] = metric_rows(triple(vv), (c_v, *triple(vv)[1:]), n_boot, seed)
+            stated = baseline_cv(tr, vv)
+            for name in BASELINES:  # one with no training reply to fit on: NaN rows with n 0
+                results[name] = (metric_rows(triple(vv), (stated[name], *triple(vv)[1:]), n_boot, seed)
+                                 if name in stated else metric_rows(triple(vv.iloc[0:0]), None, n_boot, seed))
         extra = {"vanilla": vv, method: aa}
         for m, res in results.items():
             frame = extra.get(m)
@@ -148,9 +150,11 @@ def training_rows(j: Job) -> pd.DataFrame:
 
 
 def collect(n_boot: int = N_BOOT) -> Path | None:
-    """Write the three results files from every finished job (unfinished ones are skipped)."""
-    return collect_jobs(JOBS, finished=is_finished, job_rows=job_rows, training_rows=training_rows,
-                        files=(RESULTS, QUESTIONS, TRAINING), columns=COLUMNS, n_boot=n_boot)
+    """Write the three results files from every finished job (unfinished ones are skipped); the run
+    folders are read from the repository root, wherever this is called from."""
+    with at_root():
+        return collect_jobs(JOBS, finished=is_finished, job_rows=job_rows, training_rows=training_rows,
+                            files=(RESULTS, QUESTIONS, TRAINING), columns=COLUMNS, n_boot=n_boot)
 
 
 def read_results(path: str | Path = RESULTS) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -67,15 +68,55 @@ def append_job_record(runs: Path, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
+_WARNED: set[tuple[str, tuple[int, ...]]] = set()
+
+
 def job_records(runs: Path) -> list[dict[str, Any]]:
-    """Every record a runner appended to ``runs/jobs.jsonl`` (one per finished call), oldest first."""
+    """Every record a runner appended to ``runs/jobs.jsonl`` (one per finished call), oldest first.
+
+    A line that is not a JSON object naming its ``job`` (one cut short by a lost machine, one edited
+    by hand) is left out, and named in one line on stderr.
+    """
     path = runs / "jobs.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    if not path.exists():
+        return []
+    records, bad = [], []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("job"), str):
+            records.append(record)
+        else:
+            bad.append(number)
+    if bad and (str(path), tuple(bad)) not in _WARNED:  # once, though every job reads the file
+        _WARNED.add((str(path), tuple(bad)))
+        print(f"warning: {path}: line(s) {', '.join(map(str, bad))} are not job records (cut short or edited); "
+              "left out", file=sys.stderr)
+    return records
 
 
 def last_record(runs: Path, job: str) -> dict[str, Any]:
     """The newest record of ``job`` in ``runs/jobs.jsonl`` (``{}`` when the runner recorded none)."""
-    return dict(next((r for r in reversed(job_records(runs)) if r["job"] == job), {}))
+    return dict(next((r for r in reversed(job_records(runs)) if r.get("job") == job), {}))
+
+
+#: What reading a job's folder raises when a file in it is damaged or missing: cut-short tables
+#: (``pyarrow``'s errors are ``ValueError``\ s), JSON that does not parse, a record without a key.
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, IndexError)
+
+
+def unreadable(err: BaseException) -> str:
+    """One line for a job that could not be read: the error's type and its first line.
+
+    >>> unreadable(KeyError("job"))
+    "KeyError: 'job'"
+    """
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def collect_jobs(jobs: Iterable[Any], *, finished: Callable[[Any], bool],
@@ -86,12 +127,13 @@ def collect_jobs(jobs: Iterable[Any], *, finished: Callable[[Any], bool],
     questions, training).
 
     ``job_rows(job, n_boot=...)`` gives a job's tidy metric rows and its per-question table,
-    ``training_rows(job)`` its training log; unfinished jobs are skipped. A job's rows replace that
-    job's rows in each file; the rows of every other job (finished on another machine, committed) are
-    kept, so collecting on a machine that ran one job never drops the others. The rows are ordered as
-    ``jobs`` is (jobs the list does not name last). Each file is replaced atomically (an interrupted
-    collection leaves the previous files whole). Returns the results file, or None when no job has
-    finished here (then nothing is written).
+    ``training_rows(job)`` its training log; unfinished jobs are skipped, and so is a job whose files
+    cannot be read (:data:`UNREADABLE`), named in one line on stderr. A job's rows replace that job's
+    rows in each file; the rows of every other job (finished on another machine, committed, or not
+    readable here) are kept, so collecting on a machine that ran one job never drops the others. The
+    rows are ordered as ``jobs`` is (jobs the list does not name last). Each file is replaced
+    atomically (an interrupted collection leaves the previous files whole). Returns the results file,
+    or None when no job has finished here, or none could be read (then nothing is written).
     """
     jobs = list(jobs)
     done = [j for j in jobs if finished(j)]
@@ -99,13 +141,22 @@ def collect_jobs(jobs: Iterable[Any], *, finished: Callable[[Any], bool],
         return None
     rows: list[dict[str, Any]] = []
     questions, training = [], []
+    names: set[str] = set()  # the jobs read here: their rows replace theirs in the files
     for j in done:
-        r, q = job_rows(j, n_boot=n_boot)
+        try:
+            r, q = job_rows(j, n_boot=n_boot)
+            t = training_rows(j)
+        except UNREADABLE as err:
+            print(f"collect: job {getattr(j, 'name', j)} skipped, its files cannot be read ({unreadable(err)})",
+                  file=sys.stderr)
+            continue
         rows += r
         questions.append(q)
-        training.append(training_rows(j))
+        training.append(t)
+        names.add(j.name)
+    if not names:
+        return None
     order = {j.name: k for k, j in enumerate(jobs)}
-    names = {j.name for j in done}
     results, questions_file, training_file = files
     results.parent.mkdir(parents=True, exist_ok=True)
     for path, frames, digits in ((results, [pd.DataFrame(rows, columns=list(columns))], "%.6g"),

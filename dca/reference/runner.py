@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from dca import pipeline
-from dca.paths import ROOT
+from dca.paths import ROOT, at_root
 from dca.reference.jobs import JOBS, PROFILE, RUNS, SEEDS, Job, is_finished, job
 from dca.reference.rows import append_job_record
 from dca.runs import artifacts
@@ -103,6 +103,13 @@ def run_job(j: Job) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m dca.reference``: run, list or collect, from the repository root (where
+    ``runs/reference`` is) wherever it is started."""
+    with at_root():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dca.reference", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run the jobs that have not finished")

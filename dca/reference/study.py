@@ -54,7 +54,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dca.paths import ROOT
+from dca.paths import ROOT, at_root
 from dca.reference.rows import append_job_record
 from dca.runs import artifacts
 
@@ -303,6 +303,13 @@ def run_job(j: Job) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m dca.reference.study``: run, list, collect or diagnose, from the repository root
+    (where ``runs/study`` is) wherever it is started."""
+    with at_root():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dca.reference.study", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run the jobs that have not finished")

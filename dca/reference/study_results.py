@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from dca.config import N_BOOT, SEED
-from dca.evaluate.baselines import baseline_cv
+from dca.evaluate.baselines import BASELINES, baseline_cv
 from dca.evaluate.baselines import usable as _usable
 from dca.evaluate.metrics import METRICS
-from dca.paths import ROOT
+from dca.paths import ROOT, at_root
 from dca.reference.rows import collect_jobs, distinct_share, last_record, metric_rows, triple
 from dca.reference.study import JOBS, RUNS, TRANSFER, Job, is_finished
 from dca.runs import artifacts
@@ -156,8 +156,10 @@ def _compare(train: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame | No
         results[method]["letter_changed"] = {"value": 100.0 * float((b["letter"].to_numpy() != a["letter"].to_numpy()).mean())
                                              if len(b) else math.nan, "n": len(b)}
     else:
-        for name, c_v in baseline_cv(train[_usable(train)], vanilla).items():
-            results[name] = metric_rows(triple(vanilla), (c_v, *triple(vanilla)[1:]), n_boot, seed)
+        stated = baseline_cv(train[_usable(train)], vanilla)
+        for name in BASELINES:  # one with no training reply to fit on: NaN rows with n 0
+            results[name] = (metric_rows(triple(vanilla), (stated[name], *triple(vanilla)[1:]), n_boot, seed)
+                             if name in stated else metric_rows(triple(vanilla.iloc[0:0]), None, n_boot, seed))
     for m, (parsed, every) in frames.items():
         k, share = distinct_share(parsed["c_v"].to_numpy(float))
         results[m]["distinct_cv"] = {"value": k, "n": len(parsed)}
@@ -261,9 +263,11 @@ def training_rows(j: Job) -> pd.DataFrame:
 
 
 def collect(n_boot: int = N_BOOT) -> Path | None:
-    """Write the three results files from every finished job (unfinished ones are skipped)."""
-    return collect_jobs(JOBS, finished=is_finished, job_rows=job_rows, training_rows=training_rows,
-                        files=(RESULTS, QUESTIONS, TRAINING), columns=COLUMNS, n_boot=n_boot)
+    """Write the three results files from every finished job (unfinished ones are skipped); the run
+    folders are read from the repository root, wherever this is called from."""
+    with at_root():
+        return collect_jobs(JOBS, finished=is_finished, job_rows=job_rows, training_rows=training_rows,
+                            files=(RESULTS, QUESTIONS, TRAINING), columns=COLUMNS, n_boot=n_boot)
 
 
 def read(path: str | Path = RESULTS) -> pd.DataFrame:
