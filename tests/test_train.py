@@ -511,3 +511,71 @@ def test_lora_layers_beyond_the_model_names_the_value(tmp_path, tiny_model_dir):
         train_adapter(tiny_config(tmp_path, tiny_model_dir, max_steps=1, lora_layers=3))
     with pytest.raises(ConfigError, match="lora_layers"):
         TrainConfig.from_dict({"lora_layers": -1})
+
+
+def test_sft_refuses_the_parameters_it_does_not_read(capsys):
+    """SFT reads none of DPO's parameters: set away from their defaults they would enter the adapter's
+    fingerprint and the job's label without changing the training; the CLI refuses them in one line."""
+    with pytest.raises(ConfigError, match=r"method='sft' does not read beta=9.0, loss_type='dpop', sft_weight=5.0"):
+        TrainConfig.from_dict({"method": "sft", "loss_type": "dpop", "sft_weight": 5, "beta": 9})
+    with pytest.raises(ConfigError, match="dpop_lambda=3.0 is read by loss_type='dpop' only"):
+        TrainConfig.from_dict({"dpop_lambda": 3})
+    assert TrainConfig.from_dict({"method": "sft", "beta": 0.1}).method == "sft"  # the default is no choice
+    assert TrainConfig.from_dict({"loss_type": "dpop", "dpop_lambda": 3}).dpop_lambda == 3
+    assert main(["train", "method=sft", "loss_type=dpop", "sft_weight=5", "beta=9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: method='sft' does not read") and "\n" not in err
+
+
+def test_init_adapter_may_not_be_the_runs_own_output(tmp_path, capsys):
+    """Starting from the adapter the run itself writes would train on top of the last result at every
+    rerun (its fingerprint, which includes the init adapter's, never matches)."""
+    run_dir = tmp_path / "run"
+    (run_dir / "adapter").mkdir(parents=True)
+    (run_dir / "adapter" / "adapter_config.json").write_text("{}")
+    for own in (run_dir / "adapter", run_dir / "checkpoints" / "checkpoint-2", run_dir / ".." / "run" / "adapter"):
+        with pytest.raises(ConfigError, match=r"this run's"):
+            TrainConfig.from_dict({"run_dir": str(run_dir), "init_adapter": str(own)})
+    capsys.readouterr()
+    assert main(["train", f"run_dir={run_dir}", f"init_adapter={run_dir}/adapter"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is this run's own adapter" in err and "\n" not in err
+    other = tmp_path / "other" / "adapter"
+    other.mkdir(parents=True)
+    (other / "adapter_config.json").write_text("{}")
+    assert TrainConfig.from_dict({"run_dir": str(run_dir), "init_adapter": str(other)}).init_adapter == str(other)
+
+
+def _train(args: list[str], fault: str | None = None) -> int:
+    from tests.test_pipeline import _run
+
+    return _run(["train", *args], fault=fault)
+
+
+@pytest.mark.slow
+def test_sft_killed_at_random_points_reruns_to_the_same_adapter(tmp_path, tiny_model_dir):
+    """``kill -9`` of ``train method=sft`` at random optimiser steps and between its writes; each rerun
+    ends with the losses, log and adapter weights of an uninterrupted run."""
+    from safetensors.torch import load_file
+
+    def args(run_dir):
+        return [f"run_dir={run_dir}", f"model={tiny_model_dir}", "method=sft", "max_steps=4", "batch_size=2",
+                "save_steps=2", "logging_steps=1", "max_length=128", "learning_rate=5e-3", "lora_r=4",
+                "lora_alpha=8", "precision=fp32"]
+
+    clean = tmp_path / "clean"
+    write_pairs(clean)
+    assert _train(args(clean)) == 0
+    want = load_file(str(clean / "adapter" / "adapter_model.safetensors"))
+    points = [f"train:step-{s}" for s in sorted(random.Random(36).sample(range(1, 5), 2))]
+    for point in (*points, "train:before-write", "train:after-adapter"):
+        run_dir = tmp_path / point.replace(":", "-")
+        write_pairs(run_dir)
+        assert _train(args(run_dir), fault=point) == -9, point  # killed there
+        assert not artifacts.provenance_path(run_dir / "adapter").exists(), point  # not marked done
+        assert _train(args(run_dir)) == 0, f"rerun after a kill at {point}"
+        assert losses(run_dir) == pytest.approx(losses(clean), rel=1e-5), point
+        got = load_file(str(run_dir / "adapter" / "adapter_model.safetensors"))
+        assert got.keys() == want.keys()
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-6, msg=f"{point}: {key}")

@@ -6,6 +6,8 @@ tests) it does nothing. The tests kill a full run with SIGKILL at each point, re
 the final tables with an uninterrupted run's.
 
 Points: ``extract:before-write``, ``pairs:before-write``, ``train:step-N`` (after optimiser step N),
+``train:before-write`` (training done, nothing written), ``train:after-adapter`` (the adapter written,
+not yet its provenance),
 ``evaluate:before-write``, ``evaluate:after-eval`` (the trained model's table and its provenance
 written), ``evaluate:after-metrics`` (``metrics.json`` written), ``evaluate:after-store`` (the rows
 appended to the results store, before the provenance that marks the stage done);

@@ -31,6 +31,23 @@ def is_complete(checkpoint: Path) -> bool:
     return unreadable_safetensors(checkpoint) is None
 
 
+def is_final(checkpoint: str | Path) -> bool:
+    """Whether a (complete) checkpoint was saved at its run's last optimiser step: its
+    ``trainer_state.json`` has ``global_step`` at ``max_steps``.
+
+    A run killed after that step but before the adapter was written has nothing left to train;
+    resuming from such a checkpoint, ``transformers`` would still train one step more.
+
+    >>> import tempfile
+    >>> c = Path(tempfile.mkdtemp())
+    >>> _ = (c / "trainer_state.json").write_text('{"global_step": 4, "max_steps": 4}')
+    >>> is_final(c)
+    True
+    """
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    return int(state.get("max_steps") or 0) > 0 and int(state.get("global_step") or 0) >= int(state["max_steps"])
+
+
 def last_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
     """The newest *complete* checkpoint of a run with this fingerprint, or None.
 

@@ -9,18 +9,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Literal
 
 from dca.config import SEED, ConfigError, StageConfig, at_most, check_model, in_range, positive
 from dca.runs import artifacts
 
-__all__ = ["ALL_LINEAR", "MIN_EPOCHS", "TrainConfig"]
+__all__ = ["ALL_LINEAR", "DPO_ONLY", "MIN_EPOCHS", "TrainConfig"]
 
 #: The linear layers of a decoder block LoRA adapts by default (the attention and MLP projections).
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 #: The smallest fraction of a pass over the pairs ``epochs`` may ask for (below it: a typo such as 1e-300).
 MIN_EPOCHS = 0.01
+#: The parameters only DPO reads: SFT (``method="sft"``) refuses them away from their defaults, since
+#: they would change the adapter's fingerprint and the job's label but not its training.
+DPO_ONLY = ("beta", "loss_type", "sft_weight", "dpop_lambda", "precompute_ref", "init_adapter")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,8 +199,10 @@ class TrainConfig(StageConfig):
             raise ConfigError(f"answer_kl_weight={self.answer_kl_weight!r} needs method='sft' and "
                               f"loss_tokens='number' (got method={self.method!r}, loss_tokens={self.loss_tokens!r}): "
                               "it holds the answer letter that only that loss leaves free")
+        self._check_ignored()
         if not 0.0 < self.pair_fraction <= 1.0:
             raise ConfigError(f"pair_fraction={self.pair_fraction!r} must lie in (0, 1]")
+        self._check_init_adapter_is_not_this_runs()
         if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").is_file():
             raise ConfigError(f"init_adapter={self.init_adapter!r} is not an adapter folder (no adapter_config.json "
                               "in it); train that run first (notebook 03 or `python -m dca train`)")
@@ -227,6 +233,33 @@ class TrainConfig(StageConfig):
         if not self.target_modules:
             raise ConfigError("target_modules is empty; name at least one module (e.g. q_proj,v_proj)")
         check_model(self)
+
+    def _check_ignored(self) -> None:
+        """Refuse a parameter the chosen objective does not read (set away from its default)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        if self.method == "sft":
+            ignored = [f"{name}={getattr(self, name)!r}" for name in DPO_ONLY if getattr(self, name) != defaults[name]]
+            if ignored:
+                raise ConfigError(f"method='sft' does not read {', '.join(ignored)} (DPO's parameters); leave them "
+                                  "out, or train with method='dpo'")
+        if self.loss_type != "dpop" and self.dpop_lambda != defaults["dpop_lambda"]:
+            raise ConfigError(f"dpop_lambda={self.dpop_lambda!r} is read by loss_type='dpop' only "
+                              f"(got loss_type={self.loss_type!r}); leave it out, or set loss_type=dpop")
+
+    def _check_init_adapter_is_not_this_runs(self) -> None:
+        """Refuse an ``init_adapter`` that this run writes (its adapter or a checkpoint): every rerun
+        would start from the last result, and its fingerprint would never match."""
+        if not self.init_adapter:
+            return
+        start = Path(os.path.realpath(self.init_adapter))
+        run = artifacts.RunFolder(self.run_dir)
+        for what, own in (("is this run's own adapter", run.adapter),
+                          ("lies in this run's checkpoints", run.checkpoints)):
+            own = Path(os.path.realpath(own))
+            if start == own or own in start.parents:
+                raise ConfigError(f"init_adapter={self.init_adapter!r} {what} (run_dir="
+                                  f"{self.run_dir!r}): every rerun would train on top of the last result; start "
+                                  "from another run's adapter")
 
     def train_fingerprint(self, pairs: Path) -> str:
         """Fingerprint of the adapter: the parameters that change the weights plus the pairs' fingerprint."""

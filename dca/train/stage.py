@@ -27,6 +27,7 @@ adapter's config and layers), :mod:`dca.train.checkpoints` (resuming), :mod:`dca
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import Any
 
 from dca.config import ConfigError
 from dca.runs import artifacts
-from dca.train.checkpoints import clear_checkpoints, last_checkpoint
+from dca.train.checkpoints import clear_checkpoints, is_final, last_checkpoint
 from dca.train.config import ALL_LINEAR, MIN_EPOCHS, TrainConfig  # noqa: F401 (re-exported)
 from dca.train.data import heldout_records, pairs_dataset, sft_dataset, subset_by_question, total_steps
 from dca.train.log import read_train_log  # noqa: F401 (re-exported: dca.train.stage.read_train_log)
@@ -126,6 +127,23 @@ def mean_train_loss(log_history: list[dict[str, Any]]) -> float | None:
             steps += entry["step"] - previous
             previous = entry["step"]
     return total / steps if steps else None
+
+
+def restore_final(trainer: Any, checkpoint: str) -> Any:
+    """The training result of a run killed after its last step (:func:`dca.train.checkpoints.is_final`):
+    the final checkpoint's adapter weights and log history, loaded into ``trainer`` without a step more.
+
+    Returns
+    -------
+    transformers.trainer_utils.TrainOutput
+        The global step, the mean loss over every step, and no timing (nothing ran).
+    """
+    from transformers.trainer_callback import TrainerState
+    from transformers.trainer_utils import TrainOutput
+
+    trainer._load_from_checkpoint(checkpoint)
+    trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+    return TrainOutput(trainer.state.global_step, mean_train_loss(trainer.state.log_history) or math.nan, {})
 
 
 def check_same_model(config: TrainConfig, run_dir: Path) -> None:
@@ -244,7 +262,7 @@ def train_adapter(config: TrainConfig, callbacks: list | None = None, force: boo
         dpo_prefix.install(trainer.model.get_base_model())  # on top of TRL's fused LM head
     if config.method == "dpo" and heldout and not args.precompute_ref_log_probs:
         heldout_reference_once(trainer)
-    result = trainer.train(resume_from_checkpoint=last)
+    result = restore_final(trainer, last) if last and is_final(last) else trainer.train(resume_from_checkpoint=last)
 
     if trainer.accelerator.is_main_process:
         trainable, total = trainer.model.get_nb_trainable_parameters()
@@ -262,13 +280,15 @@ def train_adapter(config: TrainConfig, callbacks: list | None = None, force: boo
             packed_dropout_layers=packed_dropouts,
             **_shared_prefix_record(trainer.model.get_base_model()),
         )
+        faults.checkpoint("train:before-write")
         artifacts.write_jsonl(run.train_log, trainer.state.log_history)
         artifacts.write_provenance(run.train_log, record)
         artifacts.write_json(run.train_config, config.to_dict())
         artifacts.write_provenance(run.train_config, record)
         with artifacts.atomic_path(adapter) as tmp:
             trainer.model.save_pretrained(str(tmp))
-        artifacts.write_provenance(adapter, record)
+        faults.checkpoint("train:after-adapter")
+        artifacts.write_provenance(adapter, record)  # last: it marks the stage done
         for aside in checkpoints.glob("incomplete-checkpoint-*"):  # what earlier interruptions left
             shutil.rmtree(aside, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
