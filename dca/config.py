@@ -351,6 +351,9 @@ def check_run_dir(config: StageConfig, name: str = "run_dir") -> None:
     if not value.strip():
         raise ConfigError(f"{name}={value!r} is empty; {hint}")
     path = Path(value).expanduser()
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"{name}={value!r} is a symbolic link that leads nowhere (a loop of links, or a missing "
+                          f"target); {hint}")
     resolved = path.resolve()
     if resolved == Path(resolved.anchor):
         raise ConfigError(f"{name}={value!r} is the root of the file system; {hint}")

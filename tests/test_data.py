@@ -424,3 +424,16 @@ def test_bad_choices_are_rejected_naming_the_row(tmp_path, choices, message):
     p.write_text(json.dumps({"id": "q9", "question": "x?", "choices": choices, "answer": 0}) + "\n")
     with pytest.raises(DataError, match=rf"line 1 \(id 'q9'\): {message}"):
         load_questions(str(p))
+
+
+def test_a_question_file_that_is_a_loop_of_links_is_one_line(tmp_path, capsys):
+    from dca.cli import main as cli_main
+
+    (tmp_path / "a.jsonl").symlink_to(tmp_path / "b.jsonl")
+    (tmp_path / "b.jsonl").symlink_to(tmp_path / "a.jsonl")
+    with pytest.raises(DataError, match="a symbolic link that leads to no file"):
+        load_questions(str(tmp_path / "a.jsonl"))
+    capsys.readouterr()
+    assert cli_main(["extract", f"run_dir={tmp_path / 'run'}", f"dataset={tmp_path / 'a.jsonl'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "symbolic link" in err and "\n" not in err

@@ -194,3 +194,12 @@ def test_transfer_killed_between_any_two_writes_ends_with_the_rows_of_an_uninter
         assert set(pd.read_csv(store)["run"]) == {str(transfer_files(run_dir, other).folder)}
         got_after = pd.read_parquet(transfer_files(run_dir, other).after)
         assert list(got_after["response"]) == list(want_after["response"]), point
+
+
+def test_a_transfer_file_that_is_a_loop_of_links_is_one_line(trained_run, tmp_path, capsys):
+    (tmp_path / "a.jsonl").symlink_to(tmp_path / "b.jsonl")
+    (tmp_path / "b.jsonl").symlink_to(tmp_path / "a.jsonl")
+    capsys.readouterr()
+    assert cli_main(_transfer(trained_run, tmp_path / "a.jsonl", tmp_path / "r.csv")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "symbolic link" in err and "\n" not in err
