@@ -81,7 +81,8 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in (
     Artifact("eval", "eval.parquet", "The trained model's replies on the held-out questions (the stage-1 columns)."),
     Artifact("metrics", "metrics.json",
              "The evaluation: every metric before and after, and their paired differences (JSON)."),
-    Artifact("transfer", "transfer", "The transfer stage's folders, one per question source."),
+    Artifact("transfer", "transfer", "The transfer stage's folders, one per question source (a dataset's name, or "
+             "a local file's stem and a digest of its questions)."),
     Artifact("transfer_before", "transfer/{source}/before.parquet",
              "The base model's replies to another source's questions (the stage-1 columns)."),
     Artifact("transfer_after", "transfer/{source}/after.parquet", "The trained model's replies to the same questions."),

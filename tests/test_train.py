@@ -565,15 +565,15 @@ def test_sft_killed_at_random_points_reruns_to_the_same_adapter(tmp_path, tiny_m
 
     clean = tmp_path / "clean"
     write_pairs(clean)
-    assert _train(args(clean)) == 0
+    assert main(["train", *args(clean)]) == 0
     want = load_file(str(clean / "adapter" / "adapter_model.safetensors"))
     points = [f"train:step-{s}" for s in sorted(random.Random(36).sample(range(1, 5), 2))]
     for point in (*points, "train:before-write", "train:after-adapter"):
         run_dir = tmp_path / point.replace(":", "-")
         write_pairs(run_dir)
-        assert _train(args(run_dir), fault=point) == -9, point  # killed there
+        assert _train(args(run_dir), fault=point) == -9, point  # killed there (its own process)
         assert not artifacts.provenance_path(run_dir / "adapter").exists(), point  # not marked done
-        assert _train(args(run_dir)) == 0, f"rerun after a kill at {point}"
+        assert main(["train", *args(run_dir)]) == 0, f"rerun after a kill at {point}"
         assert losses(run_dir) == pytest.approx(losses(clean), rel=1e-5), point
         got = load_file(str(run_dir / "adapter" / "adapter_model.safetensors"))
         assert got.keys() == want.keys()

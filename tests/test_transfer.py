@@ -182,14 +182,14 @@ def test_transfer_killed_between_any_two_writes_ends_with_the_rows_of_an_uninter
 
     clean = tmp_path / "clean"
     shutil.copytree(trained_run, clean)
-    assert _run(_transfer(clean, other, clean / "results.csv")) == 0
+    assert cli_main(_transfer(clean, other, clean / "results.csv")) == 0
     want, want_after = rows(clean / "results.csv"), pd.read_parquet(transfer_files(clean, other).after)
     for point in TRANSFER_FAULTS:
         run_dir = tmp_path / point.replace(":", "-")
         shutil.copytree(trained_run, run_dir)
         store = run_dir / "results.csv"
-        assert _run(_transfer(run_dir, other, store), fault=point) == -9, point  # killed there
-        assert _run(_transfer(run_dir, other, store)) == 0, f"rerun after a kill at {point}"
+        assert _run(_transfer(run_dir, other, store), fault=point) == -9, point  # killed there (its own process)
+        assert cli_main(_transfer(run_dir, other, store)) == 0, f"rerun after a kill at {point}"
         pd.testing.assert_frame_equal(rows(store), want, check_exact=False, atol=1e-9)
         assert set(pd.read_csv(store)["run"]) == {str(transfer_files(run_dir, other).folder)}
         got_after = pd.read_parquet(transfer_files(run_dir, other).after)
