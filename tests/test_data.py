@@ -426,7 +426,7 @@ def test_bad_choices_are_rejected_naming_the_row(tmp_path, choices, message):
         load_questions(str(p))
 
 
-def test_a_question_file_that_is_a_loop_of_links_is_one_line(tmp_path, capsys):
+def test_a_question_file_that_is_a_loop_of_links_is_one_line(tmp_path, capsys, tiny_model_dir):
     from dca.cli import main as cli_main
 
     (tmp_path / "a.jsonl").symlink_to(tmp_path / "b.jsonl")
@@ -434,6 +434,7 @@ def test_a_question_file_that_is_a_loop_of_links_is_one_line(tmp_path, capsys):
     with pytest.raises(DataError, match="a symbolic link that leads to no file"):
         load_questions(str(tmp_path / "a.jsonl"))
     capsys.readouterr()
-    assert cli_main(["extract", f"run_dir={tmp_path / 'run'}", f"dataset={tmp_path / 'a.jsonl'}"]) == 2
+    assert cli_main(["extract", f"run_dir={tmp_path / 'run'}", f"dataset={tmp_path / 'a.jsonl'}",
+                     f"model={tiny_model_dir}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "symbolic link" in err and "\n" not in err
