@@ -317,3 +317,21 @@ def test_a_source_without_usable_training_replies_gives_nan_baselines(finished, 
     assert say_ci["value"].notna().all()  # round(C_i) needs no training
     alpha = results[(results["job"] == "seed0") & (results["dataset"] == "alpha") & (results["method"] == "isotonic")]
     assert alpha["value"].notna().any()
+
+
+def test_the_probe_table_and_sentence_from_the_committed_rows():
+    """The second models' probes, read from the committed study rows: a model qualifies only with an AUROC
+    of C_i of at least 0.6 and 95 % of its replies parsed; the sentence names what each one misses."""
+    from dca.report import models
+
+    rows = pd.read_csv(study_results.RESULTS)
+    table = models.probe_table(rows)
+    assert table["model"].iloc[0] == "qwen2.5-coder-1.5b" and table["qualifies"].iloc[0] == "yes"
+    for record in models.probe_rows(rows):
+        auroc, parse = record["auroc_internal"], record["parse_rate"]
+        assert record["qualifies"] == (auroc >= models.MIN_PROBE_AUROC and parse >= models.MIN_PROBE_PARSE)
+    sentence = models.probe_sentence(rows)
+    for record in models.probe_rows(rows)[1:]:
+        assert record["model"] in sentence
+        assert ("does not qualify" in sentence) or record["qualifies"]
+    assert "nan" not in sentence

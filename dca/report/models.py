@@ -92,13 +92,17 @@ def probe_sentence(results: pd.DataFrame) -> str:
     parts = []
     for r in rows:
         misses = []
-        if not r["auroc_internal"] >= MIN_PROBE_AUROC:
-            misses.append(f"the AUROC of its C_i is {r['auroc_internal']:.2f} (needs {MIN_PROBE_AUROC:.2f})")
+        if math.isnan(r["auroc_internal"]):
+            misses.append("no reply states both a letter and a number, so its C_i cannot be scored")
+        elif r["auroc_internal"] < MIN_PROBE_AUROC:
+            misses.append(f"the AUROC of its C_i is {r['auroc_internal']:.2f} (needs {MIN_PROBE_AUROC:.2f}; "
+                          "0.5 is chance)")
         if not r["parse_rate"] >= MIN_PROBE_PARSE:
             misses.append(f"{r['parse_rate']:.1f} % of its replies parse (needs {MIN_PROBE_PARSE:.0f} %)")
         verdict = "qualifies for the whole protocol" if not misses else "does not qualify: " + " and ".join(misses)
-        parts.append(f"{r['model']} (accuracy {r['accuracy_all']:.1f} %, AUROC of C_i {r['auroc_internal']:.2f}, "
-                     f"{r['parse_rate']:.1f} % parsed) {verdict}")
+        auroc = "" if math.isnan(r["auroc_internal"]) else f", AUROC of C_i {r['auroc_internal']:.2f}"
+        parts.append(f"{r['model']} (accuracy {r['accuracy_all']:.1f} %{auroc}, {r['parse_rate']:.1f} % of "
+                     f"replies parsed) {verdict}")
     return "; ".join(parts) + "."
 
 
