@@ -405,3 +405,23 @@ def plot_dose_response(ax: Axes | None, share: ArrayLike, values: ArrayLike, *, 
     ax.set_ylabel(ylabel)
     ax.legend(frameon=False, fontsize=MIN_FONT_PT)
     return ax
+
+
+def figure_html(fig: plt.Figure, alt: str) -> str:
+    """``fig`` as an ``<img>`` element (PNG at :data:`BOOK_DPI`, inline) with the alt text ``alt``: the
+    notebooks display it where a figure's alt text must say what it shows (an image output of a
+    notebook gets its file name as alt text).
+
+    >>> fig, ax = plt.subplots(figsize=(1, 1)); html = figure_html(fig, 'a "line" & <dots>')
+    >>> html.startswith('<img src="data:image/png;base64,'), 'alt="a &quot;line&quot; &amp; &lt;dots&gt;"' in html
+    (True, True)
+    >>> plt.close(fig)
+    """
+    import base64
+    import html
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=BOOK_DPI)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}" class="dca-figure">'
