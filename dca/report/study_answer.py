@@ -69,17 +69,13 @@ def objective_name(objective: str) -> str:
 
 
 def objectives_in(results: pd.DataFrame) -> list[str]:
-    """The trained objectives of the study rows, in the order they first appear (dose-response jobs and
-    the seeds' own rows, objective ``none``, left out).
+    """The trained objectives of the study rows, in the order they first appear
+    (:func:`dca.report.study.objectives_of`).
 
-    >>> objectives_in(pd.DataFrame({"job": ["seed0", "seed0-b", "seed0-a", "seed1-b", "seed0-a-q25"],
-    ...                             "objective": ["none", "b", "a", "b", "a"]}))
+    >>> objectives_in(pd.DataFrame({"job": ["seed0", "seed0-b", "seed0-a"], "objective": ["none", "b", "a"]}))
     ['b', 'a']
     """
-    rows = study_report.without_dose(results)
-    if rows.empty or "objective" not in rows.columns:
-        return []
-    return [o for o in dict.fromkeys(rows["objective"].dropna().astype(str)) if o not in ("none", "vanilla")]
+    return study_report.objectives_of(results)
 
 
 def _seeds(results: pd.DataFrame) -> list[int]:
