@@ -69,6 +69,7 @@ from dca import report
 
 from dca.reference import study, study_results
 from dca.report import study as study_report
+from dca.report import study_answer
 from dca.report.plots import figure_html, legend_below, panels, plot_dose_response, plot_logp_curves, use_book_style
 
 use_book_style()
@@ -90,10 +91,11 @@ SQ0 = SQ[SQ["seed"] == 0] if not SQ.empty else SQ  # the per-question tables sho
 ST = study_report.without_dose(study_results.read(config.training))  # per training step
 TOK = study_results.read(config.number_tokens)
 have_study = not S.empty
-objective_jobs = sorted(set(ST["job"])) if not ST.empty else []
+objective_jobs = list(dict.fromkeys(ST["job"])) if not ST.empty else []  # in the order of the rows
 report.glue_all({
     "s_verdict": study_report.verdict_sentence(S),
     "s_jobs": ", ".join(dict.fromkeys(S_ALL["job"])) if have_study else "none yet",
+    "s_n_jobs": S_ALL["job"].nunique() if have_study else 0,
     "s_hours": f"{S_ALL.drop_duplicates('job')['wall_s'].sum() / 3600:.1f}" if have_study else "0",
     "s_acc_drop": f"{study_report.MAX_ACCURACY_DROP:g}",
     "s_whole": f"{study_report.MIN_WHOLE_PERCENT:g}",
@@ -115,8 +117,6 @@ report.glue_all({
 })
 
 # %% tags=["remove-input"]
-from dca.report import study_answer
-
 display(Markdown("```{admonition} The answer\n:class: important\n"
                  + "\n\n".join(study_answer.answer_sentences(S, ST)) + "\n```"))
 
@@ -127,17 +127,15 @@ if not points.empty:
     display(HTML(figure_html(figure, study_answer.summary_alt_text(points))))
     plt.close(figure)
     display(Markdown(
-        "Each seed of each objective is a point: its change in ρ after training (bars: paired 95 % intervals; "
-        "held out, the mean of the three datasets, its interval combined from theirs) against its change in "
-        "accuracy, on the held-out questions in both panels. The rule asks for a point above the solid line "
-        f"(ρ rises; on the transfer questions, no fall) and right of the dashed one (accuracy within "
-        f"{study_report.MAX_ACCURACY_DROP:g} points): the shaded corner. "
+        "One point per seed of each objective: change in ρ (bars: paired 95 % intervals) against change in "
+        "held-out accuracy. The rule asks for the shaded corner: above the solid line (ρ rises; on transfer, "
+        f"no fall) and right of the dashed one (accuracy within {study_report.MAX_ACCURACY_DROP:g} points). "
         + study_answer.undrawn_sentence(points)))
 
 # %% tags=["remove-input"]
 checks = study_answer.check_table(S)
-if not checks.empty:
-    show(checks)
+if not checks.empty:  # a compact table (book/_static/dca.css): one short row per objective
+    display(Markdown(":::{div} dca-compact\n" + report.markdown_table(study_answer.readable(checks)) + "\n:::"))
 
 # %% [markdown]
 # One mark per seed, seed 0 first: ✓ the condition holds, ✗ it does not, · the seed has not run. The
@@ -171,10 +169,6 @@ if not checks.empty:
 # holds the answer letter in place (`answer_kl_weight=10`). Any other name in the tables is a study job's
 # objective as the study's files name it.
 # ```
-#
-# The rest of the chapter shows how the study got there: the protocol, what DPO did to the two replies
-# of a pair, where the probability went at the number, the target that moves, and the objectives one by
-# one.
 
 # %% [markdown]
 # ## The protocol
@@ -186,8 +180,12 @@ if not checks.empty:
 # {glue:text}`s_n_train` for the pairs (ARC-Challenge has fewer questions offline, so fewer of its
 # questions train). Every objective of a seed trains on the pairs of the same questions and is judged
 # on the same held-out questions; every adapter is also asked {glue:text}`s_n_transfer` CommonsenseQA
-# questions (five options), a dataset none was trained on. Jobs in the committed files: {glue:text}`s_jobs`
-# ({glue:text}`s_hours` hours of a 2-core CPU).
+# questions (five options), a dataset none was trained on. The committed files hold
+# {glue:text}`s_n_jobs` jobs ({glue:text}`s_hours` hours of a 2-core CPU).
+#
+# ```{dropdown} The jobs in the committed files
+# {glue:text}`s_jobs`
+# ```
 #
 # ## Displacement: what DPO did to the two replies
 #
@@ -280,7 +278,7 @@ if not shift.empty:  # two narrow tables: the means, then the stated number agai
         "s_shift_ci_before": f"{best['C_i before']:.1f}", "s_shift_ci_after": f"{best['C_i after']:.1f}",
         "s_shift_cv_after": f"{best['C_v after']:.1f}",
         "s_shift_const": f"{const.iloc[0]:.1f}" if not const.empty else "—",
-        "s_letter_out": study_report.loss_tokens_sentence(shift),
+        "s_letter_out": study_answer.named(study_report.loss_tokens_sentence(shift)),
     })
 else:
     display(Markdown("No per-question study file yet."))
@@ -334,7 +332,7 @@ report.glue_all({"s_letters_dca": study_report.letter_sentence(changes)})
 kept = study_report.format_kept(SQ) if not SQ.empty else pd.DataFrame()
 if not kept.empty:
     show(kept)
-report.glue_all({"s_format": study_report.format_sentence(kept),
+report.glue_all({"s_format": study_answer.named(study_report.format_sentence(kept)),
                  "s_kl_status": ("its results are in the tables below"
                                  if have_study and "sft-num-kl" in set(S["objective"]) else "built and tested, not run yet")})
 
@@ -384,11 +382,13 @@ if not dca_q.empty:
 
 # %% tags=["remove-input", "hide-output"]
 report.glue_all({
-    "s_seeds": study_report.seeds_sentence(S),
-    "s_below_baselines": study_report.further_seeds_sentence(S),
+    "s_seeds": study_answer.named(study_report.seeds_sentence(S)),
+    "s_below_baselines": study_answer.named(study_report.further_seeds_sentence(S)),
 })
 if have_study:
-    show(study_report.labelled(study_report.objective_summary(S)))
+    summary = study_report.labelled(study_report.objective_summary(S))  # two narrow tables, so that both fit
+    show(summary.iloc[:, :5])
+    show(summary[[*summary.columns[:2], *summary.columns[5:]]])
     seeds = study_report.per_seed(S)
     if not seeds.empty:
         display(Markdown("Seed by seed, for the objectives that ran on more than one seed (held-out mean of "
@@ -411,24 +411,21 @@ else:
 # transfer questions; the full job is the third point). Dotted lines: the model before training
 # ($\rho$), and the two no-training baselines (mean $|\varepsilon|$).
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input"]
 dose = study_report.dose_response(S_ALL)
-report.glue_all({"s_dose_objectives": " and ".join(study.DOSE_OBJECTIVES)})
+report.glue_all({"s_dose_objectives": " and ".join(study_answer.objective_name(o) for o in study.DOSE_OBJECTIVES)})
 if not dose.empty:
     def seed0(method, metric):
         v = S[(S["job"] == "seed0") & (S["dataset"] == "mean") & (S["method"] == method) & (S["metric"] == metric)]
         return float(v["value"].iloc[0])
-    for metric, label, ref in (("rho", "ρ after training (held out)", {"before training": seed0("vanilla", "rho")}),
-                               ("mean_abs_eps", "mean |ε| after training (held out)",
-                                {"constant": seed0("constant", "mean_abs_eps"),
-                                 "isotonic": seed0("isotonic", "mean_abs_eps")})):
-        ax = panels(1, size=(4.6, 4.6))[0]
-        for k, (objective, g) in enumerate(dose.groupby("objective", sort=False)):
-            plot_dose_response(ax, g["training questions (%)"], g[metric], label=study_answer.objective_name(objective),
-                               color_index=k,
-                               ylabel=label, reference=ref if k == 0 else None)
-        legend_below(ax)
-        plt.show()
+    references = {"rho": {"before training": seed0("vanilla", "rho")},
+                  "mean_abs_eps": {"constant": seed0("constant", "mean_abs_eps"),
+                                   "isotonic": seed0("isotonic", "mean_abs_eps")}}
+    figure = study_answer.plot_dose(dose, references)
+    display(HTML(figure_html(figure, "Two line panels, ρ (left) and mean |ε| (right) after training against the "
+                                     "share of seed 0's training questions; dotted, the model before training and "
+                                     "the baselines. " + study_answer.dose_sentence(dose))))
+    plt.close(figure)
 else:
     display(Markdown("No dose-response job has finished yet (`python -m dca.reference.study run --only "
                      + " ".join(study_report.DOSE) + "`)."))

@@ -467,15 +467,23 @@ PAGE_STATE = """(async () => {
 
 
 def _expected_figures(page: str) -> int:
-    """Image outputs in the executed notebook behind a page (0 for a markdown chapter)."""
+    """Figures in the executed notebook behind a page (0 for a markdown chapter): image outputs, and
+    HTML outputs holding an ``<img>`` (a figure with its alt text, :func:`dca.report.plots.figure_html`)."""
     ipynb = ROOT / page.replace(".html", ".ipynb")
     if not ipynb.exists():
         return 0
     nb = json.loads(ipynb.read_text())
-    return sum(
-        1 for c in nb["cells"] if c["cell_type"] == "code" and "remove-output" not in c["metadata"].get("tags", [])
-        for o in c.get("outputs", []) if any(k.startswith("image/") for k in o.get("data", {}))
-    )
+
+    def figures(output: dict) -> int:
+        data = output.get("data", {})
+        if any(k.startswith("image/") for k in data):
+            return 1
+        html = data.get("text/html", "")
+        return ("".join(html) if isinstance(html, list) else html).count("<img ")
+
+    return sum(figures(o) for c in nb["cells"]
+               if c["cell_type"] == "code" and "remove-output" not in c["metadata"].get("tags", [])
+               for o in c.get("outputs", []))
 
 
 @pytest.fixture(scope="session")

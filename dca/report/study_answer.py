@@ -456,13 +456,13 @@ def plot_displacement(training: pd.DataFrame, jobs: list[str], where: str = "hel
     rows = -(-len(jobs) // ncols)
     colours = sns.color_palette("colorblind", 2)
     with sns.axes_style("whitegrid"):
-        fig, axes = plt.subplots(rows, ncols, figsize=(width, 1.75 * rows + 0.6), layout="constrained",
+        fig, axes = plt.subplots(rows, ncols, figsize=(width, 1.5 * rows + 0.7), layout="constrained",
                                  squeeze=False)
     for ax, job in zip(axes.flat, jobs):
         g = training[training["job"] == job].dropna(subset=[f"{where}_logp_chosen"]).sort_values("step")
         ax.plot(g["step"], g[f"{where}_logp_chosen"], color=colours[0], lw=1.5, label="chosen reply")
         ax.plot(g["step"], g[f"{where}_logp_rejected"], color=colours[1], lw=1.5, ls="--", label="rejected reply")
-        ax.set_title(textwrap.fill(objective_name(study_report._objective(job)), 17), fontsize=MIN_FONT_PT)
+        ax.set_title(textwrap.fill(objective_name(study_report._objective(job)), 13), fontsize=MIN_FONT_PT)
         ax.tick_params(labelsize=MIN_FONT_PT)
         ax.locator_params(nbins=3)
     for ax in axes.flat[len(jobs):]:
@@ -553,3 +553,43 @@ def dose_sentence(dose: pd.DataFrame) -> str:
         parts.append(f"{_list([f'{v:.2f}' for v in g['rho']])} for {objective_name(objective)} (mean |ε| "
                      f"{_list([f'{v:.1f}' for v in g['mean_abs_eps']])})")
     return f"With {shares} of seed 0's training questions, ρ after training was " + "; ".join(parts) + "."
+
+
+def named(text: str, names: dict[str, str] | None = None) -> str:
+    """``text`` (a sentence the study's functions wrote) with every raw objective name replaced by its
+    name for a reader (:data:`NAMES`; longest names first, whole names only).
+
+    >>> named("sft-num (seeds 0, 1); sft (seed 0); rpo-num missed it; not dca-q25")
+    'SFT on the number (seeds 0, 1); SFT on the whole reply (seed 0); RPO on the number missed it; not dca-q25'
+    """
+    names = {k: v for k, v in (names or NAMES).items() if k != "vanilla"}
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(re.escape(k) for k in sorted(names, key=len, reverse=True))
+                         + r")(?![\w-])")
+    return pattern.sub(lambda m: names[m.group(1)], text)
+
+
+def plot_dose(dose: pd.DataFrame, references: dict[str, dict[str, float]], width: float = 4.8):
+    """The dose-response as one figure of two panels, ρ and mean |ε| after training (held out) against
+    the share of seed 0's training questions, one line per objective (its name for a reader), the
+    ``references`` (per metric, name -> value: the model before training, the baselines) dotted; one
+    legend under both panels. Returns the figure."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from dca.report.plots import MIN_FONT_PT, plot_dose_response
+
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(1, 2, figsize=(width, 3.3), layout="constrained")
+    for ax, (metric, label) in zip(axes, (("rho", "ρ after training"), ("mean_abs_eps", "mean |ε| after training"))):
+        for k, (objective, g) in enumerate(dose.groupby("objective", sort=False)):
+            plot_dose_response(ax, g["training questions (%)"], g[metric], label=objective_name(objective),
+                               color_index=k, ylabel=label, reference=references.get(metric) if k == 0 else None)
+        ax.get_legend().remove()
+        ax.set_xlabel("training questions (%)")
+    handles = {}
+    for ax in axes:
+        for h, name in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(name, h)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=2, frameon=False,
+               fontsize=MIN_FONT_PT)
+    return fig
