@@ -203,7 +203,7 @@ shown["learning_rate"] = [f"{v:.2e}" for v in steps["learning_rate"]]  # 1e-4 ro
 shown.columns = [c.removeprefix("rewards/") for c in shown.columns]  # narrow enough for the page
 shown
 
-# %% tags=["hide-input", "dca-panels"]
+# %% tags=["hide-input", "dca-panels"] mystnb={"image": {"alt": "Three panels over the optimiser steps: the DPO loss, the reward margin between the chosen and the rejected reply, and the reward accuracy, on the training batch and on the held-out pairs."}}
 axes = panels(3, (4.2, 3.4))
 for ax, (key, title, ylabel) in zip(axes, [("loss", f"{config.loss_type} loss", "loss on the batch"),
                                            ("rewards/margins", r"reward margin $r_w - r_l$", "margin (nats)"),

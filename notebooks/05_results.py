@@ -144,7 +144,7 @@ Markdown(comparison_markdown(comparison, constant, c_v_after))
 # DCA should move $C_v$ (what the model says); $C_i$ moves too, because the adapter changes the
 # whole model, not only the number it writes.
 
-# %% tags=["hide-input", "dca-panels"]
+# %% tags=["hide-input", "dca-panels"] mystnb={"image": {"alt": "Two histograms before and after training, on the paired held-out questions: the share of questions in each 10-point bin of the stated confidence C_v (first panel) and of the internal confidence C_i (second panel)."}}
 before, after = paired_rows(before_all[before_all["split"] == "eval"], load_eval(config.run_dir))
 axes = panels(2)
 plot_confidence_histograms(axes[0], before["c_v"], after["c_v"], quantity="c_v")
@@ -158,7 +158,7 @@ plt.show()
 # centred on zero. A narrower but shifted distribution (smaller $\sigma_\varepsilon$, larger
 # $\overline{|\varepsilon|}$) is the systematic offset the paper reports for Llama and Mistral.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"image": {"alt": "Histogram of the gap C_v minus C_i on the paired held-out questions, before and after training, with zero marked."}}
 with sns.axes_style("whitegrid"):
     fig, ax = plt.subplots(figsize=(4.8, 3.6), layout="constrained")
 plot_eps_distribution(ax, epsilon(before["c_v"], before["c_i"]), epsilon(after["c_v"], after["c_i"]))

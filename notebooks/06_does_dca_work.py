@@ -165,7 +165,7 @@ if have_reference:
 # %% [markdown]
 # Per dataset, each seed's value before (vanilla) and after (DCA), with its 95 % bootstrap interval:
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input", "dca-panels"] mystnb={"image": {"alt": "Three panels, mean |\u03b5|, \u03c3_\u03b5 and Spearman \u03c1, per dataset: one dot per seed with its 95 % interval, before training (vanilla) and after DCA."}}
 if have_reference:
     axes = panels(3, (4.2, 3.6))
     for ax, key in zip(axes, ("mean_abs_eps", "sigma_eps", "rho")):
@@ -188,7 +188,7 @@ if have_reference:
 # every question, close to the typical $C_i$. The histograms, the scatter and the count of distinct
 # stated numbers tell the two apart (all seeds' held-out questions pooled):
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input", "dca-panels"] mystnb={"image": {"alt": "Two histograms over every seed's held-out questions, before and after DCA: the share of questions in each 10-point bin of the stated confidence C_v and of the internal confidence C_i."}}
 seed_q = Q[Q["job"].isin([f"seed{s}" for s in report.seeds(R)])] if have_reference and not Q.empty else Q
 if not seed_q.empty:
     axes = panels(2)
@@ -198,7 +198,7 @@ if not seed_q.empty:
     axes[1].set_title("internal confidence $C_i$")
     plt.show()
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input", "dca-panels"] mystnb={"image": {"alt": "Two scatter plots of C_v against C_i over every seed's held-out questions, before training and after DCA, correct and wrong answers marked, with the diagonal where the two agree."}}
 if not seed_q.empty:
     axes = panels(2, (4.6, 4.4))
     plot_confidence_scatter(axes[0], seed_q["c_v_before"], seed_q["c_i_before"], correct=seed_q["correct_before"])
@@ -207,7 +207,7 @@ if not seed_q.empty:
     axes[1].set_title("after DCA")
     plt.show()
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input", "dca-panels"] mystnb={"image": {"alt": "Two reliability diagrams of the stated confidence C_v, before and after DCA: accuracy in each 10-point bin against the diagonal of perfect calibration, with the ECE."}}
 if not seed_q.empty:
     axes = panels(2, (4.6, 4.0))
     plot_reliability(axes[0], seed_q["c_v_before"], seed_q["correct_before"].astype(bool), "$C_v$ before")
@@ -275,7 +275,7 @@ if have_reference and not Q.empty:
 # (built the same way from held-out questions, never trained on), and the share of held-out pairs
 # whose chosen reply the model prefers (*reward accuracy*):
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input", "dca-panels"] mystnb={"image": {"alt": "Two panels over the optimiser steps of each seed's DCA training: the DPO loss on the training batches and on the held-out pairs, and the held-out reward accuracy."}}
 if have_reference and not T.empty:
     axes = panels(2, (4.8, 3.8))
     for job, log in T[T["job"].str.match(r"^seed\d+$")].groupby("job"):
