@@ -434,7 +434,7 @@ def answer_sentences(results: pd.DataFrame, training: pd.DataFrame | None = None
     return [s for s in sentences if s]
 
 
-def plot_displacement(training: pd.DataFrame, jobs: list[str], where: str = "heldout", ncols: int = 3,
+def plot_displacement(training: pd.DataFrame, jobs: list[str], where: str = "heldout", ncols: int = 4,
                       width: float = 4.8):
     """Small multiples of the displacement: one panel per job (titled with its objective's name), the
     policy's summed log-probability of the chosen reply (solid) and of the rejected reply (dashed) on
@@ -464,7 +464,9 @@ def plot_displacement(training: pd.DataFrame, jobs: list[str], where: str = "hel
         ax.plot(g["step"], g[f"{where}_logp_rejected"], color=colours[1], lw=1.5, ls="--", label="rejected reply")
         ax.set_title(textwrap.fill(objective_name(study_report._objective(job)), 13), fontsize=MIN_FONT_PT)
         ax.tick_params(labelsize=MIN_FONT_PT)
-        ax.locator_params(nbins=3)
+        ax.locator_params(axis="y", nbins=3)
+        if len(g):
+            ax.set_xticks([0, int(g["step"].max())])  # two ticks: the narrow panels have room for no more
     for ax in axes.flat[len(jobs):]:
         ax.set_visible(False)
     fig.supxlabel("optimiser step", fontsize=MIN_FONT_PT)
