@@ -108,6 +108,9 @@ c_v_after = paired_rows(before_all[before_all["split"] == "eval"], load_eval(con
 # %% tags=["remove-cell"]
 glue_all(evaluation_summary(result, comparison, constant, c_v_after))
 glue_all({"collapse_k": report.COLLAPSE_MAX_DISTINCT, "collapse_share": f"{report.COLLAPSE_TOP_SHARE:.0f}"})
+from dca.report.study_answer import recorded_protocol, three_protocols
+
+glue_all({"protocols": three_protocols(recorded_protocol(config.run_dir))})
 glue_all({"r_const_cv": constant["c_v"], "r_const_sigma": constant["sigma_eps"], "r_const_mae": constant["mean_abs_eps"]})
 
 # %% [markdown]
@@ -192,7 +195,7 @@ Markdown(markdown_table(stated_strings(("before training", held_before), ("after
 # ## Beside the paper
 #
 # The paper's numbers, our reference experiment over several seeds, and baselines and ablations the
-# paper does not have are in {ref}`chapter-does-dca-work`. This run's place there:
+# paper does not have are in {ref}`chapter-does-dca-work`. {glue:text}`protocols` This run's place there:
 
 # %% tags=["remove-cell"]
 stage1_provenance = artifacts.RunFolder(config.run_dir).provenance("stage1")

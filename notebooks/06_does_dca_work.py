@@ -80,6 +80,9 @@ R = read_results(config.results)
 Q = pd.read_csv(config.questions) if Path(config.questions).exists() else pd.DataFrame()
 T = pd.read_csv(config.training) if Path(config.training).exists() else pd.DataFrame()
 have_reference = not report.rows_of(R, kind="seed").empty
+from dca.report.study_answer import recorded_protocol, three_protocols
+
+report.glue_all({"protocols": three_protocols(recorded_protocol(config.run_dir))})
 glue_all({"verdict": report.verdict(R),  # then the book's one rule for a collapse:
           "collapse_k": report.COLLAPSE_MAX_DISTINCT, "collapse_share": f"{report.COLLAPSE_TOP_SHARE:.0f}"})
 if have_reference:
@@ -345,7 +348,7 @@ if have_reference:
 # ## This build's run
 #
 # The chapters before this one ran the pipeline with this build's profile; its before/after on the
-# held-out questions (details in {ref}`chapter-results`):
+# held-out questions (details in {ref}`chapter-results`). {glue:text}`protocols`
 
 # %% tags=["remove-input"]
 from dca.evaluate.bootstrap import paired_table

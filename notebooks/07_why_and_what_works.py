@@ -96,6 +96,7 @@ report.glue_all({
     "s_verdict": study_report.verdict_sentence(S),
     "s_jobs": ", ".join(dict.fromkeys(S_ALL["job"])) if have_study else "none yet",
     "s_n_jobs": S_ALL["job"].nunique() if have_study else 0,
+    "s_protocols": study_answer.three_protocols(),
     "s_hours": f"{S_ALL.drop_duplicates('job')['wall_s'].sum() / 3600:.1f}" if have_study else "0",
     "s_acc_drop": f"{study_report.MAX_ACCURACY_DROP:g}",
     "s_whole": f"{study_report.MIN_WHOLE_PERCENT:g}",
@@ -181,7 +182,7 @@ if not checks.empty:  # a compact table (book/_static/dca.css): one short row pe
 # questions train). Every objective of a seed trains on the pairs of the same questions and is judged
 # on the same held-out questions; every adapter is also asked {glue:text}`s_n_transfer` CommonsenseQA
 # questions (five options), a dataset none was trained on. The committed files hold
-# {glue:text}`s_n_jobs` jobs ({glue:text}`s_hours` hours of a 2-core CPU).
+# {glue:text}`s_n_jobs` jobs ({glue:text}`s_hours` hours of a 2-core CPU). {glue:text}`s_protocols`
 #
 # ```{dropdown} The jobs in the committed files
 # {glue:text}`s_jobs`

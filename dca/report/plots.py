@@ -359,7 +359,7 @@ def plot_seed_dots(ax: Axes | None, per_dataset: dict[str, dict[str, list[tuple[
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names)
     ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.set_xlabel("dataset (one dot per seed)")
+    ax.set_xlabel("dataset (a dot per seed, in seed order)")
     ax.set_ylabel(ylabel)
     if names:
         ax.legend(frameon=False, fontsize=MIN_FONT_PT)

@@ -640,10 +640,11 @@ def top_replies(questions: pd.DataFrame, split: str = "heldout", width: int = 60
     return pd.DataFrame(rows)
 
 
-def card_note(results: pd.DataFrame) -> str:
-    """The landing page's note on the objectives study, under the results card: the verdict, and
-    DCA as published beside the closest objective and every objective judged on all three seeds
-    (mean over the seeds that ran, held-out mean), labelled as beyond the paper.
+def card_note(results: pd.DataFrame, training: pd.DataFrame | None = None) -> str:
+    """The landing page's note on the objectives study, under the results card: the answer that opens
+    chapter 07 (:func:`dca.report.study_answer.answer_sentences`, the same sentences), then DCA as
+    published beside the closest objective and every objective judged on all three seeds (mean over
+    the seeds that ran, held-out mean, names for a reader), labelled as beyond the paper.
 
     >>> print(card_note(pd.DataFrame()))  # doctest: +NORMALIZE_WHITESPACE
     ```{admonition} Beyond the paper: other training objectives
@@ -652,9 +653,17 @@ def card_note(results: pd.DataFrame) -> str:
     {ref}`chapter-why-and-what-works`.
     ```
     """
+    from dca.report.study_answer import answer_sentences, objective_name
+
     results = without_dose(results)
-    lines = [verdict_sentence(results)]
+    lines = answer_sentences(results, training)
     table = verdict_table(results)
+    if not table.empty:
+        lines.insert(0, "**Did DCA work in the objectives study, and does another objective?** The study runs a "
+                        "larger protocol than the card above and judges every objective by six conditions fixed "
+                        "before it ran, on the Spearman ρ between stated and internal confidence, mean |ε|, σ_ε, "
+                        "accuracy, the reply format and questions of an unseen dataset ({ref}`chapter 07 "
+                        "<chapter-why-and-what-works>` defines them).")
     if not table.empty:
         def mean_of(method: str, metric: str) -> str:
             rows = results[(results["dataset"] == "mean") & (results["method"] == method) & (results["metric"] == metric)]
@@ -664,12 +673,13 @@ def card_note(results: pd.DataFrame) -> str:
         # DCA, the closest objective by the rule, and every objective judged on all three seeds
         shown = list(dict.fromkeys(["dca", best, *table[table["works"].isin(["yes", "no"])]["objective"]]))
         lines.append("After training, mean over the seeds that ran (held-out questions): " + "; ".join(
-            f"{o}{' (as published)' if o == 'dca' else ''}: ρ {mean_of(o, 'rho')}, mean |ε| {mean_of(o, 'mean_abs_eps')}, "
-            f"accuracy {mean_of(o, 'accuracy_all')} %" for o in shown if o in set(results["method"]))
-            + f" (vanilla: ρ {mean_of('vanilla', 'rho')}, mean |ε| {mean_of('vanilla', 'mean_abs_eps')}, "
+            f"{objective_name(o)}{' (as published)' if o == 'dca' else ''}: ρ {mean_of(o, 'rho')}, mean |ε| "
+            f"{mean_of(o, 'mean_abs_eps')}, accuracy {mean_of(o, 'accuracy_all')} %"
+            for o in shown if o in set(results["method"]))
+            + f" (before training: ρ {mean_of('vanilla', 'rho')}, mean |ε| {mean_of('vanilla', 'mean_abs_eps')}, "
             f"accuracy {mean_of('vanilla', 'accuracy_all')} %).")
     return ("```{admonition} Beyond the paper: other training objectives\n:class: note\n"
-            + " ".join(lines) + " Details: {ref}`chapter-why-and-what-works`.\n```\n")
+            + "\n\n".join(lines) + " Details: {ref}`chapter-why-and-what-works`.\n```\n")
 
 
 #: A reply in exactly the format the prompt asks for: the answer line, then a whole-number percentage.
