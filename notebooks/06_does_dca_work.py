@@ -374,3 +374,53 @@ else:
         f"Beside it, the constant baseline on the same held-out questions (every one answered with the mean "
         f"training $C_i$, {const['c_v']:.1f} %): $\\sigma_\\varepsilon$ {const['sigma_eps']:.2f}, "
         f"$\\overline{{|\\varepsilon|}}$ {const['mean_abs_eps']:.2f}."))
+
+# %% [markdown]
+# ## Exercises
+#
+# ```{exercise-start} Every seed against the constant baseline
+# :label: ex-seeds-against-constant
+# ```
+#
+# *Objective:* read the committed rows of the reference experiment yourself, seed by seed, and judge
+# DCA against the simplest rival. *Time:* ~15 min
+#
+# `R` holds the committed rows of the reference experiment, one per job, dataset, method and metric.
+# For every seed job (`kind == "seed"`), on the mean of the held-out datasets (`dataset == "mean"`),
+# put DCA's mean $|\varepsilon|$ after training (`method == "dca"`, `metric == "mean_abs_eps"`) in
+# `dca_mean_abs_eps` and the constant baseline's (`method == "constant"`) in `constant_mean_abs_eps`,
+# each a dict seed → value. Count in `seeds_beating_constant` the seeds on which DCA's is the lower,
+# and say in `seeds_answer`, in two or three sentences, what the seeds say together, and why one seed
+# would not have been enough.
+#
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-seeds-against-constant
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+seed_rows = R[(R["kind"] == "seed") & (R["dataset"] == "mean") & (R["metric"] == "mean_abs_eps")]
+dca_mean_abs_eps = {int(r.seed): float(r.value) for r in seed_rows[seed_rows["method"] == "dca"].itertuples()}
+constant_mean_abs_eps = {int(r.seed): float(r.value)
+                         for r in seed_rows[seed_rows["method"] == "constant"].itertuples()}
+seeds_beating_constant = sum(dca_mean_abs_eps[s] < constant_mean_abs_eps[s] for s in dca_mean_abs_eps
+                             if s in constant_mean_abs_eps)
+for s in sorted(dca_mean_abs_eps):
+    print(f"seed {s}: DCA {dca_mean_abs_eps[s]:.2f}, constant {constant_mean_abs_eps.get(s, float('nan')):.2f}")
+seeds_answer = (
+    f"DCA's mean |eps| is below the constant baseline's on {seeds_beating_constant} of {len(dca_mean_abs_eps)} "
+    "seeds. A method that learnt to track C_i should beat a number that ignores the question on every seed; "
+    "one seed alone could land on either side by the draw of its questions and pairs, which is why the "
+    "reference experiment runs several and the verdict asks them to agree.")
+print(seeds_answer)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% tags=["exercise-check"]
+from dca.book import checks
+
+checks.ex_seeds_against_constant(globals(), R=R)

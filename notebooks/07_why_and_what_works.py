@@ -437,3 +437,60 @@ display(Markdown(study_answer.dose_sentence(dose)))
 # %% tags=["remove-input", "hide-output"]
 if not dose.empty:
     show(study_report.labelled(dose))
+
+# %% [markdown]
+# ## Exercises
+#
+# ```{exercise-start} Apply the rule yourself
+# :label: ex-apply-the-rule
+# ```
+#
+# *Objective:* judge an objective by the study's rule from the committed rows, without the book's
+# functions. *Time:* ~20 min
+#
+# `S` holds the study's committed rows, one per job, dataset, method and metric: job `seed<k>` holds
+# the model before training (method `vanilla`), job `seed<k>-sft-num` holds *SFT on the number*
+# (method `sft-num`). For each seed *SFT on the number* ran on, put in `accuracy_change` (a dict seed →
+# points) its accuracy over all replies (`metric == "accuracy_all"`, `dataset == "mean"`) minus the
+# same seed's model before training. Count in `seeds_accuracy_kept` the seeds where the change stays
+# within the rule's {glue:text}`s_acc_drop` points, set `sft_num_works` to whether it works by the
+# whole rule (every condition on each of three seeds; the check table at the top of the chapter has the
+# other conditions), and say in `rule_answer` which conditions fail on which seeds, and what the
+# objective costs for what it gains.
+#
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-apply-the-rule
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+mean_rows = S[(S["dataset"] == "mean") & (S["metric"] == "accuracy_all")]
+accuracy_change = {}
+for job, g in mean_rows[mean_rows["method"] == "sft-num"].groupby("job"):
+    k = int(job.removeprefix("seed").split("-")[0])
+    before_training = mean_rows[(mean_rows["job"] == f"seed{k}") & (mean_rows["method"] == "vanilla")]["value"]
+    accuracy_change[k] = float(g["value"].iloc[0] - before_training.iloc[0])
+seeds_accuracy_kept = sum(v >= -study_report.MAX_ACCURACY_DROP for v in accuracy_change.values())
+rule = {k: study_report.criteria(S, "sft-num", k) for k in accuracy_change}
+sft_num_works = len(rule) == 3 and all(all(c.values()) for c in rule.values())
+failing = {k: [name for name, held in c.items() if not held] for k, c in rule.items()}
+print({k: round(v, 1) for k, v in accuracy_change.items()}, failing)
+rule_answer = (
+    "SFT on the number fails the rule: " + "; ".join(f"seed {k}: {', '.join(v) or 'nothing'}" for k, v in failing.items())
+    + f". Accuracy stays within the bound on {seeds_accuracy_kept} of {len(accuracy_change)} seeds. "
+    + ("It raises rho on every seed, " if all(c["ρ rises"] for c in rule.values()) else "It does not raise rho on "
+       "every seed, ")
+    + "and it pays in answers (the letter is no longer in the loss, so training can move it) and in the reply "
+    "format where those conditions fail.")
+print(rule_answer)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% tags=["exercise-check"]
+from dca.book import checks
+
+checks.ex_apply_the_rule(globals(), S=S)
