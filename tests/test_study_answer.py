@@ -155,3 +155,24 @@ def test_readable_tables_carry_no_raw_column_or_method_names():
     text = " ".join(map(str, shown.columns)) + " " + " ".join(map(str, shown.to_numpy().ravel()))
     assert not re.search(r"say_ci|heldout|mean_abs_eps|sigma_eps|σ ε", text)
     assert shown["job"].tolist() == ["before training, seed 0", "SFT on the number, seed 2"]
+
+
+def test_the_landing_page_opens_with_a_reproduction_report_glued_from_the_rows():
+    from dca.reference.collect import RESULTS, read_results
+    from dca.report.front import reproduction_report
+
+    reference = read_results(RESULTS)
+    if reference.empty:
+        pytest.skip("no committed reference rows")
+    study = study_results.read(ROOT / "book" / "data" / "study_results.csv")
+    text = reproduction_report(reference, study, None, 18, "the model")
+    assert text.startswith("```{admonition} Reproduction report\n:class: tip\n") and text.rstrip().endswith("```")
+    for part in ("**Scope.**", "**What we ran.**", "**Results.**", "**What was easy.**", "**What was hard.**"):
+        assert part in text
+    seed_rows = reference[(reference["kind"] == "seed") & (reference["dataset"] == "mean")
+                          & (reference["metric"] == "mean_abs_eps")]
+    after = seed_rows[seed_rows["method"] == "dca"]["value"].mean()
+    assert f"to {after:.1f} points" in text  # the reference verdict's number, from the rows
+    assert "18 decisions where it is silent" in text
+    assert study_answer.answer_sentences(study)[-1] in text  # chapter 07's answer, the same words
+    assert "\n\n" not in text.split("\n", 2)[0] + "\n" + text.split("\n", 2)[1]  # the option line is an option

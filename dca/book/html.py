@@ -68,6 +68,15 @@ def write_results_card(dest: Path | None = None) -> Path:
     card = dest / "results_card.md"
     if not card.exists() or card.read_text() != markdown:
         card.write_text(markdown)
+    # the reproduction report that opens the landing page, from the same rows
+    from dca.book.parameters import DECISIONS
+    from dca.report.front import reproduction_report
+
+    reference = read_results(RESULTS)
+    model = ", ".join(dict.fromkeys(reference["model"].dropna().astype(str))) if not reference.empty else "?"
+    _write_if_changed(dest / "report.md", reproduction_report(
+        reference, study_results.read(study_results.RESULTS), study_results.read(study_results.TRAINING),
+        len(DECISIONS), model_title(model)))
     return card
 
 
