@@ -244,7 +244,7 @@ else:
 # the whole chosen reply likely stay unsure, and their numbers stay in a narrow band. Compare
 # *RPO on the number* and *SFT on the number*, whose loss sees the number only (see below):
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 if not TOK.empty:
     show(study_report.first_digit_summary(TOK))
 
@@ -412,7 +412,7 @@ else:
 # transfer questions; the full job is the third point). Dotted lines: the model before training
 # ($\rho$), and the two no-training baselines (mean $|\varepsilon|$).
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 dose = study_report.dose_response(S_ALL)
 report.glue_all({"s_dose_objectives": " and ".join(study_answer.objective_name(o) for o in study.DOSE_OBJECTIVES)})
 if not dose.empty:
@@ -427,6 +427,7 @@ if not dose.empty:
                                      "share of seed 0's training questions; dotted, the model before training and "
                                      "the baselines. " + study_answer.dose_sentence(dose))))
     plt.close(figure)
+    show(study_report.labelled(dose))
 else:
     display(Markdown("No dose-response job has finished yet (`python -m dca.reference.study run --only "
                      + " ".join(study_report.DOSE) + "`)."))
@@ -434,9 +435,6 @@ else:
 # %% tags=["remove-input"]
 display(Markdown(study_answer.dose_sentence(dose)))
 
-# %% tags=["remove-input", "hide-output"]
-if not dose.empty:
-    show(study_report.labelled(dose))
 
 # %% [markdown]
 # ## Exercises
