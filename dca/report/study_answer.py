@@ -515,8 +515,17 @@ def _header(column: str) -> str:
 
 
 def _job_name(job: str) -> str:
-    seed, _, objective = str(job).partition("-")
-    return f"{VALUE_NAMES.get(objective or 'vanilla', objective)}, seed {seed.removeprefix('seed')}"
+    """A study job for a reader: ``seed1-rpo`` -> the objective's name and the seed; any other job (a
+    second model's probe, ``gemma270-seed0``) as it is named.
+
+    >>> _job_name("seed1-rpo"), _job_name("seed0"), _job_name("gemma270-seed0")
+    ('DPO + NLL (RPO), seed 1', 'before training, seed 0', 'gemma270-seed0')
+    """
+    m = re.fullmatch(r"seed(\d+)(?:-(.+))?", str(job))
+    if not m:
+        return str(job)
+    objective = m.group(2) or "vanilla"
+    return f"{VALUE_NAMES.get(objective, objective)}, seed {m.group(1)}"
 
 
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
