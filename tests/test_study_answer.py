@@ -176,3 +176,16 @@ def test_the_landing_page_opens_with_a_reproduction_report_glued_from_the_rows()
     assert "18 decisions where it is silent" in text
     assert study_answer.answer_sentences(study)[-1] in text  # chapter 07's answer, the same words
     assert "\n\n" not in text.split("\n", 2)[0] + "\n" + text.split("\n", 2)[1]  # the option line is an option
+
+
+def test_the_three_protocols_say_prompt_questions_seeds_and_model_of_each():
+    from dca.extract import ExtractConfig
+
+    text = study_answer.three_protocols({"k_shot": 3, "n_eval": 12, "seed": 0, "model": "SmolLM2-135M-Instruct"})
+    assert text.startswith("Side by side: this build's run (SmolLM2-135M-Instruct; 3-shot prompt, 12 held-out "
+                           "questions per dataset, seed 0)")
+    for profile in ("reference", "study"):
+        assert f"profile `{profile}`: {study_answer.protocol_of(profile)}" in text
+    assert f"{ExtractConfig.from_profile('study').n_eval} held-out" in text
+    assert "because the models differ" in text  # SmolLM2 beside the reference's model
+    assert "gemma" not in text.lower()  # a second model's probe is not the study's protocol

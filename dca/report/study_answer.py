@@ -656,6 +656,7 @@ def three_protocols(build: dict[str, Any] | None = None) -> str:
     """:func:`protocols_sentence` for the book's three protocols: this build's run (``build``: the
     parameters its stage 1 recorded, with its ``seed``; left out when ``None``), the reference
     experiment and the objectives study, with the seeds of their committed rows."""
+    from dca.book.html import model_title
     from dca.reference.collect import RESULTS, read_results
     from dca.reference.study_results import RESULTS as STUDY_RESULTS
     from dca.reference.study_results import read as read_study
@@ -668,8 +669,11 @@ def three_protocols(build: dict[str, Any] | None = None) -> str:
                                 ("the objectives study", read_study(STUDY_RESULTS), "study")):
         if rows.empty:
             continue
+        if profile == "study":  # the study's own model: its seed jobs (second models' probes left out)
+            rows = rows[rows["job"].astype(str).str.fullmatch(r"seed\d+(-.+)?")]
         seeds = sorted(int(x) for x in reference_seeds(rows)) if profile == "reference" else _seeds(rows)
-        runs.append((name, profile, seeds, ", ".join(dict.fromkeys(rows["model"].dropna().astype(str)))))
+        runs.append((name, profile, seeds, ", ".join(dict.fromkeys(
+            model_title(m) for m in rows["model"].dropna().astype(str)))))
     return protocols_sentence(runs)
 
 
