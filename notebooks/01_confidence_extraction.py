@@ -232,7 +232,7 @@ quartiles.round(1)
 # plot puts one point per question; on the dashed diagonal the model would say exactly what it
 # computes.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"image": {"alt": "Scatter plot of the stated confidence C_v against the internal confidence C_i of every parsed question before training, correct and wrong answers marked, with the diagonal where the two agree."}}
 ok = table[table["parse_ok"]]
 with sns.axes_style("whitegrid"):
     fig, ax = plt.subplots(figsize=(4.8, 4.8), layout="constrained")
@@ -244,7 +244,7 @@ plt.show()
 # The histograms show the shape of each confidence separately: the paper suspects that some models
 # collapse their stated confidence into the 90–100 % bin.
 
-# %% tags=["hide-input", "dca-panels"]
+# %% tags=["hide-input", "dca-panels"] mystnb={"image": {"alt": "Two histograms before training: the share of questions in each 10-point bin of the stated confidence C_v (first panel) and of the internal confidence C_i (second panel)."}}
 axes = panels(2)
 plot_confidence_histograms(axes[0], ok["c_v"], quantity="c_v", names=("stage 1", ""))
 plot_confidence_histograms(axes[1], ok["c_i"], quantity="c_i", names=("stage 1", ""))
@@ -258,7 +258,7 @@ plt.show()
 # number above a bar is the count of questions; the legend gives the expected calibration error,
 # defined in {ref}`chapter-metrics`).
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"image": {"alt": "Reliability diagram before training: accuracy in each 10-point confidence bin for C_v and for C_i side by side, against the diagonal of perfect calibration; the legend gives each one's ECE."}}
 with sns.axes_style("whitegrid"):
     fig, ax = plt.subplots(figsize=(4.8, 4.4), layout="constrained")
 plot_reliability(ax, ok["c_v"], ok["correct"], label="$C_v$", slot=0, n_slots=2)

@@ -167,7 +167,7 @@ Markdown(shown.to_markdown(index=False, disable_numparse=True))
 # each, for both confidences. Bars on the dashed diagonal would mean the confidence is calibrated
 # against correctness; the number above each bar is its count of questions.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"image": {"alt": "Reliability diagram of the held-out questions before training: accuracy in each 10-point confidence bin for C_v and for C_i, against the diagonal of perfect calibration, with each one's ECE."}}
 with sns.axes_style("whitegrid"):
     fig, ax = plt.subplots(figsize=(4.8, 4.4), layout="constrained")
 plot_reliability(ax, c_v, correct, label="$C_v$", slot=0, n_slots=2)
@@ -239,7 +239,7 @@ checks.ex_sigma_m_run(globals(), c_v=c_v, c_i=c_i)
 # :class: dropdown
 # ```
 
-# %% tags=["solution"]
+# %% tags=["solution"] mystnb={"image": {"alt": "Histogram of the gap C_v minus C_i for a synthetic model that states its C_i plus 20 points: the gaps sit around +20."}}
 import matplotlib.pyplot as plt
 import numpy as np
 

@@ -102,10 +102,15 @@ comparison = paired_table(result["paired"])
 paired = {row.metric: row for row in comparison.itertuples()}
 before_all = load_stage1(config.run_dir)  # the untrained model's replies (stage 1)
 constant = constant_summary(before_all)  # the baseline a lower sigma_eps is read against
+# the trained model's stated numbers on the paired questions: the collapse rule comes before "better"
+c_v_after = paired_rows(before_all[before_all["split"] == "eval"], load_eval(config.run_dir))[1]["c_v"]
 
 # %% tags=["remove-cell"]
-glue_all(evaluation_summary(result, comparison, constant))
+glue_all(evaluation_summary(result, comparison, constant, c_v_after))
 glue_all({"collapse_k": report.COLLAPSE_MAX_DISTINCT, "collapse_share": f"{report.COLLAPSE_TOP_SHARE:.0f}"})
+from dca.report.study_answer import recorded_protocol, three_protocols
+
+glue_all({"protocols": three_protocols(recorded_protocol(config.run_dir))})
 glue_all({"r_const_cv": constant["c_v"], "r_const_sigma": constant["sigma_eps"], "r_const_mae": constant["mean_abs_eps"]})
 
 # %% [markdown]
@@ -117,12 +122,15 @@ glue_all({"r_const_cv": constant["c_v"], "r_const_sigma": constant["sigma_eps"],
 # interval of the difference excludes zero, and whether the change goes the metric's better way:
 # the book calls a change *better* only when the interval excludes zero on the good side **and** the
 # trained model also beats the constant baseline below (for $\sigma_\varepsilon$ and
-# $\overline{|\varepsilon|}$, the metrics it has); otherwise *no clear change*.
+# $\overline{|\varepsilon|}$, the metrics it has) **and** its stated numbers have not *collapsed*: at
+# most {glue:text}`collapse_k` distinct numbers, or the most common one on {glue:text}`collapse_share` %
+# of the questions or more (a model that states one number on most questions can shrink a gap without
+# following its confidence; every page applies this rule first). Otherwise *no clear change*.
 # Accuracy over all held-out questions (an unparsed reply counts as wrong) went from
 # {glue:text}`r_acc_before:.1f` % to {glue:text}`r_acc_after:.1f` %.
 
 # %% tags=["remove-input"]
-Markdown(comparison_markdown(comparison, constant))
+Markdown(comparison_markdown(comparison, constant, c_v_after))
 
 # %% [markdown]
 # In this run, the spread of the gap $\sigma_\varepsilon$ {glue:text}`r_sigma_sentence`, and the
@@ -139,7 +147,7 @@ Markdown(comparison_markdown(comparison, constant))
 # DCA should move $C_v$ (what the model says); $C_i$ moves too, because the adapter changes the
 # whole model, not only the number it writes.
 
-# %% tags=["hide-input", "dca-panels"]
+# %% tags=["hide-input", "dca-panels"] mystnb={"image": {"alt": "Two histograms before and after training, on the paired held-out questions: the share of questions in each 10-point bin of the stated confidence C_v (first panel) and of the internal confidence C_i (second panel)."}}
 before, after = paired_rows(before_all[before_all["split"] == "eval"], load_eval(config.run_dir))
 axes = panels(2)
 plot_confidence_histograms(axes[0], before["c_v"], after["c_v"], quantity="c_v")
@@ -153,7 +161,7 @@ plt.show()
 # centred on zero. A narrower but shifted distribution (smaller $\sigma_\varepsilon$, larger
 # $\overline{|\varepsilon|}$) is the systematic offset the paper reports for Llama and Mistral.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"image": {"alt": "Histogram of the gap C_v minus C_i on the paired held-out questions, before and after training, with zero marked."}}
 with sns.axes_style("whitegrid"):
     fig, ax = plt.subplots(figsize=(4.8, 3.6), layout="constrained")
 plot_eps_distribution(ax, epsilon(before["c_v"], before["c_i"]), epsilon(after["c_v"], after["c_i"]))
@@ -187,7 +195,7 @@ Markdown(markdown_table(stated_strings(("before training", held_before), ("after
 # ## Beside the paper
 #
 # The paper's numbers, our reference experiment over several seeds, and baselines and ablations the
-# paper does not have are in {ref}`chapter-does-dca-work`. This run's place there:
+# paper does not have are in {ref}`chapter-does-dca-work`. {glue:text}`protocols` This run's place there:
 
 # %% tags=["remove-cell"]
 stage1_provenance = artifacts.RunFolder(config.run_dir).provenance("stage1")
@@ -351,7 +359,8 @@ dca_mean_abs_eps, dca_sigma_eps = np.abs(eps_dca).mean(), eps_dca.std(ddof=1)
 constant_wins = bool(constant_mean_abs_eps < dca_mean_abs_eps)
 mae_row = paired["mean_abs_eps"]  # the table's row: diff and its paired interval
 word = report.change_word(mae_row.diff, mae_row.diff_low, mae_row.diff_high, False,
-                          beats_constant=not constant_wins)  # the book's one word for the change
+                          beats_constant=not constant_wins,
+                          collapsed=report.collapsed(after["c_v"]))  # the book's one word for the change
 print(f"constant {constant_cv:.1f} %: mean|eps| {constant_mean_abs_eps:.2f}, sigma_eps {constant_sigma_eps:.2f}; "
       f"DCA: mean|eps| {dca_mean_abs_eps:.2f}, sigma_eps {dca_sigma_eps:.2f}")
 constant_answer = (

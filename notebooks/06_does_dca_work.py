@@ -80,6 +80,9 @@ R = read_results(config.results)
 Q = pd.read_csv(config.questions) if Path(config.questions).exists() else pd.DataFrame()
 T = pd.read_csv(config.training) if Path(config.training).exists() else pd.DataFrame()
 have_reference = not report.rows_of(R, kind="seed").empty
+from dca.report.study_answer import recorded_protocol, three_protocols
+
+report.glue_all({"protocols": three_protocols(recorded_protocol(config.run_dir))})
 glue_all({"verdict": report.verdict(R),  # then the book's one rule for a collapse:
           "collapse_k": report.COLLAPSE_MAX_DISTINCT, "collapse_share": f"{report.COLLAPSE_TOP_SHARE:.0f}"})
 if have_reference:
@@ -165,7 +168,7 @@ if have_reference:
 # %% [markdown]
 # Per dataset, each seed's value before (vanilla) and after (DCA), with its 95 % bootstrap interval:
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input", "dca-panels"] mystnb={"image": {"alt": "Three panels, mean |\u03b5|, \u03c3_\u03b5 and Spearman \u03c1, per dataset: one dot per seed with its 95 % interval, before training (vanilla) and after DCA."}}
 if have_reference:
     axes = panels(3, (4.2, 3.6))
     for ax, key in zip(axes, ("mean_abs_eps", "sigma_eps", "rho")):
@@ -188,7 +191,7 @@ if have_reference:
 # every question, close to the typical $C_i$. The histograms, the scatter and the count of distinct
 # stated numbers tell the two apart (all seeds' held-out questions pooled):
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input", "dca-panels"] mystnb={"image": {"alt": "Two histograms over every seed's held-out questions, before and after DCA: the share of questions in each 10-point bin of the stated confidence C_v and of the internal confidence C_i."}}
 seed_q = Q[Q["job"].isin([f"seed{s}" for s in report.seeds(R)])] if have_reference and not Q.empty else Q
 if not seed_q.empty:
     axes = panels(2)
@@ -198,7 +201,7 @@ if not seed_q.empty:
     axes[1].set_title("internal confidence $C_i$")
     plt.show()
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input", "dca-panels"] mystnb={"image": {"alt": "Two scatter plots of C_v against C_i over every seed's held-out questions, before training and after DCA, correct and wrong answers marked, with the diagonal where the two agree."}}
 if not seed_q.empty:
     axes = panels(2, (4.6, 4.4))
     plot_confidence_scatter(axes[0], seed_q["c_v_before"], seed_q["c_i_before"], correct=seed_q["correct_before"])
@@ -207,7 +210,7 @@ if not seed_q.empty:
     axes[1].set_title("after DCA")
     plt.show()
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input", "dca-panels"] mystnb={"image": {"alt": "Two reliability diagrams of the stated confidence C_v, before and after DCA: accuracy in each 10-point bin against the diagonal of perfect calibration, with the ECE."}}
 if not seed_q.empty:
     axes = panels(2, (4.6, 4.0))
     plot_reliability(axes[0], seed_q["c_v_before"], seed_q["correct_before"].astype(bool), "$C_v$ before")
@@ -275,7 +278,7 @@ if have_reference and not Q.empty:
 # (built the same way from held-out questions, never trained on), and the share of held-out pairs
 # whose chosen reply the model prefers (*reward accuracy*):
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input", "dca-panels"] mystnb={"image": {"alt": "Two panels over the optimiser steps of each seed's DCA training: the DPO loss on the training batches and on the held-out pairs, and the held-out reward accuracy."}}
 if have_reference and not T.empty:
     axes = panels(2, (4.8, 3.8))
     for job, log in T[T["job"].str.match(r"^seed\d+$")].groupby("job"):
@@ -345,7 +348,7 @@ if have_reference:
 # ## This build's run
 #
 # The chapters before this one ran the pipeline with this build's profile; its before/after on the
-# held-out questions (details in {ref}`chapter-results`):
+# held-out questions (details in {ref}`chapter-results`). {glue:text}`protocols`
 
 # %% tags=["remove-input"]
 from dca.evaluate.bootstrap import paired_table
@@ -371,3 +374,53 @@ else:
         f"Beside it, the constant baseline on the same held-out questions (every one answered with the mean "
         f"training $C_i$, {const['c_v']:.1f} %): $\\sigma_\\varepsilon$ {const['sigma_eps']:.2f}, "
         f"$\\overline{{|\\varepsilon|}}$ {const['mean_abs_eps']:.2f}."))
+
+# %% [markdown]
+# ## Exercises
+#
+# ```{exercise-start} Every seed against the constant baseline
+# :label: ex-seeds-against-constant
+# ```
+#
+# *Objective:* read the committed rows of the reference experiment yourself, seed by seed, and judge
+# DCA against the simplest rival. *Time:* ~15 min
+#
+# `R` holds the committed rows of the reference experiment, one per job, dataset, method and metric.
+# For every seed job (`kind == "seed"`), on the mean of the held-out datasets (`dataset == "mean"`),
+# put DCA's mean $|\varepsilon|$ after training (`method == "dca"`, `metric == "mean_abs_eps"`) in
+# `dca_mean_abs_eps` and the constant baseline's (`method == "constant"`) in `constant_mean_abs_eps`,
+# each a dict seed → value. Count in `seeds_beating_constant` the seeds on which DCA's is the lower,
+# and say in `seeds_answer`, in two or three sentences, what the seeds say together, and why one seed
+# would not have been enough.
+#
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-seeds-against-constant
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+seed_rows = R[(R["kind"] == "seed") & (R["dataset"] == "mean") & (R["metric"] == "mean_abs_eps")]
+dca_mean_abs_eps = {int(r.seed): float(r.value) for r in seed_rows[seed_rows["method"] == "dca"].itertuples()}
+constant_mean_abs_eps = {int(r.seed): float(r.value)
+                         for r in seed_rows[seed_rows["method"] == "constant"].itertuples()}
+seeds_beating_constant = sum(dca_mean_abs_eps[s] < constant_mean_abs_eps[s] for s in dca_mean_abs_eps
+                             if s in constant_mean_abs_eps)
+for s in sorted(dca_mean_abs_eps):
+    print(f"seed {s}: DCA {dca_mean_abs_eps[s]:.2f}, constant {constant_mean_abs_eps.get(s, float('nan')):.2f}")
+seeds_answer = (
+    f"DCA's mean |eps| is below the constant baseline's on {seeds_beating_constant} of {len(dca_mean_abs_eps)} "
+    "seeds. A method that learnt to track C_i should beat a number that ignores the question on every seed; "
+    "one seed alone could land on either side by the draw of its questions and pairs, which is why the "
+    "reference experiment runs several and the verdict asks them to agree.")
+print(seeds_answer)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% tags=["exercise-check"]
+from dca.book import checks
+
+checks.ex_seeds_against_constant(globals(), R=R)

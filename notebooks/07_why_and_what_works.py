@@ -17,17 +17,15 @@
 # (chapter-why-and-what-works)=
 # # Why DCA fails here, and what works
 #
-# Beyond the paper. The chapter *Does DCA work?* answers the paper's question for our model: DCA as
-# published does not make its stated confidence follow its internal confidence. This chapter asks
-# **why**, and tries objectives that might do better, on a larger protocol with enough held-out
-# questions to tell them apart. Every number comes from the committed files of the objectives study
-# (`book/data/study_*.csv`, written by `make study` and `python -m dca.reference.study collect`), with the job,
-# seed and commit that made it.
-#
-# ```{admonition} The study so far
-# :class: important
-# {glue:text}`s_verdict`
-# ```
+# Beyond the paper: {ref}`chapter-does-dca-work` found that DCA as published does not make this model's
+# stated confidence follow its internal one. This chapter asks why, and trains other objectives on a
+# larger protocol, the *study* (up to three seeds; {glue:text}`s_n_eval` held-out questions per dataset).
+# Three terms first. **ρ** is the Spearman correlation between the stated confidence $C_v$ and the
+# internal confidence $C_i$ over the held-out questions, and **mean $|\varepsilon|$** the mean distance
+# between them in points ({ref}`both defined on the first page <intro>`). The **transfer** questions
+# come from CommonsenseQA, a dataset no objective was trained on. The **rule** is six conditions, fixed
+# before the study ran, that an objective must meet on every seed to be said to work (listed under the
+# table below).
 
 # %% tags=["remove-cell"]
 # In Colab or Binder this notebook first installs its package, `dca`. Where `dca` is installed (a
@@ -65,15 +63,25 @@ enter_repo_root()  # opened in Jupyter from notebooks/: work from the repository
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import HTML, Markdown, display
 
 from dca import report
 
 from dca.reference import study, study_results
 from dca.report import study as study_report
-from dca.report.plots import legend_below, panels, plot_dose_response, plot_logp_curves, use_book_style
+from dca.report import study_answer
+from dca.report.plots import figure_html, legend_below, panels, plot_dose_response, plot_logp_curves, use_book_style
 
 use_book_style()
+
+
+def show(frame):
+    """A table of the study as a reader should see it (names and headers in words)."""
+    from dca.report.study_answer import readable
+
+    display(Markdown(report.markdown_table(readable(frame))))
+
+
 config = study_report.StudyChapterConfig.from_namespace(globals())
 S_ALL = study_results.read(config.results)  # one row per (job, dataset, method, metric)
 # Every table but the dose-response's leaves out the jobs trained on part of the pairs
@@ -83,10 +91,12 @@ SQ0 = SQ[SQ["seed"] == 0] if not SQ.empty else SQ  # the per-question tables sho
 ST = study_report.without_dose(study_results.read(config.training))  # per training step
 TOK = study_results.read(config.number_tokens)
 have_study = not S.empty
-objective_jobs = sorted(set(ST["job"])) if not ST.empty else []
+objective_jobs = list(dict.fromkeys(ST["job"])) if not ST.empty else []  # in the order of the rows
 report.glue_all({
     "s_verdict": study_report.verdict_sentence(S),
     "s_jobs": ", ".join(dict.fromkeys(S_ALL["job"])) if have_study else "none yet",
+    "s_n_jobs": S_ALL["job"].nunique() if have_study else 0,
+    "s_protocols": study_answer.three_protocols(),
     "s_hours": f"{S_ALL.drop_duplicates('job')['wall_s'].sum() / 3600:.1f}" if have_study else "0",
     "s_acc_drop": f"{study_report.MAX_ACCURACY_DROP:g}",
     "s_whole": f"{study_report.MIN_WHOLE_PERCENT:g}",
@@ -107,6 +117,60 @@ report.glue_all({
     "s_paper_best_rho": f"{paper[paper['metric'] == 'rho']['dca'].max():.2f}",
 })
 
+# %% tags=["remove-input"]
+display(Markdown("```{admonition} The answer\n:class: important\n"
+                 + "\n\n".join(study_answer.answer_sentences(S, ST)) + "\n```"))
+
+# %% tags=["remove-input"]
+points = study_answer.summary_points(S)
+if not points.empty:
+    figure = study_answer.plot_summary(points)
+    display(HTML(figure_html(figure, study_answer.summary_alt_text(points))))
+    plt.close(figure)
+    display(Markdown(
+        "One point per seed of each objective: change in ρ (bars: paired 95 % intervals) against change in "
+        "held-out accuracy. The rule asks for the shaded corner: above the solid line (ρ rises; on transfer, "
+        f"no fall) and right of the dashed one (accuracy within {study_report.MAX_ACCURACY_DROP:g} points). "
+        + study_answer.undrawn_sentence(points)))
+
+# %% tags=["remove-input"]
+checks = study_answer.check_table(S)
+if not checks.empty:  # a compact table (book/_static/dca.css): one short row per objective
+    display(Markdown(":::{div} dca-compact\n" + report.markdown_table(study_answer.readable(checks)) + "\n:::"))
+
+# %% [markdown]
+# One mark per seed, seed 0 first: ✓ the condition holds, ✗ it does not, · the seed has not run. The
+# rows are in the rule's ranking, closest to working first (most conditions met on every seed that ran,
+# then most seeds, then the highest ρ). *works*: *no* once a condition fails on any seed, *so far* while
+# every condition holds on the seeds that ran, *yes* when it holds on all three.
+#
+# ```{dropdown} The rule, condition by condition
+# An objective *works* when, as the mean over the three held-out datasets and in each of the three
+# seeds: $\rho$ rises; mean $|\varepsilon|$ falls below both the constant and the isotonic baselines
+# (a model that states one fixed number, and the stated numbers remapped to fit $C_i$ without training;
+# {ref}`chapter-does-dca-work`), measured on at least {glue:text}`s_min_parsed` % of the replies (it is
+# computed on the replies that state a number: a run that stopped writing numbers would otherwise pass on a
+# handful of them); $\sigma_\varepsilon$ falls; accuracy stays within {glue:text}`s_acc_drop` points of
+# the model before training (*vanilla*); at least {glue:text}`s_whole` % of the replies parse as a
+# whole-number percentage; and on the transfer questions $\rho$ shows no fall whose paired interval
+# excludes zero. The goal to aim for is $\rho \ge$ {glue:text}`s_rho_goal` (the paper's best model
+# reaches {glue:text}`s_paper_best_rho`).
+# ```
+#
+# ```{dropdown} The objectives, one by one
+# Each objective is a parameter of stage 2 or 3 (`python -m dca help train`). **DCA** as published:
+# sigmoid DPO (Direct Preference Optimization). **DPO + NLL (RPO)** adds the chosen reply's negative
+# log-likelihood (`sft_weight=1`). **DPO-Positive (DPOP)** penalises any fall of the chosen reply's
+# likelihood below the reference model's (`loss_type=dpop`). **APO-zero** raises the chosen and lowers the
+# rejected reply, each against the reference (`loss_type=apo_zero`). **SFT on the whole reply**:
+# supervised fine-tuning on the chosen replies. **SFT, then DPO** starts DPO from that adapter
+# (`init_adapter=`). **DPO + distractors** adds rejected replies stating round($C_i$) ±
+# {glue:text}`s_distractor` points (`distractors=`). **RPO on the number** and **SFT on the number**: the
+# loss sees the stated number only (`loss_tokens=number`); **SFT on the number + KL on the letter** also
+# holds the answer letter in place (`answer_kl_weight=10`). Any other name in the tables is a study job's
+# objective as the study's files name it.
+# ```
+
 # %% [markdown]
 # ## The protocol
 #
@@ -117,8 +181,12 @@ report.glue_all({
 # {glue:text}`s_n_train` for the pairs (ARC-Challenge has fewer questions offline, so fewer of its
 # questions train). Every objective of a seed trains on the pairs of the same questions and is judged
 # on the same held-out questions; every adapter is also asked {glue:text}`s_n_transfer` CommonsenseQA
-# questions (five options), a dataset none was trained on. Jobs in the committed files: {glue:text}`s_jobs`
-# ({glue:text}`s_hours` hours of a 2-core CPU).
+# questions (five options), a dataset none was trained on. The committed files hold
+# {glue:text}`s_n_jobs` jobs ({glue:text}`s_hours` hours of a 2-core CPU). {glue:text}`s_protocols`
+#
+# ```{dropdown} The jobs in the committed files
+# {glue:text}`s_jobs`
+# ```
 #
 # ## Displacement: what DPO did to the two replies
 #
@@ -127,25 +195,31 @@ report.glue_all({
 # likely. The trainer logs the policy's summed log-probability of both replies at every step and
 # at every measurement of the held-out pairs:
 
-# %% tags=["remove-input", "dca-panels"]
-if objective_jobs:
-    for where, title in (("train", "training batch"), ("heldout", "held-out pairs")):
-        ax = panels(1, size=(4.6, 5.0))[0]
-        for k, job in enumerate(j for j in objective_jobs if j.startswith("seed0-")):
-            rows = ST[ST["job"] == job].dropna(subset=[f"{where}_logp_chosen"])
-            if not rows.empty:
-                plot_logp_curves(ax, rows["step"], rows[f"{where}_logp_chosen"], rows[f"{where}_logp_rejected"],
-                                 label=job.removeprefix("seed0-"), color_index=k % 8)
-        legend_below(ax)
-        ax.set_title(f"seed 0, {title}")
-        plt.show()
+# %% tags=["remove-input"]
+seed0_jobs = [job for job in objective_jobs if job.startswith("seed0-")]
+if seed0_jobs:
+    figure = study_answer.plot_displacement(ST, seed0_jobs)
+    display(HTML(figure_html(figure, study_answer.displacement_alt_text(ST, seed0_jobs))))
+    plt.close(figure)
 else:
     display(Markdown("No training log of the study has been committed yet."))
 
-# %% tags=["remove-input"]
-display(Markdown("\n".join(f"- **{job.removeprefix('seed0-')}**: {study_report.displacement_sentence(ST, job)}"
-                           for job in objective_jobs if job.startswith("seed0-"))
+# %% [markdown]
+# In every panel the rejected reply falls below the chosen one: each objective wins the preference.
+# What separates them is the chosen reply. Where it falls far too, as under DCA's plain DPO, the model
+# learns to write neither reply (*likelihood displacement*); the objectives that also reward the chosen
+# reply's own likelihood are built to hold it up. The first and last measurement of each job, and the
+# same figure on the training batches, in the fold:
+
+# %% tags=["remove-input", "hide-output"]
+display(Markdown("\n".join(f"- **{study_answer.objective_name(study_report._objective(job))}**: "
+                           f"{study_report.displacement_sentence(ST, job)}" for job in seed0_jobs)
                  or study_report.displacement_sentence(ST, "seed0-dca")))
+if seed0_jobs:
+    figure = study_answer.plot_displacement(ST, seed0_jobs, where="train")
+    display(HTML(figure_html(figure, study_answer.displacement_alt_text(ST, seed0_jobs, where="train")
+                             .replace("on the held-out pairs", "on the training batches"))))
+    plt.close(figure)
 
 # %% [markdown]
 # ## At the number's position
@@ -154,25 +228,25 @@ display(Markdown("\n".join(f"- **{job.removeprefix('seed0-')}**: {study_report.d
 # the trained model on its reply: the most probable next tokens where the number starts (which first
 # digit), and after its first tokens (a `%`, or a decimal point: the "58.8%" replies).
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 dca_tokens = TOK[TOK["run"] == "seed0-dca"] if not TOK.empty else TOK
 if dca_tokens.empty:
     display(Markdown("The next-token tables have not been computed yet (`python -m dca.reference.study diagnose seed0-dca`)."))
 else:
     for position, what in ((0, "DCA, where the number starts"), (1, "DCA, one token later")):
         display(Markdown(f"**{what}**"))
-        display(Markdown(report.markdown_table(study_report.number_token_table(dca_tokens, position))))
+        show(study_report.number_token_table(dca_tokens, position))
 
 # %% [markdown]
 # The same position for every diagnosed objective (each on its first held-out questions whose replies
 # parse before and after): which first digit is the most probable, how sure the model is of it, and
 # the numbers it wrote. DCA puts nearly all the probability on one digit; the objectives that keep
 # the whole chosen reply likely stay unsure, and their numbers stay in a narrow band. Compare
-# *rpo-num* and *sft-num*, whose loss sees the number only (see below):
+# *RPO on the number* and *SFT on the number*, whose loss sees the number only (see below):
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 if not TOK.empty:
-    display(Markdown(report.markdown_table(study_report.first_digit_summary(TOK))))
+    show(study_report.first_digit_summary(TOK))
 
 # %% [markdown]
 # ## The target moves
@@ -182,30 +256,35 @@ if not TOK.empty:
 # the stated number with the $C_i$ of the model that states it. The table measures the stated
 # number after training against both, on the held-out questions (seed 0):
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 shift = study_report.target_shift(SQ0) if not SQ0.empty else pd.DataFrame()
 if not shift.empty:  # two narrow tables: the means, then the stated number against each C_i
-    display(Markdown(report.markdown_table(shift[["objective", "n", "C_v before", "C_v after", "C_i before",
-                                                  "C_i after"]])))
-    display(Markdown(report.markdown_table(shift.drop(columns=["n", "C_v before", "C_v after", "C_i before",
-                                                               "C_i after"]))))
-    whole_reply = shift[~shift["objective"].isin(list(study_report.NUMBER_ONLY_TWINS))]
+    show(shift[["objective", "n", "C_v before", "C_v after", "C_i before",
+                                                  "C_i after"]])
+    show(shift.drop(columns=["n", "C_v before", "C_v after", "C_i before",
+                                                               "C_i after"]))
+    # the whole-reply objectives whose replies still parse on at least half of the questions (a job whose
+    # replies stopped stating a number is not an example of anything)
+    whole_reply = shift[~shift["objective"].isin(list(study_report.NUMBER_ONLY_TWINS))
+                        & (shift["n"] >= shift["n"].max() / 2)]
     best = (whole_reply if not whole_reply.empty else shift).sort_values("mean abs gap to C_i before").iloc[0]
     const = S[(S["job"] == "seed0") & (S["dataset"] == "mean") & (S["method"] == "constant")
               & (S["metric"] == "mean_abs_eps")]["value"]
     report.glue_all({
-        "s_shift_obj": best["objective"], "s_shift_vs_before": f"{best['mean abs gap to C_i before']:.1f}",
+        "s_shift_obj": study_answer.objective_name(best["objective"]),
+        "s_shift_ci_verb": "raised" if best["C_i after"] > best["C_i before"] else "lowered",
+        "s_shift_n": int(best["n"]), "s_shift_vs_before": f"{best['mean abs gap to C_i before']:.1f}",
         "s_shift_vs_after": f"{best['mean abs gap to C_i after']:.1f}",
         "s_shift_rho_before": f"{best['ρ(C_v after, C_i before)']:.2f}",
         "s_shift_ci_before": f"{best['C_i before']:.1f}", "s_shift_ci_after": f"{best['C_i after']:.1f}",
         "s_shift_cv_after": f"{best['C_v after']:.1f}",
         "s_shift_const": f"{const.iloc[0]:.1f}" if not const.empty else "—",
-        "s_letter_out": study_report.loss_tokens_sentence(shift),
+        "s_letter_out": study_answer.named(study_report.loss_tokens_sentence(shift)),
     })
 else:
     display(Markdown("No per-question study file yet."))
     report.glue_all({k: "—" for k in ("s_shift_obj", "s_shift_vs_before", "s_shift_vs_after", "s_shift_rho_before",
-                                      "s_shift_ci_before", "s_shift_ci_after", "s_shift_cv_after", "s_shift_const",
+                                      "s_shift_ci_before", "s_shift_ci_after", "s_shift_cv_after", "s_shift_const", "s_shift_ci_verb", "s_shift_n",
                                       "s_letter_out")})
 
 # %% [markdown]
@@ -213,7 +292,7 @@ else:
 # **{glue:text}`s_shift_obj`**: against the base model's $C_i$, the number it was trained toward,
 # its stated numbers are off by {glue:text}`s_shift_vs_before` points on average
 # (the constant baseline, against the same questions' $C_i$: {glue:text}`s_shift_const`) with
-# $\rho$ = {glue:text}`s_shift_rho_before`. But training raised the model's own mean $C_i$ from
+# $\rho$ = {glue:text}`s_shift_rho_before` (over {glue:text}`s_shift_n` questions). But training {glue:text}`s_shift_ci_verb` the model's own mean $C_i$ from
 # {glue:text}`s_shift_ci_before` to {glue:text}`s_shift_ci_after` while its stated numbers fell to a
 # mean of {glue:text}`s_shift_cv_after`, so against the $C_i$ it has after training they are off by
 # {glue:text}`s_shift_vs_after`. The pairs were built for a model that no longer exists once
@@ -225,7 +304,7 @@ else:
 # the loss so that only the number is trained. The second is a stage-3 parameter, `loss_tokens=number`:
 # the start both replies of a pair share, `Answer: B` and the `Probability:` label, moves into the
 # prompt, so the model trains on the same text but the likelihood term sees the number onwards only
-# (objectives *rpo-num* and *sft-num* in the tables). {glue:text}`s_letter_out`
+# (*RPO on the number* and *SFT on the number* in the tables). {glue:text}`s_letter_out`
 #
 # What holding the target still costs is in the answers. The letter is no longer in the loss, so
 # nothing keeps it where it was, and the training can move it as a side effect. Per objective, on the
@@ -233,11 +312,11 @@ else:
 # often the changed answers were right before and after, and the most common letter's share (this
 # model already prefers one letter more often than the gold answers do):
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 changes = study_report.letter_changes(SQ0) if not SQ0.empty else pd.DataFrame()
 if not changes.empty:  # two narrow tables, so that both fit the page
-    display(Markdown(report.markdown_table(changes.iloc[:, :5])))
-    display(Markdown(report.markdown_table(changes[["objective", *changes.columns[5:]]])))
+    show(changes.iloc[:, :5])
+    show(changes[["objective", *changes.columns[5:]]])
 report.glue_all({"s_letters_dca": study_report.letter_sentence(changes)})
 
 # %% [markdown]
@@ -250,11 +329,11 @@ report.glue_all({"s_letters_dca": study_report.letter_sentence(changes)})
 # share whose answer line holds more than the letter after training (the option's text, a comma, a
 # sentence):
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 kept = study_report.format_kept(SQ) if not SQ.empty else pd.DataFrame()
 if not kept.empty:
-    display(Markdown(report.markdown_table(kept)))
-report.glue_all({"s_format": study_report.format_sentence(kept),
+    show(kept)
+report.glue_all({"s_format": study_answer.named(study_report.format_sentence(kept)),
                  "s_kl_status": ("its results are in the tables below"
                                  if have_study and "sft-num-kl" in set(S["objective"]) else "built and tested, not run yet")})
 
@@ -263,7 +342,7 @@ report.glue_all({"s_format": study_report.format_sentence(kept),
 # in their loss; DCA's sigmoid loss cancels it, since both replies of a pair share it, and a
 # number-only loss leaves it out. What none of them does: train the number while a second term holds
 # the answer letter's next-token distribution to the base model's (the KL divergence at the letter's
-# position; stage-3 parameter `answer_kl_weight`, objective *sft-num-kl*: {glue:text}`s_kl_status`).
+# position; stage-3 parameter `answer_kl_weight`, *SFT on the number + KL on the letter*: {glue:text}`s_kl_status`).
 # $C_i$ is read from that distribution, so the term holds both the answers and $C_i$. It does not
 # hold the rest of the answer line; a KL divergence on all of its tokens would hold the format too
 # (not built).
@@ -276,57 +355,51 @@ report.glue_all({"s_format": study_report.format_sentence(kept),
 # common? Then the reply each objective writes most often, whether it parses or not, and the replies
 # of the same held-out questions, before and after, for DCA on seed 0:
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 if have_study:
     shown = S[(S["dataset"] == "mean") & S["metric"].isin(["exact_round_ci", "whole_percent", "top_cv_share",
                                                            "distinct_cv"])]
     wide = shown.pivot_table(index=["job", "method"], columns="metric", values="value").reset_index()
-    display(Markdown(report.markdown_table(study_report.labelled(wide.round(1)).astype(object).fillna("—"))))
+    show(study_report.labelled(wide.round(1)).astype(object).fillna("—"))
 if not SQ0.empty:
-    display(Markdown(report.markdown_table(study_report.top_replies(SQ0))))
+    show(study_report.top_replies(SQ0))
 dca_q = SQ[(SQ["job"] == "seed0-dca") & (SQ["split"] == "heldout")] if not SQ.empty else SQ
 if not dca_q.empty:
     side = pd.DataFrame({"question": dca_q["id"], "reply before training": dca_q["reply_before"],
                          "reply after training": dca_q["reply_after"]}).groupby(dca_q["source"]).head(2)
-    display(Markdown(report.markdown_table(side.replace("\n", " · ", regex=True))))
-    display(Markdown(report.markdown_table(report.stated_strings(
+    show(side.replace("\n", " · ", regex=True))
+    show(report.stated_strings(
         ("before training", dca_q.rename(columns={"reply_before": "response"})),
-        ("after training", dca_q.rename(columns={"reply_after": "response"}))))))
+        ("after training", dca_q.rename(columns={"reply_after": "response"}))))
 
 # %% [markdown]
 # ## The objectives
 #
-# Each objective is a parameter of stage 2 or 3 (`python -m dca help train`):
-# DCA as published (sigmoid DPO); RPO, which adds the chosen reply's negative log-likelihood
-# (`sft_weight=1`); DPOP, which penalises any fall of the chosen reply's likelihood below the
-# reference's (`loss_type=dpop`); APO-zero, which raises the chosen and lowers the rejected reply each
-# against the reference (`loss_type=apo_zero`); SFT on the chosen replies; SFT then DPO
-# (`init_adapter=`); distractor rejections, which add rejected replies stating round($C_i$) ±
-# {glue:text}`s_distractor` points (`distractors=`); and RPO and SFT whose loss sees the stated number
-# only (`loss_tokens=number`: *rpo-num*, *sft-num*), the second also with the answer letter held in
-# place (`answer_kl_weight=10`: *sft-num-kl*). Values after training, mean ± sd over the seeds
+# Values after training, mean ± sd over the seeds
 # that ran, on the held-out questions (mean of the three datasets) and on the transfer questions;
 # vanilla and the no-training baselines from the same questions. {glue:text}`s_seeds` An objective
-# that misses a condition on seed 0 cannot work by the rule below, which asks for every seed.
+# that misses a condition on seed 0 cannot work by the rule, which asks for every seed.
 # {glue:text}`s_below_baselines`
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 report.glue_all({
-    "s_seeds": study_report.seeds_sentence(S),
-    "s_below_baselines": study_report.further_seeds_sentence(S),
+    "s_seeds": study_answer.named(study_report.seeds_sentence(S)),
+    "s_below_baselines": study_answer.named(study_report.further_seeds_sentence(S)),
 })
 if have_study:
-    display(Markdown(report.markdown_table(study_report.labelled(study_report.objective_summary(S)))))
+    summary = study_report.labelled(study_report.objective_summary(S))  # two narrow tables, so that both fit
+    show(summary.iloc[:, :5])
+    show(summary[[*summary.columns[:2], *summary.columns[5:]]])
     seeds = study_report.per_seed(S)
     if not seeds.empty:
         display(Markdown("Seed by seed, for the objectives that ran on more than one seed (held-out mean of "
                          "the three datasets after training; vanilla is the same seed's model before training):"))
-        display(Markdown(report.markdown_table(study_report.labelled(seeds))))
+        show(study_report.labelled(seeds))
     mde = S[(S["dataset"] != "mean") & S["metric"].isin(["rho", "mean_abs_eps", "sigma_eps"])].dropna(subset=["mde"])
     if not mde.empty:
         display(Markdown("The smallest change each comparison could detect (80 % power, 5 % level, from the "
                          "paired intervals; median over the jobs and datasets):"))
-        display(Markdown(report.markdown_table(mde.groupby(["split", "metric"])["mde"].median().round(3).reset_index())))
+        show(mde.groupby(["split", "metric"])["mde"].median().round(3).reset_index())
 else:
     display(Markdown("No study results yet: `make study` runs them (hours), `python -m dca.reference.study collect` "
                      "writes the files this chapter reads."))
@@ -339,45 +412,83 @@ else:
 # transfer questions; the full job is the third point). Dotted lines: the model before training
 # ($\rho$), and the two no-training baselines (mean $|\varepsilon|$).
 
-# %% tags=["remove-input", "dca-panels"]
+# %% tags=["remove-input", "hide-output"]
 dose = study_report.dose_response(S_ALL)
-report.glue_all({"s_dose_objectives": " and ".join(study.DOSE_OBJECTIVES)})
+report.glue_all({"s_dose_objectives": " and ".join(study_answer.objective_name(o) for o in study.DOSE_OBJECTIVES)})
 if not dose.empty:
-    display(Markdown(report.markdown_table(study_report.labelled(dose))))
     def seed0(method, metric):
         v = S[(S["job"] == "seed0") & (S["dataset"] == "mean") & (S["method"] == method) & (S["metric"] == metric)]
         return float(v["value"].iloc[0])
-    for metric, label, ref in (("rho", "ρ after training (held out)", {"before training": seed0("vanilla", "rho")}),
-                               ("mean_abs_eps", "mean |ε| after training (held out)",
-                                {"constant": seed0("constant", "mean_abs_eps"),
-                                 "isotonic": seed0("isotonic", "mean_abs_eps")})):
-        ax = panels(1, size=(4.6, 4.6))[0]
-        for k, (objective, g) in enumerate(dose.groupby("objective", sort=False)):
-            plot_dose_response(ax, g["training questions (%)"], g[metric], label=objective, color_index=k,
-                               ylabel=label, reference=ref if k == 0 else None)
-        legend_below(ax)
-        plt.show()
+    references = {"rho": {"before training": seed0("vanilla", "rho")},
+                  "mean_abs_eps": {"constant": seed0("constant", "mean_abs_eps"),
+                                   "isotonic": seed0("isotonic", "mean_abs_eps")}}
+    figure = study_answer.plot_dose(dose, references)
+    display(HTML(figure_html(figure, "Two line panels, ρ (left) and mean |ε| (right) after training against the "
+                                     "share of seed 0's training questions; dotted, the model before training and "
+                                     "the baselines. " + study_answer.dose_sentence(dose))))
+    plt.close(figure)
+    show(study_report.labelled(dose))
 else:
     display(Markdown("No dose-response job has finished yet (`python -m dca.reference.study run --only "
                      + " ".join(study_report.DOSE) + "`)."))
 
-# %% [markdown]
-# ## The verdict
-#
-# An objective *works* when, as the mean over the three held-out datasets and in each of the three
-# seeds: $\rho$ rises; mean $|\varepsilon|$ falls below both the constant and the isotonic baselines,
-# measured on at least {glue:text}`s_min_parsed` % of the replies (it is computed on the replies that
-# state a number: a run that stopped writing numbers would otherwise pass on a handful of them);
-# $\sigma_\varepsilon$ falls; accuracy stays within {glue:text}`s_acc_drop` points of vanilla; at
-# least {glue:text}`s_whole` % of the replies parse as a whole-number percentage; and on the transfer
-# questions $\rho$ shows no fall whose paired interval excludes zero. The goal to aim for is
-# $\rho \ge$ {glue:text}`s_rho_goal` (the paper's best model reaches {glue:text}`s_paper_best_rho`).
-# How many of the seeds that ran meet each condition:
-
 # %% tags=["remove-input"]
-if have_study:
-    verdict = study_report.verdict_table(S)
-    conditions = [c for c in verdict.columns if c not in ("objective", "seeds run", "works")]
-    half = (len(conditions) + 1) // 2  # two tables of few columns, so that both fit the page
-    display(Markdown(report.markdown_table(verdict[["objective", "seeds run", *conditions[:half]]])))
-    display(Markdown(report.markdown_table(verdict[["objective", *conditions[half:], "works"]])))
+display(Markdown(study_answer.dose_sentence(dose)))
+
+
+# %% [markdown]
+# ## Exercises
+#
+# ```{exercise-start} Apply the rule yourself
+# :label: ex-apply-the-rule
+# ```
+#
+# *Objective:* judge an objective by the study's rule from the committed rows, without the book's
+# functions. *Time:* ~20 min
+#
+# `S` holds the study's committed rows, one per job, dataset, method and metric: job `seed<k>` holds
+# the model before training (method `vanilla`), job `seed<k>-sft-num` holds *SFT on the number*
+# (method `sft-num`). For each seed *SFT on the number* ran on, put in `accuracy_change` (a dict seed →
+# points) its accuracy over all replies (`metric == "accuracy_all"`, `dataset == "mean"`) minus the
+# same seed's model before training. Count in `seeds_accuracy_kept` the seeds where the change stays
+# within the rule's {glue:text}`s_acc_drop` points, set `sft_num_works` to whether it works by the
+# whole rule (every condition on each of three seeds; the check table at the top of the chapter has the
+# other conditions), and say in `rule_answer` which conditions fail on which seeds, and what the
+# objective costs for what it gains.
+#
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-apply-the-rule
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+mean_rows = S[(S["dataset"] == "mean") & (S["metric"] == "accuracy_all")]
+accuracy_change = {}
+for job, g in mean_rows[mean_rows["method"] == "sft-num"].groupby("job"):
+    k = int(job.removeprefix("seed").split("-")[0])
+    before_training = mean_rows[(mean_rows["job"] == f"seed{k}") & (mean_rows["method"] == "vanilla")]["value"]
+    accuracy_change[k] = float(g["value"].iloc[0] - before_training.iloc[0])
+seeds_accuracy_kept = sum(v >= -study_report.MAX_ACCURACY_DROP for v in accuracy_change.values())
+rule = {k: study_report.criteria(S, "sft-num", k) for k in accuracy_change}
+sft_num_works = len(rule) == 3 and all(all(c.values()) for c in rule.values())
+failing = {k: [name for name, held in c.items() if not held] for k, c in rule.items()}
+print({k: round(v, 1) for k, v in accuracy_change.items()}, failing)
+rule_answer = (
+    "SFT on the number fails the rule: " + "; ".join(f"seed {k}: {', '.join(v) or 'nothing'}" for k, v in failing.items())
+    + f". Accuracy stays within the bound on {seeds_accuracy_kept} of {len(accuracy_change)} seeds. "
+    + ("It raises rho on every seed, " if all(c["ρ rises"] for c in rule.values()) else "It does not raise rho on "
+       "every seed, ")
+    + "and it pays in answers (the letter is no longer in the loss, so training can move it) and in the reply "
+    "format where those conditions fail.")
+print(rule_answer)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% tags=["exercise-check"]
+from dca.book import checks
+
+checks.ex_apply_the_rule(globals(), S=S)

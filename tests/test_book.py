@@ -467,15 +467,23 @@ PAGE_STATE = """(async () => {
 
 
 def _expected_figures(page: str) -> int:
-    """Image outputs in the executed notebook behind a page (0 for a markdown chapter)."""
+    """Figures in the executed notebook behind a page (0 for a markdown chapter): image outputs, and
+    HTML outputs holding an ``<img>`` (a figure with its alt text, :func:`dca.report.plots.figure_html`)."""
     ipynb = ROOT / page.replace(".html", ".ipynb")
     if not ipynb.exists():
         return 0
     nb = json.loads(ipynb.read_text())
-    return sum(
-        1 for c in nb["cells"] if c["cell_type"] == "code" and "remove-output" not in c["metadata"].get("tags", [])
-        for o in c.get("outputs", []) if any(k.startswith("image/") for k in o.get("data", {}))
-    )
+
+    def figures(output: dict) -> int:
+        data = output.get("data", {})
+        if any(k.startswith("image/") for k in data):
+            return 1
+        html = data.get("text/html", "")
+        return ("".join(html) if isinstance(html, list) else html).count("<img ")
+
+    return sum(figures(o) for c in nb["cells"]
+               if c["cell_type"] == "code" and "remove-output" not in c["metadata"].get("tags", [])
+               for o in c.get("outputs", []))
 
 
 @pytest.fixture(scope="session")
@@ -773,3 +781,89 @@ def test_student_notebooks_carry_the_parameters_their_chapter_ran_with(tmp_path)
     text = "".join(cell["source"])
     assert "model = 'qwen2.5-coder-1.5b'" in text and "n_questions = 48" in text and "dataset = 'openbookqa+mmlu'" in text
     assert "model = 'embedded'" not in text
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 07 as a lecture: its height, folded details, names a reader knows, figures that say what they show
+
+#: The tallest chapter 07 may be at 1280 px (folded details closed): the answer, then the details.
+CHAPTER_07_MAX_PX = 9000
+
+#: Raw names of the result rows (metrics, methods, splits) that a reader must never meet in a table.
+RAW_NAMES = re.compile(r"\b(say_ci|heldout|mean_abs_eps|sigma_eps|accuracy_all|whole_percent|top_cv_share|"
+                       r"exact_round_ci|distinct_cv|parse_rate|letter_changed)\b|σ ε")
+
+OPENED_TABLES = """(async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const main = document.querySelector('main') || document.body;
+  main.querySelectorAll('details').forEach(d => { d.open = true; });
+  await new Promise(r => setTimeout(r, 50));
+  const box = t => {
+    for (let el = t; el && el !== main; el = el.parentElement) {
+      if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX)) return el;
+    }
+    return t;
+  };
+  return [...main.querySelectorAll('table')].map(t => ({
+    text: [...t.querySelectorAll('th, td')].map(c => c.textContent.trim()).join(' | '),
+    head: [...t.querySelectorAll('th')].map(th => th.textContent.trim()).join(' | ').slice(0, 120),
+    scroll: box(t).scrollWidth, client: box(t).clientWidth}));
+})()"""
+
+FIGURE_ALTS = """[...document.querySelectorAll('main .cell_output img, main .admonition img')]
+  .map(i => i.getAttribute('alt') || '')"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_chapter_07_opens_with_the_answer_and_is_at_most_9000_px_tall(served_book, browser):
+    base, _ = served_book
+    _set_width(browser, 1280)
+    try:
+        browser.open(f"{base}/book/_executed/07_why_and_what_works.html")
+        seen = browser.evaluate("""(async () => {
+          const imgs = [...document.querySelectorAll('main img')];
+          await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+          const answer = [...document.querySelectorAll('main .admonition')].find(a => /The answer/.test(a.textContent));
+          const figure = document.querySelector('main img.dca-figure');
+          return {height: document.documentElement.scrollHeight,
+                  answerTop: answer ? answer.getBoundingClientRect().top + window.scrollY : null,
+                  figureTop: figure ? figure.getBoundingClientRect().top + window.scrollY : null,
+                  firstSection: document.querySelector('main section section h2').getBoundingClientRect().top
+                                + window.scrollY};
+        })()""")
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride", session=True)
+    assert seen["height"] <= CHAPTER_07_MAX_PX, f"chapter 07 is {seen['height']} px tall at 1280 px"
+    assert seen["answerTop"] is not None and seen["answerTop"] < 900, seen  # on the first screen
+    assert seen["figureTop"] is not None and seen["answerTop"] < seen["figureTop"] < seen["firstSection"], seen
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("page", _pages())
+def test_no_table_scrolls_at_1280_even_unfolded_and_none_shows_raw_names(page, served_book, browser):
+    """Every table, the folded ones opened, fits the text column at 1280 px, and none shows a raw name of
+    the result rows (``mean_abs_eps``, ``say_ci``, ``heldout``, ...)."""
+    base, _ = served_book
+    _set_width(browser, 1280)
+    try:
+        browser.open(f"{base}/{page}")
+        tables = browser.evaluate(OPENED_TABLES)
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride", session=True)
+    scrolling = [t["head"] for t in tables if t["scroll"] > t["client"] + 1]
+    assert not scrolling, f"{page} at 1280 px: tables wider than the column: {scrolling}"
+    raw = sorted({m.group(0) for t in tables for m in RAW_NAMES.finditer(t["text"])})
+    assert not raw, f"{page}: raw names in its tables: {raw}"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("page", _pages())
+def test_every_figure_has_alt_text_that_says_what_it_shows(page, served_book, browser):
+    base, _ = served_book
+    browser.open(f"{base}/{page}")
+    alts = browser.evaluate(FIGURE_ALTS)
+    bad = [a for a in alts if len(a.split()) < 5 or re.search(r"\.(png|svg|jpe?g)$|/", a)]
+    assert not bad, f"{page}: figures whose alt text is a file name or too short to say what they show: {bad}"

@@ -364,6 +364,16 @@ def _inputs(label: str, frames: dict[str, pd.DataFrame], tmp_path: Path) -> dict
     if label in ("ex-sigma-m-run", "ex-metrics-by-hand"):
         return {**common, "c_v": before["c_v"].to_numpy(float), "c_i": before["c_i"].to_numpy(float),
                 "correct": before["correct"].to_numpy(bool), "compute": dca.evaluate.metrics.compute, "seed": 3}
+    if label == "ex-seeds-against-constant":  # the committed rows of the reference experiment
+        from dca.reference.collect import RESULTS, read_results
+
+        return {**common, "R": read_results(RESULTS)}
+    if label == "ex-apply-the-rule":  # the committed rows of the objectives study
+        from dca.reference import study_results
+        from dca.report import study as study_report
+
+        return {**common, "S": study_report.without_dose(study_results.read(study_results.RESULTS)),
+                "study_report": study_report}
     diff = float(np.abs(after["c_v"] - after["c_i"]).mean() - np.abs(before["c_v"] - before["c_i"]).mean())
     return {**common, "before": before, "after": after, "before_all": stage1,
             "paired": {"mean_abs_eps": SimpleNamespace(diff=diff, diff_low=diff - 1.0, diff_high=diff + 1.0)}}

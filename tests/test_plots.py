@@ -215,3 +215,23 @@ def test_drawn_figures_have_no_text_under_9_px_at_the_narrowest_column(run, size
         ax.set_title("a title")
         assert text_px(fig, COLUMN_PX_MIN) >= MIN_TEXT_PX, fn
         plt.close(fig)
+
+
+def test_no_legend_over_data_in_the_histograms():
+    """The legend of the confidence histograms and of the gap distribution sits in a band no bar or
+    line reaches (the 48 % bar of a collapsed run included)."""
+    import numpy as np
+
+    from dca.report.plots import plot_confidence_histograms, plot_eps_distribution, use_book_style
+
+    use_book_style()
+    collapsed = [48.0] * 8 + [70.0, 30.0]
+    hist = plot_confidence_histograms(None, [90.0, 80.0, 100.0, 70.0] * 3, collapsed)
+    eps = plot_eps_distribution(None, np.linspace(-40, 40, 30), np.full(30, -2.0))
+    for ax in (hist, eps):
+        ax.figure.canvas.draw()
+        legend = ax.get_legend().get_window_extent()
+        drawn = [p.get_window_extent() for p in ax.patches] + [
+            line.get_window_extent() for line in ax.get_lines() if line.get_visible() and len(line.get_xdata()) > 2]
+        assert not [b for b in drawn if b.height > 0 and legend.overlaps(b)], ax.get_legend_handles_labels()[1]
+    plt.close("all")

@@ -134,7 +134,7 @@ def test_verdict_sentence_and_card_name_the_closest_objective(finished, tmp_path
     assert ("rpo works" in sentence) or ("highest ρ first: rpo (3 seeds; misses: " in sentence)
     assert study_report.closest_objective(table, results)[0] == "rpo"
     card = study_report.card_note(results)
-    assert card.startswith("```{admonition} Beyond the paper") and "dca (as published): ρ" in card and "rpo: ρ" in card
+    assert card.startswith("```{admonition} Beyond the paper") and "DCA (as published): ρ" in card and "DPO + NLL (RPO): ρ" in card
 
 
 def test_a_resumed_jobs_wall_time_is_summed_from_its_artifacts_provenance(tmp_path, monkeypatch):

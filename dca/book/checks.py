@@ -457,6 +457,70 @@ def ex_constant_baseline(ns: Mapping[str, Any], train: pd.DataFrame, before: pd.
     _passed(label)
 
 
+def _by_seed(ns: Mapping[str, Any], name: str, label: str, what: str) -> dict[int, float]:
+    """The student's ``name``: a mapping seed -> number."""
+    value = answer(ns, name, label, what)
+    try:
+        return {int(k): float(v) for k, v in dict(value).items()}
+    except (TypeError, ValueError):
+        _fail(label, f"`{name}` should map each seed (0, 1, ...) to {what}; got {value!r}.")
+        return {}
+
+
+@_check("ex-seeds-against-constant")
+def ex_seeds_against_constant(ns: Mapping[str, Any], R: pd.DataFrame) -> None:
+    """``dca_mean_abs_eps``: per seed, DCA's mean |eps| after training (mean of the held-out datasets);
+    ``constant_mean_abs_eps``: the constant baseline's on the same seed; ``seeds_beating_constant``:
+    on how many seeds DCA's is the lower; ``seeds_answer``: what that says."""
+    label = "ex-seeds-against-constant"
+    rows = R[(R["kind"] == "seed") & (R["dataset"] == "mean") & (R["metric"] == "mean_abs_eps")]
+    truth = {m: {int(s): float(v) for s, v in zip(g["seed"], g["value"])}
+             for m, g in rows.groupby("method") if m in ("dca", "constant")}
+    for name, method in (("dca_mean_abs_eps", "dca"), ("constant_mean_abs_eps", "constant")):
+        got = _by_seed(ns, name, label, f"{method}'s mean |eps| after training, mean of the datasets")
+        if sorted(got) != sorted(truth.get(method, {})):
+            _fail(label, f"`{name}` should have one value per seed of the rows: {sorted(truth.get(method, {}))}.")
+        for seed, value in truth.get(method, {}).items():
+            close(label, f"{name}[{seed}]", got[seed], value, 1e-6,
+                  f"the row with kind 'seed', dataset 'mean', method '{method}', metric 'mean_abs_eps' of seed {seed}.")
+    dca, const = truth.get("dca", {}), truth.get("constant", {})
+    close(label, "seeds_beating_constant", number(ns, "seeds_beating_constant", label, "a count of seeds"),
+          float(sum(dca[s] < const[s] for s in dca if s in const)), 0, "count the seeds where DCA's value is lower.")
+    text(ns, "seeds_answer", label, "what the seeds say about DCA against the constant baseline")
+    _passed(label)
+
+
+@_check("ex-apply-the-rule")
+def ex_apply_the_rule(ns: Mapping[str, Any], S: pd.DataFrame) -> None:
+    """``accuracy_change``: per seed, the accuracy (all replies) of SFT on the number minus the same
+    seed's model before training (mean of the held-out datasets); ``seeds_accuracy_kept``: on how
+    many seeds it stays within the rule's bound; ``sft_num_works``: whether it works by the whole
+    rule (:func:`dca.report.study.criteria`, every condition on every seed); ``rule_answer``: why."""
+    from dca.report.study import MAX_ACCURACY_DROP, criteria
+
+    label = "ex-apply-the-rule"
+    mean = S[(S["dataset"] == "mean") & (S["metric"] == "accuracy_all")]
+    seeds = sorted(int(s) for s in set(S[S["job"].str.endswith("-sft-num")]["seed"]))
+    truth = {}
+    for seed in seeds:
+        after = mean[(mean["job"] == f"seed{seed}-sft-num") & (mean["method"] == "sft-num")]["value"]
+        before = mean[(mean["job"] == f"seed{seed}") & (mean["method"] == "vanilla")]["value"]
+        truth[seed] = float(after.iloc[0] - before.iloc[0]) if len(after) and len(before) else math.nan
+    got = _by_seed(ns, "accuracy_change", label, "the change of accuracy in points")
+    if sorted(got) != seeds:
+        _fail(label, f"`accuracy_change` should have one value per seed SFT on the number ran on: {seeds}.")
+    for seed, value in truth.items():
+        close(label, f"accuracy_change[{seed}]", got[seed], value, 1e-6,
+              "accuracy_all of the job seed<k>-sft-num minus accuracy_all of vanilla in job seed<k>, dataset 'mean'.")
+    close(label, "seeds_accuracy_kept", number(ns, "seeds_accuracy_kept", label, "a count of seeds"),
+          float(sum(v >= -MAX_ACCURACY_DROP for v in truth.values())), 0,
+          f"a seed keeps accuracy when the change is at least -{MAX_ACCURACY_DROP:g} points.")
+    works = bool(len(seeds) == 3 and all(all(criteria(S, "sft-num", s).values()) for s in seeds))
+    boolean(ns, "sft_num_works", label, works, "the rule asks for every condition on each of the three seeds.")
+    text(ns, "rule_answer", label, "which conditions fail, and what SFT on the number costs")
+    _passed(label)
+
+
 def check(label: str, ns: Mapping[str, Any], **inputs: Any) -> None:
     """Run the check of exercise ``label`` (see :data:`CHECKS`)."""
     if label not in CHECKS:

@@ -63,10 +63,20 @@ def write_results_card(dest: Path | None = None) -> Path:
     from dca.reference import study_results
     from dca.report import study as study_report
 
-    markdown += "\n" + study_report.card_note(study_results.read(study_results.RESULTS))
+    markdown += "\n" + study_report.card_note(study_results.read(study_results.RESULTS),
+                                              study_results.read(study_results.TRAINING))
     card = dest / "results_card.md"
     if not card.exists() or card.read_text() != markdown:
         card.write_text(markdown)
+    # the reproduction report that opens the landing page, from the same rows
+    from dca.book.parameters import DECISIONS
+    from dca.report.front import reproduction_report
+
+    reference = read_results(RESULTS)
+    model = ", ".join(dict.fromkeys(reference["model"].dropna().astype(str))) if not reference.empty else "?"
+    _write_if_changed(dest / "report.md", reproduction_report(
+        reference, study_results.read(study_results.RESULTS), study_results.read(study_results.TRAINING),
+        len(DECISIONS), model_title(model)))
     return card
 
 
@@ -131,6 +141,12 @@ def write_build_notes(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path | No
                                before["c_v"], after["c_v"], verdict(read_results(RESULTS)))
     except Exception as err:  # noqa: BLE001 - the landing page still renders without this build's run
         note = f"*This build's own run could not be read from `{run_dir}` ({type(err).__name__}).*"
+    from dca.report.study_answer import recorded_protocol, three_protocols
+
+    try:  # which prompt, questions, seeds and model each protocol used, and why their "before" differs
+        note += "\n\n" + three_protocols(recorded_protocol(str(ROOT / run_dir)) if run_dir else None)
+    except Exception as err:  # noqa: BLE001 - the landing page still renders without the committed rows
+        note += f"\n\n*The protocols could not be described ({type(err).__name__}).*"
     paths.append(_write_if_changed(dest / "this_build.md", note + "\n"))
     return paths
 

@@ -208,8 +208,26 @@ def plot_confidence_histograms(ax: Axes | None, before: ArrayLike, after: ArrayL
                color=color, label=f"{name} (N = {values.size})")
     _percent_axes(ax, CONFIDENCE_LABELS[quantity], "share of questions (%)")
     ax.set_xticks(np.linspace(0, 100, n_bins + 1))
-    ax.legend(fontsize=MIN_FONT_PT)
+    _legend_above_data(ax, max((_bin_shares(v, n_bins).max() for _, v in runs if v.size), default=0.0))
     return ax
+
+
+#: The share of an axes' height kept free above the tallest bar or line, for the legend (no legend over data).
+LEGEND_HEADROOM = 0.42
+
+
+def _legend_above_data(ax: Axes, top: float) -> None:
+    """The legend in the upper right, in a band kept free of data: the y-axis reaches ``top`` (the
+    highest value drawn) / (1 - :data:`LEGEND_HEADROOM`), so no bar or line runs under the legend.
+
+    >>> ax = _axes(None); _ = ax.bar([0], [60.0], label="x"); _legend_above_data(ax, 60.0)
+    >>> round(float(ax.get_ylim()[1]), 1), ax.get_legend() is not None
+    (103.4, True)
+    >>> plt.close("all")
+    """
+    if top > 0:
+        ax.set_ylim(0, top / (1 - LEGEND_HEADROOM))
+    ax.legend(loc="upper right", fontsize=MIN_FONT_PT)
 
 
 def plot_reliability(ax: Axes | None, confidence: ArrayLike, correct: ArrayLike,
@@ -312,7 +330,8 @@ def plot_eps_distribution(ax: Axes | None, eps_before: ArrayLike, eps_after: Arr
     ax.set_xlim(-100, 100)
     ax.set_xlabel(r"$\varepsilon = C_v - C_i$ (percentage points)")
     ax.set_ylabel("share of questions (%)")
-    ax.legend(fontsize=MIN_FONT_PT)
+    heights = [np.histogram(eps, bins=edges)[0].max() * 100.0 / eps.size for _, eps in runs if eps.size]
+    _legend_above_data(ax, max(heights, default=0.0))
     return ax
 
 
@@ -340,7 +359,7 @@ def plot_seed_dots(ax: Axes | None, per_dataset: dict[str, dict[str, list[tuple[
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names)
     ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.set_xlabel("dataset (one dot per seed)")
+    ax.set_xlabel("dataset (a dot per seed, in seed order)")
     ax.set_ylabel(ylabel)
     if names:
         ax.legend(frameon=False, fontsize=MIN_FONT_PT)
@@ -405,3 +424,23 @@ def plot_dose_response(ax: Axes | None, share: ArrayLike, values: ArrayLike, *, 
     ax.set_ylabel(ylabel)
     ax.legend(frameon=False, fontsize=MIN_FONT_PT)
     return ax
+
+
+def figure_html(fig: plt.Figure, alt: str) -> str:
+    """``fig`` as an ``<img>`` element (PNG at :data:`BOOK_DPI`, inline) with the alt text ``alt``: the
+    notebooks display it where a figure's alt text must say what it shows (an image output of a
+    notebook gets its file name as alt text).
+
+    >>> fig, ax = plt.subplots(figsize=(1, 1)); html = figure_html(fig, 'a "line" & <dots>')
+    >>> html.startswith('<img src="data:image/png;base64,'), 'alt="a &quot;line&quot; &amp; &lt;dots&gt;"' in html
+    (True, True)
+    >>> plt.close(fig)
+    """
+    import base64
+    import html
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=BOOK_DPI)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}" class="dca-figure">'

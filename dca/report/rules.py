@@ -16,7 +16,7 @@ import pandas as pd
 from dca.evaluate.metrics import METRICS
 
 __all__ = ["COLLAPSE_MAX_DISTINCT", "COLLAPSE_TOP_SHARE", "beats_constant", "change_word", "collapse_sentence",
-           "collapsed", "direction", "interval_change", "is_collapsed", "stated_counts"]
+           "collapsed", "comparison_words", "direction", "interval_change", "is_collapsed", "stated_counts"]
 
 
 #: The book's one rule for a collapse of the stated numbers: at most this many distinct values ...
@@ -104,13 +104,19 @@ def direction(diff: float, key: str) -> str:
 
 
 def change_word(diff: float, low: float, high: float, higher_is_better: bool | None,
-                beats_constant: bool | None = None) -> str:
+                beats_constant: bool | None = None, collapsed: bool = False) -> str:
     """The book's one word for a change after − before: ``better``, ``worse`` or ``no clear change``.
 
     *better* only when the paired 95 % interval ``[low, high]`` excludes 0 on the metric's good side
     **and** the trained model beats the constant baseline on that metric (``beats_constant``; ``None``
-    where the metric has no such baseline, e.g. ρ). *worse* when the interval excludes 0 on the bad
-    side. Metrics with no better direction (``higher_is_better`` None) say ``rose`` or ``fell``.
+    where the metric has no such baseline, e.g. ρ) **and** its stated numbers have not collapsed
+    (``collapsed``, :func:`collapsed`: the collapse rule takes precedence, since a model that states
+    one number on most questions can shrink a gap without following its confidence). *worse* when the
+    interval excludes 0 on the bad side. Metrics with no better direction (``higher_is_better`` None)
+    say ``rose`` or ``fell``.
+
+    >>> change_word(-3.5, -5.0, -2.0, False, beats_constant=True, collapsed=True)
+    'no clear change'
 
     >>> change_word(-2.0, -3.0, -1.0, False), change_word(0.5, -0.1, 1.0, True)
     ('better', 'no clear change')
@@ -129,7 +135,25 @@ def change_word(diff: float, low: float, high: float, higher_is_better: bool | N
         return "rose" if diff > 0 else "fell"
     if (diff > 0) != bool(higher_is_better):
         return "worse"
-    return "no clear change" if beats_constant is False else "better"
+    return "no clear change" if beats_constant is False or collapsed else "better"
+
+
+def comparison_words(comparison: pd.DataFrame, constant: dict[str, float] | None,
+                     c_v_after: Iterable[float] | None = None) -> dict[str, str]:
+    """The book's word (:func:`change_word`) for every metric of a paired comparison
+    (:func:`dca.evaluate.bootstrap.paired_table`), against the constant baseline ``constant`` and with
+    the collapse rule applied to the trained model's stated numbers ``c_v_after``: the one function
+    the results chapter, its exercise and the landing page take their words from.
+
+    >>> t = pd.DataFrame([{"metric": "mean_abs_eps", "after": 17.2, "diff": -3.5, "diff_low": -5.0,
+    ...                    "diff_high": -2.0, "higher_is_better": False}])
+    >>> comparison_words(t, {"mean_abs_eps": 20.0}), comparison_words(t, {"mean_abs_eps": 20.0}, [48.0] * 8 + [70, 30])
+    ({'mean_abs_eps': 'better'}, {'mean_abs_eps': 'no clear change'})
+    """
+    wins = beats_constant(comparison, constant)
+    down = collapsed(c_v_after) if c_v_after is not None else False
+    return {r.metric: change_word(float(r.diff), float(r.diff_low), float(r.diff_high), r.higher_is_better,
+                                  wins.get(r.metric), down) for r in comparison.itertuples()}
 
 
 def interval_change(diff: float, low: float, high: float, higher_is_better: bool | None,

@@ -14,17 +14,20 @@ import pandas as pd
 from dca.evaluate.metrics import METRICS
 from dca.paths import ROOT
 from dca.report.format import better_side, fmt, markdown_table, math_label
-from dca.report.rules import beats_constant, change_word, collapse_sentence, stated_counts
+from dca.report.rules import (COLLAPSE_TOP_SHARE, beats_constant, change_word, collapse_sentence, collapsed,
+                              comparison_words, stated_counts)
 
 __all__ = ["comparison_markdown", "evaluation_summary", "moved", "replies_side_by_side", "stated_strings",
            "stated_text", "store_markdown", "this_build_note"]
 
 
-def comparison_markdown(comparison: pd.DataFrame, constant: dict[str, float] | None = None) -> str:
+def comparison_markdown(comparison: pd.DataFrame, constant: dict[str, float] | None = None,
+                        c_v_after: Iterable[float] | None = None) -> str:
     """:func:`dca.evaluate.bootstrap.paired_table` as the chapter's Markdown table: each metric, which way is
     better, before, after, the difference with its paired 95 % interval in one cell, and the book's
-    word for the change (:func:`change_word`, against the ``constant`` baseline where it has the metric)."""
-    wins = beats_constant(comparison, constant)
+    word for the change (:func:`comparison_words`: against the ``constant`` baseline where it has the
+    metric, and never *better* when the trained model's stated numbers ``c_v_after`` collapsed)."""
+    words = comparison_words(comparison, constant, c_v_after)
     shown = pd.DataFrame({
         "metric": [math_label(x) for x in comparison["label"]],
         "better": [better_side(h) for h in comparison["higher_is_better"]],
@@ -33,15 +36,16 @@ def comparison_markdown(comparison: pd.DataFrame, constant: dict[str, float] | N
         "after − before [95 % interval]": [f"{fmt(d, k)} [{fmt(lo, k)}, {fmt(hi, k)}]" for d, lo, hi, k in
                                            zip(comparison["diff"], comparison["diff_low"], comparison["diff_high"],
                                                comparison["metric"])],
-        "change": [change_word(r.diff, r.diff_low, r.diff_high, r.higher_is_better, wins.get(r.metric))
-                   for r in comparison.itertuples()],
+        "change": [words[m] for m in comparison["metric"]],
         "source": comparison["source"],
     })
     return markdown_table(shown, markup=["metric"])
 
 
-def moved(comparison: pd.DataFrame, key: str, constant: dict[str, float] | None = None) -> str:
-    """A clause saying how one metric moved, and the book's word for it (:func:`change_word`).
+def moved(comparison: pd.DataFrame, key: str, constant: dict[str, float] | None = None,
+          c_v_after: Iterable[float] | None = None) -> str:
+    """A clause saying how one metric moved, and the book's word for it (:func:`comparison_words`, with
+    the collapse rule on the trained model's stated numbers ``c_v_after``).
 
     >>> table = pd.DataFrame([{"metric": "sigma_eps", "before": 30.0, "after": 20.0, "diff": -10.0,
     ...                        "diff_low": -12.0, "diff_high": -8.0, "higher_is_better": False}])
@@ -49,6 +53,8 @@ def moved(comparison: pd.DataFrame, key: str, constant: dict[str, float] | None 
     'fell from 30.00 to 20.00 points: better (the paired interval excludes zero)'
     >>> moved(table, "sigma_eps", {"sigma_eps": 15.0})
     'fell from 30.00 to 20.00 points: no clear change (the paired interval excludes zero, but the constant baseline reaches 15.00)'
+    >>> moved(table, "sigma_eps", c_v_after=[48.0] * 8 + [70.0, 30.0])
+    'fell from 30.00 to 20.00 points: no clear change (the paired interval excludes zero, but the trained model states 48 % on 80 % of the questions: a collapse)'
     """
     rows = comparison[comparison["metric"] == key]
     if rows.empty or math.isnan(float(rows["diff"].iloc[0])):
@@ -57,18 +63,39 @@ def moved(comparison: pd.DataFrame, key: str, constant: dict[str, float] | None 
     way = "fell" if row["diff"] < 0 else "rose" if row["diff"] > 0 else "did not change"
     higher = row["higher_is_better"] if "higher_is_better" in row else (METRICS[key].higher_is_better if key in METRICS else None)
     wins = beats_constant(rows, constant).get(key)
-    word = change_word(float(row["diff"]), float(row["diff_low"]), float(row["diff_high"]), higher, wins)
+    after = list(c_v_after) if c_v_after is not None else None
+    down = collapsed(after) if after is not None else False
+    word = change_word(float(row["diff"]), float(row["diff_low"]), float(row["diff_high"]), higher, wins, down)
     sure = ("the paired interval excludes zero" if not row["diff_low"] <= 0 <= row["diff_high"]
             else "the paired interval includes zero")
     if wins is False and sure.endswith("excludes zero"):
         sure += f", but the constant baseline reaches {float(constant[key]):.2f}"  # type: ignore[index]
+    elif down and sure.endswith("excludes zero") and word != "worse":
+        sure += f", but {collapse_clause(after)}"  # type: ignore[arg-type]
     return f"{way} from {row['before']:.2f} to {row['after']:.2f} points: {word} ({sure})"
 
 
+def collapse_clause(c_v: Iterable[float]) -> str:
+    """Why a collapse: the most common stated number and its share, or how few distinct numbers there are.
+
+    >>> collapse_clause([48.0] * 8 + [70.0, 30.0]), collapse_clause([40.0, 50.0] * 3)
+    ('the trained model states 48 % on 80 % of the questions: a collapse', 'the trained model states only 2 distinct numbers: a collapse')
+    """
+    values = pd.Series(list(c_v), dtype=float).dropna()
+    distinct, top = stated_counts(values)
+    if top >= COLLAPSE_TOP_SHARE:
+        return (f"the trained model states {values.value_counts().index[0]:g} % on {top:.0f} % of the questions: "
+                "a collapse")
+    return f"the trained model states only {distinct} distinct numbers: a collapse"
+
+
 def evaluation_summary(result: dict[str, Any], comparison: pd.DataFrame,
-                       constant: dict[str, float] | None = None) -> dict[str, Any]:
+                       constant: dict[str, float] | None = None,
+                       c_v_after: Iterable[float] | None = None) -> dict[str, Any]:
     """The results chapter's figures for the prose: held-out and paired counts, parse rates and
-    accuracy before and after (%), and how σ_ε and mean |ε| moved (against the ``constant`` baseline)."""
+    accuracy before and after (%), and how σ_ε and mean |ε| moved (against the ``constant`` baseline,
+    and with the collapse rule on the trained model's stated numbers ``c_v_after``)."""
+    after = list(c_v_after) if c_v_after is not None else None
     return {
         "r_n_eval": int(result["n_eval"]),
         "r_n_paired": int(result["n_paired"]),
@@ -76,8 +103,8 @@ def evaluation_summary(result: dict[str, Any], comparison: pd.DataFrame,
         "r_parse_after": float(100 * result["parse_rate"]["after"]),
         "r_acc_before": float(result["accuracy_all"]["before"]),
         "r_acc_after": float(result["accuracy_all"]["after"]),
-        "r_sigma_sentence": moved(comparison, "sigma_eps", constant),
-        "r_mae_sentence": moved(comparison, "mean_abs_eps", constant),
+        "r_sigma_sentence": moved(comparison, "sigma_eps", constant, after),
+        "r_mae_sentence": moved(comparison, "mean_abs_eps", constant, after),
     }
 
 
@@ -207,27 +234,41 @@ def this_build_note(profile: str, model: str, comparison: pd.DataFrame, constant
     but the constant baseline reaches 16.00); Spearman ρ 0.180 → 0.020: no clear change. The stated numbers
     were already collapsed before training (2 distinct numbers, the most common on 90 % of the questions)
     and still are after it (1 distinct, the most common on 100 %). Like the reference experiment, this run
-    shows no change the book calls better (a paired interval excluding 0 on the good side, and the
-    constant baseline beaten).
+    shows no change the book calls better (a paired interval excluding 0 on the good side, the constant
+    baseline beaten, and stated numbers that did not collapse).
+
+    The collapse rule comes first: a run that states 48 % on 80 % of its questions is not *better*,
+    even where the interval and the constant baseline would allow the word.
+
+    >>> print(this_build_note("default", "qwen", t, {"mean_abs_eps": 25.0}, list(range(10, 101, 10)),
+    ...                       [48] * 8 + [70, 30], "DCA did not ..."))  # doctest: +NORMALIZE_WHITESPACE +ELLIPSIS
+    **This build's own run** ... mean $|\varepsilon|$ fell from 20.70 to 17.20 points: no clear change (the
+    paired interval excludes zero, but the trained model states 48 % on 80 % of the questions: a collapse);
+    ... Training collapsed the stated numbers: ... Like the reference experiment, this run shows no change
+    the book calls better ...
     """
+    before, after = list(c_v_before), list(c_v_after)
+    n = len(after)
+    word = comparison_words(comparison, constant, after)  # the one word of every page, collapse rule first
     rho = comparison[comparison["metric"] == "rho"]
     rho_text = "could not be computed"
     if len(rho):
         r = rho.iloc[0]
-        rho_text = (f"{fmt(float(r['before']), 'rho')} → {fmt(float(r['after']), 'rho')}: "
-                    + change_word(float(r["diff"]), float(r["diff_low"]), float(r["diff_high"]), True))
-    before, after = list(c_v_before), list(c_v_after)
-    n = len(after)
-    mae = moved(comparison, "mean_abs_eps", constant)
-    words = [change_word(float(r.diff), float(r.diff_low), float(r.diff_high), r.higher_is_better,
-                         beats_constant(comparison, constant).get(r.metric))
-             for r in comparison.itertuples() if r.metric in ("mean_abs_eps", "rho")]
+        rho_text = f"{fmt(float(r['before']), 'rho')} → {fmt(float(r['after']), 'rho')}: {word['rho']}"
+    mae = moved(comparison, "mean_abs_eps", constant, after)
+    words = [word[k] for k in ("mean_abs_eps", "rho") if k in word]
     gained = bool(words) and all(w == "better" for w in words)
     reference_worked = reference_verdict.startswith("DCA worked")
-    if gained == reference_worked:
+    some = [k for k in ("mean_abs_eps", "rho") if word.get(k) == "better"]
+    if some and not gained:
+        tail = (f"The book calls the change of {'mean |ε|' if some == ['mean_abs_eps'] else 'ρ'} better but not "
+                f"the other, so this run does not show DCA working; "
+                + ("nor does the reference experiment." if not reference_worked else
+                   "the reference experiment's seeds do."))
+    elif gained == reference_worked:
         tail = ("Like the reference experiment, this run " + ("shows DCA working." if gained else
-                "shows no change the book calls better (a paired interval excluding 0 on the good side, and "
-                "the constant baseline beaten)."))
+                "shows no change the book calls better (a paired interval excluding 0 on the good side, the "
+                "constant baseline beaten, and stated numbers that did not collapse)."))
     else:
         tail = ("Unlike the reference experiment's seeds, this one small run " + ("shows a gain; one run of this "
                 "size is not evidence against the seeds." if gained else "shows no clear gain; one run of this "

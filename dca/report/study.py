@@ -62,6 +62,21 @@ def without_dose(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[~frame["job"].isin(DOSE)] if "job" in frame.columns else frame
 
 
+def objectives_of(results: pd.DataFrame) -> list[str]:
+    """The trained objectives of study rows, in the order they first appear (dose-response jobs and the
+    seeds' own rows, objective ``none``, left out): every table and sentence of the study covers the
+    objectives that ran, whether or not :data:`~dca.reference.study.OBJECTIVES` lists them.
+
+    >>> objectives_of(pd.DataFrame({"job": ["seed0", "seed0-b", "seed0-a", "seed1-b", "seed0-a-q25"],
+    ...                             "objective": ["none", "b", "a", "b", "a"]}))
+    ['b', 'a']
+    """
+    rows = without_dose(results)
+    if rows.empty or "objective" not in rows.columns:
+        return []
+    return [o for o in dict.fromkeys(rows["objective"].dropna().astype(str)) if o not in ("none", "vanilla")]
+
+
 def _cell(results: pd.DataFrame, job: str, dataset: str, method: str, metric: str, column: str = "value") -> float:
     rows = results[(results["job"] == job) & (results["dataset"] == dataset) & (results["method"] == method)
                    & (results["metric"] == metric)]
@@ -108,7 +123,7 @@ def verdict_table(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> 
     Index: []
     """
     rows = []
-    for objective in OBJECTIVES:
+    for objective in objectives_of(results):
         per_seed = {s: criteria(results, objective, s) for s in seeds}
         ran = {s: c for s, c in per_seed.items() if c}
         if not ran:
@@ -184,7 +199,7 @@ def per_seed(results: pd.DataFrame, metrics: tuple[str, ...] = ("rho", "mean_abs
     results = without_dose(results)
     if results.empty:
         return pd.DataFrame()
-    jobs = results[results["objective"].isin(OBJECTIVES)].drop_duplicates("job")
+    jobs = results[results["objective"].isin(objectives_of(results))].drop_duplicates("job")
     repeated = [o for o, n in jobs.groupby("objective", sort=False)["seed"].nunique().items() if n > 1]
     rows = []
     for seed in sorted(set(jobs[jobs["objective"].isin(repeated)]["seed"])):
@@ -533,7 +548,7 @@ def seeds_sentence(results: pd.DataFrame) -> str:
 def below_baselines(results: pd.DataFrame, seed: int = 0) -> list[str]:
     """The objectives whose mean abs eps after training fell below both no-training baselines on
     ``seed`` (the condition of :func:`criteria` that separates the objectives of the screen)."""
-    return [o for o in OBJECTIVES if criteria(results, o, seed).get("mean abs ε below both baselines")]
+    return [o for o in objectives_of(results) if criteria(results, o, seed).get("mean abs ε below both baselines")]
 
 
 def _and(names: list[str]) -> str:
@@ -547,7 +562,8 @@ def further_seeds_sentence(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1
     every seed, the conditions of :func:`criteria` it already missed on a later seed (then by the
     rule it cannot work, whatever its remaining seeds show).
 
-    >>> r = pd.DataFrame({"job": ["seed0-x"], "objective": ["x"], "seed": [0]})
+    >>> r = pd.DataFrame({"job": ["seed0-x"], "objective": ["x"], "seed": [0], "dataset": "mean", "method": "x",
+    ...                   "metric": "mean_abs_eps", "value": 40.0})
     >>> further_seeds_sentence(r)
     "On seed 0, no objective's mean |ε| fell below both no-training baselines."
     """
@@ -555,8 +571,8 @@ def further_seeds_sentence(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1
     below = below_baselines(rows, seeds[0])
     if not below:
         return "On seed 0, no objective's mean |ε| fell below both no-training baselines."
-    judged = {o: {s: c for s in seeds if (c := criteria(rows, o, s))} for o in OBJECTIVES}  # seed -> conditions
-    further = [o for o in OBJECTIVES if len(judged[o]) > 1]
+    judged = {o: {s: c for s in seeds if (c := criteria(rows, o, s))} for o in objectives_of(rows)}  # seed -> conditions
+    further = [o for o in judged if len(judged[o]) > 1]
     text = f"On seed 0, mean |ε| fell below both no-training baselines for {_and(below)} only"
     if further == below:
         text += f", so the further seeds went to {'it' if len(below) == 1 else 'them'}."
@@ -624,10 +640,11 @@ def top_replies(questions: pd.DataFrame, split: str = "heldout", width: int = 60
     return pd.DataFrame(rows)
 
 
-def card_note(results: pd.DataFrame) -> str:
-    """The landing page's note on the objectives study, under the results card: the verdict, and
-    DCA as published beside the closest objective and every objective judged on all three seeds
-    (mean over the seeds that ran, held-out mean), labelled as beyond the paper.
+def card_note(results: pd.DataFrame, training: pd.DataFrame | None = None) -> str:
+    """The landing page's note on the objectives study, under the results card: the answer that opens
+    chapter 07 (:func:`dca.report.study_answer.answer_sentences`, the same sentences), then DCA as
+    published beside the closest objective and every objective judged on all three seeds (mean over
+    the seeds that ran, held-out mean, names for a reader), labelled as beyond the paper.
 
     >>> print(card_note(pd.DataFrame()))  # doctest: +NORMALIZE_WHITESPACE
     ```{admonition} Beyond the paper: other training objectives
@@ -636,9 +653,17 @@ def card_note(results: pd.DataFrame) -> str:
     {ref}`chapter-why-and-what-works`.
     ```
     """
+    from dca.report.study_answer import answer_sentences, objective_name
+
     results = without_dose(results)
-    lines = [verdict_sentence(results)]
+    lines = answer_sentences(results, training)
     table = verdict_table(results)
+    if not table.empty:
+        lines.insert(0, "**Did DCA work in the objectives study, and does another objective?** The study runs a "
+                        "larger protocol than the card above and judges every objective by six conditions fixed "
+                        "before it ran, on the Spearman ρ between stated and internal confidence, mean |ε|, σ_ε, "
+                        "accuracy, the reply format and questions of an unseen dataset ({ref}`chapter 07 "
+                        "<chapter-why-and-what-works>` defines them).")
     if not table.empty:
         def mean_of(method: str, metric: str) -> str:
             rows = results[(results["dataset"] == "mean") & (results["method"] == method) & (results["metric"] == metric)]
@@ -648,12 +673,13 @@ def card_note(results: pd.DataFrame) -> str:
         # DCA, the closest objective by the rule, and every objective judged on all three seeds
         shown = list(dict.fromkeys(["dca", best, *table[table["works"].isin(["yes", "no"])]["objective"]]))
         lines.append("After training, mean over the seeds that ran (held-out questions): " + "; ".join(
-            f"{o}{' (as published)' if o == 'dca' else ''}: ρ {mean_of(o, 'rho')}, mean |ε| {mean_of(o, 'mean_abs_eps')}, "
-            f"accuracy {mean_of(o, 'accuracy_all')} %" for o in shown if o in set(results["method"]))
-            + f" (vanilla: ρ {mean_of('vanilla', 'rho')}, mean |ε| {mean_of('vanilla', 'mean_abs_eps')}, "
+            f"{objective_name(o)}{' (as published)' if o == 'dca' else ''}: ρ {mean_of(o, 'rho')}, mean |ε| "
+            f"{mean_of(o, 'mean_abs_eps')}, accuracy {mean_of(o, 'accuracy_all')} %"
+            for o in shown if o in set(results["method"]))
+            + f" (before training: ρ {mean_of('vanilla', 'rho')}, mean |ε| {mean_of('vanilla', 'mean_abs_eps')}, "
             f"accuracy {mean_of('vanilla', 'accuracy_all')} %).")
     return ("```{admonition} Beyond the paper: other training objectives\n:class: note\n"
-            + " ".join(lines) + " Details: {ref}`chapter-why-and-what-works`.\n```\n")
+            + "\n\n".join(lines) + " Details: {ref}`chapter-why-and-what-works`.\n```\n")
 
 
 #: A reply in exactly the format the prompt asks for: the answer line, then a whole-number percentage.

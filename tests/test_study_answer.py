@@ -1,0 +1,191 @@
+"""The answer that opens chapter 07: sentences, summary figure and check table from the study rows."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from dca.paths import ROOT  # noqa: E402
+from dca.reference import study_results  # noqa: E402
+from dca.report import study as study_report  # noqa: E402
+from dca.report import study_answer  # noqa: E402
+from dca.report.plots import MIN_TEXT_PX, COLUMN_PX_MIN, text_px, use_book_style  # noqa: E402
+
+TRANSFER = "commonsenseqa"
+
+
+def _rows(job: str, method: str, seed: int, **metrics: float | tuple[float, float, float]) -> list[dict]:
+    """Study rows of one job: ``metric=value`` (held-out mean) or ``metric=(value, diff, diff_low, diff_high)``;
+    ``t_rho=(value, diff, low, high)`` for the transfer questions."""
+    out = []
+    objective = job.split("-", 1)[1] if "-" in job else "none"
+    for metric, v in metrics.items():
+        dataset, name = (TRANSFER, metric[2:]) if metric.startswith("t_") else ("mean", metric)
+        value, diff, low, high = v if isinstance(v, tuple) else (v, math.nan, math.nan, math.nan)
+        out.append({"job": job, "objective": objective, "seed": seed, "dataset": dataset,
+                    "split": "transfer" if dataset == TRANSFER else "heldout", "method": method, "metric": name,
+                    "value": value, "diff": diff, "diff_low": low, "diff_high": high})
+    return out
+
+
+def _seed(seed: int) -> list[dict]:
+    return (_rows(f"seed{seed}", "vanilla", seed, rho=0.24, mean_abs_eps=32.0, accuracy_all=52.0, whole_percent=100.0)
+            + _rows(f"seed{seed}", "constant", seed, mean_abs_eps=16.7)
+            + _rows(f"seed{seed}", "isotonic", seed, mean_abs_eps=15.9))
+
+
+def _objective(job: str, seed: int, *, rho: float, mae: float, accuracy: float, whole: float = 100.0,
+               sigma: float = -1.0, parse: float = 100.0, t_rho: float = 0.1) -> list[dict]:
+    method = job.split("-", 1)[1]
+    return _rows(job, method, seed, rho=(0.24 + rho, rho, rho - 0.1, rho + 0.1), mean_abs_eps=mae,
+                 sigma_eps=(20.0, sigma, sigma - 1, sigma + 1), accuracy_all=accuracy, whole_percent=whole,
+                 parse_rate=parse, t_rho=(0.2 + t_rho, t_rho, t_rho - 0.1, t_rho + 0.1))
+
+
+@pytest.fixture
+def rows() -> pd.DataFrame:
+    """Seed 0: DCA fails everything, "rpo" holds five conditions but makes mean |ε| worse than vanilla,
+    "brand-new" (a name no mapping knows) raises ρ on seeds 0, 1 and 2 at a cost in accuracy (seeds 0 and 2) and
+    in the answer format (seed 1)."""
+    out = _seed(0) + _seed(1) + _seed(2)
+    out += _objective("seed0-dca", 0, rho=-0.4, mae=46.0, accuracy=38.0, whole=28.0, sigma=2.0, parse=28.0, t_rho=-0.4)
+    out += _objective("seed0-rpo", 0, rho=0.14, mae=44.4, accuracy=52.0)
+    for seed, accuracy, whole in ((0, 40.0, 100.0), (1, 51.0, 80.0), (2, 48.0, 100.0)):
+        out += _objective(f"seed{seed}-brand-new", seed, rho=0.3, mae=14.0, accuracy=accuracy, whole=whole)
+    return pd.DataFrame(out)
+
+
+def test_names_come_from_the_mapping_or_the_raw_name_and_the_order_from_the_rows(rows):
+    assert study_answer.objectives_in(rows) == ["dca", "rpo", "brand-new"]
+    names = study_answer.check_table(rows)["objective"].tolist()
+    assert set(names) == {"DCA", "DPO + NLL (RPO)", "brand-new"}
+
+
+def test_check_table_marks_each_seed_and_says_works_by_the_rule(rows):
+    table = study_answer.check_table(rows).set_index("objective")
+    assert table.loc["DCA", "ρ rises"] == "✗··"  # seed 0 only
+    assert table.loc["brand-new", "ρ rises"] == "✓✓✓"
+    assert table.loc["brand-new", "accuracy kept"] == "✗✓✗"  # 40 and 48 are more than 2 points under 52
+    assert table.loc["DPO + NLL (RPO)", study_answer.CONDITION_LABELS["mean abs ε below both baselines"]] == "✗··"
+    assert set(table["works"]) == {"no"}
+    # ranked by the rule: rpo holds 5 of 6 on its seed, first
+    assert table.index[0] == "DPO + NLL (RPO)"
+
+
+def test_the_answer_never_calls_an_objective_close_where_it_is_worse_than_vanilla(rows):
+    sentences = study_answer.answer_sentences(rows)
+    assert 3 <= len(sentences) <= 4
+    assert sentences[0].startswith("No. On seed 0, DCA as published meets none of the rule's 6 conditions")
+    closest = next(s for s in sentences if "Closest by its ranking" in s)
+    assert "DPO + NLL (RPO)" in closest and "worse than before training (44.4 against 32.0)" in closest
+    assert "it is not close there" in closest
+    instead = sentences[-1]
+    assert instead.startswith("What raises ρ instead is brand-new: on all 3 seeds")
+    assert "accuracy (-5.7 points on average, beyond the rule's -2 on 2 of 3 seeds)" in instead
+
+
+def test_an_objective_short_of_the_bar_but_better_than_vanilla_is_said_so(rows):
+    better = rows.copy()
+    # rpo's mean |ε| 20: better than vanilla's 32, above the baselines' 16.7 and 15.9
+    better.loc[(better["job"] == "seed0-rpo") & (better["metric"] == "mean_abs_eps"), "value"] = 20.0
+    closest = next(s for s in study_answer.answer_sentences(better) if "Closest" in s)
+    assert "short of the rule's bar, though no worse than before training: mean |ε|" in closest
+    assert "worse than before training (" not in closest
+
+
+def test_the_answer_reads_the_training_log_for_why(rows):
+    log = pd.DataFrame({"job": "seed0-dca", "step": [0, 99], "heldout_logp_chosen": [-6.3, -80.0],
+                        "heldout_logp_rejected": [-2.3, -206.1]})
+    why = study_answer.answer_sentences(rows, log)[1]
+    assert why.startswith("Why: DPO won the preference") and "-6.3 → -80.0" in why
+
+
+def test_summary_figure_draws_each_seed_the_thresholds_and_a_legend_off_the_data(rows):
+    use_book_style()
+    points = study_answer.summary_points(rows)
+    assert len(points) == 5 and points["held-out low"].isna().all()  # no per-dataset rows: no interval
+    fig = study_answer.plot_summary(points)
+    try:
+        held, transfer = fig.axes[:2]
+        assert held.get_title() == "held out" and transfer.get_title() == "transfer"
+        lines = [(tuple(line.get_xdata()), tuple(line.get_ydata())) for line in held.get_lines()]
+        assert ((-study_report.MAX_ACCURACY_DROP,) * 2, (0, 1)) in lines  # the accuracy threshold
+        assert ((0, 1), (0, 0)) in lines  # rho change 0
+        fig.canvas.draw()
+        legend = fig.legends[0].get_window_extent()
+        for ax in (held, transfer):
+            assert not legend.overlaps(ax.get_window_extent())
+        assert text_px(fig, COLUMN_PX_MIN) >= MIN_TEXT_PX
+        alt = study_answer.summary_alt_text(points)
+        assert "brand-new: held-out ρ change 0.30, 0.30, 0.30" in alt
+    finally:
+        plt.close(fig)
+
+
+def test_committed_rows_give_an_answer_that_names_readable_objectives():
+    results = study_results.read(ROOT / "book" / "data" / "study_results.csv")
+    if results.empty:
+        pytest.skip("no committed study rows")
+    sentences = study_answer.answer_sentences(results, study_results.read(ROOT / "book" / "data" / "study_training.csv"))
+    assert 3 <= len(sentences) <= 4
+    text = " ".join(sentences)
+    assert not re.search(r"\b(rpo|sft-num|dpop|apo|mean_abs_eps|say_ci)\b", text)
+    checks = study_answer.conditions(results)
+    closest = next((s for s in sentences if "Closest by its ranking" in s), "")
+    for objective in study_answer.ranked(results)[:1]:
+        worse = checks[(checks["objective"] == objective) & checks["worse"] & ~checks["holds"]]
+        if not worse.empty:
+            assert "worse than before training" in closest
+    table = study_answer.check_table(results)
+    assert list(table.columns) == ["objective", *study_answer.CONDITION_LABELS.values(), "works"]
+    assert all(re.fullmatch(r"[✓✗·]{3}", v) for c in study_answer.CONDITION_LABELS.values() for v in table[c])
+
+
+def test_readable_tables_carry_no_raw_column_or_method_names():
+    frame = pd.DataFrame({"job": ["seed0", "seed2-sft-num"], "method": ["say_ci", "sft-num"],
+                          "mean_abs_eps": [1.0, 2.0], "sigma_eps": [1.0, 2.0], "split": ["heldout", "transfer"]})
+    shown = study_answer.readable(frame)
+    text = " ".join(map(str, shown.columns)) + " " + " ".join(map(str, shown.to_numpy().ravel()))
+    assert not re.search(r"say_ci|heldout|mean_abs_eps|sigma_eps|σ ε", text)
+    assert shown["job"].tolist() == ["before training, seed 0", "SFT on the number, seed 2"]
+
+
+def test_the_landing_page_opens_with_a_reproduction_report_glued_from_the_rows():
+    from dca.reference.collect import RESULTS, read_results
+    from dca.report.front import reproduction_report
+
+    reference = read_results(RESULTS)
+    if reference.empty:
+        pytest.skip("no committed reference rows")
+    study = study_results.read(ROOT / "book" / "data" / "study_results.csv")
+    text = reproduction_report(reference, study, None, 18, "the model")
+    assert text.startswith("```{admonition} Reproduction report\n:class: tip\n") and text.rstrip().endswith("```")
+    for part in ("**Scope.**", "**What we ran.**", "**Results.**", "**What was easy.**", "**What was hard.**"):
+        assert part in text
+    seed_rows = reference[(reference["kind"] == "seed") & (reference["dataset"] == "mean")
+                          & (reference["metric"] == "mean_abs_eps")]
+    after = seed_rows[seed_rows["method"] == "dca"]["value"].mean()
+    assert f"to {after:.1f} points" in text  # the reference verdict's number, from the rows
+    assert "18 decisions where it is silent" in text
+    assert study_answer.answer_sentences(study)[-1] in text  # chapter 07's answer, the same words
+    assert "\n\n" not in text.split("\n", 2)[0] + "\n" + text.split("\n", 2)[1]  # the option line is an option
+
+
+def test_the_three_protocols_say_prompt_questions_seeds_and_model_of_each():
+    from dca.extract import ExtractConfig
+
+    text = study_answer.three_protocols({"k_shot": 3, "n_eval": 12, "seed": 0, "model": "SmolLM2-135M-Instruct"})
+    assert text.startswith("Side by side: this build's run (SmolLM2-135M-Instruct; 3-shot prompt, 12 held-out "
+                           "questions per dataset, seed 0)")
+    for profile in ("reference", "study"):
+        assert f"profile `{profile}`: {study_answer.protocol_of(profile)}" in text
+    assert f"{ExtractConfig.from_profile('study').n_eval} held-out" in text
+    assert "because the models differ" in text  # SmolLM2 beside the reference's model
+    assert "gemma" not in text.lower()  # a second model's probe is not the study's protocol
