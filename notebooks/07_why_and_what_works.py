@@ -70,6 +70,8 @@ from dca import report
 from dca.reference import study, study_results
 from dca.report import study as study_report
 from dca.report import study_answer
+from dca.report import models as model_probes
+from dca.report import recipes
 from dca.report.plots import figure_html, legend_below, panels, plot_dose_response, plot_logp_curves, use_book_style
 
 use_book_style()
@@ -83,7 +85,9 @@ def show(frame):
 
 
 config = study_report.StudyChapterConfig.from_namespace(globals())
-S_ALL = study_results.read(config.results)  # one row per (job, dataset, method, metric)
+S_MODELS = study_results.read(config.results)  # one row per (job, dataset, method, metric), every model
+# The chapter is about the study's model; the second models' probes have a section of their own
+S_ALL = study_report.without_second_models(S_MODELS)
 # Every table but the dose-response's leaves out the jobs trained on part of the pairs
 S = study_report.without_dose(S_ALL)
 SQ = study_report.without_dose(study_results.read(config.questions))  # per question, before and after
@@ -103,8 +107,8 @@ report.glue_all({
     "s_min_parsed": f"{study_report.MIN_PARSED_FOR_EPS:g}",
     "s_rho_goal": f"{study_report.RHO_GOAL:g}",
 })
-from dca.extract import ExtractConfig
 from dca.evaluate.transfer import TransferConfig
+from dca.extract import ExtractConfig
 
 protocol = ExtractConfig.from_profile("study")  # the extraction parameters the study's profile runs with
 paper = pd.read_csv(config.paper_results, comment="#")
@@ -435,6 +439,39 @@ else:
 # %% tags=["remove-input"]
 display(Markdown(study_answer.dose_sentence(dose)))
 
+
+# %% [markdown]
+# ## Keeping the answers: a confidence adapter
+#
+# The number-only objectives raise $\rho$ because their loss sees the stated number alone, and they change
+# the answers because nothing holds the answer letter. Holding it in training is one route (the KL term of
+# *SFT on the number + KL on the letter*). The other is an inference choice, not a training result: let
+# the base model answer, and let the adapter state the number. The base model writes its reply up to the
+# number (`Answer: B` and the `Probability:` label), so the answer, the accuracy and $C_i$ are the base
+# model's by construction; the adapter continues that reply with the number, for one extra prefill of the
+# prompt and the reply's head and a few decoding steps per question. `python -m dca evaluate
+# answer_with=base` and `python -m dca transfer answer_with=base` apply it to any run's adapter
+# (`dca.evaluate.confidence_adapter`); the study's jobs named `…-base` apply it to its objectives'
+# adapters, and are judged by the same rule (their accuracy cannot move, so only what they state can
+# pass or fail it).
+
+# %% tags=["remove-input"]
+display(Markdown(recipes.recipe_sentence(S_ALL)))
+
+# %% [markdown]
+# ## Other models
+#
+# Does the finding depend on the model? Before a second model is given the whole protocol, stage 1 probes
+# it on a third of the study's questions (50 held out and 50 for training per dataset, seed 0): a model
+# whose $C_i$ does not separate right from wrong answers (AUROC below 0.6; 0.5 is chance) gives the stated
+# number nothing to follow, and one that does not keep the reply format gives it no number to state
+# (at least 95 % of the replies must parse).
+
+# %% tags=["remove-input"]
+probes = model_probes.probe_table(S_MODELS)
+if not probes.empty:
+    show(probes)
+display(Markdown(model_probes.probe_sentence(S_MODELS)))
 
 # %% [markdown]
 # ## Exercises

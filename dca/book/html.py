@@ -63,8 +63,8 @@ def write_results_card(dest: Path | None = None) -> Path:
     from dca.reference import study_results
     from dca.report import study as study_report
 
-    markdown += "\n" + study_report.card_note(study_results.read(study_results.RESULTS),
-                                              study_results.read(study_results.TRAINING))
+    study_rows = study_report.without_second_models(study_results.read(study_results.RESULTS))
+    markdown += "\n" + study_report.card_note(study_rows, study_results.read(study_results.TRAINING))
     card = dest / "results_card.md"
     if not card.exists() or card.read_text() != markdown:
         card.write_text(markdown)
@@ -75,8 +75,7 @@ def write_results_card(dest: Path | None = None) -> Path:
     reference = read_results(RESULTS)
     model = ", ".join(dict.fromkeys(reference["model"].dropna().astype(str))) if not reference.empty else "?"
     _write_if_changed(dest / "report.md", reproduction_report(
-        reference, study_results.read(study_results.RESULTS), study_results.read(study_results.TRAINING),
-        len(DECISIONS), model_title(model)))
+        reference, study_rows, study_results.read(study_results.TRAINING), len(DECISIONS), model_title(model)))
     return card
 
 

@@ -77,6 +77,21 @@ def objectives_of(results: pd.DataFrame) -> list[str]:
     return [o for o in dict.fromkeys(rows["objective"].dropna().astype(str)) if o not in ("none", "vanilla")]
 
 
+#: The second models' jobs (their probes): every table of the study's model leaves them out.
+SECOND_MODEL_JOBS = frozenset(j.name for j in JOBS if j.prefix)
+
+
+def without_second_models(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the rows of the second models' jobs (:data:`SECOND_MODEL_JOBS`): the study's
+    tables, verdict and notes are about its own model; the probes have a table of their own
+    (:mod:`dca.report.models`).
+
+    >>> without_second_models(pd.DataFrame({"job": ["seed0", "qwen05-seed0"]}))["job"].tolist()
+    ['seed0']
+    """
+    return frame[~frame["job"].isin(SECOND_MODEL_JOBS)] if "job" in frame.columns else frame
+
+
 def _cell(results: pd.DataFrame, job: str, dataset: str, method: str, metric: str, column: str = "value") -> float:
     rows = results[(results["job"] == job) & (results["dataset"] == dataset) & (results["method"] == method)
                    & (results["metric"] == metric)]
