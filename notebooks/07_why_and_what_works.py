@@ -443,17 +443,11 @@ display(Markdown(study_answer.dose_sentence(dose)))
 # %% [markdown]
 # ## Keeping the answers: a confidence adapter
 #
-# The number-only objectives raise $\rho$ because their loss sees the stated number alone, and they change
-# the answers because nothing holds the answer letter. Holding it in training is one route (the KL term of
-# *SFT on the number + KL on the letter*). The other is an inference choice, not a training result: let
-# the base model answer, and let the adapter state the number. The base model writes its reply up to the
-# number (`Answer: B` and the `Probability:` label), so the answer, the accuracy and $C_i$ are the base
-# model's by construction; the adapter continues that reply with the number, for one extra prefill of the
-# prompt and the reply's head and a few decoding steps per question. `python -m dca evaluate
-# answer_with=base` and `python -m dca transfer answer_with=base` apply it to any run's adapter
-# (`dca.evaluate.confidence_adapter`); the study's jobs named `…-base` apply it to its objectives'
-# adapters, and are judged by the same rule (their accuracy cannot move, so only what they state can
-# pass or fail it).
+# Holding the answer letter in training is one route (*SFT on the number + KL on the letter*). The other is
+# an inference choice, not a training result: the base model writes its reply up to the number, so the
+# answers, the accuracy and $C_i$ stay the base model's, and the adapter writes only the number, for one
+# extra prefill per question (`answer_with=base` in `python -m dca evaluate` and `transfer`; the study's
+# jobs named `…-base`, judged by the same rule).
 
 # %% tags=["remove-input"]
 display(Markdown(recipes.recipe_sentence(S_ALL)))
@@ -461,16 +455,16 @@ display(Markdown(recipes.recipe_sentence(S_ALL)))
 # %% [markdown]
 # ## Other models
 #
-# Does the finding depend on the model? Before a second model is given the whole protocol, stage 1 probes
-# it on a third of the study's questions (50 held out and 50 for training per dataset, seed 0): a model
-# whose $C_i$ does not separate right from wrong answers (AUROC below 0.6; 0.5 is chance) gives the stated
-# number nothing to follow, and one that does not keep the reply format gives it no number to state
-# (at least 95 % of the replies must parse).
+# Stage 1 probes a second model on a third of the study's questions (50 held out and 50 for training per
+# dataset, seed 0) before it is given the whole protocol. It qualifies when its $C_i$ separates right from
+# wrong answers (AUROC at least 0.6; 0.5 is chance) and at least 95 % of its replies parse.
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 probes = model_probes.probe_table(S_MODELS)
 if not probes.empty:
     show(probes)
+
+# %% tags=["remove-input"]
 display(Markdown(model_probes.probe_sentence(S_MODELS)))
 
 # %% [markdown]

@@ -184,3 +184,20 @@ def test_evaluate_and_transfer_answer_with_base(format_model_dir, tmp_path):
     assert cli_main(transfer) == 0
     assert json.loads((run_dir / "transfer" / "other" / "metrics.json.provenance.json").read_text()
                       )["params"]["answer_with"] == "adapter"
+
+
+def test_the_recipe_sentence_reads_the_recipe_jobs_rows():
+    from dca.report.recipes import recipe_jobs, recipe_sentence
+
+    def row(job, method, metric, value, dataset="mean"):
+        return {"job": job, "dataset": dataset, "method": method, "metric": metric, "value": value}
+
+    rows = pd.DataFrame([row("seed0", "vanilla", "rho", 0.24), row("seed0", "vanilla", "rho", 0.17, "commonsenseqa"),
+                         row("seed0-sft-num-base", "sft-num-base", "rho", 0.55),
+                         row("seed0-sft-num-base", "sft-num-base", "rho", 0.6, "commonsenseqa"),
+                         row("seed0-sft-num-base", "sft-num-base", "mean_abs_eps", 11.8),
+                         row("seed0-sft-num-base", "sft-num-base", "whole_percent", 100.0),
+                         row("qwen05-seed0-sft-num-base", "sft-num-base", "rho", 0.9)])
+    assert recipe_jobs(rows) == ["seed0-sft-num-base"]  # a second model's recipe job is not the study model's
+    assert recipe_sentence(rows) == ("The confidence adapter, with the base model's answers and C_i: seed0-sft-num-base: "
+                                     "ρ 0.24 → 0.55 (transfer 0.17 → 0.60), mean |ε| 11.8, 100 % whole-number replies.")

@@ -137,6 +137,8 @@ DECISIONS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
      "when it cannot be", (), "chapter-extraction", "one pass", "—"),
     ("prompt: worked examples before each question", ("extract.k_shot",), "chapter-extraction", "", "0–8"),
     ("reply length in tokens", ("extract.max_new_tokens",), "chapter-extraction", "", ""),
+    ("a reply ends as soon as it is complete (the answer letter, then the confidence with its percent sign): "
+     "text after it could not change what is read", (), "chapter-extraction", "stop once complete", "—"),
     ("pairs whose two numbers are equal carry no signal: dropped (smaller gaps too above 0)",
      ("pairs.min_gap",), "chapter-pairs", "", ""),
     ("wrong answers kept, as the paper does", ("pairs.correct_only",), "chapter-pairs", "", "`true`"),
@@ -159,6 +161,9 @@ DECISIONS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
     ("$\\sigma_\\varepsilon$ denominator", (), "chapter-metrics", "$N - 1$", ""),
     ("95 % percentile bootstrap intervals, paired for differences: resamples", ("evaluate.n_boot",),
      "chapter-results", "", ""),
+    ("who writes the evaluated reply: the trained model, or the base model up to the number and the adapter "
+     "the number (a confidence adapter; the answers and $C_i$ stay the base model's)", ("evaluate.answer_with",),
+     "chapter-results", "", "`base`"),
 )
 
 

@@ -37,9 +37,11 @@ def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> s
     jobs = recipe_jobs(results)
     if not jobs:
         first = f"seed0-{RECIPES[0]}{RECIPE_SUFFIX}"
+        from dca.report.study_answer import objective_name
+
         return ("The confidence adapter has not been run on the study yet: its jobs evaluate the adapters of "
-                + ", ".join(f"{o}" for o in RECIPES) + f" that way (`python -m dca.reference.study run --only seed0 "
-                f"seed0-{RECIPES[0]} {first}`), and until they run this chapter claims nothing about it.")
+                + ", ".join(objective_name(o) for o in RECIPES) + f" that way (`python -m dca.reference.study run "
+                f"--only seed0 seed0-{RECIPES[0]} {first}`), and until they run this chapter claims nothing about it.")
     clauses = []
     for job in jobs:
         objective = job.split("-", 1)[1]
