@@ -440,32 +440,34 @@ else:
 display(Markdown(study_answer.dose_sentence(dose)))
 
 
+# %% tags=["remove-cell"]
+report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": recipes.recipe_sentence(S_ALL),
+                 "s_probe_summary": model_probes.probe_summary(S_MODELS),
+                 "s_probe_table": Markdown(report.markdown_table(study_answer.readable(
+                     model_probes.probe_table(S_MODELS))))})
+
 # %% [markdown]
-# ## Keeping the answers: a confidence adapter
+# ## Keeping the answers
 #
+# {glue:text}`s_recipe` {glue:text}`s_probe_summary`
+#
+# ````{dropdown} The confidence adapter, and the probe of other models
 # Holding the answer letter in training is one route (*SFT on the number + KL on the letter*). The other is
 # an inference choice, not a training result: the base model writes its reply up to the number, so the
 # answers, the accuracy and $C_i$ stay the base model's, and the adapter writes only the number, for one
 # extra prefill per question (`answer_with=base` in `python -m dca evaluate` and `transfer`; the study's
-# jobs named `…-base`, judged by the same rule).
-
-# %% tags=["remove-input"]
-display(Markdown(recipes.recipe_sentence(S_ALL)))
-
-# %% [markdown]
-# ## Other models
+# jobs named `…-base`, judged by the same rule: `python -m dca.reference.study run --only seed0
+# seed0-sft-num seed0-sft-num-base`).
 #
 # Stage 1 probes a second model on a third of the study's questions (50 held out and 50 for training per
 # dataset, seed 0) before it is given the whole protocol. It qualifies when its $C_i$ separates right from
-# wrong answers (AUROC at least 0.6; 0.5 is chance) and at least 95 % of its replies parse.
-
-# %% tags=["remove-input", "hide-output"]
-probes = model_probes.probe_table(S_MODELS)
-if not probes.empty:
-    show(probes)
-
-# %% tags=["remove-input"]
-display(Markdown(model_probes.probe_sentence(S_MODELS)))
+# wrong answers (AUROC at least 0.6; 0.5 is chance) and at least 95 % of its replies parse:
+# {glue:text}`s_probes`
+#
+# ```{glue:md} s_probe_table
+# :format: myst
+# ```
+# ````
 
 # %% [markdown]
 # ## Exercises

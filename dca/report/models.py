@@ -79,6 +79,20 @@ def probe_table(results: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns="job").rename(columns=headers)
 
 
+def probe_summary(results: pd.DataFrame) -> str:
+    """One short sentence: which second models qualify, of how many probed.
+
+    >>> probe_summary(pd.DataFrame())
+    'No second model has been probed yet.'
+    """
+    rows = [r for r in probe_rows(results) if r["job"] != "seed0"]
+    if not rows:
+        return "No second model has been probed yet."
+    good = [r["model"] for r in rows if r["qualifies"]]
+    return (f"{', '.join(good) if good else 'No second model'} qualif{'ies' if len(good) < 2 else 'y'} "
+            f"({len(rows)} probed).")
+
+
 def probe_sentence(results: pd.DataFrame) -> str:
     """What the probes found, in one or two sentences (which models qualify, and why the others do not).
 
@@ -106,4 +120,5 @@ def probe_sentence(results: pd.DataFrame) -> str:
     return "; ".join(parts) + "."
 
 
-__all__ = ["MIN_PROBE_AUROC", "MIN_PROBE_PARSE", "MODEL_JOBS", "probe_rows", "probe_sentence", "probe_table"]
+__all__ = ["MIN_PROBE_AUROC", "MIN_PROBE_PARSE", "MODEL_JOBS", "probe_rows", "probe_sentence", "probe_summary",
+           "probe_table"]
