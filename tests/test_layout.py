@@ -115,3 +115,19 @@ def test_the_light_modules_import_without_torch():
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_module_run_with_python_m_is_not_imported_by_its_package_first():
+    """``python -m dca.data.bundled install`` (``make setup``) and the other runnable modules: runpy warns
+    ("found in sys.modules ... prior to execution") when importing the package already imported the module."""
+    import subprocess
+    import sys
+
+    runnable = sorted(_module_name(p) for p in PACKAGE.rglob("*.py")
+                      if p.name != "__main__.py" and 'if __name__ == "__main__":' in p.read_text())
+    assert "dca.data.bundled" in runnable and "dca.models.embedded" in runnable
+    for module in runnable:
+        package = module.rpartition(".")[0]
+        code = f"import sys, {package}; print({module!r} in sys.modules)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+        assert out.stdout.split() == ["False"], f"importing {package} imports {module}: `python -m {module}` warns"
