@@ -272,6 +272,13 @@ def test_a_misspelled_papermill_parameter_stops_the_notebook(tiny, tmp_path):
         book.execute(nbs[0].source, tmp_path / "a.ipynb", {"run_dir": str(run), "n_bot": 5}, {})
 
 
+def test_the_kernel_runs_over_unix_sockets_without_the_unencrypted_tcp_warning(tiny, tmp_path, capfd):
+    nbs, _, run = tiny
+    book.execute(nbs[0].source, tmp_path / "a.ipynb", {"run_dir": str(run), "n_boot": 3}, {})
+    assert (run / "a.txt").read_text() == "3"
+    assert "without encryption" not in "".join(capfd.readouterr())
+
+
 # --------------------------------------------------------------------------------------------
 # The smoke book, built once per test session
 

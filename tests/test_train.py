@@ -85,7 +85,7 @@ def test_config_defaults_help_and_validation():
 def test_dpo_args_on_cpu_are_fp32_and_honour_the_config(tmp_path):
     args = dpo_args(TrainConfig(run_dir=str(tmp_path), loss_type="ipo", precompute_ref=True), "fp32", 1)
     assert args.bf16 is False and args.fp16 is False  # TRL would default to bf16=True even on a CPU
-    assert args.loss_type == ["ipo"] and args.beta == 0.1 and args.gradient_checkpointing is False
+    assert args.loss_type == ["ipo"] and args.beta == 0.1 and args.activation_checkpointing is False
     assert args.disable_dropout is False and args.precompute_ref_log_probs is True
     assert args.output_dir == str(tmp_path / "checkpoints") and args.report_to in ([], "none", ["none"])
     assert args.warmup_steps == 0.1 and args.lr_scheduler_type == "cosine"
@@ -383,7 +383,7 @@ def test_steps_aside_without_a_shared_prefix(tiny_model_dir):
     assert base.dca_shared_prefix_calls == 0
     with torch.no_grad():  # a plain call (generation, evaluation) is TRL's/transformers' forward
         assert model(input_ids=short["input_ids"][:, :5]).logits.shape[:2] == (6, 5)
-    base.gradient_checkpointing_enable()
+    base.activation_checkpointing_enable()
     model.train()
     forward(model, preference_batch())
     assert base.dca_shared_prefix_calls == 0  # checkpointed layers would drop the cache
