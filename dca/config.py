@@ -385,7 +385,7 @@ def check_model(config: StageConfig, name: str = "model", *, hub: bool = False) 
     ...
     dca.config.ConfigError: model='/nonexistent' is not a folder; use embedded, qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, gemma-3-270m, a Hub id or a local model folder
     """
-    from dca.data.bundled import hub_offline
+    from dca.data.offline import hub_offline
     from dca.models.embedded import PACKAGED_MODELS
 
     value = str(getattr(config, name))

