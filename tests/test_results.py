@@ -146,6 +146,8 @@ def test_a_run_on_several_datasets_stores_per_dataset_rows_and_their_mean_as_the
     for key in keys:
         per = [value[(s, "rpo-num", key)] for s in ("alpha", "beta")]
         assert math.isclose(value[("mean", "rpo-num", key)], np.mean(per), rel_tol=1e-12) or np.isnan(per).any()
+    families = pd.concat([_replies(rng, "synthetic/arithmetic", 10), _replies(rng, "synthetic/capitals", 10)])
+    assert stage.compare_by_dataset(families, families, n_boot=10) == {}  # one dataset, two families
     one = stage.result_rows({k: v for k, v in result.items() if k != "by_dataset"}, run="r", model="m",
                             dataset="alpha+beta", seed=0, profile="p")
     assert set(one["dataset"]) == {"alpha+beta"} and set(one["method"]) == {"vanilla", "dca"}

@@ -121,15 +121,22 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, n_boot: int = N_BOOT, see
 
 def compare_by_dataset(before: pd.DataFrame, after: pd.DataFrame, n_boot: int = N_BOOT,
                        seed: int = SEED) -> dict[str, dict[str, Any]]:
-    """:func:`compare` on each source dataset of the held-out questions (``{}`` for a single one)."""
-    sources = sorted(before["source"].astype(str).unique()) if "source" in before else []
-    if len(sources) < 2:
+    """:func:`compare` on each dataset of the held-out questions (``{}`` for a single one).
+
+    A question's dataset is its ``source`` up to the first ``/`` (the synthetic generator's sources
+    name their family, ``synthetic/arithmetic``: one dataset).
+    """
+    if "source" not in before:
+        return {}
+    dataset = before["source"].astype(str).str.split("/").str[0]
+    names = sorted(dataset.unique())
+    if len(names) < 2:
         return {}
     out = {}
-    for source in sources:
-        b = before[before["source"].astype(str) == source]
-        out[source] = compare(b.reset_index(drop=True), after[after["id"].isin(b["id"])].reset_index(drop=True),
-                              n_boot=n_boot, seed=seed)
+    for name in names:
+        b = before[dataset == name]
+        out[name] = compare(b.reset_index(drop=True), after[after["id"].isin(b["id"])].reset_index(drop=True),
+                            n_boot=n_boot, seed=seed)
     return out
 
 
