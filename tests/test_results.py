@@ -93,15 +93,20 @@ def test_each_objective_of_the_study_is_named_in_the_store_as_in_the_studys_file
     for j in study.JOBS:
         if not j.objective:
             continue
-        args = dict(j.params)
+        trained = study.job(j.adapter_from) if j.adapter_from else j  # a recipe job uses another job's adapter
+        fields = set(cli.stage_config("train").field_names()) | set(cli.stage_config("pairs").field_names())
+        args = {k: v for k, v in trained.params.items() if k.split(".")[0] in ("train", "pairs") or k in fields}
         if "train.init_adapter" in args:
             args["train.init_adapter"] = str(sft)
         params = cli.stage_parameters(["pairs", "train"], {"profile": "study", **args})
         train = cli.stage_config("train").from_dict(params["train"]).to_dict()
         pairs = cli.stage_config("pairs").from_dict(params["pairs"]).to_dict()
-        assert objective_name(train, pairs) == j.objective, (j.name, j.params)
+        name = objective_name(train, pairs)
+        if j.params.get("evaluate.answer_with") == "base":  # what run_objective adds for a confidence adapter
+            name += "-base"
+        assert name == j.objective, (j.name, j.params)
         named.add(j.objective)
-    assert named == set(study.OBJECTIVES)
+    assert set(study.OBJECTIVES) <= named
 
 
 def _replies(rng, source: str, n: int, stated=None):
@@ -151,3 +156,18 @@ def test_a_run_on_several_datasets_stores_per_dataset_rows_and_their_mean_as_the
     one = stage.result_rows({k: v for k, v in result.items() if k != "by_dataset"}, run="r", model="m",
                             dataset="alpha+beta", seed=0, profile="p")
     assert set(one["dataset"]) == {"alpha+beta"} and set(one["method"]) == {"vanilla", "dca"}
+
+
+def test_a_run_folder_names_its_objective_from_its_adapters_and_pairs_provenance(tmp_path):
+    import json
+
+    from dca.evaluate.stage import run_objective
+    from dca.runs import artifacts
+
+    run = artifacts.RunFolder(tmp_path)
+    assert run_objective(run) == "dca"  # no provenance: the trainer's defaults, sigmoid DPO
+    artifacts.provenance_path(run.adapter).write_text(json.dumps({"params": {"method": "sft", "loss_tokens": "number"}}))
+    assert run_objective(run) == "sft-num" and run_objective(run, "base") == "sft-num-base"
+    artifacts.provenance_path(run.adapter).write_text(json.dumps({"params": {"method": "dpo", "loss_type": "sigmoid"}}))
+    artifacts.provenance_path(run.pairs).write_text(json.dumps({"params": {"distractors": [30]}}))
+    assert run_objective(run) == "distract"

@@ -178,11 +178,14 @@ def result_rows(result: dict[str, Any], *, run: str, model: str, dataset: str, s
     return pd.DataFrame(rows, columns=list(results.COLUMNS))
 
 
-def run_objective(run: artifacts.RunFolder) -> str:
-    """The objective a run's adapter trained (from the provenance of its adapter and pairs)."""
+def run_objective(run: artifacts.RunFolder, answer_with: str = "adapter") -> str:
+    """The objective a run's adapter trained (from the provenance of its adapter and pairs), with the
+    suffix ``-base`` when it is used as a confidence adapter (``answer_with="base"``), as the study names
+    those jobs (:data:`dca.reference.study.RECIPE_SUFFIX`)."""
     from dca.train.objective import objective_name
 
-    return objective_name(run.provenance("adapter").get("params", {}), run.provenance("pairs").get("params", {}))
+    name = objective_name(run.provenance("adapter").get("params", {}), run.provenance("pairs").get("params", {}))
+    return f"{name}-base" if answer_with == "base" else name
 
 
 @artifacts.holding_run_lock
@@ -250,7 +253,8 @@ def store_rows(config: EvalConfig, run: artifacts.RunFolder, params: dict[str, A
                result: dict[str, Any]) -> pd.DataFrame:
     """The result rows of one evaluation, keyed by the run folder's real path."""
     return result_rows(result, run=results.run_key(run.path), model=params["model"], dataset=params["dataset"],
-                       seed=params["seed"], profile=config.profile, objective=run_objective(run))
+                       seed=params["seed"], profile=config.profile,
+                       objective=run_objective(run, config.answer_with))
 
 
 def ensure_rows(config: EvalConfig, run: artifacts.RunFolder, params: dict[str, Any]) -> bool:

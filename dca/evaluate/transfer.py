@@ -184,7 +184,8 @@ def store_rows(config: TransferConfig, files: TransferFiles, params: dict[str, A
                result: dict[str, Any]) -> pd.DataFrame:
     """The result rows of one transfer evaluation, keyed by the real path of its folder."""
     return result_rows(result, run=results.run_key(files.folder), model=params["model"], dataset=config.questions,
-                       seed=params["seed"], profile=config.profile, objective=run_objective(RunFolder(config.run_dir)))
+                       seed=params["seed"], profile=config.profile,
+                       objective=run_objective(RunFolder(config.run_dir), config.answer_with))
 
 
 def ensure_rows(config: TransferConfig, files: TransferFiles, params: dict[str, Any]) -> bool:
