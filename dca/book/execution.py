@@ -21,10 +21,6 @@ from dca.book.parameters import fold_parameters, notebook_parameters, write_note
 from dca.config import profile_path
 from dca.runs.artifacts import run_lock
 
-# The kernel runs on this machine: Unix sockets (IPC) rather than TCP ports on localhost, so that nothing
-# listens on a port and ipykernel does not warn that its TCP traffic is unencrypted.
-KERNEL_TRANSPORT = "ipc"
-
 
 def execute(
     source: Path,
@@ -43,7 +39,8 @@ def execute(
     import jupytext
     import nbformat
     import papermill
-    from traitlets.config import Config
+
+    from dca.book.kernel import BookKernelManager  # ipykernel without its warning about remote TCP kernels
 
     output.parent.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(source)
@@ -61,7 +58,7 @@ def execute(
                 cwd=str(cwd),
                 progress_bar=False,
                 log_output=log_output,
-                config=Config(KernelManager={"transport": KERNEL_TRANSPORT}),
+                kernel_manager_class=BookKernelManager,
             )
         except BaseException:
             _mark(output, dict(record, status="failed"))
