@@ -522,7 +522,7 @@ def test_sft_refuses_the_parameters_it_does_not_read(capsys):
         TrainConfig.from_dict({"dpop_lambda": 3})
     assert TrainConfig.from_dict({"method": "sft", "beta": 0.1}).method == "sft"  # the default is no choice
     assert TrainConfig.from_dict({"loss_type": "dpop", "dpop_lambda": 3}).dpop_lambda == 3
-    assert main(["train", "method=sft", "loss_type=dpop", "sft_weight=5", "beta=9"]) == 2
+    assert main(["train", "profile=none", "method=sft", "loss_type=dpop", "sft_weight=5", "beta=9"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: method='sft' does not read") and "\n" not in err
 
@@ -537,7 +537,7 @@ def test_init_adapter_may_not_be_the_runs_own_output(tmp_path, capsys):
         with pytest.raises(ConfigError, match=r"this run's"):
             TrainConfig.from_dict({"run_dir": str(run_dir), "init_adapter": str(own)})
     capsys.readouterr()
-    assert main(["train", f"run_dir={run_dir}", f"init_adapter={run_dir}/adapter"]) == 2
+    assert main(["train", "profile=none", f"run_dir={run_dir}", f"init_adapter={run_dir}/adapter"]) == 2
     err = capsys.readouterr().err.strip()
     assert "is this run's own adapter" in err and "\n" not in err
     other = tmp_path / "other" / "adapter"
@@ -559,8 +559,8 @@ def test_sft_killed_at_random_points_reruns_to_the_same_adapter(tmp_path, tiny_m
     from safetensors.torch import load_file
 
     def args(run_dir):
-        return [f"run_dir={run_dir}", f"model={tiny_model_dir}", "method=sft", "max_steps=4", "batch_size=2",
-                "save_steps=2", "logging_steps=1", "max_length=128", "learning_rate=5e-3", "lora_r=4",
+        return ["profile=none", f"run_dir={run_dir}", f"model={tiny_model_dir}", "method=sft", "max_steps=4",
+                "batch_size=2", "save_steps=2", "logging_steps=1", "max_length=128", "learning_rate=5e-3", "lora_r=4",
                 "lora_alpha=8", "precision=fp32"]
 
     clean = tmp_path / "clean"

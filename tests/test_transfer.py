@@ -77,7 +77,7 @@ def trained_run(format_model_dir, tmp_path_factory):
     base = tmp_path_factory.mktemp("trained")
     data = _questions(base / "train.jsonl", 0, 12)
     run_dir = base / "run"
-    assert cli_main(["run", f"run_dir={run_dir}", f"model={format_model_dir}", "device=cpu", f"dataset={data}",
+    assert cli_main(["run", "profile=none", f"run_dir={run_dir}", f"model={format_model_dir}", "device=cpu", f"dataset={data}",
                      "n_questions=12", "n_eval=4", "k_shot=0", "max_new_tokens=10", "extract.batch_size=8",
                      "train.max_steps=1", "train.batch_size=2", "train.max_length=256", "evaluate.n_boot=20",
                      f"results_store={base / 'r.csv'}", "dtype=float32", "precision=fp32"]) == 0
