@@ -10,7 +10,7 @@
     python -m dca run profile=default                 # elicit -> pairs -> train -> evaluate
     python -m dca run profile=smoke run_dir=runs/x train.epochs=2 train.batch_size=2
     python -m dca run profile=paper model=meta-llama/Llama-3.2-3B-Instruct run_dir=runs/llama
-    python -m dca help [stage]
+    python -m dca help [stage] [profile=NAME]          # each parameter with the value that will run
 
 Names are the stage configs' fields, the same as the notebooks' papermill parameters. In ``run``,
 ``stage.key=value`` goes to one stage and a plain ``key=value`` to every stage that has that field,
@@ -18,7 +18,9 @@ provided it means the same there (:data:`SHARED_KEYS`: ``run_dir``, ``model``, `
 a plain key that means something else in each stage (``seed``: the data split, the LoRA
 initialisation, the bootstrap; ``batch_size``: prompts per forward pass, pairs per optimiser step) is
 an error naming the stage-qualified choices (``extract.seed=``, ``train.seed=`` ...). A profile's
-``common`` section still goes to every stage that has the field. ``profile=NAME`` starts from ``profiles/NAME.yaml``. A stage whose
+``common`` section still goes to every stage that has the field. ``profile=NAME`` starts from ``profiles/NAME.yaml``;
+without it a command starts from :data:`DEFAULT_PROFILE` (what ``make book`` runs), so ``python -m dca train beta=0.2``
+changes one parameter of the book's run, and ``profile=none`` runs on the configs' own defaults. A stage whose
 output exists for the same parameters is skipped. The same command runs under ``torchrun`` and
 ``accelerate launch``: elicitation and evaluation split the questions across processes, training is
 data-parallel. While it works, a command holds its run folder's lock (``run_dir/.dca.lock``): a
@@ -77,6 +79,13 @@ PIPELINE: tuple[str, ...] = tuple(s.name for s in pipeline.PIPELINE)
 SHARED_KEYS = ("run_dir", "model", "device", "dtype")
 
 
+#: The profile of a command that names none: the book's (``make book``), so that each parameter has one
+#: default, whether it runs in the book or from the command line.
+DEFAULT_PROFILE = "default"
+#: ``profile=none``: no profile, the configs' own defaults (the embedded model on synthetic questions).
+NO_PROFILE = "none"
+
+
 def stage_config(name: str) -> type[StageConfig]:
     """The config class of stage ``name``.
 
@@ -98,9 +107,12 @@ def stage_parameters(names: list[str], args: dict[str, str]) -> dict[str, dict[s
     of the stages, a ``stage.key`` must name a stage and one of its fields.
     """
     args = dict(args)
-    profile = args.pop("profile", None)
-    if profile is not None and not profile.strip():
-        raise ConfigError("profile= is empty; name a profile (default, smoke ...) or a .yaml path, or leave it out")
+    profile: str | None = args.pop("profile", DEFAULT_PROFILE)
+    if not str(profile).strip():
+        raise ConfigError(f"profile= is empty; name a profile (default, smoke ...), a .yaml path or {NO_PROFILE}, "
+                          f"or leave it out (profile {DEFAULT_PROFILE})")
+    if profile == NO_PROFILE:
+        profile = None
     sections = load_profile(profile) if profile else {}
     params: dict[str, dict[str, Any]] = {}
     fields = {n: stage_config(n).field_names() for n in names}
@@ -175,6 +187,26 @@ def run_stages(names: list[str], args: dict[str, str], *, progress: bool = True)
     return seconds
 
 
+def help_text(names: list[str], args: dict[str, str]) -> str:
+    """``python -m dca help [stage ...] [profile=NAME]``: each parameter of the stages with the value a
+    command with those arguments runs (the profile's, else the config's default) and its meaning.
+
+    >>> print(help_text(["train"], {}).splitlines()[0])
+    train (profile default):
+    """
+    unknown = set(args) - {"profile"}
+    if unknown:
+        raise ConfigError(f"help takes stage names and profile=NAME, not {', '.join(sorted(unknown))}")
+    names = names or list(STAGES)
+    for n in names:
+        if n not in STAGES:
+            raise ConfigError(f"unknown stage {n!r}; stages: {', '.join(STAGES)}")
+    params = stage_parameters(names, args)
+    profile = args.get("profile", DEFAULT_PROFILE)
+    where = "no profile: the configs' defaults" if profile == NO_PROFILE else f"profile {profile}"
+    return "\n\n".join(f"{n} ({where}):\n{stage_config(n).help(params[n])}" for n in names) + "\n"
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
     """:data:`USER_ERRORS` plus the model fetcher's error (imported here: it is a heavier module)."""
     from dca.models.embedded import ModelFetchError
@@ -239,11 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 def _command(command: str, rest: list[str]) -> int:
     """Dispatch ``help``, ``run`` or one stage; exceptions propagate to :func:`main`."""
     if command == "help":
-        names = rest or list(STAGES)
-        for n in names:
-            if n not in STAGES:
-                raise ConfigError(f"unknown stage {n!r}; stages: {', '.join(STAGES)}")
-            print(f"{n}:\n{stage_config(n).help()}\n")
+        print(help_text([w for w in rest if "=" not in w], parse_overrides([w for w in rest if "=" in w])))
         return 0
     if command == "run":
         run_stages(list(PIPELINE), parse_overrides(rest))

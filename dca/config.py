@@ -228,12 +228,24 @@ class StageConfig:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @classmethod
-    def help(cls) -> str:
-        """One line per parameter: name, default, help text."""
+    def help(cls, values: Mapping[str, Any] | None = None) -> str:
+        """One line per parameter: name, the value that runs, help text.
+
+        ``values`` (a profile's parameters for this stage, as :meth:`from_dict` takes them) replace the
+        defaults; where one differs from the config's default, that default is named too.
+
+        >>> from dca.pairs import PairsConfig
+        >>> [line for line in PairsConfig.help({"min_gap": "5"}).splitlines() if line.startswith("  min_gap")]
+        ['  min_gap = 5.0  (without a profile: 0.0)']
+        """
+        config = cls.from_dict(values or {})
         lines = []
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            lines.append(f"  {f.name} = {default!r}\n      {f.metadata.get('help', '')}")
+            value = getattr(config, f.name)
+            value = list(value) if isinstance(value, tuple) and isinstance(default, list) else value
+            note = f"  (without a profile: {default!r})" if value != default else ""
+            lines.append(f"  {f.name} = {value!r}{note}\n      {f.metadata.get('help', '')}")
         return "\n".join(lines)
 
 
@@ -373,7 +385,7 @@ def check_model(config: StageConfig, name: str = "model", *, hub: bool = False) 
     ...
     dca.config.ConfigError: model='/nonexistent' is not a folder; use embedded, qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, gemma-3-270m, a Hub id or a local model folder
     """
-    from dca.data.bundled import hub_offline
+    from dca.data.offline import hub_offline
     from dca.models.embedded import PACKAGED_MODELS
 
     value = str(getattr(config, name))

@@ -220,8 +220,11 @@ glue_all({"o_model": str(stage1_params.get("model", "?")), "o_dataset": str(stag
 # ## Every run in the results store
 #
 # Each evaluation appends one tidy row per (run, method, metric) to the results store, with its
-# model, dataset, seed, profile, commit and date; contributed result files in `results/` are read as
-# well. The paper's metrics, vanilla → DCA, for every run found:
+# model, dataset, seed, profile, commit and date; `method` is `vanilla` before training and the
+# objective the run trained after it (`dca`, or `sft`, `rpo-num` ... as the objectives study names them), and a
+# run on several datasets has rows per dataset and for their mean beside the pooled ones. Contributed
+# result files in `results/` are read as well. The paper's metrics, vanilla → after training, for
+# every run found:
 
 # %% tags=["remove-input"]
 store = read_all(config.results_store)

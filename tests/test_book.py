@@ -272,6 +272,21 @@ def test_a_misspelled_papermill_parameter_stops_the_notebook(tiny, tmp_path):
         book.execute(nbs[0].source, tmp_path / "a.ipynb", {"run_dir": str(run), "n_bot": 5}, {})
 
 
+def test_the_book_kernel_runs_without_the_remote_tcp_warning(tiny, tmp_path, capfd):
+    """Only that message is dropped (ipykernel's launcher otherwise): the chapter runs and nothing else is hidden."""
+    from dca.book.kernel import LocalKernelFilter
+
+    nbs, _, run = tiny
+    book.execute(nbs[0].source, tmp_path / "a.ipynb", {"run_dir": str(run), "n_boot": 3}, {})
+    assert (run / "a.txt").read_text() == "3"
+    assert "without encryption" not in "".join(capfd.readouterr())
+    import logging
+
+    record = lambda msg: logging.LogRecord("IPKernelApp", logging.WARNING, "", 0, msg, None, None)  # noqa: E731
+    assert not LocalKernelFilter().filter(record("Kernel is running over TCP without encryption. All ..."))
+    assert LocalKernelFilter().filter(record("Kernel is running over IPC"))
+
+
 # --------------------------------------------------------------------------------------------
 # The smoke book, built once per test session
 

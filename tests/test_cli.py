@@ -161,13 +161,42 @@ def test_a_plain_key_with_several_meanings_names_the_stage_qualified_choices(key
 
 def test_a_stage_qualified_or_single_stage_key_goes_to_its_stage():
     params = cli.stage_parameters(list(cli.STAGES), {"train.batch_size": "8", "extract.seed": "1", "run_dir": "r",
-                                                     "device": "cpu", "model": "m"})
+                                                     "device": "cpu", "model": "m", "profile": "none"})
     assert params["train"]["batch_size"] == "8" and "batch_size" not in params["extract"]
     assert params["extract"]["seed"] == "1" and "seed" not in params["train"]
     assert all(params[n]["run_dir"] == "r" for n in cli.STAGES)
     assert params["extract"]["device"] == params["evaluate"]["device"] == "cpu"
     assert params["extract"]["model"] == params["train"]["model"] == "m"
-    assert cli.stage_parameters(["train"], {"batch_size": "8"})["train"] == {"batch_size": "8"}
+    assert cli.stage_parameters(["train"], {"batch_size": "8", "profile": "none"})["train"] == {"batch_size": "8"}
+
+
+@pytest.mark.parametrize("stage", cli.STAGES)
+def test_a_command_without_a_profile_runs_every_field_as_the_default_profile(stage):
+    """One default per parameter: ``python -m dca <stage>`` without ``profile=`` runs what the book runs
+    (profile default), field by field; ``profile=none`` runs the config's own defaults."""
+    cls = cli.stage_config(stage)
+    book = cls.from_profile("default")
+    command = cls.from_dict(cli.stage_parameters([stage], {})[stage])
+    for name in cls.field_names():
+        assert getattr(command, name) == getattr(book, name), (
+            f"{stage}.{name}: {getattr(command, name)!r} without profile=, {getattr(book, name)!r} in profile default")
+    assert cls.from_dict(cli.stage_parameters([stage], {"profile": "none"})[stage]) == cls()
+    # each field the default profile changes is one whose default `help` names beside the value that runs
+    changed = [n for n in cls.field_names() if getattr(book, n) != getattr(cls(), n)]
+    text = cli.help_text([stage], {})
+    for name in changed:
+        line = next(line for line in text.splitlines() if line.startswith(f"  {name} = "))
+        assert f"  {name} = {getattr(book, name)!r}  (without a profile: " in line, line
+
+
+def test_help_shows_the_value_that_will_run(capsys):
+    assert main(["help", "train"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("train (profile default):")
+    assert "  learning_rate = 0.0001  (without a profile: 0.0005)" in out
+    assert main(["help", "train", "profile=none"]) == 0
+    assert "  learning_rate = 0.0005\n" in capsys.readouterr().out
+    one_line_error(capsys, ["help", "train", "beta=1"], "help takes stage names and profile=NAME, not beta")
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -152,7 +152,7 @@ def test_evaluate_and_transfer_answer_with_base(format_model_dir, tmp_path):
     import json
 
     run_dir, store = tmp_path / "run", tmp_path / "r.csv"
-    common = [f"run_dir={run_dir}", "device=cpu", f"results_store={store}"]
+    common = ["profile=none", f"run_dir={run_dir}", "device=cpu", f"results_store={store}"]
     assert cli_main(["run", *common, f"model={format_model_dir}", "n_questions=16", "n_eval=8", "k_shot=0",
                      "max_new_tokens=12", "extract.batch_size=8", "train.max_steps=2", "train.batch_size=2",
                      "train.max_length=256", "train.learning_rate=0.01", "evaluate.n_boot=20"]) == 0

@@ -75,6 +75,6 @@ def test_a_run_dir_that_is_a_loop_of_links_is_one_line(tmp_path, capsys):
 
     (tmp_path / "r1").symlink_to(tmp_path / "r2")
     (tmp_path / "r2").symlink_to(tmp_path / "r1")
-    assert cli_main(["pairs", f"run_dir={tmp_path / 'r1'}"]) == 2
+    assert cli_main(["pairs", "profile=none", f"run_dir={tmp_path / 'r1'}"]) == 2
     err = capsys.readouterr().err.strip()
     assert "is a symbolic link that leads nowhere" in err and "\n" not in err

@@ -434,7 +434,7 @@ def test_a_question_file_that_is_a_loop_of_links_is_one_line(tmp_path, capsys, t
     with pytest.raises(DataError, match="a symbolic link that leads to no file"):
         load_questions(str(tmp_path / "a.jsonl"))
     capsys.readouterr()
-    assert cli_main(["extract", f"run_dir={tmp_path / 'run'}", f"dataset={tmp_path / 'a.jsonl'}",
+    assert cli_main(["extract", "profile=none", f"run_dir={tmp_path / 'run'}", f"dataset={tmp_path / 'a.jsonl'}",
                      f"model={tiny_model_dir}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "symbolic link" in err and "\n" not in err

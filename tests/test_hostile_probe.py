@@ -68,17 +68,17 @@ def test_hostile_question_files_reach_chapter_07_as_text(format_model_dir, tmp_p
         monkeypatch.setattr(module, "TRANSFER", transfer_file)
     store = tmp_path / "results.csv"
     model = [f"model={format_model_dir}", "device=cpu", "dtype=float32"]
-    assert cli_main(["extract", f"run_dir={runs / 'seed0'}", *model, f"dataset={train_file}", "n_questions=12",
+    assert cli_main(["extract", "profile=none", f"run_dir={runs / 'seed0'}", *model, f"dataset={train_file}", "n_questions=12",
                      "n_eval=4", "k_shot=0", "max_new_tokens=10", "batch_size=8"]) == 0
     job = study.job("seed0-dca")
     study.prepare(job)  # the seed's stage-1 table and questions, as the study's runner copies them
     run_dir = str(job.run_dir)
-    assert cli_main(["pairs", f"run_dir={run_dir}"]) == 0
-    assert cli_main(["train", f"run_dir={run_dir}", model[0], "max_steps=1", "batch_size=2", "max_length=256",
+    assert cli_main(["pairs", "profile=none", f"run_dir={run_dir}"]) == 0
+    assert cli_main(["train", "profile=none", f"run_dir={run_dir}", model[0], "max_steps=1", "batch_size=2", "max_length=256",
                      "precision=fp32"]) == 0
-    assert cli_main(["evaluate", f"run_dir={run_dir}", "device=cpu", "dtype=float32", "n_boot=20",
+    assert cli_main(["evaluate", "profile=none", f"run_dir={run_dir}", "device=cpu", "dtype=float32", "n_boot=20",
                      f"results_store={store}"]) == 0
-    assert cli_main(["transfer", f"run_dir={run_dir}", "device=cpu", "dtype=float32", f"questions={transfer_file}",
+    assert cli_main(["transfer", "profile=none", f"run_dir={run_dir}", "device=cpu", "dtype=float32", f"questions={transfer_file}",
                      "n_questions=6", "n_boot=20", f"results_store={store}", "batch_size=6"]) == 0
     folder = transfer_files(run_dir, transfer_file).folder
     assert re.fullmatch(r"t_img_src_x_onerror_alert_4_code-[0-9a-f]{10}", folder.name)  # a safe folder name

@@ -115,3 +115,94 @@ def test_the_light_modules_import_without_torch():
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_module_run_with_python_m_is_not_imported_by_its_package_first():
+    """``python -m dca.data.bundled install`` (``make setup``) and the other runnable modules: runpy warns
+    ("found in sys.modules ... prior to execution") when importing the package already imported the module."""
+    import subprocess
+    import sys
+
+    runnable = sorted(_module_name(p) for p in PACKAGE.rglob("*.py")
+                      if p.name != "__main__.py" and 'if __name__ == "__main__":' in p.read_text())
+    assert "dca.data.bundled" in runnable and "dca.models.embedded" in runnable
+    for module in runnable:
+        package = module.rpartition(".")[0]
+        code = f"import sys, {package}; print({module!r} in sys.modules)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+        assert out.stdout.split() == ["False"], f"importing {package} imports {module}: `python -m {module}` warns"
+
+
+def _all_imports(path) -> set[str]:
+    """The dca modules a module can import: at module level, inside functions (lazy imports),
+    ``importlib.import_module("dca...")`` and a package's lazy re-exports (``reexport(__name__, "dca...")``).
+
+    Left out: the ``if __name__ == "__main__":`` block, which runs only when the file is the program
+    (``python -m``); runpy executes it as the module ``__main__``, another module object, so what it
+    imports cannot come back round to the module that imports it.
+    """
+    tree = ast.parse(path.read_text())
+    main_blocks = [n for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)]
+    skipped = {id(n) for block in main_blocks for n in ast.walk(block)}
+    modules = {_module_name(p) for p in PACKAGE.rglob("*.py")}
+
+    def known(name: str) -> str:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {known(a.name) for a in node.names if a.name.startswith("dca")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dca") and not node.level:
+            for a in node.names:  # ``from dca.x import y``: y may be a module of the package x
+                sub = f"{node.module}.{a.name}"
+                found.add(sub if sub in modules else known(node.module))
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[-1], ast.Constant):
+            called = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            target = node.args[-1].value
+            if called in ("import_module", "reexport") and isinstance(target, str) and target.startswith("dca"):
+                found.add(known(target))
+    found.discard("")
+    return found
+
+
+#: Circles known and left for now, each with its reason; the test fails when one of them is gone (then
+#: strike it here) as well as on any other circle.
+KNOWN_CIRCLES = {
+    # chapter 07's answer sentences and the study tables they read are being reorganised by that chapter's
+    # work (the split of report/study.py by job): the landing note (study.card_note) calls study_answer lazily
+    frozenset({"dca.report.study", "dca.report.study_answer"}),
+}
+
+
+def test_no_import_cycle_lazy_imports_included():
+    """No circle of imports anywhere in the package, counting the imports inside functions: a circle
+    through a lazy import breaks as soon as someone moves that import to the top."""
+    graph = {_module_name(p): _all_imports(p) - {_module_name(p)} for p in PACKAGE.rglob("*.py")}
+    assert "dca.evaluate.stage" in graph["dca.evaluate"], "a package's lazy re-export is an edge"
+    assert "dca.models.embedded" in graph["dca.config"], "an import inside a function is an edge"
+    state: dict[str, int] = {}
+    seen: set[frozenset[str]] = set()
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in graph:
+                continue
+            if state.get(nxt) == 1:
+                circle = trail[trail.index(nxt):] + [nxt]
+                if frozenset(circle) not in KNOWN_CIRCLES:
+                    pytest.fail(f"import cycle: {' -> '.join(circle)}")
+                seen.add(frozenset(circle))
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert seen == KNOWN_CIRCLES, f"a known circle is gone: strike {KNOWN_CIRCLES - seen} from KNOWN_CIRCLES"

@@ -99,3 +99,19 @@ def test_an_edit_that_keeps_size_and_modification_time_changes_the_content_hash(
     data.write_text('{"question": "b"}\n')
     os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # size and mtime as before
     assert artifacts.content_hash(data) != before
+
+
+@pytest.mark.embedded
+@pytest.mark.slow
+def test_a_bfloat16_conversion_dequantizes_without_advice_about_packed_weights(capfd):
+    """The conversion de-quantizes on purpose (Qwen is saved in bfloat16): transformers' advice to load
+    packed weights in float32 is not printed, and every weight is a plain bfloat16 tensor."""
+    import torch
+
+    gguf = embedded.find_gguf() or embedded.cache_dir().parent / "gguf" / embedded.GGUF_NAME
+    if not gguf.exists():
+        pytest.skip("the embedded GGUF is not here: run `make setup`")
+    model = embedded.dequantized_gguf(gguf, torch.bfloat16)
+    assert "fastest in float32" not in capfd.readouterr().err
+    assert {p.dtype for p in model.state_dict().values()} == {torch.bfloat16}
+    assert model.hf_quantizer is None and not model.is_quantized

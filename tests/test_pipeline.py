@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def test_pipeline_end_to_end_and_skips_done_stages(format_model_dir, tmp_path, capsys):
     run_dir = tmp_path / "run"
     store = tmp_path / "results.csv"
-    args = ["run", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=16", "n_eval=8",
+    args = ["run", "profile=none", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=16", "n_eval=8",
             "k_shot=0", "max_new_tokens=10", "extract.batch_size=8", "train.max_steps=2", "train.batch_size=2",
             "train.max_length=256", "n_boot=50", f"results_store={store}", "device=cpu"]
     assert cli_main(args) == 0
@@ -48,10 +48,10 @@ def test_pipeline_end_to_end_and_skips_done_stages(format_model_dir, tmp_path, c
 
 def test_evaluate_without_adapter_names_the_notebook(format_model_dir, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert cli_main(["extract", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=4", "n_eval=2",
+    assert cli_main(["extract", "profile=none", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=4", "n_eval=2",
                      "k_shot=0", "max_new_tokens=10"]) == 0
     capsys.readouterr()
-    assert cli_main(["evaluate", f"run_dir={run_dir}"]) == 2  # a user error: one line, no traceback
+    assert cli_main(["evaluate", "profile=none", f"run_dir={run_dir}"]) == 2  # a user error: one line, no traceback
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "03_dpo_training" in err and "\n" not in err
 
@@ -61,9 +61,9 @@ def test_training_another_model_than_the_one_elicited_fails(format_model_dir, tm
     from dca.train.stage import TrainConfig, train_adapter
 
     run_dir = tmp_path / "run"
-    assert cli_main(["extract", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=4", "n_eval=2",
+    assert cli_main(["extract", "profile=none", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=4", "n_eval=2",
                      "k_shot=0", "max_new_tokens=10"]) == 0
-    assert cli_main(["pairs", f"run_dir={run_dir}"]) == 0
+    assert cli_main(["pairs", "profile=none", f"run_dir={run_dir}"]) == 0
     with pytest.raises(ConfigError, match="DPO must train the model that wrote them"):
         train_adapter(TrainConfig.from_dict({"run_dir": str(run_dir), "model": "embedded"}))
 
@@ -88,7 +88,7 @@ def test_a_run_killed_anywhere_reruns_to_the_same_tables(format_model_dir, tmp_p
     training); each rerun completes and ends with the same stage-1 and evaluation tables and the same
     losses as an uninterrupted run."""
     def args(run_dir):
-        return ["run", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=12", "n_eval=6",
+        return ["run", "profile=none", f"run_dir={run_dir}", f"model={format_model_dir}", "n_questions=12", "n_eval=6",
                 "k_shot=0", "max_new_tokens=10", "extract.batch_size=6", "train.max_steps=4", "train.batch_size=2",
                 "train.save_steps=2", "train.lora_dropout=0", "train.max_length=256", "n_boot=20",
                 f"results_store={run_dir}/results.csv", "device=cpu", "dtype=float32", "precision=fp32"]
@@ -183,11 +183,11 @@ def test_evaluate_killed_between_any_two_writes_ends_with_the_rows_of_an_uninter
     store removed after a finished run, or one that could not be written, gets its rows back on the
     next run (the stage is done only when its rows are in the store)."""
     def args(run_dir):
-        return ["evaluate", f"run_dir={run_dir}", "n_boot=20", f"results_store={run_dir}/results.csv",
+        return ["evaluate", "profile=none", f"run_dir={run_dir}", "n_boot=20", f"results_store={run_dir}/results.csv",
                 "device=cpu", "dtype=float32"]
 
     clean = tmp_path / "clean"
-    assert _run(["run", f"run_dir={clean}", f"model={format_model_dir}", "n_questions=8", "n_eval=4", "k_shot=0",
+    assert _run(["run", "profile=none", f"run_dir={clean}", f"model={format_model_dir}", "n_questions=8", "n_eval=4", "k_shot=0",
                  "max_new_tokens=10", "train.max_steps=1", "train.batch_size=2", "train.max_length=256",
                  "n_boot=20", f"results_store={clean}/results.csv", "device=cpu", "dtype=float32",
                  "precision=fp32"]) == 0
@@ -215,7 +215,7 @@ def test_a_store_that_cannot_be_written_leaves_the_evaluation_undone(format_mode
 
     run_dir = tmp_path / "run"
     store = tmp_path / "results.csv"
-    common = [f"run_dir={run_dir}", f"results_store={store}", "n_boot=20", "device=cpu", "dtype=float32"]
+    common = ["profile=none", f"run_dir={run_dir}", f"results_store={store}", "n_boot=20", "device=cpu", "dtype=float32"]
     assert cli_main(["run", *common, f"model={format_model_dir}", "n_questions=8", "n_eval=4", "k_shot=0",
                      "max_new_tokens=10", "train.max_steps=1", "train.batch_size=2", "train.max_length=256",
                      "precision=fp32"]) == 0

@@ -278,7 +278,7 @@ def test_a_question_longer_than_the_context_is_rejected_naming_it(tiny_model_dir
             for i in range(5)]
     rows[3] = {**rows[3], "question": "why " * 50_000}
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert cli_main(["extract", f"dataset={data}", f"run_dir={tmp_path / 'run'}", f"model={tiny_model_dir}",
+    assert cli_main(["extract", "profile=none", f"dataset={data}", f"run_dir={tmp_path / 'run'}", f"model={tiny_model_dir}",
                      "n_questions=5", "n_eval=2", "k_shot=0", "max_new_tokens=4", "device=cpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: question 'q3'") and "context of 2048 tokens" in err

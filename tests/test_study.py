@@ -253,8 +253,10 @@ def test_collect_merges_by_job_and_keeps_other_jobs_rows(finished, tmp_path, mon
 
 
 def test_collect_with_no_finished_job_says_so_and_leaves_the_files(tmp_path, monkeypatch, capsys):
+    from dca.reference import study_cli
+
     monkeypatch.setattr(study_results, "collect", lambda n_boot=0: None)
-    assert study.main(["collect"]) == 0
+    assert study_cli.main(["collect"]) == 0
     assert "no finished job" in capsys.readouterr().out
 
 

@@ -85,7 +85,7 @@ def test_config_defaults_help_and_validation():
 def test_dpo_args_on_cpu_are_fp32_and_honour_the_config(tmp_path):
     args = dpo_args(TrainConfig(run_dir=str(tmp_path), loss_type="ipo", precompute_ref=True), "fp32", 1)
     assert args.bf16 is False and args.fp16 is False  # TRL would default to bf16=True even on a CPU
-    assert args.loss_type == ["ipo"] and args.beta == 0.1 and args.gradient_checkpointing is False
+    assert args.loss_type == ["ipo"] and args.beta == 0.1 and args.activation_checkpointing is False
     assert args.disable_dropout is False and args.precompute_ref_log_probs is True
     assert args.output_dir == str(tmp_path / "checkpoints") and args.report_to in ([], "none", ["none"])
     assert args.warmup_steps == 0.1 and args.lr_scheduler_type == "cosine"
@@ -383,7 +383,7 @@ def test_steps_aside_without_a_shared_prefix(tiny_model_dir):
     assert base.dca_shared_prefix_calls == 0
     with torch.no_grad():  # a plain call (generation, evaluation) is TRL's/transformers' forward
         assert model(input_ids=short["input_ids"][:, :5]).logits.shape[:2] == (6, 5)
-    base.gradient_checkpointing_enable()
+    base.activation_checkpointing_enable()
     model.train()
     forward(model, preference_batch())
     assert base.dca_shared_prefix_calls == 0  # checkpointed layers would drop the cache
@@ -522,7 +522,7 @@ def test_sft_refuses_the_parameters_it_does_not_read(capsys):
         TrainConfig.from_dict({"dpop_lambda": 3})
     assert TrainConfig.from_dict({"method": "sft", "beta": 0.1}).method == "sft"  # the default is no choice
     assert TrainConfig.from_dict({"loss_type": "dpop", "dpop_lambda": 3}).dpop_lambda == 3
-    assert main(["train", "method=sft", "loss_type=dpop", "sft_weight=5", "beta=9"]) == 2
+    assert main(["train", "profile=none", "method=sft", "loss_type=dpop", "sft_weight=5", "beta=9"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: method='sft' does not read") and "\n" not in err
 
@@ -537,7 +537,7 @@ def test_init_adapter_may_not_be_the_runs_own_output(tmp_path, capsys):
         with pytest.raises(ConfigError, match=r"this run's"):
             TrainConfig.from_dict({"run_dir": str(run_dir), "init_adapter": str(own)})
     capsys.readouterr()
-    assert main(["train", f"run_dir={run_dir}", f"init_adapter={run_dir}/adapter"]) == 2
+    assert main(["train", "profile=none", f"run_dir={run_dir}", f"init_adapter={run_dir}/adapter"]) == 2
     err = capsys.readouterr().err.strip()
     assert "is this run's own adapter" in err and "\n" not in err
     other = tmp_path / "other" / "adapter"
@@ -559,8 +559,8 @@ def test_sft_killed_at_random_points_reruns_to_the_same_adapter(tmp_path, tiny_m
     from safetensors.torch import load_file
 
     def args(run_dir):
-        return [f"run_dir={run_dir}", f"model={tiny_model_dir}", "method=sft", "max_steps=4", "batch_size=2",
-                "save_steps=2", "logging_steps=1", "max_length=128", "learning_rate=5e-3", "lora_r=4",
+        return ["profile=none", f"run_dir={run_dir}", f"model={tiny_model_dir}", "method=sft", "max_steps=4",
+                "batch_size=2", "save_steps=2", "logging_steps=1", "max_length=128", "learning_rate=5e-3", "lora_r=4",
                 "lora_alpha=8", "precision=fp32"]
 
     clean = tmp_path / "clean"

@@ -29,7 +29,7 @@ def test_torchrun_two_processes_train_data_parallel(tmp_path, tiny_model_dir):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "dca", "train", f"run_dir={run_dir}", f"model={tiny_model_dir}", "max_steps=2", "batch_size=2",
+           "-m", "dca", "train", "profile=none", f"run_dir={run_dir}", f"model={tiny_model_dir}", "max_steps=2", "batch_size=2",
            "save_steps=1", "max_length=128", "lora_r=4", "lora_alpha=8", "lora_dropout=0", "learning_rate=5e-3",
            "warmup_ratio=0", "precision=fp32"]  # 'auto' is bf16 on CPUs with AMX / AVX512-BF16
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

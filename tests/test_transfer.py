@@ -16,7 +16,7 @@ def test_transfer_rows_before_after_and_a_shared_before_table(format_model_dir, 
     runs = []
     for seed in (0, 1):  # two runs with other training questions: the same transfer questions
         run_dir = tmp_path / f"run{seed}"
-        args = ["run", f"run_dir={run_dir}", *common, "dataset=synthetic", "n_questions=16", "n_eval=8",
+        args = ["run", "profile=none", f"run_dir={run_dir}", *common, "dataset=synthetic", "n_questions=16", "n_eval=8",
                 "k_shot=0", "max_new_tokens=10", "extract.batch_size=8", f"extract.seed={seed}",
                 "train.max_steps=1", "train.batch_size=2", "train.max_length=256", "evaluate.n_boot=20",
                 f"results_store={store}"]
@@ -25,7 +25,7 @@ def test_transfer_rows_before_after_and_a_shared_before_table(format_model_dir, 
         pd.DataFrame([{"id": f"o{i}", "question": f"Which number is {i}?",
                        "choices": [str(i), str(i + 1), str(i + 2), str(i + 3), str(i + 4)], "answer": 0}
                       for i in range(10)]).to_json(questions, orient="records", lines=True)
-        transfer = ["transfer", f"run_dir={run_dir}", f"questions={questions}", "n_questions=6", "n_boot=20",
+        transfer = ["transfer", "profile=none", f"run_dir={run_dir}", f"questions={questions}", "n_questions=6", "n_boot=20",
                     f"results_store={store}", "batch_size=4", "device=cpu"]
         assert cli_main(transfer) == 0
         runs.append((run_dir, transfer))
@@ -48,14 +48,14 @@ def test_transfer_rows_before_after_and_a_shared_before_table(format_model_dir, 
 
 def test_transfer_refuses_training_questions_and_needs_an_adapter(format_model_dir, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert cli_main(["transfer", f"run_dir={run_dir}"]) == 2
+    assert cli_main(["transfer", "profile=none", f"run_dir={run_dir}"]) == 2
     assert "does not exist: run notebooks/01" in capsys.readouterr().err
-    args = ["run", f"run_dir={run_dir}", f"model={format_model_dir}", "device=cpu", "n_questions=12", "n_eval=4",
+    args = ["run", "profile=none", f"run_dir={run_dir}", f"model={format_model_dir}", "device=cpu", "n_questions=12", "n_eval=4",
             "k_shot=0", "max_new_tokens=10", "extract.batch_size=8", "train.max_steps=1", "train.batch_size=2",
             "train.max_length=256", "evaluate.n_boot=20", f"results_store={tmp_path / 'r.csv'}"]
     assert cli_main(args) == 0
     capsys.readouterr()
-    assert cli_main(["transfer", f"run_dir={run_dir}", "questions=synthetic", "n_questions=12", "device=cpu",
+    assert cli_main(["transfer", "profile=none", f"run_dir={run_dir}", "questions=synthetic", "n_questions=12", "device=cpu",
                      f"results_store={tmp_path / 'r.csv'}"]) == 2
     assert "training questions" in capsys.readouterr().err
 
@@ -77,7 +77,7 @@ def trained_run(format_model_dir, tmp_path_factory):
     base = tmp_path_factory.mktemp("trained")
     data = _questions(base / "train.jsonl", 0, 12)
     run_dir = base / "run"
-    assert cli_main(["run", f"run_dir={run_dir}", f"model={format_model_dir}", "device=cpu", f"dataset={data}",
+    assert cli_main(["run", "profile=none", f"run_dir={run_dir}", f"model={format_model_dir}", "device=cpu", f"dataset={data}",
                      "n_questions=12", "n_eval=4", "k_shot=0", "max_new_tokens=10", "extract.batch_size=8",
                      "train.max_steps=1", "train.batch_size=2", "train.max_length=256", "evaluate.n_boot=20",
                      f"results_store={base / 'r.csv'}", "dtype=float32", "precision=fp32"]) == 0

@@ -40,6 +40,8 @@ def execute(
     import nbformat
     import papermill
 
+    from dca.book.kernel import BookKernelManager  # ipykernel without its warning about remote TCP kernels
+
     output.parent.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(source)
     nb.metadata.pop("jupytext", None)  # the executed copy is not paired with anything
@@ -56,6 +58,7 @@ def execute(
                 cwd=str(cwd),
                 progress_bar=False,
                 log_output=log_output,
+                kernel_manager_class=BookKernelManager,
             )
         except BaseException:
             _mark(output, dict(record, status="failed"))

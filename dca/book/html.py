@@ -86,16 +86,10 @@ def _write_if_changed(path: Path, text: str) -> Path:
 
 
 def model_title(model: str) -> str:
-    """The name a reader knows a model by: a packaged model's title up to its first parenthesis, else
-    the name as given (a Hub id or a folder).
+    """:func:`dca.report.format.model_title` (the report's, imported when used: this module stays light)."""
+    from dca.report.format import model_title as title
 
-    >>> model_title("embedded"), model_title("google/gemma-2-9b-it")
-    ('SmolLM2-135M-Instruct', 'google/gemma-2-9b-it')
-    """
-    from dca.models.embedded import PACKAGED_MODELS
-
-    spec = PACKAGED_MODELS.get(model)
-    return spec.title.split(" (")[0] if spec else model
+    return title(model)
 
 
 def write_build_notes(notebooks: Sequence[Notebook] = NOTEBOOKS, dest: Path | None = None) -> list[Path]:

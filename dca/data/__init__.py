@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from dca.config import SEED
-from dca.data.bundled import BUNDLED, hub_offline
 from dca.data.hub import HUB_SOURCES, PAPER_DATASETS, default_split, hub_questions, load_hub_rows
 from dca.data.local import LOCAL_SUFFIXES, load_local
 from dca.data.questions import (
@@ -43,6 +42,19 @@ __all__ = [
     "load_hub_rows", "load_local", "load_questions", "load_split_questions", "option_letters", "read_questions",
     "save_questions", "set_digest", "split_questions", "synthetic_questions", "validate_questions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``BUNDLED`` and ``hub_offline``, imported from :mod:`dca.data.bundled` on first use (PEP 562).
+
+    Lazily, so that ``python -m dca.data.bundled install`` (``make setup``) runs that module once:
+    runpy warns when the package has already imported the module it is asked to run.
+    """
+    if name in ("BUNDLED", "hub_offline"):
+        from dca.data import bundled
+
+        return getattr(bundled, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def dataset_names(dataset: str) -> list[str]:

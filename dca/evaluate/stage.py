@@ -5,7 +5,10 @@ in the stage-1 table, disjoint from the training questions the pairs came from) 
 ``C_i`` is re-extracted *from the trained model*. Every metric of :func:`dca.evaluate.metrics.compute` is
 reported before (the stage-1 rows) and after, on the questions whose replies parsed in both, with a
 paired bootstrap interval for each difference. One tidy row per (model, dataset, method, metric)
-goes to the results store.
+goes to the results store: ``method`` names the objective the run trained
+(:func:`dca.train.objective.objective_name`: ``dca``, ``sft``, ``rpo-num`` ..., as the objectives study's
+files do), and a run on several datasets gets rows per dataset and their mean (``dataset`` ``mean``, the
+paper's summary) beside the pooled ones.
 """
 
 from __future__ import annotations
@@ -116,25 +119,73 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, n_boot: int = N_BOOT, see
     return out
 
 
+def compare_by_dataset(before: pd.DataFrame, after: pd.DataFrame, n_boot: int = N_BOOT,
+                       seed: int = SEED) -> dict[str, dict[str, Any]]:
+    """:func:`compare` on each dataset of the held-out questions (``{}`` for a single one).
+
+    A question's dataset is its ``source`` up to the first ``/`` (the synthetic generator's sources
+    name their family, ``synthetic/arithmetic``: one dataset).
+    """
+    if "source" not in before:
+        return {}
+    dataset = before["source"].astype(str).str.split("/").str[0]
+    names = sorted(dataset.unique())
+    if len(names) < 2:
+        return {}
+    out = {}
+    for name in names:
+        b = before[dataset == name]
+        out[name] = compare(b.reset_index(drop=True), after[after["id"].isin(b["id"])].reset_index(drop=True),
+                            n_boot=n_boot, seed=seed)
+    return out
+
+
 def result_rows(result: dict[str, Any], *, run: str, model: str, dataset: str, seed: int,
-                profile: str) -> pd.DataFrame:
-    """Tidy rows for the results store: one per (method, metric)."""
+                profile: str, objective: str = "dca") -> pd.DataFrame:
+    """Tidy rows for the results store: one per (method, metric) and dataset.
+
+    ``method`` is ``vanilla`` before training and ``objective`` after it. With ``result["by_dataset"]``
+    (a run on several datasets), each dataset's rows follow the pooled ones (``dataset``), then their
+    mean over the datasets (``dataset`` ``mean``; no interval, ``n`` their sum), as the objectives
+    study's files give them.
+    """
     stamp = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
-    commit = artifacts.git_commit()
-    rows = []
-    for method, name in (("vanilla", "before"), ("dca", "after")):
-        n = result[name]["n"]["value"]
-        for metric, cell in result[name].items():
-            if metric == "n":
-                continue
-            rows.append({"run": run, "model": model, "dataset": dataset, "method": method, "metric": metric,
-                         "value": cell["value"], "low": cell["low"], "high": cell["high"], "n": n, "seed": seed,
-                         "profile": profile, "commit": commit, "date": stamp, "source": "this repository"})
-        rows.append({"run": run, "model": model, "dataset": dataset, "method": method, "metric": "parse_rate",
-                     "value": 100 * result["parse_rate"][name], "low": math.nan, "high": math.nan,
-                     "n": result["n_eval"], "seed": seed, "profile": profile, "commit": commit, "date": stamp,
-                     "source": "this repository"})
+    common = {"run": run, "model": model, "seed": seed, "profile": profile, "commit": artifacts.git_commit(),
+              "date": stamp, "source": "this repository"}
+
+    def rows_of(res: dict[str, Any], name_of_dataset: str) -> list[dict[str, Any]]:
+        rows = []
+        for method, name in (("vanilla", "before"), (objective, "after")):
+            n = res[name]["n"]["value"]
+            for metric, cell in res[name].items():
+                if metric == "n":
+                    continue
+                rows.append({**common, "dataset": name_of_dataset, "method": method, "metric": metric,
+                             "value": cell["value"], "low": cell["low"], "high": cell["high"], "n": n})
+            rows.append({**common, "dataset": name_of_dataset, "method": method, "metric": "parse_rate",
+                         "value": 100 * res["parse_rate"][name], "low": math.nan, "high": math.nan,
+                         "n": res["n_eval"]})
+        return rows
+
+    rows = rows_of(result, dataset)
+    per_dataset = [r for source, res in result.get("by_dataset", {}).items() for r in rows_of(res, source)]
+    if per_dataset:
+        frame = pd.DataFrame(per_dataset)
+        means = frame.groupby(["method", "metric"], sort=False).agg(value=("value", "mean"), n=("n", "sum"))
+        rows += per_dataset + [{**common, "dataset": "mean", "method": method, "metric": metric, "value": r.value,
+                                "low": math.nan, "high": math.nan, "n": r.n}
+                               for (method, metric), r in means.iterrows()]
     return pd.DataFrame(rows, columns=list(results.COLUMNS))
+
+
+def run_objective(run: artifacts.RunFolder, answer_with: str = "adapter") -> str:
+    """The objective a run's adapter trained (from the provenance of its adapter and pairs), with the
+    suffix ``-base`` when it is used as a confidence adapter (``answer_with="base"``), as the study names
+    those jobs (:data:`dca.reference.study.RECIPE_SUFFIX`)."""
+    from dca.train.objective import objective_name
+
+    name = objective_name(run.provenance("adapter").get("params", {}), run.provenance("pairs").get("params", {}))
+    return f"{name}-base" if answer_with == "base" else name
 
 
 @artifacts.holding_run_lock
@@ -183,6 +234,7 @@ def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Pa
         faults.checkpoint("evaluate:before-write")
         artifacts.write_parquet(run.eval, after)
         result = compare(before, after, n_boot=config.n_boot, seed=config.seed)
+        result["by_dataset"] = compare_by_dataset(before, after, n_boot=config.n_boot, seed=config.seed)
         result["summary_before"], result["summary_after"] = summarize(before), summarize(after)
         record = artifacts.provenance("evaluate", config.to_dict(), fingerprint, model=params["model"],
                                       dataset=params["dataset"], seed=params["seed"], seconds=round(seconds, 2))
@@ -201,15 +253,17 @@ def store_rows(config: EvalConfig, run: artifacts.RunFolder, params: dict[str, A
                result: dict[str, Any]) -> pd.DataFrame:
     """The result rows of one evaluation, keyed by the run folder's real path."""
     return result_rows(result, run=results.run_key(run.path), model=params["model"], dataset=params["dataset"],
-                       seed=params["seed"], profile=config.profile)
+                       seed=params["seed"], profile=config.profile,
+                       objective=run_objective(run, config.answer_with))
 
 
 def ensure_rows(config: EvalConfig, run: artifacts.RunFolder, params: dict[str, Any]) -> bool:
     """Append a finished evaluation's rows to the store when they are not there (the store was
     removed, replaced, or is another file than last time); True when rows were appended.
 
-    The rows are compared by (method, metric, value): rows of an older evaluation of the same run
-    are replaced.
+    The rows are compared by (dataset, method, metric, value): rows of an older evaluation of the same
+    run are replaced (rows written before the store named the objective, or before a run on several
+    datasets had per-dataset rows: those come with its next evaluation, e.g. ``force``).
     """
     want = store_rows(config, run, params, json.loads(run.metrics.read_text()))
     have = results.read_store(config.results_store)
@@ -220,9 +274,10 @@ def ensure_rows(config: EvalConfig, run: artifacts.RunFolder, params: dict[str, 
     return True
 
 
-def _row_set(rows: pd.DataFrame) -> set[tuple[str, str, str]]:
-    """(method, metric, value rounded to 9 significant digits) of each row; NaN as 'nan'."""
-    return {(str(m), str(k), f"{float(v):.9g}") for m, k, v in zip(rows["method"], rows["metric"], rows["value"])}
+def _row_set(rows: pd.DataFrame) -> set[tuple[str, str, str, str]]:
+    """(dataset, method, metric, value rounded to 9 significant digits) of each row; NaN as 'nan'."""
+    return {(str(d), str(m), str(k), f"{float(v):.9g}")
+            for d, m, k, v in zip(rows["dataset"], rows["method"], rows["metric"], rows["value"])}
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any]:

@@ -37,7 +37,7 @@ import pandas as pd
 
 from dca.config import N_BOOT, SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, positive
 from dca.data import LOCAL_SUFFIXES, content_digest, load_local, load_questions, read_questions, set_digest
-from dca.evaluate.stage import _row_set, check_answer_with, compare, fingerprint_exclude, result_rows
+from dca.evaluate.stage import _row_set, check_answer_with, compare, fingerprint_exclude, result_rows, run_objective
 from dca.extract.stage import ExtractConfig, extract_table, load_stage1, summarize
 from dca.runs import artifacts, distributed, faults, results
 from dca.runs.artifacts import RunFolder
@@ -184,7 +184,8 @@ def store_rows(config: TransferConfig, files: TransferFiles, params: dict[str, A
                result: dict[str, Any]) -> pd.DataFrame:
     """The result rows of one transfer evaluation, keyed by the real path of its folder."""
     return result_rows(result, run=results.run_key(files.folder), model=params["model"], dataset=config.questions,
-                       seed=params["seed"], profile=config.profile)
+                       seed=params["seed"], profile=config.profile,
+                       objective=run_objective(RunFolder(config.run_dir), config.answer_with))
 
 
 def ensure_rows(config: TransferConfig, files: TransferFiles, params: dict[str, Any]) -> bool:

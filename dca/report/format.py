@@ -18,7 +18,7 @@ import pandas as pd
 from dca.evaluate.metrics import METRICS
 
 __all__ = ["CALIBRATION_KEYS", "DATASET_TITLES", "EXTRA_LABELS", "METHOD_TITLES", "PAPER_KEYS", "better_side", "fmt", "glue_all",
-           "label", "markdown_table", "markdown_text", "math_label", "math_text", "mean_sd", "pm"]
+           "label", "markdown_table", "markdown_text", "math_label", "math_text", "mean_sd", "model_title", "pm"]
 
 
 PAPER_KEYS = ("rho", "sigma_eps", "mean_abs_eps", "sigma_m", "accuracy")
@@ -159,3 +159,16 @@ def glue_all(values: dict[str, Any]) -> None:
 
     for name, v in values.items():
         glue(name, v, display=False)
+
+
+def model_title(model: str) -> str:
+    """The name a reader knows a model by: a packaged model's title up to its first parenthesis, else
+    the name as given (a Hub id or a folder).
+
+    >>> model_title("embedded"), model_title("google/gemma-2-9b-it")
+    ('SmolLM2-135M-Instruct', 'google/gemma-2-9b-it')
+    """
+    from dca.models.embedded import PACKAGED_MODELS
+
+    spec = PACKAGED_MODELS.get(model)
+    return spec.title.split(" (")[0] if spec else model

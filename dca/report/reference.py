@@ -26,6 +26,7 @@ from dca.report.format import (
     markdown_text,
     math_text,
     mean_sd,
+    model_title,
     pm,
 )
 from dca.report.rules import is_collapsed
@@ -299,7 +300,6 @@ def results_card(results: pd.DataFrame, questions: pd.DataFrame, figure: Any,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dca.book.html import model_title
     from dca.report.plots import BOOK_DPI, MIN_FONT_PT, plot_confidence_histograms, use_book_style
 
     seed_rows = rows_of(results, kind="seed")

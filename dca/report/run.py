@@ -127,23 +127,29 @@ def shown_run(run: str) -> str:
 def store_markdown(store: pd.DataFrame,
                    keys: Iterable[str] = ("accuracy", "rho", "sigma_eps", "mean_abs_eps", "sigma_m")) -> str:
     """Every run of the results store as Markdown: one table of where each run comes from (model, data,
-    profile, commit, date) and one of its paper metrics, ``vanilla → DCA``, each narrow enough for
-    the page."""
+    objective, profile, commit, date) and one of its paper metrics, ``vanilla → after training`` with
+    the run's objective (``dca``, ``sft`` ...), each narrow enough for the page. A run on several
+    datasets has a line per dataset and for their mean beside the pooled one."""
     if store.empty:
         return "*No results in the store yet.*"
     keys = list(keys)
-    wide = store[store["metric"].isin(keys)].pivot_table(
-        index=["run", "model", "dataset", "profile", "n", "commit", "date", "source"],
-        columns=["metric", "method"], values="value", aggfunc="first")
-    cells = {math_label(METRICS[k].label): [f"{v:.2f} → {d:.2f}" for v, d in zip(wide[(k, "vanilla")], wide[(k, "dca")])]
-             for k in keys if (k, "vanilla") in wide and (k, "dca") in wide}
+    rows = store[store["metric"].isin(keys)].copy()
+    rows["side"] = ["before" if m == "vanilla" else "after" for m in rows["method"]]
+    trained = rows[rows["side"] == "after"].groupby(["run", "dataset"])["method"].first()
+    rows["objective"] = [trained.get((r, d), "") for r, d in zip(rows["run"], rows["dataset"])]
+    where_columns = ["run", "model", "dataset", "objective", "profile", "n", "commit", "date", "source"]
+    wide = rows.pivot_table(index=where_columns, columns=["metric", "side"], values="value", aggfunc="first",
+                            sort=False)
+    cells = {math_label(METRICS[k].label): [f"{v:.2f} → {d:.2f}" for v, d in zip(wide[(k, "before")], wide[(k, "after")])]
+             for k in keys if (k, "before") in wide and (k, "after") in wide}
     runs = pd.DataFrame(cells, index=wide.index).reset_index()
     runs["commit"] = runs["commit"].astype(str).str[:8]
     runs["run"] = runs["run"].map(shown_run)
     # two tables of few columns, so that both fit the page: where each run comes from, then its metrics
-    where = runs[["run", "model", "dataset", "profile", "n", "commit", "date", "source"]]
-    metrics = runs[["run", *cells]]
-    return (markdown_table(where) + "\n\nTheir metrics of the paper, vanilla → DCA:\n\n" + markdown_table(metrics))
+    where = runs[where_columns]
+    metrics = runs[["run", "dataset", *cells]]
+    return (markdown_table(where) + "\n\nTheir metrics of the paper, vanilla → after training:\n\n"
+            + markdown_table(metrics))
 
 
 def stated_text(response: str, start: float | None = None, end: float | None = None) -> str:

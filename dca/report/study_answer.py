@@ -656,7 +656,7 @@ def three_protocols(build: dict[str, Any] | None = None) -> str:
     """:func:`protocols_sentence` for the book's three protocols: this build's run (``build``: the
     parameters its stage 1 recorded, with its ``seed``; left out when ``None``), the reference
     experiment and the objectives study, with the seeds of their committed rows."""
-    from dca.book.html import model_title
+    from dca.report.format import model_title
     from dca.reference.collect import RESULTS, read_results
     from dca.reference.study_results import RESULTS as STUDY_RESULTS
     from dca.reference.study_results import read as read_study
@@ -680,7 +680,7 @@ def three_protocols(build: dict[str, Any] | None = None) -> str:
 def recorded_protocol(run_dir: str) -> dict[str, Any] | None:
     """What a run's stage 1 recorded of its protocol (``k_shot``, ``n_eval``, ``seed``, and the model by
     the name a reader knows it), for :func:`three_protocols`; ``None`` where the run has no stage 1."""
-    from dca.book.html import model_title
+    from dca.report.format import model_title
     from dca.runs.artifacts import RunFolder
 
     try:

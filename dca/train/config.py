@@ -116,8 +116,9 @@ class TrainConfig(StageConfig):
                           "reference experiment's ablations."})
     learning_rate: float = dataclasses.field(
         default=5e-4,
-        metadata={"help": "Peak learning rate (AdamW). CPU default 5e-4 (few LoRA steps); paper-scale GPU runs "
-                          "use 5e-6 to 2e-5. At most 1."})
+        metadata={"help": "Peak learning rate (AdamW). 5e-4 without a profile (the tests' tiny runs); the CPU "
+                          "profiles use 1e-4, since at 5e-4 the 1.5B model's replies lose their format (chapter "
+                          "06); paper-scale GPU runs use 5e-6 to 2e-5. At most 1."})
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = dataclasses.field(
         default="cosine", metadata={"help": "Learning-rate schedule after the warm-up."})
     warmup_ratio: float = dataclasses.field(

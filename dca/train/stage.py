@@ -96,7 +96,7 @@ def dpo_args(config: TrainConfig, precision: str, world_size: int, eval_steps: i
         data_seed=config.seed,
         bf16=precision == "bf16",  # TRL's default is bf16=True, even on a CPU: always say it
         fp16=precision == "fp16",
-        gradient_checkpointing=config.gradient_checkpointing,  # TRL's default is True
+        activation_checkpointing=config.gradient_checkpointing,  # TRL's default is True (transformers 5 renamed it)
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,

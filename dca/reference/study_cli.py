@@ -1,0 +1,53 @@
+"""``python -m dca.reference.study run|list|collect|diagnose``: the objectives study's command line.
+
+A module of its own because ``collect`` and ``diagnose`` need :mod:`dca.reference.study_results`, which
+reads the job table of :mod:`dca.reference.study`: the table does not import what reads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from dca.paths import at_root
+from dca.reference.study import JOBS, RUNS, describe, is_finished, job, run_job
+from dca.reference.study import __doc__ as STUDY_DOC
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dca.reference.study``: run, list, collect or diagnose, from the repository root
+    (where ``runs/study`` is) wherever it is started."""
+    with at_root():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dca.reference.study", description=STUDY_DOC.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="run the jobs that have not finished")
+    run.add_argument("--only", nargs="+", help="job names (default: all, in order)")
+    sub.add_parser("list", help="the jobs and whether each has finished")
+    sub.add_parser("collect", help="write book/data/study_*.csv from the finished jobs")
+    diag = sub.add_parser("diagnose", help="next-token tables at the number's positions of finished jobs "
+                                           "(added to the committed table; other jobs' rows kept)")
+    diag.add_argument("jobs", nargs="+")
+    diag.add_argument("--n", type=int, default=6)
+    args = parser.parse_args(argv)
+    if args.cmd == "collect":
+        from dca.reference.runner import report_collected
+        from dca.reference.study_results import collect
+
+        return report_collected(collect(), RUNS)
+    if args.cmd == "diagnose":
+        from dca.reference.diagnosis import main as diagnose
+        from dca.reference.study_results import NUMBER_TOKENS
+
+        return diagnose([str(job(n).run_dir) for n in args.jobs]
+                        + ["--n", str(args.n), "--out", str(NUMBER_TOKENS), "--keep-others"])
+    if args.cmd == "list":
+        for j in JOBS:
+            what = describe(j)
+            print(f"{j.name:18s} {'done' if is_finished(j) else 'todo':5s} {what} {j.params or ''}")
+        return 0
+    from dca.reference.runner import run_in_order
+
+    return run_in_order(args.only, JOBS, job, is_finished, run_job, RUNS, "study")
