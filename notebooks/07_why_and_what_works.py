@@ -201,12 +201,12 @@ if not checks.empty:  # a compact table (book/_static/dca.css): one short row pe
 
 # %% tags=["remove-input"]
 seed0_jobs = [job for job in objective_jobs if job.startswith("seed0-")]
-if seed0_jobs:
+if study_answer.drawable_jobs(ST, seed0_jobs):
     figure = study_answer.plot_displacement(ST, seed0_jobs)
     display(HTML(figure_html(figure, study_answer.displacement_alt_text(ST, seed0_jobs))))
     plt.close(figure)
 else:
-    display(Markdown("No training log of the study has been committed yet."))
+    display(Markdown("No committed training log holds both replies' log-probabilities yet."))
 
 # %% [markdown]
 # In every panel the rejected reply falls below the chosen one: each objective wins the preference.
@@ -219,7 +219,7 @@ else:
 display(Markdown("\n".join(f"- **{study_answer.objective_name(study_report._objective(job))}**: "
                            f"{study_report.displacement_sentence(ST, job)}" for job in seed0_jobs)
                  or study_report.displacement_sentence(ST, "seed0-dca")))
-if seed0_jobs:
+if study_answer.drawable_jobs(ST, seed0_jobs, where="train"):
     figure = study_answer.plot_displacement(ST, seed0_jobs, where="train")
     display(HTML(figure_html(figure, study_answer.displacement_alt_text(ST, seed0_jobs, where="train")
                              .replace("on the held-out pairs", "on the training batches"))))

@@ -182,8 +182,10 @@ def test_evaluate_and_transfer_answer_with_base(format_model_dir, tmp_path):
     assert result["accuracy_all"]["before"] == result["accuracy_all"]["after"]
     # the adapter's whole replies are another evaluation: asked for, the after table is made again
     assert cli_main(transfer) == 0
-    assert json.loads((run_dir / "transfer" / "other" / "metrics.json.provenance.json").read_text()
-                      )["params"]["answer_with"] == "adapter"
+    from dca.evaluate.transfer import transfer_files
+
+    metrics = transfer_files(run_dir, str(questions)).metrics
+    assert json.loads(metrics.with_name(metrics.name + ".provenance.json").read_text())["params"]["answer_with"] == "adapter"
 
 
 def test_the_recipe_sentence_reads_the_recipe_jobs_rows():

@@ -449,8 +449,7 @@ def plot_displacement(training: pd.DataFrame, jobs: list[str], where: str = "hel
 
     from dca.report.plots import MIN_FONT_PT
 
-    jobs = [j for j in jobs if not training[training["job"] == j].dropna(
-        subset=[f"{where}_logp_chosen", f"{where}_logp_rejected"]).empty]  # SFT logs no rejected reply
+    jobs = drawable_jobs(training, jobs, where)
     if not jobs:
         raise ValueError("no job of jobs has a chosen and a rejected log-probability to draw")
     rows = -(-len(jobs) // ncols)
@@ -474,6 +473,18 @@ def plot_displacement(training: pd.DataFrame, jobs: list[str], where: str = "hel
     fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside upper center", ncol=2, frameon=False,
                fontsize=MIN_FONT_PT)
     return fig
+
+
+def drawable_jobs(training: pd.DataFrame, jobs: list[str], where: str = "heldout") -> list[str]:
+    """The jobs of ``jobs`` whose training log holds both the chosen and the rejected reply's log-probability on
+    ``where`` (SFT logs no rejected reply; a run without held-out pairs logs nothing held out).
+
+    >>> t = pd.DataFrame({"job": ["a", "b"], "heldout_logp_chosen": [-1.0, -2.0], "heldout_logp_rejected": [-3.0, None]})
+    >>> drawable_jobs(t, ["a", "b", "c"])
+    ['a']
+    """
+    return [j for j in jobs if not training[training["job"] == j].dropna(
+        subset=[f"{where}_logp_chosen", f"{where}_logp_rejected"]).empty]
 
 
 def displacement_alt_text(training: pd.DataFrame, jobs: list[str], where: str = "heldout") -> str:
