@@ -87,6 +87,22 @@ def state_confidence(model: Any, tokenizer: Any, base: pd.DataFrame, *, batch_si
     return out
 
 
+def judged_table(model: Any, tokenizer: Any, questions: list[Any], base: pd.DataFrame | None, *,
+                 answer_with: str = "adapter", k_shot: int = 0, batch_size: int = 8, max_new_tokens: int = 16,
+                 progress: bool = True) -> pd.DataFrame:
+    """The replies an evaluation judges: ``model``'s own replies to ``questions`` (``answer_with="adapter"``),
+    or the base model's replies ``base`` with the number stated by ``model`` (``"base"``,
+    :func:`state_confidence`)."""
+    if answer_with == "base":
+        if base is None:
+            raise ValueError("answer_with='base' needs the base model's replies (base=)")
+        return state_confidence(model, tokenizer, base, batch_size=batch_size, progress=progress)
+    from dca.extract.stage import extract_table
+
+    return extract_table(model, tokenizer, questions, ["eval"] * len(questions), k_shot=k_shot,
+                         batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress)
+
+
 def answer_then_state(model: Any, tokenizer: Any, questions: list[Any], *, k_shot: int = 0,
                       batch_size: int = 8, max_new_tokens: int = 16, progress: bool = True
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -106,4 +122,4 @@ def answer_then_state(model: Any, tokenizer: Any, questions: list[Any], *, k_sho
     return base, state_confidence(model, tokenizer, base, batch_size=batch_size, progress=progress)
 
 
-__all__ = ["ANSWER_WITH", "STATE_TOKENS", "answer_then_state", "reply_head", "state_confidence"]
+__all__ = ["ANSWER_WITH", "STATE_TOKENS", "answer_then_state", "judged_table", "reply_head", "state_confidence"]

@@ -28,7 +28,7 @@ from dca.config import N_BOOT, SEED, ConfigError, StageConfig, at_most, check_de
 from dca.data import read_questions
 from dca.evaluate.bootstrap import bootstrap, paired_bootstrap
 from dca.evaluate.metrics import compute
-from dca.extract.stage import ExtractConfig, extract_table, load_stage1, summarize
+from dca.extract.stage import ExtractConfig, load_stage1, summarize
 from dca.runs import artifacts, distributed, faults, results
 
 
@@ -217,15 +217,12 @@ def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Pa
 
     loaded = load_model(params["model"], device=config.device, dtype=config.dtype, adapter=adapter)
     start = time.perf_counter()
-    if config.answer_with == "base":  # the base model's replies are stage 1's: the adapter states the number
-        from dca.evaluate.confidence_adapter import state_confidence
+    from dca.evaluate.confidence_adapter import judged_table
 
-        after = state_confidence(loaded.model, loaded.tokenizer, before, batch_size=config.batch_size,
-                                 progress=progress)
-    else:
-        after = extract_table(loaded.model, loaded.tokenizer, questions, ["eval"] * len(questions),
-                              k_shot=params["k_shot"], batch_size=config.batch_size,
-                              max_new_tokens=params["max_new_tokens"], progress=progress)
+    # with answer_with="base" the base model's replies are stage 1's, and the adapter states the number
+    after = judged_table(loaded.model, loaded.tokenizer, questions, before, answer_with=config.answer_with,
+                         k_shot=params["k_shot"], batch_size=config.batch_size,
+                         max_new_tokens=params["max_new_tokens"], progress=progress)
     seconds = time.perf_counter() - start
     if distributed.is_main_process():
         # The order of the writes is the contract: the metrics' provenance, which marks the stage
@@ -266,11 +263,17 @@ def ensure_rows(config: EvalConfig, run: artifacts.RunFolder, params: dict[str, 
     datasets had per-dataset rows: those come with its next evaluation, e.g. ``force``).
     """
     want = store_rows(config, run, params, json.loads(run.metrics.read_text()))
-    have = results.read_store(config.results_store)
-    have = have[have["run"].map(results.run_key) == results.run_key(run.path)]
+    return restore_rows(config.results_store, run.path, want)
+
+
+def restore_rows(store: str | Path, folder: str | Path, want: pd.DataFrame) -> bool:
+    """Append ``want``, the rows a finished stage wrote for ``folder``, to ``store`` unless the store
+    already holds exactly those rows for it (:func:`_row_set`); True when rows were appended."""
+    have = results.read_store(store)
+    have = have[have["run"].map(results.run_key) == results.run_key(folder)]
     if _row_set(have) == _row_set(want):
         return False
-    results.append(config.results_store, want)
+    results.append(store, want)
     return True
 
 

@@ -37,8 +37,15 @@ import pandas as pd
 
 from dca.config import N_BOOT, SEED, ConfigError, StageConfig, at_most, check_device, check_dtype, positive
 from dca.data import LOCAL_SUFFIXES, content_digest, load_local, load_questions, read_questions, set_digest
-from dca.evaluate.stage import _row_set, check_answer_with, compare, fingerprint_exclude, result_rows, run_objective
-from dca.extract.stage import ExtractConfig, extract_table, load_stage1, summarize
+from dca.evaluate.stage import (
+    check_answer_with,
+    compare,
+    fingerprint_exclude,
+    restore_rows,
+    result_rows,
+    run_objective,
+)
+from dca.extract.stage import ExtractConfig, load_stage1, summarize
 from dca.runs import artifacts, distributed, faults, results
 from dca.runs.artifacts import RunFolder
 
@@ -158,16 +165,12 @@ def _ask(model_name: str, adapter: Path | None, questions: list[Any], params: di
     stated by the adapter (:func:`dca.evaluate.confidence_adapter.state_confidence`)."""
     from dca.models.loading import load_model
 
-    loaded = load_model(model_name, device=config.device, dtype=config.dtype, adapter=adapter)
-    if base is not None and config.answer_with == "base":
-        from dca.evaluate.confidence_adapter import state_confidence
+    from dca.evaluate.confidence_adapter import judged_table
 
-        table = state_confidence(loaded.model, loaded.tokenizer, base, batch_size=config.batch_size,
-                                 progress=progress)
-    else:
-        table = extract_table(loaded.model, loaded.tokenizer, questions, ["eval"] * len(questions),
-                              k_shot=params["k_shot"], batch_size=config.batch_size,
-                              max_new_tokens=params["max_new_tokens"], progress=progress)
+    loaded = load_model(model_name, device=config.device, dtype=config.dtype, adapter=adapter)
+    table = judged_table(loaded.model, loaded.tokenizer, questions, base,
+                         answer_with=config.answer_with if base is not None else "adapter", k_shot=params["k_shot"],
+                         batch_size=config.batch_size, max_new_tokens=params["max_new_tokens"], progress=progress)
     del loaded
     return table
 
@@ -191,13 +194,8 @@ def store_rows(config: TransferConfig, files: TransferFiles, params: dict[str, A
 def ensure_rows(config: TransferConfig, files: TransferFiles, params: dict[str, Any]) -> bool:
     """Append a finished transfer's rows to the store when they are not there (the store was removed,
     replaced, or is another file than last time); True when rows were appended."""
-    want = store_rows(config, files, params, json.loads(files.metrics.read_text()))
-    have = results.read_store(config.results_store)
-    have = have[have["run"].map(results.run_key) == results.run_key(files.folder)]
-    if _row_set(have) == _row_set(want):
-        return False
-    results.append(config.results_store, want)
-    return True
+    return restore_rows(config.results_store, files.folder,
+                        store_rows(config, files, params, json.loads(files.metrics.read_text())))
 
 
 @artifacts.holding_run_lock

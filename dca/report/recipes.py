@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from dca.reference.study import JOBS, RECIPE_SUFFIX, RECIPES
+from dca.reference.study import JOBS
 
 
 def recipe_jobs(results: pd.DataFrame) -> list[str]:
