@@ -93,8 +93,11 @@ RECIPE_SUFFIX = "-base"
 SECOND_MODELS = {"qwen2.5-coder-0.5b": "qwen05", "gemma-3-270m": "gemma270"}
 #: The probe's stage-1 parameters beyond the profile: 100 questions per dataset, 50 of them held out.
 PROBE = {"extract.n_questions": "100", "extract.n_eval": "50"}
-#: The objectives a second model is trained with on its probe's questions (and their recipes).
-SECOND_MODEL_OBJECTIVES = ("sft-num",)
+#: The objectives a second model is trained with (and their recipes), once its probe qualifies it
+#: (:mod:`dca.report.models`: AUROC of C_i at least 0.6, 95 % of replies parsed). None has qualified:
+#: Qwen2.5-Coder-0.5B's C_i ranks answers below chance and Gemma 3 270M (pretrained) writes no reply
+#: that parses, so no job trains them; ``objective_job(0, "sft-num", model=...)`` makes one.
+SECOND_MODEL_OBJECTIVES: tuple[str, ...] = ()
 
 
 #: The dose-response (seed 0): these objectives also train on these fractions of the training questions.
