@@ -66,14 +66,14 @@ def probe_rows(results: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def probe_table(results: pd.DataFrame) -> pd.DataFrame:
-    """:func:`probe_rows` as a table with a reader's column names and one decimal (AUROC and rho: two)."""
-    headers = {"model": "model", "held-out questions": "held-out questions", "accuracy_all": "accuracy (%)",
-               "parse_rate": "replies parsed (%)", "auroc_internal": "AUROC of C_i",
-               "auroc_verbal": "AUROC of the stated number", "rho": "ρ", "qualifies": "qualifies"}
+    """:func:`probe_rows` as a narrow table (it must fit the page): model, held-out questions, accuracy,
+    parse rate, AUROC of C_i (two decimals) and whether the model qualifies."""
+    headers = {"model": "model", "held-out questions": "held out", "accuracy_all": "accuracy (%)",
+               "parse_rate": "parsed (%)", "auroc_internal": "AUROC of C_i", "qualifies": "qualifies"}
     frame = pd.DataFrame(probe_rows(results), columns=["job", *headers])
     if frame.empty:
         return frame.drop(columns="job").rename(columns=headers)
-    for col, digits in (("accuracy_all", 1), ("parse_rate", 1), ("auroc_internal", 2), ("auroc_verbal", 2), ("rho", 2)):
+    for col, digits in (("accuracy_all", 1), ("parse_rate", 1), ("auroc_internal", 2)):
         frame[col] = frame[col].round(digits)
     frame["qualifies"] = frame["qualifies"].map({True: "yes", False: "no"})
     return frame.drop(columns="job").rename(columns=headers)

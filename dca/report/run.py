@@ -143,11 +143,11 @@ def store_markdown(store: pd.DataFrame,
     cells = {math_label(METRICS[k].label): [f"{v:.2f} → {d:.2f}" for v, d in zip(wide[(k, "before")], wide[(k, "after")])]
              for k in keys if (k, "before") in wide and (k, "after") in wide}
     runs = pd.DataFrame(cells, index=wide.index).reset_index()
-    runs["commit"] = runs["commit"].astype(str).str[:8]
+    runs["commit"] = runs["commit"].astype(str).str[:8] + " (" + runs["date"].astype(str) + ")"
     runs["run"] = runs["run"].map(shown_run)
     # two tables of few columns, so that both fit the page: where each run comes from, then its metrics
-    where = runs[where_columns]
-    metrics = runs[["run", "dataset", *cells]]
+    where = runs[[c for c in where_columns if c not in ("date", "n")]].rename(columns={"commit": "commit (date)"})
+    metrics = runs[["run", "dataset", "n", *cells]]
     return (markdown_table(where) + "\n\nTheir metrics of the paper, vanilla → after training:\n\n"
             + markdown_table(metrics))
 
