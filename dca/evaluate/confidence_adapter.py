@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from dca.data.questions import option_letters
 from dca.extract.elicit import generate_replies
 from dca.extract.parsing import combined_reason, parse_confidence, parse_letter
 
@@ -78,8 +79,8 @@ def state_confidence(model: Any, tokenizer: Any, base: pd.DataFrame, *, batch_si
                              desc="stating", heads=[heads[k] for k in asked], strip=False)
     for k, tail in zip(asked, tails):
         response = (heads[k] + tail).strip()
-        choices = tuple(chr(ord("A") + i) for i in range(len(out["choices"].iat[k])))
-        letter, conf = parse_letter(response, choices), parse_confidence(response)
+        letter = parse_letter(response, option_letters(len(out["choices"].iat[k])))
+        conf = parse_confidence(response)
         row = out.index[k]
         out.loc[row, ["response", "c_v", "parse_reason", "cv_start", "cv_end", "cv_scale"]] = [
             response, conf.value, combined_reason(letter, conf), conf.start, conf.end, conf.scale]

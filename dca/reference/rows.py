@@ -161,12 +161,12 @@ def collect_jobs(jobs: Iterable[Any], *, finished: Callable[[Any], bool],
     results.parent.mkdir(parents=True, exist_ok=True)
     for path, frames, digits in ((results, [pd.DataFrame(rows, columns=list(columns))], "%.6g"),
                                  (questions_file, questions, "%.4f"), (training_file, training, "%.5g")):
-        kept = [f for f in frames if not f.empty]
         old = pd.read_csv(path) if path.exists() and path.stat().st_size else pd.DataFrame()
         if "job" in old.columns:
-            kept.insert(0, old[~old["job"].astype(str).isin(names)])
-        frame = pd.concat([f for f in kept if not f.empty], ignore_index=True) if any(
-            not f.empty for f in kept) else pd.DataFrame(columns=list(columns) if path == results else [])
+            frames = [old[~old["job"].astype(str).isin(names)], *frames]
+        kept = [f for f in frames if not f.empty]
+        frame = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(
+            columns=list(columns) if path == results else [])
         if "job" in frame.columns:
             rank = frame["job"].map(lambda name: order.get(str(name), len(order)))
             frame = frame.iloc[np.argsort(rank.to_numpy(), kind="stable")]

@@ -109,13 +109,20 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
 
 
-def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dca.reference", description=__doc__.split("\n\n")[0])
+def experiment_parser(prog: str, doc: str, collect_help: str) -> tuple[argparse.ArgumentParser, Any]:
+    """The command line both experiments share (``run [--only NAME ...]``, ``list``, ``collect``); returns
+    the parser and its subcommands, to which an experiment adds its own."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run the jobs that have not finished")
     run.add_argument("--only", nargs="+", help="job names (default: all, in order)")
     sub.add_parser("list", help="the jobs and whether each has finished")
-    sub.add_parser("collect", help="write the results file from the finished jobs")
+    sub.add_parser("collect", help=collect_help)
+    return parser, sub
+
+
+def _main(argv: list[str] | None) -> int:
+    parser, _ = experiment_parser("python -m dca.reference", __doc__, "write the results file from the finished jobs")
     args = parser.parse_args(argv)
     if args.cmd == "list":
         for j in JOBS:

@@ -6,8 +6,6 @@ reads the job table of :mod:`dca.reference.study`: the table does not import wha
 
 from __future__ import annotations
 
-import argparse
-
 from dca.paths import at_root
 from dca.reference.study import JOBS, RUNS, describe, is_finished, job, run_job
 from dca.reference.study import __doc__ as STUDY_DOC
@@ -21,12 +19,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dca.reference.study", description=STUDY_DOC.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    run = sub.add_parser("run", help="run the jobs that have not finished")
-    run.add_argument("--only", nargs="+", help="job names (default: all, in order)")
-    sub.add_parser("list", help="the jobs and whether each has finished")
-    sub.add_parser("collect", help="write book/data/study_*.csv from the finished jobs")
+    from dca.reference.runner import experiment_parser
+
+    parser, sub = experiment_parser("python -m dca.reference.study", STUDY_DOC,
+                                    "write book/data/study_*.csv from the finished jobs")
     diag = sub.add_parser("diagnose", help="next-token tables at the number's positions of finished jobs "
                                            "(added to the committed table; other jobs' rows kept)")
     diag.add_argument("jobs", nargs="+")
