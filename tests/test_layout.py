@@ -171,12 +171,8 @@ def _all_imports(path) -> set[str]:
 
 
 #: Circles known and left for now, each with its reason; the test fails when one of them is gone (then
-#: strike it here) as well as on any other circle.
-KNOWN_CIRCLES = {
-    # chapter 07's answer sentences and the study tables they read are being reorganised by that chapter's
-    # work (the split of report/study.py by job): the landing note (study.card_note) calls study_answer lazily
-    frozenset({"dca.report.study", "dca.report.study_answer"}),
-}
+#: strike it here) as well as on any other circle. None is left.
+KNOWN_CIRCLES: set[frozenset[str]] = set()
 
 
 def test_no_import_cycle_lazy_imports_included():

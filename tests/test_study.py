@@ -13,6 +13,7 @@ import pytest
 from dca.evaluate.transfer import transfer_files
 from dca.reference import study, study_results
 from dca.report import study as study_report
+from dca.report import study_sentences
 
 
 def test_jobs_their_order_and_commands_the_cli_accepts():
@@ -212,9 +213,10 @@ def test_further_seeds_sentence_says_why_an_objective_stopped_before_three_seeds
     assert sentence.endswith("on seed 1, so by the rule it cannot work; its seed 2 has not run.")
     assert names is None or names in sentence
     # Every condition holds on seed 1: the objective is only waiting for its remaining seed.
-    monkeypatch.setattr(study_report, "criteria", lambda r, o, s: {"c": True} if (o, s) != ("rpo", 2) and
+    # further_seeds_sentence reads the rule through the sentences module's names
+    monkeypatch.setattr(study_sentences, "criteria", lambda r, o, s: {"c": True} if (o, s) != ("rpo", 2) and
                         f"seed{s}-{o}" in set(r["job"]) else {})
-    monkeypatch.setattr(study_report, "below_baselines", lambda r, seed=0: ["rpo"])
+    monkeypatch.setattr(study_sentences, "below_baselines", lambda r, seed=0: ["rpo"])
     assert study_report.further_seeds_sentence(results).endswith("rpo has not run on seed 2 yet.")
 
 
@@ -255,9 +257,29 @@ def test_collect_merges_by_job_and_keeps_other_jobs_rows(finished, tmp_path, mon
 def test_collect_with_no_finished_job_says_so_and_leaves_the_files(tmp_path, monkeypatch, capsys):
     from dca.reference import study_cli
 
-    monkeypatch.setattr(study_results, "collect", lambda n_boot=0: None)
+    monkeypatch.setattr(study_results, "collect", lambda n_boot=0, only=None: None)
     assert study_cli.main(["collect"]) == 0
     assert "no finished job" in capsys.readouterr().out
+
+
+def test_collect_only_named_jobs_keeps_every_other_jobs_rows(finished, tmp_path, monkeypatch, capsys):
+    """``collect --only``: the named jobs' rows are written, every other job's rows stay as committed even
+    where that job has finished here too (a rerun on another machine or precision is not merged unasked)."""
+    from dca.reference import study_cli
+
+    data = collect_into(tmp_path / "data", monkeypatch)
+    before = pd.read_csv(data / "r.csv")
+    committed = before.assign(value=before["value"].where(before["job"] != "seed0-rpo", -1.0))
+    committed.to_csv(data / "r.csv", index=False)
+    assert study_cli.main(["collect", "--only", "seed0-dca"]) == 0
+    after = pd.read_csv(data / "r.csv")
+    assert (after[after["job"] == "seed0-rpo"]["value"] == -1.0).all()  # a finished job not named: kept as it was
+    named = ["dataset", "method", "metric", "value"]  # the bootstrap intervals differ (the CLI's n_boot)
+    pd.testing.assert_frame_equal(after[after["job"] == "seed0-dca"][named].reset_index(drop=True),
+                                  before[before["job"] == "seed0-dca"][named].reset_index(drop=True))
+    assert sorted(set(after["job"])) == sorted(set(before["job"]))
+    assert study_cli.main(["collect", "--only", "seed0-nope"]) == 2
+    assert "unknown job 'seed0-nope'" in capsys.readouterr().err
 
 
 def test_collect_reads_the_runs_from_the_repository_root_wherever_it_is_started(finished, tmp_path, monkeypatch):

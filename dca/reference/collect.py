@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import pandas as pd
 
@@ -35,7 +35,7 @@ from dca.config import N_BOOT, SEED
 from dca.evaluate.baselines import BASELINES, baseline_cv, constant_summary
 from dca.evaluate.baselines import usable as _usable
 from dca.paths import ROOT, at_root
-from dca.reference.jobs import JOBS, RUNS, Job, is_finished
+from dca.reference.jobs import JOBS, RUNS, Job, is_finished, job
 from dca.reference.rows import collect_jobs, distinct_share, last_record, metric_rows, triple
 from dca.runs import artifacts
 from dca.runs.artifacts import machine
@@ -149,11 +149,13 @@ def training_rows(j: Job) -> pd.DataFrame:
     return frame.groupby(["job", "step"], as_index=False).first() if not frame.empty else frame
 
 
-def collect(n_boot: int = N_BOOT) -> Path | None:
-    """Write the three results files from every finished job (unfinished ones are skipped); the run
-    folders are read from the repository root, wherever this is called from."""
+def collect(n_boot: int = N_BOOT, only: Iterable[str] | None = None) -> Path | None:
+    """Write the three results files from every finished job, or from the finished jobs named by
+    ``only`` (unfinished ones are skipped; every other job's committed rows are kept); the run folders
+    are read from the repository root, wherever this is called from. An unknown name raises KeyError."""
+    jobs = [job(name) for name in only] if only else JOBS
     with at_root():
-        return collect_jobs(JOBS, finished=is_finished, job_rows=job_rows, training_rows=training_rows,
+        return collect_jobs(jobs, finished=is_finished, job_rows=job_rows, training_rows=training_rows,
                             files=(RESULTS, QUESTIONS, TRAINING), columns=COLUMNS, n_boot=n_boot)
 
 

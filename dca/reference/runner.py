@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dca import pipeline
 from dca.paths import ROOT, at_root
@@ -117,7 +117,9 @@ def experiment_parser(prog: str, doc: str, collect_help: str) -> tuple[argparse.
     run = sub.add_parser("run", help="run the jobs that have not finished")
     run.add_argument("--only", nargs="+", help="job names (default: all, in order)")
     sub.add_parser("list", help="the jobs and whether each has finished")
-    sub.add_parser("collect", help=collect_help)
+    collect = sub.add_parser("collect", help=collect_help)
+    collect.add_argument("--only", nargs="+", help="job names (default: every finished job); every other "
+                                                   "job's committed rows are kept")
     return parser, sub
 
 
@@ -131,13 +133,19 @@ def _main(argv: list[str] | None) -> int:
     if args.cmd == "collect":
         from dca.reference.collect import collect
 
-        return report_collected(collect(), RUNS)
+        return report_collected(lambda: collect(only=args.only), RUNS)
     return run_in_order(args.only, JOBS, job, is_finished, run_job, RUNS, "reference")
 
 
-def report_collected(path: Path | None, runs: Path) -> int:
-    """Say what a ``collect`` did: the file it merged the finished jobs into, or that no job has
-    finished under ``runs`` and the committed files were left as they are."""
+def report_collected(collect: Callable[[], Path | None], runs: Path) -> int:
+    """Run a ``collect`` and say what it did: the file it merged the finished jobs into, or that no
+    (named) job has finished under ``runs`` and the committed files were left as they are; a job name
+    that is not the experiment's is one line (status 2)."""
+    try:
+        path = collect()
+    except KeyError as err:
+        print(f"error: {err.args[0]}", file=sys.stderr)
+        return 2
     if path is None:
         print(f"no finished job under {runs}: the committed results files are unchanged")
     else:

@@ -32,7 +32,7 @@ def _main(argv: list[str] | None) -> int:
         from dca.reference.runner import report_collected
         from dca.reference.study_results import collect
 
-        return report_collected(collect(), RUNS)
+        return report_collected(lambda: collect(only=args.only), RUNS)
     if args.cmd == "diagnose":
         from dca.reference.diagnosis import main as diagnose
         from dca.reference.study_results import NUMBER_TOKENS

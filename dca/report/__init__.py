@@ -14,8 +14,16 @@ its job:
 :mod:`dca.report.run`
     the results chapter of one run (chapter 05) and the note on this build's run;
 :mod:`dca.report.study`
-    the objectives study (chapter 07): the rule, the verdict, the landing page's note (imported as a
-    module, ``from dca.report import study``: its names are not gathered here);
+    the objectives study (chapter 07), imported as a module (``from dca.report import study``: its names
+    are not gathered here); it hands out the names of :mod:`~dca.report.study_rule` (the rule, the
+    verdict, the ranking), :mod:`~dca.report.study_tables` (the chapter's tables) and
+    :mod:`~dca.report.study_sentences` (its sentences and the landing page's note);
+:mod:`dca.report.study_answer`
+    the answer that opens chapter 07 (sentences and check table), with the reader's names
+    (:mod:`~dca.report.study_names`), the figures (:mod:`~dca.report.study_figures`) and the protocols
+    line (:mod:`~dca.report.study_protocols`);
+:mod:`dca.report.models` and :mod:`dca.report.recipes`
+    the second models' probes and the confidence-adapter recipes of chapter 07;
 :mod:`dca.report.plots`
     the figures of every chapter, in the book's style;
 :mod:`dca.train.log`
