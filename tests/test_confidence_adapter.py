@@ -203,3 +203,8 @@ def test_the_recipe_sentence_reads_the_recipe_jobs_rows():
     assert recipe_jobs(rows) == ["seed0-sft-num-base"]  # a second model's recipe job is not the study model's
     assert recipe_sentence(rows) == ("The confidence adapter, with the base model's answers and C_i: seed0-sft-num-base: "
                                      "ρ 0.24 → 0.55 (transfer 0.17 → 0.60), mean |ε| 11.8, 100 % whole-number replies.")
+    # a job run in another precision than its seed's committed stage 1 is compared with its own base model
+    rows["diff"] = [None, None, 0.25, 0.4, None, None, None]
+    rows["dtype"] = ["bfloat16", "bfloat16", "float32", "float32", "float32", "float32", ""]
+    assert recipe_sentence(rows).endswith("seed0-sft-num-base: ρ 0.30 → 0.55 (transfer 0.20 → 0.60), mean |ε| 11.8, "
+                                          "100 % whole-number replies, in float32.")

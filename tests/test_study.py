@@ -72,6 +72,8 @@ def finished(tmp_path, monkeypatch):
             after["c_v"] = np.clip(np.round(after["c_i"] + shift), 0, 100)
             after.to_parquet(d / "eval.parquet")
             (d / "metrics.json").write_text("{}")
+            if seed == 0:  # the precision its evaluation ran in (the other jobs record none)
+                (d / "eval.parquet.provenance.json").write_text(json.dumps({"dtype": "torch.float32"}))
             files = transfer_files(d, study.TRANSFER)
             files.folder.mkdir(parents=True)
             transfer_before.to_parquet(files.before)
@@ -260,6 +262,13 @@ def test_collect_with_no_finished_job_says_so_and_leaves_the_files(tmp_path, mon
     monkeypatch.setattr(study_results, "collect", lambda n_boot=0, only=None: None)
     assert study_cli.main(["collect"]) == 0
     assert "no finished job" in capsys.readouterr().out
+
+
+def test_each_job_row_names_the_float_type_its_model_ran_in(finished, tmp_path, monkeypatch):
+    results = pd.read_csv(collect_into(tmp_path / "data", monkeypatch) / "r.csv", keep_default_na=False)
+    by_job = results.groupby("job")["dtype"].agg(set)
+    assert by_job["seed0-dca"] == {"float32"} and by_job["seed0-rpo"] == {"float32"}
+    assert by_job["seed1-dca"] == {""} and by_job["seed0"] == {""}  # not recorded: left blank, never guessed
 
 
 def test_collect_only_named_jobs_keeps_every_other_jobs_rows(finished, tmp_path, monkeypatch, capsys):

@@ -44,7 +44,7 @@ QUESTIONS = DATA / "study_questions.csv"
 TRAINING = DATA / "study_training.csv"
 NUMBER_TOKENS = DATA / "study_number_tokens.csv"
 COLUMNS = ("job", "objective", "seed", "dataset", "split", "method", "metric", "value", "low", "high", "diff",
-           "diff_low", "diff_high", "mde", "n", "model", "params", "commit", "date", "machine", "wall_s")
+           "diff_low", "diff_high", "mde", "n", "model", "params", "commit", "date", "machine", "dtype", "wall_s")
 
 
 def min_detectable(low: float, high: float, z_alpha: float = 1.959964, z_power: float = 0.841621) -> float:
@@ -173,6 +173,17 @@ def _compare(train: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame | No
     return results
 
 
+def dtype_of(run: artifacts.RunFolder) -> str:
+    """The float type the job's model computed in (``float32``, ``bfloat16``), from the provenance of its
+    last model stage (evaluation for an objective job, stage 1 for a seed's job); ``""`` where not recorded.
+    ``dtype=auto`` picks it by machine, so two machines can run the same job in different precisions."""
+    for name in ("eval", "stage1"):
+        recorded = run.provenance(name).get("dtype") if getattr(run, name).exists() else None
+        if recorded:
+            return str(recorded).removeprefix("torch.")
+    return ""
+
+
 def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """The tidy rows of one finished job (a seed's stage-1 job: vanilla and the baselines), and, for an
     objective job, its per-question table."""
@@ -185,7 +196,7 @@ def job_rows(j: Job, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[list[dict[
     common = {"job": j.name, "objective": j.objective or "none", "seed": j.seed,
               "model": run.stage1_params().get("model", ""), "params": json.dumps(j.params, sort_keys=True),
               "commit": wall.get("commit", artifacts.git_commit()), "date": wall.get("finished", "")[:10],
-              "machine": wall.get("machine", machine()), "wall_s": wall.get("wall_s", math.nan)}
+              "machine": wall.get("machine", machine()), "dtype": dtype_of(run), "wall_s": wall.get("wall_s", math.nan)}
     method = j.objective or "vanilla"
     after_all = pd.read_parquet(run.eval) if j.objective else None
     rows: list[dict[str, Any]] = []
@@ -280,4 +291,4 @@ def read(path: str | Path = RESULTS) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-__all__ = ["COLUMNS", "METRICS", "collect", "exact_share", "job_rows", "min_detectable", "read", "training_rows"]
+__all__ = ["COLUMNS", "METRICS", "collect", "dtype_of", "exact_share", "job_rows", "min_detectable", "read", "training_rows"]

@@ -10,10 +10,11 @@ the stated numbers can differ. Computed from the committed ``book/data/study_res
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
-from dca.reference.study import JOBS
+from dca.reference.study import JOBS, RECIPE_SUFFIX
 
 
 def recipe_jobs(results: pd.DataFrame) -> list[str]:
@@ -22,14 +23,26 @@ def recipe_jobs(results: pd.DataFrame) -> list[str]:
     return [j.name for j in JOBS if j.adapter_from and not j.prefix and j.name in have]
 
 
-def _mean(results: pd.DataFrame, job: str, method: str, metric: str, dataset: str = "mean") -> float:
+def _mean(results: pd.DataFrame, job: str, method: str, metric: str, dataset: str = "mean",
+          column: str = "value") -> float:
     rows = results[(results["job"] == job) & (results["dataset"] == dataset) & (results["method"] == method)
                    & (results["metric"] == metric)]
-    return float(rows["value"].iloc[0]) if not rows.empty else math.nan
+    return float(rows[column].iloc[0]) if not rows.empty and column in rows.columns else math.nan
+
+
+def _before(results: pd.DataFrame, job: str, objective: str, metric: str, dataset: str = "mean") -> float:
+    """The job's own value before (its value minus its paired change), so that a job run in another
+    precision than its seed's stage 1 is compared with its own base model; the seed's row where the job
+    has no paired change."""
+    after, diff = (_mean(results, job, objective, metric, dataset, c) for c in ("value", "diff"))
+    if math.isfinite(after) and math.isfinite(diff):
+        return after - diff
+    return _mean(results, job.split("-", 1)[0], "vanilla", metric, dataset)
 
 
 def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> str:
-    """What the confidence-adapter jobs found, one clause per job, or how to run them.
+    """What the confidence-adapter jobs found, one clause per job, or how to run them. ρ before is the
+    job's own paired value before (:func:`_before`); the float type its model ran in is named when recorded.
 
     >>> recipe_sentence(pd.DataFrame())
     'The confidence adapter has not run yet.'
@@ -40,16 +53,66 @@ def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> s
     clauses = []
     for job in jobs:
         objective = job.split("-", 1)[1]
-        seed = job.split("-", 1)[0]
-        before = _mean(results, seed, "vanilla", "rho")
         after = _mean(results, job, objective, "rho")
         eps = _mean(results, job, objective, "mean_abs_eps")
         whole = _mean(results, job, objective, "whole_percent")
-        t_before = _mean(results, seed, "vanilla", "rho", transfer)
         t_after = _mean(results, job, objective, "rho", transfer)
-        clauses.append(f"{job}: ρ {before:.2f} → {after:.2f} (transfer {t_before:.2f} → {t_after:.2f}), "
-                       f"mean |ε| {eps:.1f}, {whole:.0f} % whole-number replies")
+        dtype = _dtype(results, job)
+        clauses.append(f"{job}: ρ {_before(results, job, objective, 'rho'):.2f} → {after:.2f} (transfer "
+                       f"{_before(results, job, objective, 'rho', transfer):.2f} → {t_after:.2f}), "
+                       f"mean |ε| {eps:.1f}, {whole:.0f} % whole-number replies" + (f", in {dtype}" if dtype else ""))
     return "The confidence adapter, with the base model's answers and C_i: " + "; ".join(clauses) + "."
 
 
-__all__ = ["recipe_jobs", "recipe_sentence"]
+def _dtype(results: pd.DataFrame, job: str) -> str:
+    if "dtype" not in results.columns:
+        return ""
+    recorded = results.loc[results["job"] == job, "dtype"].dropna().astype(str)
+    return recorded.iloc[0] if not recorded.empty and recorded.iloc[0] not in ("", "nan") else ""
+
+
+SEED_OF = re.compile(r"seed(\d+)")
+
+
+def precision_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
+    """Where a confidence-adapter job's base replies come from another stage 1 than its source job's
+    (the same seed rerun, for example in float32 on a machine without bf16 units), how far the two agree
+    on the held-out questions: the same answer letter, accuracy, and the mean distance and Spearman ρ
+    of their C_i. Empty where they are the same replies.
+
+    >>> q = pd.DataFrame({"job": ["seed0-x"] * 2 + ["seed0-x-base"] * 2, "split": "heldout", "id": ["a", "b"] * 2,
+    ...                   "letter_before": list("ABAC"), "correct_before": [1, 0, 1, 0],
+    ...                   "c_i_before": [60.0, 40.0, 61.0, 42.0]})
+    >>> print(precision_sentence(pd.DataFrame({"job": ["seed0-x-base"], "dtype": ["float32"]}), q))
+    The base replies of seed0-x-base come from seed 0's stage 1 rerun in float32; against the stage 1 that seed0-x trained from, on 2 held-out questions: the same answer letter on 50.0 %, accuracy 50.0 % and 50.0 %, C_i 1.5 points apart on average (Spearman ρ 1.000).
+    """
+    from dca.evaluate.metrics import spearman_rho
+
+    if questions.empty or "job" not in results.columns:
+        return ""
+    held = questions[questions["split"] == "heldout"]
+    parts = []
+    for job in dict.fromkeys(j for j in results["job"].astype(str) if j.endswith(RECIPE_SUFFIX)):
+        source = job.removesuffix(RECIPE_SUFFIX)
+        mine = held[held["job"] == job].set_index("id")
+        theirs = held[held["job"] == source].set_index("id")
+        both = mine.index.intersection(theirs.index)
+        if both.empty:
+            continue
+        a, b = mine.loc[both], theirs.loc[both]
+        same = (a["letter_before"].astype(str) == b["letter_before"].astype(str)).mean()
+        ci = pd.concat([a["c_i_before"], b["c_i_before"]], axis=1, keys=["a", "b"]).dropna()
+        if same == 1.0 and (ci["a"] == ci["b"]).all():
+            continue
+        dtype, seed = _dtype(results, job), SEED_OF.search(job).group(1)
+        parts.append(
+            f"The base replies of {job} come from seed {seed}'s stage 1 rerun"
+            + (f" in {dtype}" if dtype else "") + f"; against the stage 1 that {source} trained from, on "
+            f"{len(both)} held-out questions: the same answer letter on {100 * same:.1f} %, accuracy "
+            f"{100 * a['correct_before'].mean():.1f} % and {100 * b['correct_before'].mean():.1f} %, C_i "
+            f"{(ci['a'] - ci['b']).abs().mean():.1f} points apart on average (Spearman ρ "
+            f"{spearman_rho(ci['a'].to_numpy(), ci['b'].to_numpy()):.3f}).")
+    return " ".join(parts)
+
+
+__all__ = ["precision_sentence", "recipe_jobs", "recipe_sentence"]
