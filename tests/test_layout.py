@@ -202,3 +202,20 @@ def test_no_import_cycle_lazy_imports_included():
         if module not in state:
             visit(module, [module])
     assert seen == KNOWN_CIRCLES, f"a known circle is gone: strike {KNOWN_CIRCLES - seen} from KNOWN_CIRCLES"
+
+
+def test_the_study_report_stays_split_by_job():
+    """The study's report is split by job (rule, tables, sentences; names, figures, protocols, answer):
+    no module of it grows past about 400 lines, and the names of the modules before the split still work."""
+    from dca.report import study, study_answer
+
+    modules = sorted((PACKAGE / "report").glob("study*.py"))
+    assert len(modules) >= 8
+    for path in modules:
+        assert len(path.read_text().splitlines()) <= 400, f"{path.name} has grown past 400 lines: split it by job"
+    for name in ("criteria", "verdict_table", "card_note", "further_seeds_sentence", "objective_summary", "_cell",
+                 "_objective", "MAX_ACCURACY_DROP", "StudyChapterConfig", "read"):
+        assert hasattr(study, name), f"dca.report.study.{name} is gone"
+    for name in ("answer_sentences", "check_table", "plot_summary", "readable", "named", "objective_name",
+                 "three_protocols", "recorded_protocol", "plot_displacement", "dose_sentence"):
+        assert hasattr(study_answer, name), f"dca.report.study_answer.{name} is gone"
