@@ -23,7 +23,11 @@ NAMES = {
     "rpo-num": "RPO on the number",
     "sft-num": "SFT on the number",
     "sft-num-kl": "SFT on the number + KL on the letter",
-    "sft-num-base": "SFT on the number, base model answers",
+    # the confidence adapters: an inference choice (the base model answers, the adapter states the number)
+    "sft-num-base": "confidence adapter (SFT on the number)",
+    "sft-num-kl-base": "confidence adapter (SFT on the number + KL)",
+    "rpo-num-base": "confidence adapter (RPO on the number)",
+    "rpo-base": "confidence adapter (RPO)",
 }
 
 
