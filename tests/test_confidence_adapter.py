@@ -208,3 +208,16 @@ def test_the_recipe_sentence_reads_the_recipe_jobs_rows():
     rows["dtype"] = ["bfloat16", "bfloat16", "float32", "float32", "float32", "float32", ""]
     assert recipe_sentence(rows).endswith("seed0-sft-num-base: ρ 0.30 → 0.55 (transfer 0.20 → 0.60), mean |ε| 11.8, "
                                           "100 % whole-number replies, in float32.")
+
+
+def test_the_verdict_counts_a_confidence_adapter_apart_and_says_when_it_misses_nothing(monkeypatch):
+    from dca.report import study_sentences
+
+    table = pd.DataFrame({"objective": ["sft-num", "sft-num-base"], "seeds run": [3, 1], "ρ rises": ["3/3", "1/1"],
+                          "accuracy kept": ["1/3", "1/1"], "works": ["no", "not judged"]})
+    monkeypatch.setattr(study_sentences, "verdict_table", lambda results: table)
+    results = pd.DataFrame({"seed": [0, 1, 2], "dataset": "mean", "method": "x", "metric": "rho", "value": 0.1,
+                            "job": "seed0-x"})
+    sentence = study_sentences.verdict_sentence(results)
+    assert "(1 objective trained and 1 confidence adapter judged so far)" in sentence
+    assert "sft-num-base (1 seed; every condition holds so far)" in sentence and "misses: )" not in sentence

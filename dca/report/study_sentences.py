@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dca.reference.study import OBJECTIVES
+from dca.reference.study import OBJECTIVES, RECIPE_SUFFIX
 from dca.report.study_names import _list as _and
 from dca.report.study_rule import (below_baselines, closest_objective, conditions_of, criteria, objectives_of,
                                    rank_objectives, verdict_table, without_dose)
@@ -24,15 +24,20 @@ def verdict_sentence(results: pd.DataFrame) -> str:
         return "The objectives study has not produced results yet (`make study`); nothing is claimed."
     works = table[table["works"] == "yes"]["objective"].tolist()
     seeds_run = sorted(set(results["seed"]))
+    recipes = int(table["objective"].astype(str).str.endswith(RECIPE_SUFFIX).sum())
+    trained = len(table) - recipes
     scope = (f"on seed{'s' if len(seeds_run) > 1 else ''} {', '.join(str(s) for s in seeds_run)} "
-             f"({len(table)} objective{'s' if len(table) > 1 else ''} trained so far)")
+             f"({trained} objective{'s' if trained != 1 else ''} trained"
+             + (f" and {recipes} confidence adapter{'s' if recipes > 1 else ''} judged" if recipes else "")
+             + " so far)")
     if works:
         return (f"By the study's rule, {', '.join(works)} works {scope}: every condition holds in every seed. "
                 f"DCA as published does {'' if 'dca' in works else 'not '}meet it.")
     ranked = rank_objectives(table, results)
     top = ranked[ranked["held"] == ranked["held"].iloc[0]]
-    named = "; ".join(f"{r['objective']} ({int(r['seeds run'])} seed{'s' if r['seeds run'] > 1 else ''}; misses: "
-                      f"{', '.join(r['misses'])})" for _, r in top.iterrows())
+    named = "; ".join(f"{r['objective']} ({int(r['seeds run'])} seed{'s' if r['seeds run'] > 1 else ''}; "
+                      + (f"misses: {', '.join(r['misses'])})" if r["misses"] else "every condition holds so far)")
+                      for _, r in top.iterrows())
     judged = ranked[ranked["works"] == "no"]
     full = "; ".join(f"{r['objective']} (" + ", ".join(f"{c} {r[c]}" for c in conditions_of(table)) + ")"
                      for _, r in judged.iterrows())
