@@ -443,6 +443,7 @@ display(Markdown(study_answer.dose_sentence(dose)))
 # %% tags=["remove-cell"]
 report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": recipes.recipe_sentence(S_ALL),
                  "s_recipe_precision": recipes.precision_sentence(S_ALL, SQ),
+                 "s_recipe_rerun": recipes.rerun_sentence(S_ALL, study_results.read(config.questions)),
                  "s_probe_summary": model_probes.probe_summary(S_MODELS),
                  "s_probe_table": Markdown(report.markdown_table(study_answer.readable(
                      model_probes.probe_table(S_MODELS))))})
@@ -459,6 +460,8 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": 
 # extra prefill per question (`answer_with=base` in `python -m dca evaluate` and `transfer`; the study's
 # jobs named `…-base`, judged by the same rule: `python -m dca.reference.study run --only seed0
 # seed0-sft-num seed0-sft-num-base`). {glue:text}`s_recipe_precision`
+#
+# {glue:text}`s_recipe_rerun`
 #
 # Stage 1 probes a second model on a third of the study's questions (50 held out and 50 for training per
 # dataset, seed 0) before it is given the whole protocol. It qualifies when its $C_i$ separates right from

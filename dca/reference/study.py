@@ -100,6 +100,16 @@ PROBE = {"extract.n_questions": "100", "extract.n_eval": "50"}
 SECOND_MODEL_OBJECTIVES: tuple[str, ...] = ()
 
 
+#: Reruns in float32: ``dtype=auto`` computes in bfloat16 only on GPUs and on CPUs with bf16 matrix units
+#: (AMX, AVX512-BF16), where the study's committed jobs ran. Seed 0's job of these objectives is also run
+#: with every stage in float32 (job ``seed0-<objective>-fp32``), and its adapter as a confidence adapter
+#: (``seed0-<objective>-fp32-base``). Like the dose-response jobs they are not the objective's run of the
+#: seed and stay out of its means; the rerun copies the seed's stage 1 as the machine has it (float32 where
+#: it ran: a machine without bf16 units reruns stage 1 in float32 too).
+PRECISION_OBJECTIVES = ("sft-num",)
+PRECISION_SUFFIX = "-fp32"
+FLOAT32 = {"train.precision": "fp32", "evaluate.dtype": "float32", "transfer.dtype": "float32"}
+
 #: The dose-response (seed 0): these objectives also train on these fractions of the training questions.
 DOSE_OBJECTIVES = ("dca", "sft-num")
 DOSE_FRACTIONS = (0.25, 0.5)
@@ -151,7 +161,7 @@ def objective_job(seed: int, objective: str, suffix: str = "", extra: dict[str, 
     return Job(f"{prefix}seed{seed}-{objective}{suffix}", seed, objective, params, after, prefix=prefix)
 
 
-def recipe_job(seed: int, objective: str, model: str = "") -> Job:
+def recipe_job(seed: int, objective: str, model: str = "", extra: dict[str, str] | None = None) -> Job:
     """The confidence-adapter job of one objective's adapter on one seed (``answer_with=base``).
 
     >>> recipe_job(0, "sft-num").stages, recipe_job(0, "sft-num").adapter_from
@@ -162,7 +172,8 @@ def recipe_job(seed: int, objective: str, model: str = "") -> Job:
     prefix = f"{SECOND_MODELS[model]}-" if model else ""
     source = f"{prefix}seed{seed}-{objective}"
     return Job(f"{source}{RECIPE_SUFFIX}", seed, f"{objective}{RECIPE_SUFFIX}",
-               {"evaluate.answer_with": "base", "transfer.answer_with": "base", **({"model": model} if model else {})},
+               {"evaluate.answer_with": "base", "transfer.answer_with": "base", **({"model": model} if model else {}),
+                **(extra or {})},
                after=source, adapter_from=source, prefix=prefix)
 
 
@@ -170,6 +181,8 @@ def _jobs() -> list[Job]:
     jobs = [Job("seed0", 0)]
     jobs += [objective_job(0, o) for o in OBJECTIVES]
     jobs += [recipe_job(0, o) for o in RECIPES]
+    jobs += [objective_job(0, o, PRECISION_SUFFIX, FLOAT32) for o in PRECISION_OBJECTIVES]
+    jobs += [recipe_job(0, f"{o}{PRECISION_SUFFIX}", extra=FLOAT32) for o in PRECISION_OBJECTIVES]
     jobs += [objective_job(0, o, f"-q{int(100 * f)}", {"train.pair_fraction": str(f)})
              for o in DOSE_OBJECTIVES for f in DOSE_FRACTIONS]
     for seed in SEEDS[1:]:
@@ -204,6 +217,8 @@ def describe(j: Job) -> str:
 
     >>> describe(job("seed0-sft-num-base"))
     "seed0-sft-num's adapter as a confidence adapter: the base model answers, the adapter states the number"
+    >>> describe(job("seed0-sft-num-fp32"))
+    'SFT on the stated number only (the answer letter moves into the prompt), every stage in float32 (a rerun)'
     >>> describe(job("qwen05-seed0"))
     'stage 1 of the seed with qwen2.5-coder-0.5b (a probe: 100 questions per dataset, 50 held out)'
     """
@@ -213,7 +228,8 @@ def describe(j: Job) -> str:
         probe = (f" with {j.params['model']} (a probe: {j.params['extract.n_questions']} questions per dataset, "
                  f"{j.params['extract.n_eval']} held out)") if "model" in j.params else ""
         return "stage 1 of the seed" + probe
-    return OBJECTIVES[j.objective][1]
+    rerun = ", every stage in float32 (a rerun)" if j.name.endswith(PRECISION_SUFFIX) else ""
+    return OBJECTIVES[j.objective][1] + rerun
 
 
 def is_finished(j: Job) -> bool:

@@ -14,7 +14,7 @@ import re
 
 import pandas as pd
 
-from dca.reference.study import JOBS, RECIPE_SUFFIX
+from dca.reference.study import JOBS, PRECISION_SUFFIX, RECIPE_SUFFIX
 
 
 def recipe_jobs(results: pd.DataFrame) -> list[str]:
@@ -93,7 +93,7 @@ def precision_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
     held = questions[questions["split"] == "heldout"]
     parts = []
     for job in dict.fromkeys(j for j in results["job"].astype(str) if j.endswith(RECIPE_SUFFIX)):
-        source = job.removesuffix(RECIPE_SUFFIX)
+        source = job.removesuffix(RECIPE_SUFFIX).removesuffix(PRECISION_SUFFIX)  # the committed run's stage 1
         mine = held[held["job"] == job].set_index("id")
         theirs = held[held["job"] == source].set_index("id")
         both = mine.index.intersection(theirs.index)
@@ -115,4 +115,44 @@ def precision_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
     return " ".join(parts)
 
 
-__all__ = ["precision_sentence", "recipe_jobs", "recipe_sentence"]
+def rerun_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
+    """Each rerun in another float type (``seedN-<objective>-fp32``) beside the committed run of the same
+    job: held-out ρ, mean |ε|, accuracy (all replies) and the share of answer letters training changed,
+    with the float type and commit of each. Empty where no rerun has rows.
+
+    >>> r = pd.DataFrame({"job": ["seed0-x", "seed0-x-fp32"] * 2, "dataset": "mean", "method": "x",
+    ...                   "metric": ["rho", "rho", "accuracy_all", "accuracy_all"], "value": [0.5, 0.7, 40.0, 52.0],
+    ...                   "dtype": ["bfloat16", "float32"] * 2, "commit": ["aaaaaaa1", "bbbbbbb2"] * 2})
+    >>> print(rerun_sentence(r, pd.DataFrame()))
+    seed0-x rerun with every stage in float32 (commit bbbbbbb): ρ 0.70, accuracy 52.0 %; its bfloat16 run (commit aaaaaaa): ρ 0.50, accuracy 40.0 %.
+    """
+    if "job" not in results.columns:
+        return ""
+    parts = []
+    for rerun in dict.fromkeys(j for j in results["job"].astype(str) if j.endswith(PRECISION_SUFFIX)):
+        job = rerun.removesuffix(PRECISION_SUFFIX)
+        if job not in set(results["job"]):
+            continue
+        objective = job.split("-", 1)[1]
+
+        def facts(name: str) -> str:
+            text = f"ρ {_mean(results, name, objective, 'rho'):.2f}"
+            eps = _mean(results, name, objective, "mean_abs_eps")
+            text += f", mean |ε| {eps:.1f}" if math.isfinite(eps) else ""
+            text += f", accuracy {_mean(results, name, objective, 'accuracy_all'):.1f} %"
+            if not questions.empty and "letter_after" in questions.columns:
+                q = questions[(questions["job"] == name) & (questions["split"] == "heldout")]
+                if not q.empty:
+                    text += f", {100 * (q['letter_before'] != q['letter_after']).mean():.1f} % of answer letters changed"
+            return text
+
+        def commit(name: str) -> str:
+            rows = results.loc[results["job"] == name, "commit"] if "commit" in results.columns else pd.Series()
+            return f" (commit {str(rows.iloc[0])[:7]})" if not rows.empty else ""
+
+        parts.append(f"{job} rerun with every stage in {_dtype(results, rerun) or 'float32'}{commit(rerun)}: "
+                     f"{facts(rerun)}; its {_dtype(results, job) or 'committed'} run{commit(job)}: {facts(job)}.")
+    return " ".join(parts)
+
+
+__all__ = ["precision_sentence", "rerun_sentence", "recipe_jobs", "recipe_sentence"]

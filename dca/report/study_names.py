@@ -28,6 +28,7 @@ NAMES = {
     "sft-num-kl-base": "confidence adapter (SFT on the number + KL)",
     "rpo-num-base": "confidence adapter (RPO on the number)",
     "rpo-base": "confidence adapter (RPO)",
+    "sft-num-fp32-base": "confidence adapter (SFT on the number, float32)",
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from dca.reference.study import JOBS, TRANSFER
+from dca.reference.study import JOBS, PRECISION_SUFFIX, TRANSFER
 
 #: What an objective must do, in every seed and as the mean over the three held-out datasets, to be
 #: said to work (the study's pre-stated rule; the book glues these numbers).
@@ -32,16 +32,19 @@ MIN_PARSED_FOR_EPS = 50.0
 #: The dose-response jobs (seed 0, an objective trained on part of the training questions): job -> fraction.
 DOSE: dict[str, float] = {j.name: float(j.params["train.pair_fraction"]) for j in JOBS
                           if "train.pair_fraction" in j.params}
+#: The reruns of an objective's job in another float type (:data:`dca.reference.study.PRECISION_OBJECTIVES`).
+RERUNS = frozenset(j.name for j in JOBS if j.name.endswith(PRECISION_SUFFIX))
 
 
 def without_dose(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` without the rows of the dose-response jobs: they train an objective on part of the
-    pairs, so they are not that objective's run of the seed and stay out of its means and verdict.
+    """``frame`` without the rows of the dose-response jobs and of the reruns in another float type: they
+    train an objective on part of the pairs, or again in another precision, so they are not that
+    objective's run of the seed and stay out of its means and verdict.
 
-    >>> without_dose(pd.DataFrame({"job": ["seed0-dca", "seed0-dca-q25"]}))["job"].tolist()
+    >>> without_dose(pd.DataFrame({"job": ["seed0-dca", "seed0-dca-q25", "seed0-sft-num-fp32"]}))["job"].tolist()
     ['seed0-dca']
     """
-    return frame[~frame["job"].isin(DOSE)] if "job" in frame.columns else frame
+    return frame[~frame["job"].isin(DOSE.keys() | RERUNS)] if "job" in frame.columns else frame
 
 
 def objectives_of(results: pd.DataFrame) -> list[str]:
