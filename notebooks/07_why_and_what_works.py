@@ -90,7 +90,10 @@ S_MODELS = study_results.read(config.results)  # one row per (job, dataset, meth
 S_ALL = study_report.without_second_models(S_MODELS)
 # Every table but the dose-response's leaves out the jobs trained on part of the pairs
 S = study_report.without_dose(S_ALL)
-SQ = study_report.without_dose(study_results.read(config.questions))  # per question, before and after
+SQ_ALL = study_report.without_dose(study_results.read(config.questions))  # per question, before and after
+# What training did to the answers, the target and the format: the confidence adapters train nothing (their
+# replies are the base model's up to the number), so they appear in "Keeping the answers" only
+SQ = SQ_ALL[~SQ_ALL["job"].astype(str).str.endswith(study.RECIPE_SUFFIX)] if not SQ_ALL.empty else SQ_ALL
 SQ0 = SQ[SQ["seed"] == 0] if not SQ.empty else SQ  # the per-question tables show seed 0, where every objective ran
 ST = study_report.without_dose(study_results.read(config.training))  # per training step
 TOK = study_results.read(config.number_tokens)
@@ -143,10 +146,9 @@ if not checks.empty:  # a compact table (book/_static/dca.css): one short row pe
     display(Markdown(":::{div} dca-compact\n" + report.markdown_table(study_answer.readable(checks)) + "\n:::"))
 
 # %% [markdown]
-# One mark per seed, seed 0 first: ✓ the condition holds, ✗ it does not, · the seed has not run. The
-# rows are in the rule's ranking, closest to working first (most conditions met on every seed that ran,
-# then most seeds, then the highest ρ). *works*: *no* once a condition fails on any seed, *so far* while
-# every condition holds on the seeds that ran, *yes* when it holds on all three.
+# One mark per seed, seed 0 first (✓ holds, ✗ fails, · not run); closest to working first, by the rule's
+# ranking. *works*: *no* once a condition fails on a seed, *so far* while all hold on the seeds that ran,
+# *yes* on all three.
 #
 # ```{dropdown} The rule, condition by condition
 # An objective *works* when, as the mean over the three held-out datasets and in each of the three
@@ -442,7 +444,7 @@ display(Markdown(study_answer.dose_sentence(dose)))
 
 # %% tags=["remove-cell"]
 report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": recipes.recipe_sentence(S_ALL),
-                 "s_recipe_precision": recipes.precision_sentence(S_ALL, SQ),
+                 "s_recipe_precision": recipes.precision_sentence(S_ALL, SQ_ALL),
                  "s_recipe_rerun": recipes.rerun_sentence(S_ALL, study_results.read(config.questions)),
                  "s_probe_summary": model_probes.probe_summary(S_MODELS),
                  "s_probe_table": Markdown(report.markdown_table(study_answer.readable(
@@ -451,7 +453,7 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": 
 # %% [markdown]
 # ## Keeping the answers
 #
-# {glue:text}`s_recipe` {glue:text}`s_probe_summary`
+# {glue:text}`s_recipe`
 #
 # ````{dropdown} The confidence adapter, and the probe of other models
 # Holding the answer letter in training is one route (*SFT on the number + KL on the letter*). The other is
@@ -466,7 +468,7 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": 
 # Stage 1 probes a second model on a third of the study's questions (50 held out and 50 for training per
 # dataset, seed 0) before it is given the whole protocol. It qualifies when its $C_i$ separates right from
 # wrong answers (AUROC at least 0.6; 0.5 is chance) and at least 95 % of its replies parse:
-# {glue:text}`s_probes`
+# {glue:text}`s_probes` {glue:text}`s_probe_summary`
 #
 # ```{glue:md} s_probe_table
 # :format: myst

@@ -15,6 +15,7 @@ import re
 import pandas as pd
 
 from dca.reference.study import JOBS, PRECISION_SUFFIX, RECIPE_SUFFIX
+from dca.report.study_names import _job_name
 
 
 def recipe_jobs(results: pd.DataFrame) -> list[str]:
@@ -58,10 +59,10 @@ def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> s
         whole = _mean(results, job, objective, "whole_percent")
         t_after = _mean(results, job, objective, "rho", transfer)
         dtype = _dtype(results, job)
-        clauses.append(f"{job}: ρ {_before(results, job, objective, 'rho'):.2f} → {after:.2f} (transfer "
-                       f"{_before(results, job, objective, 'rho', transfer):.2f} → {t_after:.2f}), "
-                       f"mean |ε| {eps:.1f}, {whole:.0f} % whole-number replies" + (f", in {dtype}" if dtype else ""))
-    return "The confidence adapter, with the base model's answers and C_i: " + "; ".join(clauses) + "."
+        clauses.append(f"{_job_name(job)}: ρ {_before(results, job, objective, 'rho'):.2f} → {after:.2f} held out, "
+                       f"{_before(results, job, objective, 'rho', transfer):.2f} → {t_after:.2f} on transfer; "
+                       f"mean |ε| {eps:.1f}; {whole:.0f} % whole numbers" + (f"; {dtype}" if dtype else ""))
+    return "With the base model's answers and C_i, " + "; ".join(clauses) + "."
 
 
 def _dtype(results: pd.DataFrame, job: str) -> str:

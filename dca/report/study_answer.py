@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from dca.reference.study import TRANSFER
+from dca.reference.study import RECIPE_SUFFIX, TRANSFER
 # The figures, the names and the protocols line are this module's names as before the split.
 from dca.report.study_figures import (  # noqa: F401
     _held_out_interval, _seeds, _value, displacement_alt_text, drawable_jobs, objectives_in, plot_displacement,
@@ -178,7 +178,7 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame, order: list[str]) -> s
     top = top[(top["held"] == top["held"].iloc[0]) & (top["seeds run"] == top["seeds run"].iloc[0])]
     names = [objective_name(o) for o in top["objective"]]
     n_seeds = int(top["seeds run"].iloc[0])
-    text = (f"No objective meets the rule. Closest by its ranking: {_list(names)}, with "
+    text = (f"No objective meets the rule. Closest by its ranking: {_list(names)}, "
             f"{int(top['held'].iloc[0])} of {len(conditions_of(table))} conditions on "
             f"{'one seed' + (' each' if len(names) > 1 else '') if n_seeds == 1 else f'each of {n_seeds} seeds'}")
     # on a condition an objective misses, say whether it is worse than the model before training there
@@ -204,6 +204,14 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame, order: list[str]) -> s
     if short:
         text += "; short of the rule's bar, though no worse than before training: " + _list(
             sorted({CONDITION_WORDS[c] for _, c in short}))
+    if not worse and not short and n_seeds == 1:  # every condition on the one seed that ran: say how far it got
+        first = str(top["objective"].iloc[0])
+        held = _held_out_interval(results, f"seed{int(checks[checks['objective'] == first]['seed'].min())}-{first}",
+                                  first, "rho")
+        text += (f" (held-out ρ {_mean(results, first, 'rho') - held[0]:.2f} → {_mean(results, first, 'rho'):.2f}; "
+                 "other seeds not run yet)")
+        if first.endswith(RECIPE_SUFFIX):
+            text += ": an inference choice, not a training result"
     return text + "."
 
 

@@ -77,6 +77,8 @@ def plot_summary(points: pd.DataFrame, size: tuple[float, float] = (4.8, 4.6)):
     :data:`~dca.report.study.MAX_ACCURACY_DROP` points below the model before training) and the region
     where both hold shaded; the legend under the panels. Returns the figure.
     """
+    import textwrap
+
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -95,7 +97,8 @@ def plot_summary(points: pd.DataFrame, size: tuple[float, float] = (4.8, 4.6)):
             y = g[f"{where} ρ change"].to_numpy(float)
             err = np.vstack([y - g[f"{where} low"].to_numpy(float), g[f"{where} high"].to_numpy(float) - y])
             ax.errorbar(g["accuracy change"], y, yerr=np.where(np.isfinite(err), err, 0), fmt=markers[k % len(markers)],
-                        color=colours[k], ms=6, lw=1, capsize=2, label=objective_name(objective), zorder=3)
+                        color=colours[k], ms=6, lw=1, capsize=2, zorder=3,
+                        label=textwrap.fill(objective_name(objective), 24))  # two legend columns fit the figure
         ax.axhline(0, color="0.3", lw=1)
         ax.axvline(-drop, color="0.3", lw=1, ls="--")
         ax.set_title(title)
