@@ -176,6 +176,13 @@ def test_the_landing_page_opens_with_a_reproduction_report_glued_from_the_rows()
     assert "18 decisions where it is silent" in text
     assert study_answer.answer_sentences(study)[-1] in text  # chapter 07's answer, the same words
     assert "\n\n" not in text.split("\n", 2)[0] + "\n" + text.split("\n", 2)[1]  # the option line is an option
+    # a confidence adapter trains nothing: it is counted apart from the training objectives
+    recipe = study[study["job"] == "seed0-sft-num"].assign(job="seed0-sft-num-base", objective="sft-num-base",
+                                                           method="sft-num-base")
+    text = reproduction_report(reference, pd.concat([study, recipe]), None, 18, "the model")
+    trained = len(study_report.objectives_of(study_report.without_dose(study))) - sum(
+        o.endswith("-base") for o in study_report.objectives_of(study_report.without_dose(study)))
+    assert f"{trained} training objectives and " in text and " confidence adapter" in text
 
 
 def test_the_three_protocols_say_prompt_questions_seeds_and_model_of_each():

@@ -55,11 +55,15 @@ def reproduction_report(reference: pd.DataFrame, study: pd.DataFrame, study_trai
            f"{ablations} one-factor ablations ({reference['job'].nunique()} jobs, {_hours(reference):.1f} hours of "
            f"a 2-core CPU).")
     if not study.empty:
+        from dca.reference.study import RECIPE_SUFFIX
         from dca.report.study import objectives_of, without_dose
 
         rows = without_dose(study)
-        ran += (f" An objectives study on a larger protocol: {len(objectives_of(rows))} training objectives, "
-                f"up to {rows['seed'].nunique()} seeds ({study['job'].nunique()} jobs, {_hours(study):.1f} hours).")
+        objectives = objectives_of(rows)
+        recipes = sum(o.endswith(RECIPE_SUFFIX) for o in objectives)  # confidence adapters train nothing
+        ran += (f" An objectives study on a larger protocol: {len(objectives) - recipes} training objectives"
+                + (f" and {recipes} confidence adapter{'s' if recipes > 1 else ''}" if recipes else "")
+                + f", up to {rows['seed'].nunique()} seeds ({study['job'].nunique()} jobs, {_hours(study):.1f} hours).")
     lines.append(ran)
     before, after = _value(reference, "vanilla", "mean_abs_eps"), _value(reference, "dca", "mean_abs_eps")
     constant = _value(reference, "constant", "mean_abs_eps")
