@@ -105,7 +105,7 @@ def test_each_objective_of_the_study_is_named_in_the_store_as_in_the_studys_file
         if j.params.get("evaluate.answer_with") == "base":  # what run_objective adds for a confidence adapter
             name += "-base"
         # a rerun in another float type trains the same objective: the study's name says the precision
-        # (``sft-num-fp32-base``), the store's names the objective only (its rows record the dtype apart)
+        # (``sft-num-fp32-base``), the store's names the objective only (the precision is in the run's provenance)
         assert name == j.objective.replace(study.PRECISION_SUFFIX, ""), (j.name, j.params)
         named.add(j.objective)
     assert set(study.OBJECTIVES) <= named
