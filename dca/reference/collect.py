@@ -36,7 +36,7 @@ from dca.evaluate.baselines import BASELINES, baseline_cv, constant_summary
 from dca.evaluate.baselines import usable as _usable
 from dca.paths import ROOT, at_root
 from dca.reference.jobs import JOBS, RUNS, Job, is_finished, job
-from dca.reference.rows import collect_jobs, distinct_share, last_record, metric_rows, triple
+from dca.reference.rows import chosen_jobs, collect_jobs, distinct_share, last_record, metric_rows, triple
 from dca.runs import artifacts
 from dca.runs.artifacts import machine
 
@@ -153,10 +153,10 @@ def collect(n_boot: int = N_BOOT, only: Iterable[str] | None = None) -> Path | N
     """Write the three results files from every finished job, or from the finished jobs named by
     ``only`` (unfinished ones are skipped; every other job's committed rows are kept); the run folders
     are read from the repository root, wherever this is called from. An unknown name raises KeyError."""
-    jobs = [job(name) for name in only] if only else JOBS
     with at_root():
-        return collect_jobs(jobs, finished=is_finished, job_rows=job_rows, training_rows=training_rows,
-                            files=(RESULTS, QUESTIONS, TRAINING), columns=COLUMNS, n_boot=n_boot)
+        return collect_jobs(chosen_jobs(only, JOBS, job), finished=is_finished, job_rows=job_rows,
+                            training_rows=training_rows, files=(RESULTS, QUESTIONS, TRAINING), columns=COLUMNS,
+                            n_boot=n_boot)
 
 
 def read_results(path: str | Path = RESULTS) -> pd.DataFrame:

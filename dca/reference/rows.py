@@ -119,6 +119,12 @@ def unreadable(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def chosen_jobs(only: Iterable[str] | None, jobs: list[Any], find: Callable[[str], Any]) -> list[Any]:
+    """The jobs named by ``only`` (found with ``find``, which raises KeyError naming an unknown one), or
+    every job of ``jobs`` when ``only`` is empty: what ``run --only`` and ``collect --only`` act on."""
+    return [find(name) for name in only] if only else jobs
+
+
 def collect_jobs(jobs: Iterable[Any], *, finished: Callable[[Any], bool],
                  job_rows: Callable[..., tuple[list[dict[str, Any]], pd.DataFrame]],
                  training_rows: Callable[[Any], pd.DataFrame], files: tuple[Path, Path, Path],

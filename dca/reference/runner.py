@@ -35,7 +35,7 @@ from typing import Any, Callable
 from dca import pipeline
 from dca.paths import ROOT, at_root
 from dca.reference.jobs import JOBS, PROFILE, RUNS, SEEDS, Job, is_finished, job
-from dca.reference.rows import append_job_record
+from dca.reference.rows import append_job_record, chosen_jobs
 from dca.runs import artifacts
 from dca.runs.artifacts import machine
 
@@ -159,7 +159,7 @@ def run_in_order(only: list[str] | None, jobs: list, find: Any, finished: Any, r
     the run with one line saying how to resume (status 2). Shared by the reference experiment and the
     objectives study (``name``: ``reference`` or ``study``)."""
     try:
-        chosen = [find(n) for n in only] if only else jobs
+        chosen = chosen_jobs(only, jobs, find)
     except KeyError as err:
         print(f"error: {err.args[0]}", file=sys.stderr)
         return 2
