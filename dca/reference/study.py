@@ -101,9 +101,9 @@ SECOND_MODEL_OBJECTIVES: tuple[str, ...] = ()
 
 
 #: Reruns in float32: ``dtype=auto`` computes in bfloat16 only on GPUs and on CPUs with bf16 matrix units
-#: (AMX, AVX512-BF16), where the study's committed jobs ran. Seed 0's job of these objectives is also run
-#: with every stage in float32 (job ``seed0-<objective>-fp32``), and its adapter as a confidence adapter
-#: (``seed0-<objective>-fp32-base``). Like the dose-response jobs they are not the objective's run of the
+#: (AMX, AVX512-BF16), where the study's committed jobs ran. Each seed's job of these objectives is also run
+#: with every stage in float32 (job ``seed<N>-<objective>-fp32``), and its adapter as a confidence adapter
+#: (``seed<N>-<objective>-fp32-base``). Like the dose-response jobs they are not the objective's run of the
 #: seed and stay out of its means; the rerun copies the seed's stage 1 as the machine has it (float32 where
 #: it ran: a machine without bf16 units reruns stage 1 in float32 too).
 PRECISION_OBJECTIVES = ("sft-num",)
@@ -177,18 +177,24 @@ def recipe_job(seed: int, objective: str, model: str = "", extra: dict[str, str]
                after=source, adapter_from=source, prefix=prefix)
 
 
+def _precision_jobs(seed: int) -> list[Job]:
+    """One seed's float32 reruns (:data:`PRECISION_OBJECTIVES`) and their confidence adapters."""
+    return ([objective_job(seed, o, PRECISION_SUFFIX, FLOAT32) for o in PRECISION_OBJECTIVES]
+            + [recipe_job(seed, f"{o}{PRECISION_SUFFIX}", extra=FLOAT32) for o in PRECISION_OBJECTIVES])
+
+
 def _jobs() -> list[Job]:
     jobs = [Job("seed0", 0)]
     jobs += [objective_job(0, o) for o in OBJECTIVES]
     jobs += [recipe_job(0, o) for o in RECIPES]
-    jobs += [objective_job(0, o, PRECISION_SUFFIX, FLOAT32) for o in PRECISION_OBJECTIVES]
-    jobs += [recipe_job(0, f"{o}{PRECISION_SUFFIX}", extra=FLOAT32) for o in PRECISION_OBJECTIVES]
+    jobs += _precision_jobs(0)
     jobs += [objective_job(0, o, f"-q{int(100 * f)}", {"train.pair_fraction": str(f)})
              for o in DOSE_OBJECTIVES for f in DOSE_FRACTIONS]
     for seed in SEEDS[1:]:
         jobs.append(Job(f"seed{seed}", seed))
         jobs += [objective_job(seed, o) for o in OBJECTIVES]
         jobs += [recipe_job(seed, o) for o in RECIPES]
+        jobs += _precision_jobs(seed)
     for model, prefix in SECOND_MODELS.items():
         jobs.append(Job(f"{prefix}-seed0", 0, params={"model": model, **PROBE}, prefix=f"{prefix}-"))
         jobs += [objective_job(0, o, model=model) for o in SECOND_MODEL_OBJECTIVES]
