@@ -16,6 +16,7 @@ import pandas as pd
 
 from dca.reference.study import JOBS, PRECISION_SUFFIX, RECIPE_SUFFIX
 from dca.report.study_names import _job_name
+from dca.report.study_rule import _cell
 
 
 def recipe_jobs(results: pd.DataFrame) -> list[str]:
@@ -26,9 +27,7 @@ def recipe_jobs(results: pd.DataFrame) -> list[str]:
 
 def _mean(results: pd.DataFrame, job: str, method: str, metric: str, dataset: str = "mean",
           column: str = "value") -> float:
-    rows = results[(results["job"] == job) & (results["dataset"] == dataset) & (results["method"] == method)
-                   & (results["metric"] == metric)]
-    return float(rows[column].iloc[0]) if not rows.empty and column in rows.columns else math.nan
+    return _cell(results, job, dataset, method, metric, column)
 
 
 def _before(results: pd.DataFrame, job: str, objective: str, metric: str, dataset: str = "mean") -> float:

@@ -80,7 +80,7 @@ def without_second_models(frame: pd.DataFrame) -> pd.DataFrame:
 def _cell(results: pd.DataFrame, job: str, dataset: str, method: str, metric: str, column: str = "value") -> float:
     rows = results[(results["job"] == job) & (results["dataset"] == dataset) & (results["method"] == method)
                    & (results["metric"] == metric)]
-    return float(rows[column].iloc[0]) if not rows.empty else math.nan
+    return float(rows[column].iloc[0]) if not rows.empty and column in rows.columns else math.nan
 
 
 def _objective(run: str) -> str:
