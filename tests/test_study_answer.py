@@ -100,6 +100,18 @@ def test_an_objective_short_of_the_bar_but_better_than_vanilla_is_said_so(rows):
     assert "worse than before training (" not in closest
 
 
+def test_an_objective_that_holds_everything_on_the_seeds_it_ran_says_which_seeds_are_missing(rows):
+    adapter = pd.DataFrame(_objective("seed0-x-base", 0, rho=0.4, mae=10.0, accuracy=52.0)
+                           + _objective("seed1-x-base", 1, rho=0.5, mae=11.0, accuracy=52.0))
+    closest = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter])) if "Closest" in s)
+    assert "6 of 6 conditions on each of 2 seeds" in closest
+    assert "(held-out ρ 0.24 → 0.69, mean of seeds 0 and 1; seed 2 not run yet)" in closest
+    assert closest.endswith("an inference choice, not a training result.")
+    one = pd.DataFrame(_objective("seed0-x-base", 0, rho=0.4, mae=10.0, accuracy=52.0))
+    closest = next(s for s in study_answer.answer_sentences(pd.concat([rows, one])) if "Closest" in s)
+    assert "on one seed (held-out ρ 0.24 → 0.64; seeds 1 and 2 not run yet)" in closest
+
+
 def test_the_answer_reads_the_training_log_for_why(rows):
     log = pd.DataFrame({"job": "seed0-dca", "step": [0, 99], "heldout_logp_chosen": [-6.3, -80.0],
                         "heldout_logp_rejected": [-2.3, -206.1]})

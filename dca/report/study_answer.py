@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dca.reference.study import RECIPE_SUFFIX, TRANSFER
@@ -204,12 +205,15 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame, order: list[str]) -> s
     if short:
         text += "; short of the rule's bar, though no worse than before training: " + _list(
             sorted({CONDITION_WORDS[c] for _, c in short}))
-    if not worse and not short and n_seeds == 1:  # every condition on the one seed that ran: say how far it got
+    if not worse and not short and n_seeds < 3:  # every condition on the seeds that ran: say how far it got
         first = str(top["objective"].iloc[0])
-        held = _held_out_interval(results, f"seed{int(checks[checks['objective'] == first]['seed'].min())}-{first}",
-                                  first, "rho")
-        text += (f" (held-out ρ {_mean(results, first, 'rho') - held[0]:.2f} → {_mean(results, first, 'rho'):.2f}; "
-                 "other seeds not run yet)")
+        ran = sorted(int(s) for s in set(checks[checks["objective"] == first]["seed"]))
+        after = _mean(results, first, "rho")
+        before = after - float(np.nanmean([_held_out_interval(results, f"seed{s}-{first}", first, "rho")[0]
+                                           for s in ran]))
+        missing = [s for s in (0, 1, 2) if s not in ran]
+        text += (f" (held-out ρ {before:.2f} → {after:.2f}{', mean of seeds ' + _list([str(s) for s in ran]) if len(ran) > 1 else ''}; "
+                 f"seed{'s' if len(missing) > 1 else ''} {_list([str(s) for s in missing])} not run yet)")
         if first.endswith(RECIPE_SUFFIX):
             text += ": an inference choice, not a training result"
     return text + "."
