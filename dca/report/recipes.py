@@ -15,7 +15,7 @@ import re
 import pandas as pd
 
 from dca.reference.study import JOBS, PRECISION_SUFFIX, RECIPE_SUFFIX
-from dca.report.study_names import _job_name
+from dca.report.study_names import objective_name
 from dca.report.study_rule import _cell
 
 
@@ -41,8 +41,9 @@ def _before(results: pd.DataFrame, job: str, objective: str, metric: str, datase
 
 
 def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> str:
-    """What the confidence-adapter jobs found, one clause per job, or how to run them. ρ before is the
-    job's own paired value before (:func:`_before`); the float type its model ran in is named when recorded.
+    """What the confidence-adapter jobs found, one clause per adapter with one part per seed, or how to run
+    them. ρ before is the job's own paired value before (:func:`_before`); the float type its model ran in
+    is named when recorded.
 
     >>> recipe_sentence(pd.DataFrame())
     'The confidence adapter has not run yet.'
@@ -50,18 +51,25 @@ def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> s
     jobs = recipe_jobs(results)
     if not jobs:
         return "The confidence adapter has not run yet."
-    clauses = []
+    by_adapter: dict[str, list[str]] = {}
     for job in jobs:
-        objective = job.split("-", 1)[1]
-        after = _mean(results, job, objective, "rho")
-        eps = _mean(results, job, objective, "mean_abs_eps")
-        whole = _mean(results, job, objective, "whole_percent")
-        t_after = _mean(results, job, objective, "rho", transfer)
-        dtype = _dtype(results, job)
-        clauses.append(f"{_job_name(job)}: ρ {_before(results, job, objective, 'rho'):.2f} → {after:.2f} held out, "
-                       f"{_before(results, job, objective, 'rho', transfer):.2f} → {t_after:.2f} on transfer; "
-                       f"mean |ε| {eps:.1f}; {whole:.0f} % whole numbers" + (f"; {dtype}" if dtype else ""))
-    return "With the base model's answers and C_i, " + "; ".join(clauses) + "."
+        by_adapter.setdefault(job.split("-", 1)[1], []).append(job)
+    clauses = []
+    for objective, mine in by_adapter.items():
+        parts = []
+        for job in mine:
+            seed = SEED_OF.match(job).group(1)
+            parts.append(f"seed {seed}: ρ {_before(results, job, objective, 'rho'):.2f} → "
+                         f"{_mean(results, job, objective, 'rho'):.2f} held out, "
+                         f"{_before(results, job, objective, 'rho', transfer):.2f} → "
+                         f"{_mean(results, job, objective, 'rho', transfer):.2f} on transfer, mean |ε| "
+                         f"{_mean(results, job, objective, 'mean_abs_eps'):.1f}, "
+                         f"{_mean(results, job, objective, 'whole_percent'):.0f} % whole numbers")
+        name = objective_name(objective)
+        dtypes = sorted({d for d in (_dtype(results, job) for job in mine) if d and d not in name})
+        clauses.append(name + (f", run in {' and '.join(dtypes)}" if dtypes else "")
+                       + " — " + "; ".join(parts))
+    return "With the base model's answers and C_i, " + ". ".join(clauses) + "."
 
 
 def _dtype(results: pd.DataFrame, job: str) -> str:
