@@ -340,8 +340,9 @@ kept = study_report.format_kept(SQ) if not SQ.empty else pd.DataFrame()
 if not kept.empty:
     show(kept)
 report.glue_all({"s_format": study_answer.named(study_report.format_sentence(kept)),
-                 "s_kl_status": ("its results are in the tables below"
-                                 if have_study and "sft-num-kl" in set(S["objective"]) else "built and tested, not run yet")})
+                 **{f"s_kl{key}_status": ("its results are in the tables below"
+                                          if have_study and objective in set(S["objective"]) else "built and tested, not run yet")
+                    for key, objective in (("", "sft-num-kl"), ("_line", "sft-num-kl-line"))}})
 
 # %% [markdown]
 # {glue:text}`s_format` The objectives that train the whole reply's likelihood have the answer line
@@ -350,8 +351,9 @@ report.glue_all({"s_format": study_answer.named(study_report.format_sentence(kep
 # the answer letter's next-token distribution to the base model's (the KL divergence at the letter's
 # position; stage-3 parameter `answer_kl_weight`, *SFT on the number + KL on the letter*: {glue:text}`s_kl_status`).
 # $C_i$ is read from that distribution, so the term holds both the answers and $C_i$. It does not
-# hold the rest of the answer line; a KL divergence on all of its tokens would hold the format too
-# (not built).
+# hold the rest of the answer line; the same KL divergence summed over all of the line's fixed tokens
+# (the letter, the line break, `Probability:`; `answer_kl_span=line`, *SFT on the number + KL on the
+# answer line*: {glue:text}`s_kl_line_status`) holds the format too.
 
 # %% [markdown]
 # ## What the models write

@@ -24,6 +24,9 @@ The objectives (stage-2 and stage-3 parameters, see ``python -m dca help train``
   (``answer_kl_weight=10``, :mod:`dca.train.answer_anchor`): seed 0 showed that with the letter out
   of the loss, nothing holds it, and SFT on the number changed 30 % of the answer letters and cost
   12.7 points of accuracy;
+* ``sft-num-kl1``, ``sft-num-kl3``, ``sft-num-kl-line`` — where the trade-off between held answers and
+  rho lies: the same anchor at weights 1 and 3, and at weight 10 on every fixed token of the answer
+  line (``answer_kl_span=line``: the letter, the line break and ``Probability:``, summed);
 * ``dca-q25``, ``dca-q50``, ``sft-num-q25``, ``sft-num-q50`` — DCA and SFT on the number (the lowest mean
   abs eps of seed 0's screen) on a quarter and a half of the training questions (dose-response; the
   full job is the third point).
@@ -81,6 +84,14 @@ OBJECTIVES: dict[str, tuple[dict[str, str], str]] = {
     "sft-num-kl": ({"train.method": "sft", "train.loss_tokens": "number", "train.answer_kl_weight": "10"},
                    "SFT on the stated number only, the answer letter's distribution held to the reference's "
                    "(KL weight 10)"),
+    "sft-num-kl1": ({"train.method": "sft", "train.loss_tokens": "number", "train.answer_kl_weight": "1"},
+                    "SFT on the stated number only, the answer letter's distribution held (KL weight 1)"),
+    "sft-num-kl3": ({"train.method": "sft", "train.loss_tokens": "number", "train.answer_kl_weight": "3"},
+                    "SFT on the stated number only, the answer letter's distribution held (KL weight 3)"),
+    "sft-num-kl-line": ({"train.method": "sft", "train.loss_tokens": "number", "train.answer_kl_weight": "10",
+                         "train.answer_kl_span": "line"},
+                        "SFT on the stated number only, every fixed token of the answer line held "
+                        "('Answer: X', the line break, 'Probability:'; KL weight 10, summed)"),
 }
 
 

@@ -82,6 +82,11 @@ class TrainConfig(StageConfig):
                           "the reference model's (the KL divergence at the letter's position, "
                           "dca.train.answer_anchor), so that training the number moves neither the answer nor "
                           "C_i. 0: no such term. At most 1000."})
+    answer_kl_span: Literal["letter", "line"] = dataclasses.field(
+        default="letter",
+        metadata={"help": "With answer_kl_weight > 0, which positions the term holds. 'letter': the answer "
+                          "letter's alone. 'line': every fixed token of the reply's start that the loss does not "
+                          "see (the letter, the line break, 'Probability:'), the KL divergences summed over them."})
     init_adapter: str = dataclasses.field(
         default="",
         metadata={"help": "Start from this trained adapter (a folder, e.g. another run's SFT adapter) instead "
@@ -200,6 +205,9 @@ class TrainConfig(StageConfig):
             raise ConfigError(f"answer_kl_weight={self.answer_kl_weight!r} needs method='sft' and "
                               f"loss_tokens='number' (got method={self.method!r}, loss_tokens={self.loss_tokens!r}): "
                               "it holds the answer letter that only that loss leaves free")
+        if self.answer_kl_span != "letter" and self.answer_kl_weight == 0:
+            raise ConfigError(f"answer_kl_span={self.answer_kl_span!r} needs answer_kl_weight > 0: with weight 0 "
+                              "no position is held")
         self._check_ignored()
         if not 0.0 < self.pair_fraction <= 1.0:
             raise ConfigError(f"pair_fraction={self.pair_fraction!r} must lie in (0, 1]")
@@ -264,10 +272,11 @@ class TrainConfig(StageConfig):
 
     def train_fingerprint(self, pairs: Path) -> str:
         """Fingerprint of the adapter: the parameters that change the weights plus the pairs' fingerprint."""
-        # loss_tokens and answer_kl_weight came later: at their defaults they stay out, so adapters trained
-        # before them keep their fingerprint
+        # loss_tokens, answer_kl_weight and answer_kl_span came later: at their defaults they stay out, so
+        # adapters trained before them keep their fingerprint
         later = (*(("loss_tokens",) if self.loss_tokens == "reply" else ()),
-                 *(("answer_kl_weight",) if self.answer_kl_weight == 0 else ()))
+                 *(("answer_kl_weight",) if self.answer_kl_weight == 0 else ()),
+                 *(("answer_kl_span",) if self.answer_kl_span == "letter" else ()))
         payload = json.dumps({
             "config": self.fingerprint(exclude=("run_dir", "resume", "save_steps", "logging_steps", *later)),
             "pairs": artifacts.input_fingerprint(pairs),

@@ -2,7 +2,8 @@
 
 The results store and the objectives study's files name a trained run by its objective: ``dca``
 (sigmoid DPO, as published), ``rpo`` (DPO + NLL of the chosen reply), ``dpop``, ``apo``, ``sft``, a
-``-num`` suffix when the loss sees the stated number only, ``-kl`` with the answer-letter anchor,
+``-num`` suffix when the loss sees the stated number only, ``-kl`` with the answer-letter anchor at
+``answer_kl_weight`` 10 (``-kl3`` at another weight, ``-kl-line`` anchoring the whole answer line),
 ``distract`` for DPO with distractor rejections, and ``<first>-dpo`` for DPO started from another
 adapter (the study's ``sft-dpo``). :data:`dca.reference.study.OBJECTIVES` lists the study's; a test
 checks that each of its parameter sets is named as the study names it.
@@ -33,6 +34,8 @@ def objective_name(train: Mapping[str, Any], pairs: Mapping[str, Any] | None = N
     'rpo-num'
     >>> objective_name({"method": "sft", "loss_tokens": "number", "answer_kl_weight": 10.0})
     'sft-num-kl'
+    >>> objective_name({"method": "sft", "loss_tokens": "number", "answer_kl_weight": 3.0, "answer_kl_span": "line"})
+    'sft-num-kl3-line'
     >>> objective_name({"method": "dpo", "loss_type": "sigmoid"}, {"distractors": [30]})
     'distract'
     >>> objective_name({"method": "dpo", "loss_type": "sigmoid", "init_adapter": "runs/s/adapter"},
@@ -48,8 +51,10 @@ def objective_name(train: Mapping[str, Any], pairs: Mapping[str, Any] | None = N
             name = "rpo" if name == "dca" else f"{name}+nll"
     if train.get("loss_tokens", "reply") == "number":
         name += "-num"
-    if float(train.get("answer_kl_weight", 0.0) or 0.0) > 0:
-        name += "-kl"
+    weight = float(train.get("answer_kl_weight", 0.0) or 0.0)
+    if weight > 0:  # the study's weight 10 is the plain "-kl"; another weight is named, the whole line too
+        name += "-kl" + ("" if weight == 10 else f"{weight:g}")
+        name += "-line" if train.get("answer_kl_span", "letter") == "line" else ""
     if pairs and pairs.get("distractors"):
         name = "distract" if name == "dca" else f"{name}-distract"
     if train.get("init_adapter"):

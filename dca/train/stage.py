@@ -226,7 +226,8 @@ def train_adapter(config: TrainConfig, callbacks: list | None = None, force: boo
             from dca.train.answer_anchor import anchored_sft_trainer_class, letter_offset
 
             sft_trainer_class = anchored_sft_trainer_class(
-                config.answer_kl_weight, letter_offset(list(train_dataset["prompt"]), tokenizer))
+                config.answer_kl_weight, letter_offset(list(train_dataset["prompt"]), tokenizer),
+                config.answer_kl_span)
         trainer = sft_trainer_class(model=base, args=args, train_dataset=train_dataset,
                                     processing_class=tokenizer, peft_config=lora, callbacks=callbacks)
     else:
