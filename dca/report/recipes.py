@@ -82,6 +82,14 @@ def _dtype(results: pd.DataFrame, job: str) -> str:
 SEED_OF = re.compile(r"seed(\d+)")
 
 
+def _in_study_order(results: pd.DataFrame, suffix: str) -> list[str]:
+    """The jobs with rows whose names end in ``suffix``: the study's in its job order (seed 0 first), then
+    any other."""
+    have = list(dict.fromkeys(j for j in results["job"].astype(str) if j.endswith(suffix)))
+    known = [j.name for j in JOBS if j.name in have]
+    return known + [j for j in have if j not in known]
+
+
 def precision_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
     """Where a confidence-adapter job's base replies come from another stage 1 than its source job's
     (the same seed rerun, for example in float32 on a machine without bf16 units), how far the two agree
@@ -100,7 +108,7 @@ def precision_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
         return ""
     held = questions[questions["split"] == "heldout"]
     parts = []
-    for job in dict.fromkeys(j for j in results["job"].astype(str) if j.endswith(RECIPE_SUFFIX)):
+    for job in _in_study_order(results, RECIPE_SUFFIX):
         source = job.removesuffix(RECIPE_SUFFIX).removesuffix(PRECISION_SUFFIX)  # the committed run's stage 1
         mine = held[held["job"] == job].set_index("id")
         theirs = held[held["job"] == source].set_index("id")
@@ -137,7 +145,7 @@ def rerun_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
     if "job" not in results.columns:
         return ""
     parts = []
-    for rerun in dict.fromkeys(j for j in results["job"].astype(str) if j.endswith(PRECISION_SUFFIX)):
+    for rerun in _in_study_order(results, PRECISION_SUFFIX):
         job = rerun.removesuffix(PRECISION_SUFFIX)
         if job not in set(results["job"]):
             continue
