@@ -118,15 +118,23 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
 
 def named(text: str, names: dict[str, str] | None = None) -> str:
     """``text`` (a sentence the study's functions wrote) with every raw objective name replaced by its
-    name for a reader (:data:`NAMES`; longest names first, whole names only).
+    name for a reader (:data:`NAMES`; longest names first, whole names only); a name that opens a
+    sentence opens with a capital.
 
     >>> named("sft-num (seeds 0, 1); sft (seed 0); rpo-num missed it; not dca-q25")
     'SFT on the number (seeds 0, 1); SFT on the whole reply (seed 0); RPO on the number missed it; not dca-q25'
+    >>> named("It ran. sft-num-base has not run on seed 2.")
+    'It ran. Confidence adapter (SFT on the number) has not run on seed 2.'
     """
     names = {k: v for k, v in (names or NAMES).items() if k != "vanilla"}
-    pattern = re.compile(r"(?<![\w-])(" + "|".join(re.escape(k) for k in sorted(names, key=len, reverse=True))
+    pattern = re.compile(r"(^|[.!?] )?(?<![\w-])(" + "|".join(re.escape(k) for k in sorted(names, key=len, reverse=True))
                          + r")(?![\w-])")
-    return pattern.sub(lambda m: names[m.group(1)], text)
+
+    def replace(m: re.Match) -> str:
+        name = names[m.group(2)]
+        return (m.group(1) + name[:1].upper() + name[1:]) if m.group(1) is not None else name
+
+    return pattern.sub(replace, text)
 
 
 def _list(names: list[str]) -> str:
