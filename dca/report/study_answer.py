@@ -209,11 +209,13 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame, order: list[str]) -> s
         first = str(top["objective"].iloc[0])
         ran = sorted(int(s) for s in set(checks[checks["objective"] == first]["seed"]))
         after = _mean(results, first, "rho")
-        before = after - float(np.nanmean([_held_out_interval(results, f"seed{s}-{first}", first, "rho")[0]
-                                           for s in ran]))
-        missing = [s for s in (0, 1, 2) if s not in ran]
-        text += (f" (held-out ρ {before:.2f} → {after:.2f}{', mean of seeds ' + _list([str(s) for s in ran]) if len(ran) > 1 else ''}; "
-                 f"seed{'s' if len(missing) > 1 else ''} {_list([str(s) for s in missing])} not run yet)")
+        changes = [_held_out_interval(results, f"seed{s}-{first}", first, "rho")[0] for s in ran]
+        changes = [c for c in changes if math.isfinite(c)]
+        before = after - float(np.mean(changes)) if changes else math.nan
+        over = f", mean of seeds {_list([str(s) for s in ran])}" if len(ran) > 1 else ""
+        missing = [str(s) for s in (0, 1, 2) if s not in ran]
+        text += (f" (held-out ρ {before:.2f} → {after:.2f}{over}; "
+                 f"seed{'s' if len(missing) > 1 else ''} {_list(missing)} not run yet)")
         if first.endswith(RECIPE_SUFFIX):
             text += ": an inference choice, not a training result"
     return text + "."
