@@ -112,6 +112,20 @@ def test_an_objective_that_holds_everything_on_the_seeds_it_ran_says_which_seeds
     assert "on one seed (held-out ρ 0.24 → 0.64; seeds 1 and 2 not run yet)" in closest
 
 
+def test_the_goal_sentence_says_per_seed_how_far_an_objective_that_holds_the_rule_got(rows):
+    from dca.report.study_sentences import goal_sentence
+
+    assert goal_sentence(rows) == ""  # nothing holds all six conditions on any seed
+    adapter = pd.DataFrame(_objective("seed0-x-base", 0, rho=0.4, mae=10.0, accuracy=52.0)
+                           + _rows("seed0-x-base", "x-base", 0, auroc_verbal=0.63, auroc_internal=0.667)
+                           + _objective("seed1-x-base", 1, rho=0.5, mae=11.0, accuracy=52.0)
+                           + _rows("seed1-x-base", "x-base", 1, auroc_verbal=0.612, auroc_internal=0.689))
+    assert goal_sentence(pd.concat([rows, adapter])) == (
+        "The goal beyond the rule is a held-out ρ of at least 0.5 with a verbal AUROC at least 90 % of the internal "
+        "one: x-base, seed 0: ρ 0.64, verbal AUROC 0.630 against 0.667 (94 %), reaches it; seed 1: ρ 0.74, verbal "
+        "AUROC 0.612 against 0.689 (89 %), short on the AUROC.")
+
+
 def test_the_answer_reads_the_training_log_for_why(rows):
     log = pd.DataFrame({"job": "seed0-dca", "step": [0, 99], "heldout_logp_chosen": [-6.3, -80.0],
                         "heldout_logp_rejected": [-2.3, -206.1]})

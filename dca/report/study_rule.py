@@ -22,6 +22,9 @@ MIN_WHOLE_PERCENT = 95.0  # % of replies that parse as a whole-number percentage
 
 
 RHO_GOAL = 0.5  # the goal to aim for (the paper's best model reaches 0.42)
+#: ... together with a verbal AUROC at least this share of the same run's internal AUROC (the ceiling:
+#: stated confidence that follows C_i can separate right from wrong answers at most as well as C_i does).
+AUROC_SHARE_GOAL = 0.9
 
 
 #: mean abs eps is measured on the replies that state a number; on fewer than this % of them it is not

@@ -9,8 +9,9 @@ import pandas as pd
 
 from dca.reference.study import OBJECTIVES, RECIPE_SUFFIX
 from dca.report.study_names import _list as _and
-from dca.report.study_rule import (below_baselines, closest_objective, conditions_of, criteria, objectives_of,
-                                   rank_objectives, verdict_table, without_dose)
+from dca.report.study_rule import (AUROC_SHARE_GOAL, RHO_GOAL, _cell, below_baselines, closest_objective,
+                                   conditions_of, criteria, objectives_of, rank_objectives, verdict_table,
+                                   without_dose)
 
 def verdict_sentence(results: pd.DataFrame) -> str:
     """The study's verdict in one or two sentences, from :func:`verdict_table` (never more than it says):
@@ -255,3 +256,35 @@ def format_sentence(kept: pd.DataFrame) -> str:
             f"{o} " + ", ".join(f"{v:g} % (seed {s})" for s, v in zip(g["seed"], g["prompted format after (%)"]))
             for o, g in shown.groupby("objective", sort=False)) + "."
     return text
+
+
+def goal_sentence(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> str:
+    """How far each objective got against the goal beyond the rule, on every seed where all six of the
+    rule's conditions hold: held-out ρ at least :data:`RHO_GOAL` and a verbal AUROC at least
+    :data:`AUROC_SHARE_GOAL` of the same run's internal AUROC (means over the held-out datasets).
+    Raw objective names (:func:`dca.report.study_names.named` names them for a reader); empty where
+    no objective holds all six conditions on any seed.
+
+    >>> goal_sentence(pd.DataFrame())
+    ''
+    """
+    parts = []
+    for objective in objectives_of(results):
+        per_seed = []
+        for seed in seeds:
+            held = criteria(results, objective, seed)
+            if not held or not all(bool(v) for v in held.values()):
+                continue
+            job = f"seed{seed}-{objective}"
+            rho, verbal, internal = (_cell(results, job, "mean", objective, m)
+                                     for m in ("rho", "auroc_verbal", "auroc_internal"))
+            share = verbal / internal if internal else float("nan")
+            short = [what for what, ok in (("ρ", rho >= RHO_GOAL), ("the AUROC", share >= AUROC_SHARE_GOAL)) if not ok]
+            per_seed.append(f"seed {seed}: ρ {rho:.2f}, verbal AUROC {verbal:.3f} against {internal:.3f} "
+                            f"({100 * share:.0f} %), " + (f"short on {_and(short)}" if short else "reaches it"))
+        if per_seed:
+            parts.append(f"{objective}, " + "; ".join(per_seed))
+    if not parts:
+        return ""
+    return (f"The goal beyond the rule is a held-out ρ of at least {RHO_GOAL:g} with a verbal AUROC at least "
+            f"{100 * AUROC_SHARE_GOAL:.0f} % of the internal one: " + ". ".join(parts) + ".")
