@@ -350,10 +350,9 @@ report.glue_all({"s_format": study_answer.named(study_report.format_sentence(kep
 # number-only loss leaves it out. What none of them does: train the number while a second term holds
 # the answer letter's next-token distribution to the base model's (the KL divergence at the letter's
 # position; stage-3 parameter `answer_kl_weight`, *SFT on the number + KL on the letter*: {glue:text}`s_kl_status`).
-# $C_i$ is read from that distribution, so the term holds both the answers and $C_i$. It does not
-# hold the rest of the answer line; the same KL divergence summed over all of the line's fixed tokens
-# (the letter, the line break, `Probability:`; `answer_kl_span=line`, *SFT on the number + KL on the
-# answer line*: {glue:text}`s_kl_line_status`) holds the format too.
+# $C_i$ is read from that distribution, so the term holds both the answers and $C_i$. With
+# `answer_kl_span=line` it holds every fixed token of the answer line, so the format too
+# ({glue:text}`s_kl_line_status`).
 
 # %% [markdown]
 # ## What the models write
@@ -385,9 +384,12 @@ if not dca_q.empty:
 #
 # Values after training, mean ± sd over the seeds
 # that ran, on the held-out questions (mean of the three datasets) and on the transfer questions;
-# vanilla and the no-training baselines from the same questions. {glue:text}`s_seeds` An objective
-# that misses a condition on seed 0 cannot work by the rule, which asks for every seed.
-# {glue:text}`s_below_baselines`
+# vanilla and the no-training baselines from the same questions. An objective that misses a condition
+# on seed 0 cannot work by the rule, which asks for every seed.
+#
+# ````{dropdown} Which objectives ran on which seeds, and why
+# {glue:text}`s_seeds` {glue:text}`s_below_baselines`
+# ````
 
 # %% tags=["remove-input", "hide-output"]
 report.glue_all({
@@ -456,9 +458,11 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": 
 # %% [markdown]
 # ## Keeping the answers
 #
-# {glue:text}`s_recipe` {glue:text}`s_goal`
+# {glue:text}`s_recipe`
 #
 # ````{dropdown} The confidence adapter, and the probe of other models
+# {glue:text}`s_goal`
+#
 # Holding the answer letter in training is one route (*SFT on the number + KL on the letter*). The other is
 # an inference choice, not a training result: the base model writes its reply up to the number, so the
 # answers, the accuracy and $C_i$ stay the base model's, and the adapter writes only the number, for one

@@ -202,16 +202,20 @@ def test_the_recipe_sentence_reads_the_recipe_jobs_rows():
                          row("qwen05-seed0-sft-num-base", "sft-num-base", "rho", 0.9)])
     assert recipe_jobs(rows) == ["seed0-sft-num-base"]  # a second model's recipe job is not the study model's
     assert recipe_sentence(rows) == ("With the base model's answers and C_i, confidence adapter (SFT on the number) — seed 0: "
-                                     "ρ 0.24 → 0.55 held out, 0.17 → 0.60 on transfer, mean |ε| 11.8, 100 % whole numbers.")
+                                     "ρ 0.24 → 0.55 held out, 0.17 → 0.60 on transfer, mean |ε| 11.8.")
     # a job run in another precision than its seed's committed stage 1 is compared with its own base model
     rows["diff"] = [None, None, 0.25, 0.4, None, None, None]
     rows["dtype"] = ["bfloat16", "bfloat16", "float32", "float32", "float32", "float32", ""]
     assert recipe_sentence(rows).endswith("(SFT on the number), run in float32 — seed 0: ρ 0.30 → 0.55 held out, "
-                                          "0.20 → 0.60 on transfer, mean |ε| 11.8, 100 % whole numbers.")
+                                          "0.20 → 0.60 on transfer, mean |ε| 11.8.")
     # a second seed of the same adapter is a second part of the same clause
     seed1 = rows[rows["job"] == "seed0-sft-num-base"].assign(job="seed1-sft-num-base")
     text = recipe_sentence(pd.concat([rows, seed1]))
-    assert text.count("confidence adapter") == 1 and "100 % whole numbers; seed 1: ρ 0.30 → 0.55" in text
+    assert text.count("confidence adapter") == 1 and "mean |ε| 11.8; seed 1: ρ 0.30 → 0.55" in text
+    # the verbal AUROC as a share of the internal one, where both are recorded
+    auroc = pd.DataFrame([row("seed0-sft-num-base", "sft-num-base", "auroc_verbal", 0.6),
+                          row("seed0-sft-num-base", "sft-num-base", "auroc_internal", 0.64)])
+    assert "mean |ε| 11.8, verbal AUROC 94 % of internal." in recipe_sentence(pd.concat([rows, auroc]))
 
 
 def test_the_verdict_counts_a_confidence_adapter_apart_and_says_when_it_misses_nothing(monkeypatch):

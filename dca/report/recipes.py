@@ -41,9 +41,10 @@ def _before(results: pd.DataFrame, job: str, objective: str, metric: str, datase
 
 
 def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> str:
-    """What the confidence-adapter jobs found, one clause per adapter with one part per seed, or how to run
-    them. ρ before is the job's own paired value before (:func:`_before`); the float type its model ran in
-    is named when recorded.
+    """What the confidence-adapter jobs found, one clause per adapter with one part per seed (ρ held out
+    and on transfer, mean |ε|, and the verbal AUROC as a share of the internal one where recorded), or how
+    to run them. ρ before is the job's own paired value before (:func:`_before`); the float type its model
+    ran in is named when recorded.
 
     >>> recipe_sentence(pd.DataFrame())
     'The confidence adapter has not run yet.'
@@ -59,12 +60,13 @@ def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> s
         parts = []
         for job in mine:
             seed = SEED_OF.match(job).group(1)
+            share = _mean(results, job, objective, "auroc_verbal") / _mean(results, job, objective, "auroc_internal")
             parts.append(f"seed {seed}: ρ {_before(results, job, objective, 'rho'):.2f} → "
                          f"{_mean(results, job, objective, 'rho'):.2f} held out, "
                          f"{_before(results, job, objective, 'rho', transfer):.2f} → "
                          f"{_mean(results, job, objective, 'rho', transfer):.2f} on transfer, mean |ε| "
-                         f"{_mean(results, job, objective, 'mean_abs_eps'):.1f}, "
-                         f"{_mean(results, job, objective, 'whole_percent'):.0f} % whole numbers")
+                         f"{_mean(results, job, objective, 'mean_abs_eps'):.1f}"
+                         + (f", verbal AUROC {100 * share:.0f} % of internal" if math.isfinite(share) else ""))
         name = objective_name(objective)
         dtypes = sorted({d for d in (_dtype(results, job) for job in mine) if d and d not in name})
         clauses.append(name + (f", run in {' and '.join(dtypes)}" if dtypes else "")

@@ -23,9 +23,9 @@ NAMES = {
     "rpo-num": "RPO on the number",
     "sft-num": "SFT on the number",
     "sft-num-kl": "SFT on the number + KL on the letter",
-    "sft-num-kl1": "SFT on the number + KL on the letter (weight 1)",
-    "sft-num-kl3": "SFT on the number + KL on the letter (weight 3)",
-    "sft-num-kl-line": "SFT on the number + KL on the answer line",
+    "sft-num-kl1": "SFT on the number + KL (weight 1)",
+    "sft-num-kl3": "SFT on the number + KL (weight 3)",
+    "sft-num-kl-line": "SFT on the number + KL on the line",
     # the confidence adapters: an inference choice (the base model answers, the adapter states the number)
     "sft-num-base": "confidence adapter (SFT on the number)",
     "sft-num-kl-base": "confidence adapter (SFT on the number + KL)",
