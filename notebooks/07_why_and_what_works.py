@@ -449,6 +449,7 @@ display(Markdown(study_answer.dose_sentence(dose)))
 # %% tags=["remove-cell"]
 report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": recipes.recipe_sentence(S_ALL),
                  "s_goal": study_answer.named(study_report.goal_sentence(S)),
+                 "s_anchor": study_answer.named(study_report.anchor_sentence(S)),
                  "s_recipe_precision": recipes.precision_sentence(S_ALL, SQ_ALL),
                  "s_recipe_rerun": recipes.rerun_sentence(S_ALL, study_results.read(config.questions)),
                  "s_probe_summary": model_probes.probe_summary(S_MODELS),
@@ -458,7 +459,7 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": 
 # %% [markdown]
 # ## Keeping the answers
 #
-# {glue:text}`s_recipe`
+# {glue:text}`s_recipe` {glue:text}`s_anchor`
 #
 # ````{dropdown} The confidence adapter, and the probe of other models
 # {glue:text}`s_goal`

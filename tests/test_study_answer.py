@@ -112,6 +112,16 @@ def test_an_objective_that_holds_everything_on_the_seeds_it_ran_says_which_seeds
     assert "on one seed (held-out ρ 0.24 → 0.64; seeds 1 and 2 not run yet)" in closest
 
 
+def test_an_objective_that_works_on_all_three_seeds_says_so_with_its_rho_and_what_kind_of_result_it_is(rows):
+    adapter = pd.DataFrame([r for seed, rho in ((0, 0.4), (1, 0.5), (2, 0.45))
+                            for r in _objective(f"seed{seed}-x-base", seed, rho=rho, mae=10.0, accuracy=52.0)])
+    sentences = study_answer.answer_sentences(pd.concat([rows, adapter]))
+    works = next(s for s in sentences if "every condition on all three seeds" in s)
+    assert works == ("x-base meets every condition on all three seeds (held-out ρ 0.24 → 0.69, mean of seeds 0, 1 "
+                     "and 2): an inference choice, not a training result.")
+    assert study_answer.check_table(pd.concat([rows, adapter])).set_index("objective").loc["x-base", "works"] == "yes"
+
+
 def test_the_goal_sentence_says_per_seed_how_far_an_objective_that_holds_the_rule_got(rows):
     from dca.report.study_sentences import goal_sentence
 
@@ -124,6 +134,25 @@ def test_the_goal_sentence_says_per_seed_how_far_an_objective_that_holds_the_rul
         "The goal beyond the rule is a held-out ρ of at least 0.5 with a verbal AUROC at least 90 % of the internal "
         "one: x-base, seed 0: ρ 0.64, verbal AUROC 0.630 against 0.667 (94 %), reaches it; seed 1: ρ 0.74, verbal "
         "AUROC 0.612 against 0.689 (89 %), short on the AUROC.")
+
+
+def test_the_anchor_sentence_reports_every_point_of_the_training_route_against_the_unanchored_loss(rows):
+    from dca.report.study_names import named
+    from dca.report.study_sentences import anchor_sentence
+
+    assert anchor_sentence(rows) == ""  # no anchored objective ran
+    anchored = pd.DataFrame(
+        _objective("seed0-sft-num", 0, rho=0.3, mae=10.4, accuracy=40.0) + _rows("seed0-sft-num", "sft-num", 0, letter_changed=29.7)
+        + _objective("seed0-sft-num-kl", 0, rho=0.14, mae=16.0, accuracy=53.2)  # 16.0: above the isotonic 15.9
+        + _rows("seed0-sft-num-kl", "sft-num-kl", 0, letter_changed=5.8)
+        + _objective("seed0-sft-num-kl3", 0, rho=0.2, mae=14.0, accuracy=51.0))  # no letter row: left out, not 0
+    text = named(anchor_sentence(pd.concat([rows, anchored])))
+    assert text == (
+        "Holding the answer letter while training the number: SFT on the number + KL on the letter, seed 0: 5.8 % "
+        "of the answer letters changed (SFT on the number 29.7 %), accuracy 52.0 → 53.2, ρ 0.24 → 0.38 held out "
+        "and 0.20 → 0.30 on transfer, 5 of 6 conditions (short on mean |ε|). SFT on the number + KL (weight 3), "
+        "seed 0: accuracy 52.0 → 51.0, ρ 0.24 → "
+        "0.44 held out and 0.20 → 0.30 on transfer, 6 of 6 conditions.")
 
 
 def test_the_answer_reads_the_training_log_for_why(rows):

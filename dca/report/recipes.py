@@ -16,13 +16,14 @@ import pandas as pd
 
 from dca.reference.study import JOBS, PRECISION_SUFFIX, RECIPE_SUFFIX
 from dca.report.study_names import objective_name
-from dca.report.study_rule import _cell
+from dca.report.study_rule import SECOND_MODEL_JOBS, _cell
 
 
 def recipe_jobs(results: pd.DataFrame) -> list[str]:
     """The confidence-adapter jobs of the study's model that have rows, in the study's job order."""
-    have = set(results["job"]) if "job" in results.columns else set()
-    return [j.name for j in JOBS if j.adapter_from and not j.prefix and j.name in have]
+    if "job" not in results.columns:
+        return []
+    return [j for j in _in_study_order(results, RECIPE_SUFFIX) if j not in SECOND_MODEL_JOBS]
 
 
 def _mean(results: pd.DataFrame, job: str, method: str, metric: str, dataset: str = "mean",

@@ -174,7 +174,8 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame, order: list[str]) -> s
     table = verdict_table(without_dose(results))
     works = table[table["works"] == "yes"]["objective"].tolist()
     if works:
-        return f"{_list([objective_name(o) for o in works])} meet{'s' if len(works) == 1 else ''} every condition on all three seeds."
+        return (f"{_list([objective_name(o) for o in works])} meet{'s' if len(works) == 1 else ''} every condition "
+                "on all three seeds" + "".join(_how_far(results, checks, o) for o in works[:1]) + ".")
     top = rank_objectives(table, results)
     top = top[(top["held"] == top["held"].iloc[0]) & (top["seeds run"] == top["seeds run"].iloc[0])]
     names = [objective_name(o) for o in top["objective"]]
@@ -206,19 +207,24 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame, order: list[str]) -> s
         text += "; short of the rule's bar, though no worse than before training: " + _list(
             sorted({CONDITION_WORDS[c] for _, c in short}))
     if not worse and not short and n_seeds < 3:  # every condition on the seeds that ran: say how far it got
-        first = str(top["objective"].iloc[0])
-        ran = sorted(int(s) for s in set(checks[checks["objective"] == first]["seed"]))
-        after = _mean(results, first, "rho")
-        changes = [_held_out_interval(results, f"seed{s}-{first}", first, "rho")[0] for s in ran]
-        changes = [c for c in changes if math.isfinite(c)]
-        before = after - float(np.mean(changes)) if changes else math.nan
-        over = f", mean of seeds {_list([str(s) for s in ran])}" if len(ran) > 1 else ""
-        missing = [str(s) for s in (0, 1, 2) if s not in ran]
-        text += (f" (held-out ρ {before:.2f} → {after:.2f}{over}; "
-                 f"seed{'s' if len(missing) > 1 else ''} {_list(missing)} not run yet)")
-        if first.endswith(RECIPE_SUFFIX):
-            text += ": an inference choice, not a training result"
+        text += _how_far(results, checks, str(top["objective"].iloc[0]))
     return text + "."
+
+
+def _how_far(results: pd.DataFrame, checks: pd.DataFrame, objective: str) -> str:
+    """`` (held-out ρ a → b, mean of seeds …; seed k not run yet)``, the mean over the seeds that ran of
+    the objective's ρ before (after minus its paired change) and after; for a confidence adapter, also
+    that it is an inference choice."""
+    ran = sorted(int(s) for s in set(checks[checks["objective"] == objective]["seed"]))
+    after = _mean(results, objective, "rho")
+    changes = [_held_out_interval(results, f"seed{s}-{objective}", objective, "rho")[0] for s in ran]
+    changes = [c for c in changes if math.isfinite(c)]
+    before = after - float(np.mean(changes)) if changes else math.nan
+    over = f", mean of seeds {_list([str(s) for s in ran])}" if len(ran) > 1 else ""
+    missing = [str(s) for s in (0, 1, 2) if s not in ran]
+    text = (f" (held-out ρ {before:.2f} → {after:.2f}{over}"
+            + (f"; seed{'s' if len(missing) > 1 else ''} {_list(missing)} not run yet" if missing else "") + ")")
+    return text + (": an inference choice, not a training result" if objective.endswith(RECIPE_SUFFIX) else "")
 
 
 def _instead(results: pd.DataFrame, checks: pd.DataFrame) -> str:

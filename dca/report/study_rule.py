@@ -120,6 +120,17 @@ def criteria(results: pd.DataFrame, objective: str, seed: int) -> dict[str, bool
     }
 
 
+def holds_all(conditions: dict[str, bool | float]) -> bool:
+    """Whether a job ran and every condition of :func:`criteria` holds for it (an empty dict: not run).
+
+    >>> holds_all({"ρ rises": True, "accuracy kept": True}), holds_all({"ρ rises": True, "accuracy kept": False})
+    (True, False)
+    >>> holds_all({})
+    False
+    """
+    return bool(conditions) and all(bool(v) for v in conditions.values())
+
+
 def verdict_table(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
     """One row per objective: for each condition of :func:`criteria`, in how many of the seeds that
     ran it holds ("2/3"), and ``works`` ("yes" only when every condition holds in all three seeds;
@@ -140,7 +151,7 @@ def verdict_table(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> 
         names = next(iter(ran.values())).keys()
         for name in names:
             row[name] = f"{sum(bool(c[name]) for c in ran.values())}/{len(ran)}"
-        all_hold = all(all(bool(v) for v in c.values()) for c in ran.values())
+        all_hold = all(holds_all(c) for c in ran.values())
         row["works"] = ("yes" if all_hold else "no") if len(ran) == len(seeds) else (
             "not judged (no)" if not all_hold else "not judged")
         rows.append(row)
