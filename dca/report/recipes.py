@@ -14,16 +14,17 @@ import re
 
 import pandas as pd
 
-from dca.reference.study import JOBS, PRECISION_SUFFIX, RECIPE_SUFFIX
+from dca.reference.study import JOBS, PRECISION_SUFFIX, RECIPE_SUFFIX, SECOND_MODELS
 from dca.report.study_names import objective_name
-from dca.report.study_rule import SECOND_MODEL_JOBS, _cell
+from dca.report.study_rule import _cell
 
 
 def recipe_jobs(results: pd.DataFrame) -> list[str]:
     """The confidence-adapter jobs of the study's model that have rows, in the study's job order."""
     if "job" not in results.columns:
         return []
-    return [j for j in _in_study_order(results, RECIPE_SUFFIX) if j not in SECOND_MODEL_JOBS]
+    second = tuple(f"{prefix}-" for prefix in SECOND_MODELS.values())
+    return [j for j in _in_study_order(results, RECIPE_SUFFIX) if not j.startswith(second)]
 
 
 def _mean(results: pd.DataFrame, job: str, method: str, metric: str, dataset: str = "mean",
