@@ -310,7 +310,11 @@ else:
 # the loss so that only the number is trained. The second is a stage-3 parameter, `loss_tokens=number`:
 # the start both replies of a pair share, `Answer: B` and the `Probability:` label, moves into the
 # prompt, so the model trains on the same text but the likelihood term sees the number onwards only
-# (*RPO on the number* and *SFT on the number* in the tables). {glue:text}`s_letter_out`
+# (*RPO on the number* and *SFT on the number* in the tables).
+#
+# ```{dropdown} The number-only objectives against the base model's C_i and their own
+# {glue:text}`s_letter_out`
+# ```
 #
 # What holding the target still costs is in the answers. The letter is no longer in the loss, so
 # nothing keeps it where it was, and the training can move it as a side effect. Per objective, on the
@@ -345,7 +349,11 @@ report.glue_all({"s_format": study_answer.named(study_report.format_sentence(kep
                     for key, objective in (("", "sft-num-kl"), ("_line", "sft-num-kl-line"))}})
 
 # %% [markdown]
-# {glue:text}`s_format` The objectives that train the whole reply's likelihood have the answer line
+# ```{dropdown} Which objectives keep the prompted format, seed by seed
+# {glue:text}`s_format`
+# ```
+#
+# The objectives that train the whole reply's likelihood have the answer line
 # in their loss; DCA's sigmoid loss cancels it, since both replies of a pair share it, and a
 # number-only loss leaves it out. What none of them does: train the number while a second term holds
 # the answer letter's next-token distribution to the base model's (the KL divergence at the letter's
@@ -449,7 +457,7 @@ display(Markdown(study_answer.dose_sentence(dose)))
 # %% tags=["remove-cell"]
 report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": recipes.recipe_sentence(S_ALL),
                  "s_goal": study_answer.named(study_report.goal_sentence(S)),
-                 "s_anchor": study_answer.named(study_report.anchor_sentence(S)),
+                 "s_anchor": study_answer.named(study_report.anchor_sentence(S_ALL)),
                  "s_recipe_precision": recipes.precision_sentence(S_ALL, SQ_ALL),
                  "s_recipe_rerun": recipes.rerun_sentence(S_ALL, study_results.read(config.questions)),
                  "s_probe_summary": model_probes.probe_summary(S_MODELS),

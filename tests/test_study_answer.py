@@ -149,10 +149,17 @@ def test_the_anchor_sentence_reports_every_point_of_the_training_route_against_t
     text = named(anchor_sentence(pd.concat([rows, anchored])))
     assert text == (
         "Holding the answer letter while training the number: SFT on the number + KL on the letter, seed 0: 5.8 % "
-        "of the answer letters changed (SFT on the number 29.7 %), accuracy 52.0 → 53.2, ρ 0.24 → 0.38 held out "
+        "of the answer letters changed (without the anchor 29.7 %), accuracy 52.0 → 53.2, ρ 0.24 → 0.38 held out "
         "and 0.20 → 0.30 on transfer, 5 of 6 conditions (short on mean |ε|). SFT on the number + KL (weight 3), "
         "seed 0: accuracy 52.0 → 51.0, ρ 0.24 → "
         "0.44 held out and 0.20 → 0.30 on transfer, 6 of 6 conditions.")
+    # run in float32: compared with the unanchored loss's float32 rerun, not with its run in another float type
+    rerun = pd.DataFrame(_objective("seed0-sft-num-fp32", 0, rho=0.3, mae=10.4, accuracy=47.0)
+                         + _rows("seed0-sft-num-fp32", "sft-num", 0, letter_changed=13.2))
+    typed = pd.concat([rows, anchored, rerun]).assign(dtype=lambda f: f["job"].map(
+        {"seed0-sft-num-fp32": "float32", "seed0-sft-num-kl": "float32"}))
+    assert "seed 0 (float32): 5.8 % of the answer letters changed (without the anchor 13.2 %)" in named(
+        anchor_sentence(typed))
 
 
 def test_the_answer_reads_the_training_log_for_why(rows):

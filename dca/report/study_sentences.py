@@ -296,8 +296,9 @@ ANCHORED = tuple(o for o, (params, _) in OBJECTIVES.items() if "train.answer_kl_
 
 def anchor_sentence(results: pd.DataFrame, unanchored: str = "sft-num") -> str:
     """Every point of the training route that ran: for each objective of :data:`ANCHORED` and each of its
-    seeds, the answer letters changed (against ``unanchored``, the same loss without the anchor, on that
-    seed), accuracy over all replies before (the seed's vanilla) and after, held-out ρ before (after minus
+    seeds (the float type it ran in, where recorded), the answer letters changed (against ``unanchored``, the
+    same loss without the anchor on that seed, its rerun in the same float type where there is one),
+    accuracy over all replies before (the seed's vanilla) and after, held-out ρ before (after minus
     its paired change) and after, ρ on the transfer questions, and how many of the rule's conditions hold
     (:func:`~dca.report.study_rule.criteria`) with the ones that fail. Raw objective names
     (:func:`dca.report.study_names.named` names them for a reader); empty where none ran.
@@ -305,7 +306,8 @@ def anchor_sentence(results: pd.DataFrame, unanchored: str = "sft-num") -> str:
     >>> anchor_sentence(pd.DataFrame())
     ''
     """
-    from dca.reference.study import TRANSFER
+    from dca.reference.study import PRECISION_SUFFIX, TRANSFER
+    from dca.report.recipes import _dtype
     from dca.report.study_names import CONDITION_WORDS
 
     ran = [o for o in ANCHORED if o in objectives_of(results)]
@@ -322,13 +324,17 @@ def anchor_sentence(results: pd.DataFrame, unanchored: str = "sft-num") -> str:
                       method: str = objective) -> float:
                 return _cell(results, of, dataset, method, metric, column)
 
-            free = value("letter_changed", of=f"seed{seed}-{unanchored}", method=unanchored)
+            # the unanchored run in the same float type where there is one (a rerun's rows carry its dtype)
+            twins = [f"seed{seed}-{unanchored}{PRECISION_SUFFIX}", f"seed{seed}-{unanchored}"]
+            dtype = _dtype(results, job)
+            twin = next((t for t in twins if dtype and _dtype(results, t) == dtype), twins[-1])
+            free = value("letter_changed", of=twin, method=unanchored)
             rho = [value("rho", d) - value("rho", d, "diff") for d in ("mean", TRANSFER)]
             failed = [CONDITION_WORDS[c] for c, ok in held.items() if not ok]
             letters = value("letter_changed")
             per_seed.append(
-                f"seed {seed}: "
-                + (f"{letters:.1f} % of the answer letters changed" + (f" ({unanchored} {free:.1f} %)" if free == free
+                f"seed {seed}" + (f" ({dtype})" if dtype else "") + ": "
+                + (f"{letters:.1f} % of the answer letters changed" + (f" (without the anchor {free:.1f} %)" if free == free
                                                                       else "") + ", " if letters == letters else "")
                 + f"accuracy {value('accuracy_all', of=f'seed{seed}', method='vanilla'):.1f} → "
                 f"{value('accuracy_all'):.1f}, ρ {rho[0]:.2f} → {value('rho'):.2f} held out and {rho[1]:.2f} → "
