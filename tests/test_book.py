@@ -849,6 +849,7 @@ def test_chapter_07_opens_with_the_answer_and_is_at_most_9000_px_tall(served_boo
         })()""")
     finally:
         browser.call("Emulation.clearDeviceMetricsOverride", session=True)
+    print(f"chapter 07 height {seen['height']} px")
     assert seen["height"] <= CHAPTER_07_MAX_PX, f"chapter 07 is {seen['height']} px tall at 1280 px"
     assert seen["answerTop"] is not None and seen["answerTop"] < 900, seen  # on the first screen
     assert seen["figureTop"] is not None and seen["answerTop"] < seen["figureTop"] < seen["firstSection"], seen

@@ -107,6 +107,10 @@ def test_an_objective_that_holds_everything_on_the_seeds_it_ran_says_which_seeds
     assert "6 of 6 conditions on each of 2 seeds" in closest
     assert "(held-out ρ 0.24 → 0.69, mean of seeds 0 and 1; seed 2 not run yet)" in closest
     assert closest.endswith("an inference choice, not a training result.")
+    trained = pd.DataFrame(_objective("seed0-y", 0, rho=0.2, mae=15.0, accuracy=53.0))  # all six, on seed 0 only
+    closest = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter, trained])) if "Closest" in s)
+    assert closest.endswith("an inference choice, not a training result. Every condition holds so far, on fewer "
+                            "seeds, also for y (held-out ρ 0.24 → 0.44; seeds 1 and 2 not run yet).")
     one = pd.DataFrame(_objective("seed0-x-base", 0, rho=0.4, mae=10.0, accuracy=52.0))
     closest = next(s for s in study_answer.answer_sentences(pd.concat([rows, one])) if "Closest" in s)
     assert "on one seed (held-out ρ 0.24 → 0.64; seeds 1 and 2 not run yet)" in closest

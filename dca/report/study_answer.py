@@ -176,8 +176,8 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame, order: list[str]) -> s
     if works:
         return (f"{_list([objective_name(o) for o in works])} meet{'s' if len(works) == 1 else ''} every condition "
                 "on all three seeds" + "".join(_how_far(results, checks, o) for o in works[:1]) + ".")
-    top = rank_objectives(table, results)
-    top = top[(top["held"] == top["held"].iloc[0]) & (top["seeds run"] == top["seeds run"].iloc[0])]
+    ranked = rank_objectives(table, results)
+    top = ranked[(ranked["held"] == ranked["held"].iloc[0]) & (ranked["seeds run"] == ranked["seeds run"].iloc[0])]
     names = [objective_name(o) for o in top["objective"]]
     n_seeds = int(top["seeds run"].iloc[0])
     text = (f"No objective meets the rule. Closest by its ranking: {_list(names)}, "
@@ -208,6 +208,11 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame, order: list[str]) -> s
             sorted({CONDITION_WORDS[c] for _, c in short}))
     if not worse and not short and n_seeds < 3:  # every condition on the seeds that ran: say how far it got
         text += _how_far(results, checks, str(top["objective"].iloc[0]))
+    # the others that hold every condition on each seed they ran (fewer seeds so far)
+    others = ranked[(ranked["held"] == len(conditions_of(table))) & ~ranked["objective"].isin(top["objective"])]
+    if not others.empty:
+        text += (". Every condition holds so far, on fewer seeds, also for " + _list(
+            [objective_name(o) + _how_far(results, checks, o) for o in others["objective"]]))
     return text + "."
 
 
