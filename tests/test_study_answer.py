@@ -124,6 +124,8 @@ def test_an_objective_that_works_on_all_three_seeds_says_so_with_its_rho_and_wha
     assert works == ("x-base meets every condition on all three seeds (held-out ρ 0.24 → 0.69, mean of seeds 0, 1 "
                      "and 2): an inference choice, not a training result.")
     assert study_answer.check_table(pd.concat([rows, adapter])).set_index("objective").loc["x-base", "works"] == "yes"
+    instead = sentences[-1]  # what raises ρ instead is still the objective that pays for it, not the one that works
+    assert instead.startswith("What raises ρ instead is brand-new: on all 3 seeds"), instead
 
 
 def test_the_goal_sentence_says_per_seed_how_far_an_objective_that_holds_the_rule_got(rows):
