@@ -16,7 +16,7 @@ import pandas as pd
 
 from dca.reference.study import JOBS, PRECISION_SUFFIX, RECIPE_SUFFIX, SECOND_MODELS
 from dca.report.study_names import objective_name
-from dca.report.study_rule import _cell
+from dca.report.study_rule import _cell, dtype_of
 
 
 def recipe_jobs(results: pd.DataFrame) -> list[str]:
@@ -70,17 +70,10 @@ def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> s
                          f"{_mean(results, job, objective, 'mean_abs_eps'):.1f}"
                          + (f", verbal AUROC {100 * share:.0f} % of internal" if math.isfinite(share) else ""))
         name = objective_name(objective)
-        dtypes = sorted({d for d in (_dtype(results, job) for job in mine) if d and d not in name})
+        dtypes = sorted({d for d in (dtype_of(results, job) for job in mine) if d and d not in name})
         clauses.append(name + (f", run in {' and '.join(dtypes)}" if dtypes else "")
                        + " — " + "; ".join(parts))
     return "With the base model's answers and C_i, " + ". ".join(clauses) + "."
-
-
-def _dtype(results: pd.DataFrame, job: str) -> str:
-    if "dtype" not in results.columns:
-        return ""
-    recorded = results.loc[results["job"] == job, "dtype"].dropna().astype(str)
-    return recorded.iloc[0] if not recorded.empty and recorded.iloc[0] not in ("", "nan") else ""
 
 
 SEED_OF = re.compile(r"seed(\d+)")
@@ -124,7 +117,7 @@ def precision_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
         ci = pd.concat([a["c_i_before"], b["c_i_before"]], axis=1, keys=["a", "b"]).dropna()
         if same == 1.0 and (ci["a"] == ci["b"]).all():
             continue
-        dtype, seed = _dtype(results, job), SEED_OF.search(job).group(1)
+        dtype, seed = dtype_of(results, job), SEED_OF.search(job).group(1)
         parts.append(
             f"The base replies of {job} come from seed {seed}'s stage 1 rerun"
             + (f" in {dtype}" if dtype else "") + f"; against the stage 1 that {source} trained from, on "
@@ -170,8 +163,8 @@ def rerun_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
             rows = results.loc[results["job"] == name, "commit"] if "commit" in results.columns else pd.Series()
             return f" (commit {str(rows.iloc[0])[:7]})" if not rows.empty else ""
 
-        parts.append(f"{job} rerun with every stage in {_dtype(results, rerun) or 'float32'}{commit(rerun)}: "
-                     f"{facts(rerun)}; its {_dtype(results, job) or 'committed'} run{commit(job)}: {facts(job)}.")
+        parts.append(f"{job} rerun with every stage in {dtype_of(results, rerun) or 'float32'}{commit(rerun)}: "
+                     f"{facts(rerun)}; its {dtype_of(results, job) or 'committed'} run{commit(job)}: {facts(job)}.")
     return " ".join(parts)
 
 

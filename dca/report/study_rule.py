@@ -86,6 +86,18 @@ def _cell(results: pd.DataFrame, job: str, dataset: str, method: str, metric: st
     return float(rows[column].iloc[0]) if not rows.empty and column in rows.columns else math.nan
 
 
+def dtype_of(results: pd.DataFrame, job: str) -> str:
+    """The float type a job's rows say it ran in (column ``dtype``); "" where not recorded.
+
+    >>> dtype_of(pd.DataFrame({"job": ["seed0", "seed0-x"], "dtype": [None, "float32"]}), "seed0-x")
+    'float32'
+    """
+    if "dtype" not in results.columns:
+        return ""
+    recorded = results.loc[results["job"] == job, "dtype"].dropna().astype(str)
+    return recorded.iloc[0] if not recorded.empty and recorded.iloc[0] not in ("", "nan") else ""
+
+
 def _objective(run: str) -> str:
     """The objective of a study job's name (``seed0-rpo`` -> ``rpo``; a seed's stage 1 -> ``vanilla``)."""
     return run.split("-", 1)[1] if "-" in run else "vanilla"

@@ -5,12 +5,14 @@ table of :mod:`dca.report.study_tables` (never more than they hold).
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from dca.reference.study import OBJECTIVES, RECIPE_SUFFIX
 from dca.report.study_names import _list as _and
 from dca.report.study_rule import (AUROC_SHARE_GOAL, RHO_GOAL, _cell, below_baselines, closest_objective,
-                                   conditions_of, criteria, holds_all, objectives_of, rank_objectives, verdict_table,
+                                   conditions_of, criteria, dtype_of, holds_all, objectives_of, rank_objectives, verdict_table,
                                    without_dose)
 
 def verdict_sentence(results: pd.DataFrame) -> str:
@@ -307,7 +309,6 @@ def anchor_sentence(results: pd.DataFrame, unanchored: str = "sft-num") -> str:
     ''
     """
     from dca.reference.study import PRECISION_SUFFIX, TRANSFER
-    from dca.report.recipes import _dtype
     from dca.report.study_names import CONDITION_WORDS
 
     ran = [o for o in ANCHORED if o in objectives_of(results)]
@@ -326,16 +327,17 @@ def anchor_sentence(results: pd.DataFrame, unanchored: str = "sft-num") -> str:
 
             # the unanchored run in the same float type where there is one (a rerun's rows carry its dtype)
             twins = [f"seed{seed}-{unanchored}{PRECISION_SUFFIX}", f"seed{seed}-{unanchored}"]
-            dtype = _dtype(results, job)
-            twin = next((t for t in twins if dtype and _dtype(results, t) == dtype), twins[-1])
+            dtype = dtype_of(results, job)
+            twin = next((t for t in twins if dtype and dtype_of(results, t) == dtype), twins[-1])
             free = value("letter_changed", of=twin, method=unanchored)
             rho = [value("rho", d) - value("rho", d, "diff") for d in ("mean", TRANSFER)]
             failed = [CONDITION_WORDS[c] for c, ok in held.items() if not ok]
-            letters = value("letter_changed")
+            letters, moved = value("letter_changed"), ""
+            if math.isfinite(letters):
+                moved = (f"{letters:.1f} % of the answer letters changed"
+                         + (f" (without the anchor {free:.1f} %)" if math.isfinite(free) else "") + ", ")
             per_seed.append(
-                f"seed {seed}" + (f" ({dtype})" if dtype else "") + ": "
-                + (f"{letters:.1f} % of the answer letters changed" + (f" (without the anchor {free:.1f} %)" if free == free
-                                                                      else "") + ", " if letters == letters else "")
+                f"seed {seed}" + (f" ({dtype})" if dtype else "") + ": " + moved
                 + f"accuracy {value('accuracy_all', of=f'seed{seed}', method='vanilla'):.1f} → "
                 f"{value('accuracy_all'):.1f}, ρ {rho[0]:.2f} → {value('rho'):.2f} held out and {rho[1]:.2f} → "
                 f"{value('rho', TRANSFER):.2f} on transfer, {sum(bool(v) for v in held.values())} of {len(held)} "
