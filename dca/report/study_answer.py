@@ -172,11 +172,12 @@ def _why_not(training: pd.DataFrame | None) -> str:
 
 def _closest(results: pd.DataFrame, checks: pd.DataFrame, order: list[str]) -> str:
     table = verdict_table(without_dose(results))
+    ranked = rank_objectives(table, results)
     works = table[table["works"] == "yes"]["objective"].tolist()
     if works:
-        return (f"{_list([objective_name(o) for o in works])} meet{'s' if len(works) == 1 else ''} every condition "
-                "on all three seeds" + "".join(_how_far(results, checks, o) for o in works[:1]) + ".")
-    ranked = rank_objectives(table, results)
+        text = (f"{_list([objective_name(o) for o in works])} meet{'s' if len(works) == 1 else ''} every condition "
+                "on all three seeds" + "".join(_how_far(results, checks, o) for o in works[:1]))
+        return text[:1].upper() + text[1:] + _also_holding(results, checks, ranked, works) + "."
     top = ranked[(ranked["held"] == ranked["held"].iloc[0]) & (ranked["seeds run"] == ranked["seeds run"].iloc[0])]
     names = [objective_name(o) for o in top["objective"]]
     n_seeds = int(top["seeds run"].iloc[0])
@@ -208,12 +209,17 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame, order: list[str]) -> s
             sorted({CONDITION_WORDS[c] for _, c in short}))
     if not worse and not short and n_seeds < 3:  # every condition on the seeds that ran: say how far it got
         text += _how_far(results, checks, str(top["objective"].iloc[0]))
-    # the others that hold every condition on each seed they ran (fewer seeds so far)
-    others = ranked[(ranked["held"] == len(conditions_of(table))) & ~ranked["objective"].isin(top["objective"])]
-    if not others.empty:
-        text += (". Every condition holds so far, on fewer seeds, also for " + _list(
-            [objective_name(o) + _how_far(results, checks, o) for o in others["objective"]]))
-    return text + "."
+    return text + _also_holding(results, checks, ranked, list(top["objective"])) + "."
+
+
+def _also_holding(results: pd.DataFrame, checks: pd.DataFrame, ranked: pd.DataFrame, named: list[str]) -> str:
+    """``. Every condition holds so far, on fewer seeds, also for …``: the objectives of ``ranked`` (from
+    :func:`rank_objectives`) other than ``named`` that hold every condition on each seed they ran."""
+    others = ranked[(ranked["misses"].map(len) == 0) & ~ranked["objective"].isin(named)]
+    if others.empty:
+        return ""
+    return ". Every condition holds so far, on fewer seeds, also for " + _list(
+        [objective_name(o) + _how_far(results, checks, o) for o in others["objective"]])
 
 
 def _how_far(results: pd.DataFrame, checks: pd.DataFrame, objective: str) -> str:
