@@ -16,7 +16,7 @@ import pandas as pd
 
 from dca.reference.study import JOBS, PRECISION_SUFFIX, RECIPE_SUFFIX, SECOND_MODELS
 from dca.report.study_names import objective_name
-from dca.report.study_rule import _cell, dtype_of
+from dca.report.study_rule import _cell, dtype_of, value_before
 
 
 def recipe_jobs(results: pd.DataFrame) -> list[str]:
@@ -27,25 +27,11 @@ def recipe_jobs(results: pd.DataFrame) -> list[str]:
     return [j for j in _in_study_order(results, RECIPE_SUFFIX) if not j.startswith(second)]
 
 
-def _mean(results: pd.DataFrame, job: str, method: str, metric: str, dataset: str = "mean",
-          column: str = "value") -> float:
-    return _cell(results, job, dataset, method, metric, column)
-
-
-def _before(results: pd.DataFrame, job: str, objective: str, metric: str, dataset: str = "mean") -> float:
-    """The job's own value before (its value minus its paired change), so that a job run in another
-    precision than its seed's stage 1 is compared with its own base model; the seed's row where the job
-    has no paired change."""
-    after, diff = (_mean(results, job, objective, metric, dataset, c) for c in ("value", "diff"))
-    if math.isfinite(after) and math.isfinite(diff):
-        return after - diff
-    return _mean(results, job.split("-", 1)[0], "vanilla", metric, dataset)
-
-
 def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> str:
     """What the confidence-adapter jobs found, one clause per adapter with one part per seed (ρ held out
     and on transfer, mean |ε|, and the verbal AUROC as a share of the internal one where recorded), or how
-    to run them. ρ before is the job's own paired value before (:func:`_before`); the float type its model
+    to run them. ρ before is the job's own paired value before
+    (:func:`~dca.report.study_rule.value_before`); the float type its model
     ran in is named when recorded.
 
     >>> recipe_sentence(pd.DataFrame())
@@ -62,12 +48,12 @@ def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> s
         parts = []
         for job in mine:
             seed = SEED_OF.match(job).group(1)
-            share = _mean(results, job, objective, "auroc_verbal") / _mean(results, job, objective, "auroc_internal")
-            parts.append(f"seed {seed}: ρ {_before(results, job, objective, 'rho'):.2f} → "
-                         f"{_mean(results, job, objective, 'rho'):.2f} held out, "
-                         f"{_before(results, job, objective, 'rho', transfer):.2f} → "
-                         f"{_mean(results, job, objective, 'rho', transfer):.2f} on transfer, mean |ε| "
-                         f"{_mean(results, job, objective, 'mean_abs_eps'):.1f}"
+            share = _cell(results, job, 'mean', objective, "auroc_verbal") / _cell(results, job, 'mean', objective, "auroc_internal")
+            parts.append(f"seed {seed}: ρ {value_before(results, job, objective, 'rho'):.2f} → "
+                         f"{_cell(results, job, 'mean', objective, 'rho'):.2f} held out, "
+                         f"{value_before(results, job, objective, 'rho', transfer):.2f} → "
+                         f"{_cell(results, job, transfer, objective, 'rho'):.2f} on transfer, mean |ε| "
+                         f"{_cell(results, job, 'mean', objective, 'mean_abs_eps'):.1f}"
                          + (f", verbal AUROC {100 * share:.0f} % of internal" if math.isfinite(share) else ""))
         name = objective_name(objective)
         dtypes = sorted({d for d in (dtype_of(results, job) for job in mine) if d and d not in name})
@@ -149,10 +135,10 @@ def rerun_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
         objective = job.split("-", 1)[1]
 
         def facts(name: str) -> str:
-            text = f"ρ {_mean(results, name, objective, 'rho'):.2f}"
-            eps = _mean(results, name, objective, "mean_abs_eps")
+            text = f"ρ {_cell(results, name, 'mean', objective, 'rho'):.2f}"
+            eps = _cell(results, name, 'mean', objective, "mean_abs_eps")
             text += f", mean |ε| {eps:.1f}" if math.isfinite(eps) else ""
-            text += f", accuracy {_mean(results, name, objective, 'accuracy_all'):.1f} %"
+            text += f", accuracy {_cell(results, name, 'mean', objective, 'accuracy_all'):.1f} %"
             if not questions.empty and "letter_after" in questions.columns:
                 q = questions[(questions["job"] == name) & (questions["split"] == "heldout")]
                 if not q.empty:

@@ -170,7 +170,7 @@ def _why_not(training: pd.DataFrame | None) -> str:
             f"stopped writing it.")
 
 
-def _closest(results: pd.DataFrame, checks: pd.DataFrame, order: list[str]) -> str:
+def _closest(results: pd.DataFrame, checks: pd.DataFrame) -> str:
     table = verdict_table(without_dose(results))
     ranked = rank_objectives(table, results)
     works = table[table["works"] == "yes"]["objective"].tolist()
@@ -288,7 +288,7 @@ def answer_sentences(results: pd.DataFrame, training: pd.DataFrame | None = None
     checks = conditions(rows) if not rows.empty else pd.DataFrame()
     if checks.empty:
         return ["The objectives study has not produced results yet (`make study`); nothing is claimed."]
-    sentences = [_did_dca_work(rows, checks), _why_not(training), _closest(rows, checks, ranked(rows)),
+    sentences = [_did_dca_work(rows, checks), _why_not(training), _closest(rows, checks),
                  _instead(rows, checks)]
     return [s for s in sentences if s]
 

@@ -86,6 +86,24 @@ def _cell(results: pd.DataFrame, job: str, dataset: str, method: str, metric: st
     return float(rows[column].iloc[0]) if not rows.empty and column in rows.columns else math.nan
 
 
+def value_before(results: pd.DataFrame, job: str, method: str, metric: str, dataset: str = "mean") -> float:
+    """A job's own value before training: its value minus its paired change (``value - diff``), so that a
+    job run in another float type than its seed's stage 1 is compared with its own base model; the seed's
+    vanilla row where the job has no paired change.
+
+    >>> rows = pd.DataFrame({"job": ["seed0", "seed0-x"], "dataset": "mean", "method": ["vanilla", "x"],
+    ...                      "metric": "rho", "value": [0.2, 0.6], "diff": [None, 0.35]})
+    >>> round(value_before(rows, "seed0-x", "x", "rho"), 2)
+    0.25
+    >>> value_before(rows.assign(diff=float("nan")), "seed0-x", "x", "rho")
+    0.2
+    """
+    after, diff = (_cell(results, job, dataset, method, metric, c) for c in ("value", "diff"))
+    if math.isfinite(after) and math.isfinite(diff):
+        return after - diff
+    return _cell(results, job.split("-", 1)[0], dataset, "vanilla", metric)
+
+
 def dtype_of(results: pd.DataFrame, job: str) -> str:
     """The float type a job's rows say it ran in (column ``dtype``); "" where not recorded.
 

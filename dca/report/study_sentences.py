@@ -12,8 +12,8 @@ import pandas as pd
 from dca.reference.study import OBJECTIVES, RECIPE_SUFFIX
 from dca.report.study_names import _list as _and
 from dca.report.study_rule import (AUROC_SHARE_GOAL, RHO_GOAL, _cell, below_baselines, closest_objective,
-                                   conditions_of, criteria, dtype_of, holds_all, objectives_of, rank_objectives, verdict_table,
-                                   without_dose)
+                                   conditions_of, criteria, dtype_of, holds_all, objectives_of, rank_objectives,
+                                   value_before, verdict_table, without_dose)
 
 def verdict_sentence(results: pd.DataFrame) -> str:
     """The study's verdict in one or two sentences, from :func:`verdict_table` (never more than it says):
@@ -300,9 +300,9 @@ def anchor_sentence(results: pd.DataFrame, unanchored: str = "sft-num") -> str:
     """Every point of the training route that ran: for each objective of :data:`ANCHORED` and each of its
     seeds (the float type it ran in, where recorded), the answer letters changed (against ``unanchored``, the
     same loss without the anchor on that seed, its rerun in the same float type where there is one),
-    accuracy over all replies before (the seed's vanilla) and after, held-out ρ before (after minus
-    its paired change) and after, ρ on the transfer questions, and how many of the rule's conditions hold
-    (:func:`~dca.report.study_rule.criteria`) with the ones that fail. Raw objective names
+    accuracy over all replies before (the seed's vanilla) and after, held-out ρ before
+    (:func:`~dca.report.study_rule.value_before`) and after, ρ on the transfer questions, and how many of
+    the rule's conditions hold (:func:`~dca.report.study_rule.criteria`) with the ones that fail. Raw objective names
     (:func:`dca.report.study_names.named` names them for a reader); empty where none ran.
 
     >>> anchor_sentence(pd.DataFrame())
@@ -330,7 +330,7 @@ def anchor_sentence(results: pd.DataFrame, unanchored: str = "sft-num") -> str:
             dtype = dtype_of(results, job)
             twin = next((t for t in twins if dtype and dtype_of(results, t) == dtype), twins[-1])
             free = value("letter_changed", of=twin, method=unanchored)
-            rho = [value("rho", d) - value("rho", d, "diff") for d in ("mean", TRANSFER)]
+            rho = [value_before(results, job, objective, "rho", d) for d in ("mean", TRANSFER)]
             failed = [CONDITION_WORDS[c] for c, ok in held.items() if not ok]
             letters, moved = value("letter_changed"), ""
             if math.isfinite(letters):
