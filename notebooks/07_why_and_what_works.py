@@ -71,7 +71,7 @@ from dca.reference import study, study_results
 from dca.report import study as study_report
 from dca.report import study_answer
 from dca.report import models as model_probes
-from dca.report import recipes
+from dca.report import keeping, recipes
 from dca.report.plots import figure_html, legend_below, panels, plot_dose_response, plot_logp_curves, use_book_style
 
 use_book_style()
@@ -188,10 +188,12 @@ if not checks.empty:  # a compact table (book/_static/dca.css): one short row pe
 # questions train). Every objective of a seed trains on the pairs of the same questions and is judged
 # on the same held-out questions; every adapter is also asked {glue:text}`s_n_transfer` CommonsenseQA
 # questions (five options), a dataset none was trained on. The committed files hold
-# {glue:text}`s_n_jobs` jobs ({glue:text}`s_hours` hours of a 2-core CPU). {glue:text}`s_protocols`
+# {glue:text}`s_n_jobs` jobs ({glue:text}`s_hours` hours of a 2-core CPU).
 #
-# ```{dropdown} The jobs in the committed files
+# ```{dropdown} The jobs in the committed files, and the protocols side by side
 # {glue:text}`s_jobs`
+#
+# {glue:text}`s_protocols`
 # ```
 #
 # ## Displacement: what DPO did to the two replies
@@ -271,8 +273,8 @@ if not shift.empty:  # two narrow tables: the means, then the stated number agai
                                                                "C_i after"]))
     # the whole-reply objectives whose replies still parse on at least half of the questions (a job whose
     # replies stopped stating a number is not an example of anything)
-    whole_reply = shift[~shift["objective"].isin(list(study_report.NUMBER_ONLY_TWINS))
-                        & (shift["n"] >= shift["n"].max() / 2)]
+    number_only = list(study_report.NUMBER_ONLY_TWINS) + list(keeping.ANCHORED)  # losses on the number alone
+    whole_reply = shift[~shift["objective"].isin(number_only) & (shift["n"] >= shift["n"].max() / 2)]
     best = (whole_reply if not whole_reply.empty else shift).sort_values("mean abs gap to C_i before").iloc[0]
     const = S[(S["job"] == "seed0") & (S["dataset"] == "mean") & (S["method"] == "constant")
               & (S["metric"] == "mean_abs_eps")]["value"]
@@ -455,9 +457,12 @@ display(Markdown(study_answer.dose_sentence(dose)))
 
 
 # %% tags=["remove-cell"]
-report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": recipes.recipe_sentence(S_ALL),
+report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
+                 "s_keep_table": Markdown("\n\n".join(
+                     f"**{report.markdown_text(label)}**\n\n:::{{div}} dca-compact dca-nowrap\n"
+                     + report.markdown_table(study_answer.readable(rows)) + "\n:::"
+                     for label, rows in keeping.keeping_tables(S_ALL)) or "Neither route has run yet."),
                  "s_goal": study_answer.named(study_report.goal_sentence(S)),
-                 "s_anchor": study_answer.named(study_report.anchor_sentence(S_ALL)),
                  "s_recipe_precision": recipes.precision_sentence(S_ALL, SQ_ALL),
                  "s_recipe_rerun": recipes.rerun_sentence(S_ALL, study_results.read(config.questions)),
                  "s_probe_summary": model_probes.probe_summary(S_MODELS),
@@ -467,7 +472,13 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS), "s_recipe": 
 # %% [markdown]
 # ## Keeping the answers
 #
-# {glue:text}`s_recipe` {glue:text}`s_anchor`
+# Two routes keep the answers while the stated number learns to follow $C_i$: *decoding* (the base model
+# writes the reply up to the number, the adapter only the number, so no answer changes) and *training* (a
+# KL term holds the answer letter to the base model's). Per job, before training → after:
+#
+# ```{glue:md} s_keep_table
+# :format: myst
+# ```
 #
 # ````{dropdown} The confidence adapter, and the probe of other models
 # {glue:text}`s_goal`

@@ -188,11 +188,13 @@ def test_evaluate_and_transfer_answer_with_base(format_model_dir, tmp_path):
     assert json.loads(metrics.with_name(metrics.name + ".provenance.json").read_text())["params"]["answer_with"] == "adapter"
 
 
-def test_the_recipe_sentence_reads_the_recipe_jobs_rows():
-    from dca.report.recipes import recipe_jobs, recipe_sentence
+def test_the_keeping_table_reads_the_recipe_jobs_rows():
+    from dca.report.keeping import keeping_table
+    from dca.report.recipes import recipe_jobs
 
     def row(job, method, metric, value, dataset="mean"):
-        return {"job": job, "dataset": dataset, "method": method, "metric": metric, "value": value}
+        return {"job": job, "dataset": dataset, "method": method, "metric": metric, "value": value,
+                "seed": 0, "objective": job.split("-", 1)[1] if "-" in job else "vanilla"}
 
     rows = pd.DataFrame([row("seed0", "vanilla", "rho", 0.24), row("seed0", "vanilla", "rho", 0.17, "commonsenseqa"),
                          row("seed0-sft-num-base", "sft-num-base", "rho", 0.55),
@@ -201,21 +203,18 @@ def test_the_recipe_sentence_reads_the_recipe_jobs_rows():
                          row("seed0-sft-num-base", "sft-num-base", "whole_percent", 100.0),
                          row("qwen05-seed0-sft-num-base", "sft-num-base", "rho", 0.9)])
     assert recipe_jobs(rows) == ["seed0-sft-num-base"]  # a second model's recipe job is not the study model's
-    assert recipe_sentence(rows) == ("With the base model's answers and C_i, confidence adapter (SFT on the number) — seed 0: "
-                                     "ρ 0.24 → 0.55 held out, 0.17 → 0.60 on transfer, mean |ε| 11.8.")
+    first = keeping_table(rows).iloc[0]
+    assert (first["objective"], first["ρ held out"], first["ρ transfer"]) == (
+        "confidence adapter (SFT on the number)", "0.24→0.55", "0.17→0.60")
     # a job run in another precision than its seed's committed stage 1 is compared with its own base model
     rows["diff"] = [None, None, 0.25, 0.4, None, None, None]
     rows["dtype"] = ["bfloat16", "bfloat16", "float32", "float32", "float32", "float32", ""]
-    assert recipe_sentence(rows).endswith("(SFT on the number), run in float32 — seed 0: ρ 0.30 → 0.55 held out, "
-                                          "0.20 → 0.60 on transfer, mean |ε| 11.8.")
-    # a second seed of the same adapter is a second part of the same clause
-    seed1 = rows[rows["job"] == "seed0-sft-num-base"].assign(job="seed1-sft-num-base")
-    text = recipe_sentence(pd.concat([rows, seed1]))
-    assert text.count("confidence adapter") == 1 and "mean |ε| 11.8; seed 1: ρ 0.30 → 0.55" in text
-    # the verbal AUROC as a share of the internal one, where both are recorded
-    auroc = pd.DataFrame([row("seed0-sft-num-base", "sft-num-base", "auroc_verbal", 0.6),
-                          row("seed0-sft-num-base", "sft-num-base", "auroc_internal", 0.64)])
-    assert "mean |ε| 11.8, verbal AUROC 94 % of internal." in recipe_sentence(pd.concat([rows, auroc]))
+    first = keeping_table(rows).iloc[0]
+    assert (first["objective"], first["ρ held out"], first["ρ transfer"]) == (
+        "confidence adapter (SFT on the number), float32", "0.30→0.55", "0.20→0.60")
+    # a second seed of the same adapter is a second row
+    seed1 = rows[rows["job"] == "seed0-sft-num-base"].assign(job="seed1-sft-num-base", seed=1)
+    assert keeping_table(pd.concat([rows, seed1]))["seed"].tolist() == ["0", "1"]
 
 
 def test_the_verdict_counts_a_confidence_adapter_apart_and_says_when_it_misses_nothing(monkeypatch):

@@ -147,30 +147,44 @@ def test_the_goal_sentence_says_per_seed_how_far_an_objective_that_holds_the_rul
         "AUROC 0.612 against 0.689 (89 %), short on the AUROC.")
 
 
-def test_the_anchor_sentence_reports_every_point_of_the_training_route_against_the_unanchored_loss(rows):
-    from dca.report.study_names import named
-    from dca.report.study_sentences import anchor_sentence
+def test_the_keeping_table_shows_every_job_of_both_routes_against_the_unanchored_loss(rows):
+    from dca.report.keeping import COLUMNS, keeping_table, keeping_tables
 
-    assert anchor_sentence(rows) == ""  # no anchored objective ran
+    assert keeping_table(rows).empty and list(keeping_table(rows).columns) == list(COLUMNS)  # neither route ran
     anchored = pd.DataFrame(
         _objective("seed0-sft-num", 0, rho=0.3, mae=10.4, accuracy=40.0) + _rows("seed0-sft-num", "sft-num", 0, letter_changed=29.7)
         + _objective("seed0-sft-num-kl", 0, rho=0.14, mae=16.0, accuracy=53.2)  # 16.0: above the isotonic 15.9
         + _rows("seed0-sft-num-kl", "sft-num-kl", 0, letter_changed=5.8)
-        + _objective("seed0-sft-num-kl3", 0, rho=0.2, mae=14.0, accuracy=51.0))  # no letter row: left out, not 0
-    text = named(anchor_sentence(pd.concat([rows, anchored])))
-    assert text == (
-        "Holding the answer letter while training the number: SFT on the number + KL on the letter, seed 0: 5.8 % "
-        "of the answer letters changed (without the anchor 29.7 %), accuracy 52.0 → 53.2, ρ 0.24 → 0.38 held out "
-        "and 0.20 → 0.30 on transfer, 5 of 6 conditions (short on mean |ε|). SFT on the number + KL (weight 3), "
-        "seed 0: accuracy 52.0 → 51.0, ρ 0.24 → "
-        "0.44 held out and 0.20 → 0.30 on transfer, 6 of 6 conditions.")
+        + _objective("seed0-sft-num-kl3", 0, rho=0.2, mae=14.0, accuracy=51.0)  # no letter row: "–", not 0
+        + _objective("seed0-sft-num-base", 0, rho=0.31, mae=11.8, accuracy=52.0)  # a confidence adapter
+        + _rows("seed0-sft-num-base", "sft-num-base", 0, auroc_verbal=0.6, auroc_internal=0.64))
+    table = keeping_table(pd.concat([rows, anchored]))
+    assert table["route"].tolist() == ["decoding", "training", "training"]
+    assert table["objective"].tolist() == ["confidence adapter (SFT on the number)",
+                                           "SFT on the number + KL on the letter", "SFT on the number + KL (weight 3)"]
+    adapter, kl, kl3 = table.to_dict("records")
+    assert adapter == {"route": "decoding", "objective": "confidence adapter (SFT on the number)", "seed": "0",
+                       "letters changed % (no anchor)": "–",
+                       "accuracy change": "+0.0", "ρ held out": "0.24→0.55",
+                       "ρ transfer": "0.20→0.30", "mean abs ε (constant / isotonic)": "11.8 (16.7/15.9)",
+                       "verbal AUROC, % of internal": "94",
+                       "conditions held": "6 of 6"}
+    assert (kl["letters changed % (no anchor)"], kl["accuracy change"]) == ("5.8 (29.7)", "+1.2")
+    assert kl["ρ held out"] == "0.24→0.38" and kl["conditions held"] == "5 of 6 (short on mean |ε|)"
+    assert kl3["letters changed % (no anchor)"] == "–" and kl3["verbal AUROC, % of internal"] == "–"
     # run in float32: compared with the unanchored loss's float32 rerun, not with its run in another float type
     rerun = pd.DataFrame(_objective("seed0-sft-num-fp32", 0, rho=0.3, mae=10.4, accuracy=47.0)
                          + _rows("seed0-sft-num-fp32", "sft-num", 0, letter_changed=13.2))
     typed = pd.concat([rows, anchored, rerun]).assign(dtype=lambda f: f["job"].map(
         {"seed0-sft-num-fp32": "float32", "seed0-sft-num-kl": "float32"}))
-    assert "seed 0 (float32): 5.8 % of the answer letters changed (without the anchor 13.2 %)" in named(
-        anchor_sentence(typed))
+    kl = keeping_table(typed).iloc[1]
+    assert kl["objective"].endswith(", float32") and kl["letters changed % (no anchor)"] == "5.8 (13.2)"
+    # a job with a paired change is compared with its own base model: ρ before is its value minus the change
+    assert kl["ρ held out"].startswith("0.24→")
+    # split by route and objective: a confidence adapter's table leaves the letters columns out
+    (label, adapter_rows), (kl_label, _), _ = keeping_tables(typed)
+    assert label == "Decoding route: confidence adapter (SFT on the number)"
+    assert "letters changed % (no anchor)" not in adapter_rows.columns and kl_label.endswith("KL on the letter, float32")
 
 
 def test_the_answer_reads_the_training_log_for_why(rows):

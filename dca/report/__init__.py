@@ -22,8 +22,9 @@ its job:
     the answer that opens chapter 07 (sentences and check table), with the reader's names
     (:mod:`~dca.report.study_names`), the figures (:mod:`~dca.report.study_figures`) and the protocols
     line (:mod:`~dca.report.study_protocols`);
-:mod:`dca.report.models` and :mod:`dca.report.recipes`
-    the second models' probes and the confidence-adapter recipes of chapter 07;
+:mod:`dca.report.models`, :mod:`dca.report.recipes` and :mod:`dca.report.keeping`
+    the second models' probes, the confidence-adapter recipes and the two routes to keeping the answers
+    (one table per route and objective) of chapter 07;
 :mod:`dca.report.plots`
     the figures of every chapter, in the book's style;
 :mod:`dca.train.log`

@@ -15,8 +15,7 @@ import re
 import pandas as pd
 
 from dca.reference.study import JOBS, PRECISION_SUFFIX, RECIPE_SUFFIX, SECOND_MODELS
-from dca.report.study_names import objective_name
-from dca.report.study_rule import _cell, dtype_of, value_before
+from dca.report.study_rule import _cell, dtype_of
 
 
 def recipe_jobs(results: pd.DataFrame) -> list[str]:
@@ -25,41 +24,6 @@ def recipe_jobs(results: pd.DataFrame) -> list[str]:
         return []
     second = tuple(f"{prefix}-" for prefix in SECOND_MODELS.values())
     return [j for j in _in_study_order(results, RECIPE_SUFFIX) if not j.startswith(second)]
-
-
-def recipe_sentence(results: pd.DataFrame, transfer: str = "commonsenseqa") -> str:
-    """What the confidence-adapter jobs found, one clause per adapter with one part per seed (ρ held out
-    and on transfer, mean |ε|, and the verbal AUROC as a share of the internal one where recorded), or how
-    to run them. ρ before is the job's own paired value before
-    (:func:`~dca.report.study_rule.value_before`); the float type its model
-    ran in is named when recorded.
-
-    >>> recipe_sentence(pd.DataFrame())
-    'The confidence adapter has not run yet.'
-    """
-    jobs = recipe_jobs(results)
-    if not jobs:
-        return "The confidence adapter has not run yet."
-    by_adapter: dict[str, list[str]] = {}
-    for job in jobs:
-        by_adapter.setdefault(job.split("-", 1)[1], []).append(job)
-    clauses = []
-    for objective, mine in by_adapter.items():
-        parts = []
-        for job in mine:
-            seed = SEED_OF.match(job).group(1)
-            share = _cell(results, job, 'mean', objective, "auroc_verbal") / _cell(results, job, 'mean', objective, "auroc_internal")
-            parts.append(f"seed {seed}: ρ {value_before(results, job, objective, 'rho'):.2f} → "
-                         f"{_cell(results, job, 'mean', objective, 'rho'):.2f} held out, "
-                         f"{value_before(results, job, objective, 'rho', transfer):.2f} → "
-                         f"{_cell(results, job, transfer, objective, 'rho'):.2f} on transfer, mean |ε| "
-                         f"{_cell(results, job, 'mean', objective, 'mean_abs_eps'):.1f}"
-                         + (f", verbal AUROC {100 * share:.0f} % of internal" if math.isfinite(share) else ""))
-        name = objective_name(objective)
-        dtypes = sorted({d for d in (dtype_of(results, job) for job in mine) if d and d not in name})
-        clauses.append(name + (f", run in {' and '.join(dtypes)}" if dtypes else "")
-                       + " — " + "; ".join(parts))
-    return "With the base model's answers and C_i, " + ". ".join(clauses) + "."
 
 
 SEED_OF = re.compile(r"seed(\d+)")
@@ -154,4 +118,4 @@ def rerun_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
     return " ".join(parts)
 
 
-__all__ = ["precision_sentence", "rerun_sentence", "recipe_jobs", "recipe_sentence"]
+__all__ = ["precision_sentence", "rerun_sentence", "recipe_jobs"]

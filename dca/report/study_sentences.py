@@ -5,15 +5,13 @@ table of :mod:`dca.report.study_tables` (never more than they hold).
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from dca.reference.study import OBJECTIVES, RECIPE_SUFFIX
 from dca.report.study_names import _list as _and
 from dca.report.study_rule import (AUROC_SHARE_GOAL, RHO_GOAL, _cell, below_baselines, closest_objective,
-                                   conditions_of, criteria, dtype_of, holds_all, objectives_of, rank_objectives,
-                                   value_before, verdict_table, without_dose)
+                                   conditions_of, criteria, holds_all, objectives_of, rank_objectives, verdict_table,
+                                   without_dose)
 
 def verdict_sentence(results: pd.DataFrame) -> str:
     """The study's verdict in one or two sentences, from :func:`verdict_table` (never more than it says):
@@ -289,61 +287,3 @@ def goal_sentence(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> 
         return ""
     return (f"The goal beyond the rule is a held-out ρ of at least {RHO_GOAL:g} with a verbal AUROC at least "
             f"{100 * AUROC_SHARE_GOAL:.0f} % of the internal one: " + ". ".join(parts) + ".")
-
-
-#: The objectives that hold the answer with a KL term while training the number (the training route to
-#: keeping the answers), in the study's order.
-ANCHORED = tuple(o for o, (params, _) in OBJECTIVES.items() if "train.answer_kl_weight" in params)
-
-
-def anchor_sentence(results: pd.DataFrame, unanchored: str = "sft-num") -> str:
-    """Every point of the training route that ran: for each objective of :data:`ANCHORED` and each of its
-    seeds (the float type it ran in, where recorded), the answer letters changed (against ``unanchored``, the
-    same loss without the anchor on that seed, its rerun in the same float type where there is one),
-    accuracy over all replies before (the seed's vanilla) and after, held-out ρ before
-    (:func:`~dca.report.study_rule.value_before`) and after, ρ on the transfer questions, and how many of
-    the rule's conditions hold (:func:`~dca.report.study_rule.criteria`) with the ones that fail. Raw objective names
-    (:func:`dca.report.study_names.named` names them for a reader); empty where none ran.
-
-    >>> anchor_sentence(pd.DataFrame())
-    ''
-    """
-    from dca.reference.study import PRECISION_SUFFIX, TRANSFER
-    from dca.report.study_names import CONDITION_WORDS
-
-    ran = [o for o in ANCHORED if o in objectives_of(results)]
-    parts = []
-    for objective in ran:
-        per_seed = []
-        for seed in sorted(int(s) for s in set(results.loc[results["objective"] == objective, "seed"])):
-            job = f"seed{seed}-{objective}"
-            held = criteria(results, objective, seed)
-            if not held:
-                continue
-
-            def value(metric: str, dataset: str = "mean", column: str = "value", of: str = job,
-                      method: str = objective) -> float:
-                return _cell(results, of, dataset, method, metric, column)
-
-            # the unanchored run in the same float type where there is one (a rerun's rows carry its dtype)
-            twins = [f"seed{seed}-{unanchored}{PRECISION_SUFFIX}", f"seed{seed}-{unanchored}"]
-            dtype = dtype_of(results, job)
-            twin = next((t for t in twins if dtype and dtype_of(results, t) == dtype), twins[-1])
-            free = value("letter_changed", of=twin, method=unanchored)
-            rho = [value_before(results, job, objective, "rho", d) for d in ("mean", TRANSFER)]
-            failed = [CONDITION_WORDS[c] for c, ok in held.items() if not ok]
-            letters, moved = value("letter_changed"), ""
-            if math.isfinite(letters):
-                moved = (f"{letters:.1f} % of the answer letters changed"
-                         + (f" (without the anchor {free:.1f} %)" if math.isfinite(free) else "") + ", ")
-            per_seed.append(
-                f"seed {seed}" + (f" ({dtype})" if dtype else "") + ": " + moved
-                + f"accuracy {value('accuracy_all', of=f'seed{seed}', method='vanilla'):.1f} → "
-                f"{value('accuracy_all'):.1f}, ρ {rho[0]:.2f} → {value('rho'):.2f} held out and {rho[1]:.2f} → "
-                f"{value('rho', TRANSFER):.2f} on transfer, {sum(bool(v) for v in held.values())} of {len(held)} "
-                "conditions" + (f" (short on {_and(failed)})" if failed else ""))
-        if per_seed:
-            parts.append(f"{objective}, " + "; ".join(per_seed))
-    if not parts:
-        return ""
-    return "Holding the answer letter while training the number: " + ". ".join(parts) + "."

@@ -1,0 +1,133 @@
+"""The two routes to keeping the base model's answers, side by side, one row per job.
+
+*Decoding:* a confidence adapter (:mod:`dca.evaluate.confidence_adapter`; study jobs
+``seedN-<objective>-base``) lets the base model write the reply up to the number, so the answers are the
+base model's by construction. *Training:* an anchored objective (:data:`ANCHORED`; stage-3 parameter
+``answer_kl_weight``) trains the number while a KL term holds the answer letter's next-token distribution
+to the base model's, so the adapter answers and the letters may still move. Computed from the committed
+``book/data/study_results.csv``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from dca.reference.study import OBJECTIVES, PRECISION_SUFFIX, TRANSFER
+from dca.report.recipes import recipe_jobs
+from dca.report.study_names import CONDITION_WORDS, objective_name
+from dca.report.study_rule import _cell, criteria, dtype_of, objectives_of, value_before
+
+#: The objectives that hold the answer with a KL term while training the number (the training route to
+#: keeping the answers), in the study's order.
+ANCHORED = tuple(o for o, (params, _) in OBJECTIVES.items() if "train.answer_kl_weight" in params)
+
+#: The objective the anchored ones add their KL term to: their letters changed are compared with its.
+UNANCHORED = "sft-num"
+
+#: The columns of :func:`keeping_table`, in order.
+COLUMNS = ("route", "objective", "seed", "letters changed % (no anchor)", "accuracy change",
+           "ρ held out", "ρ transfer", "mean abs ε (constant / isotonic)", "verbal AUROC, % of internal",
+           "conditions held")
+
+
+def _jobs(results: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(route, job, objective) of every job of either route that has rows: confidence adapters first."""
+    rows = [("decoding", job, job.split("-", 1)[1]) for job in recipe_jobs(results)]
+    ran = objectives_of(results)
+    for objective in (o for o in ANCHORED if o in ran):
+        seeds = sorted(int(s) for s in set(results.loc[results["objective"] == objective, "seed"]))
+        rows += [("training", f"seed{seed}-{objective}", objective) for seed in seeds]
+    return rows
+
+
+def _unanchored_letters(results: pd.DataFrame, seed: int, dtype: str) -> float:
+    """The letters :data:`UNANCHORED` changed on ``seed``: its rerun in float type ``dtype`` where there is
+    one (a rerun's rows record its float type), else its committed job."""
+    twins = [f"seed{seed}-{UNANCHORED}{PRECISION_SUFFIX}", f"seed{seed}-{UNANCHORED}"]
+    twin = next((t for t in twins if dtype and dtype_of(results, t) == dtype), twins[-1])
+    return _cell(results, twin, "mean", UNANCHORED, "letter_changed")
+
+
+def _number(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else "–"
+
+
+def _letters(changed: float, route: str, unanchored: float) -> str:
+    """The letters a job changed, and for the training route those the unanchored loss changed: "4.2 (13.2)"."""
+    if route == "decoding" or not (math.isfinite(changed) and math.isfinite(unanchored)):
+        return _number(changed)
+    return f"{_number(changed)} ({unanchored:.1f})"
+
+
+def _arrow(before: float, after: float, digits: int) -> str:
+    return f"{before:.{digits}f}→{after:.{digits}f}" if math.isfinite(before) else f"{after:.{digits}f}"
+
+
+def keeping_table(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per job of either route to keeping the answers: the route (``decoding`` or ``training``), the
+    objective's name (with the float type its rows record), the seed, the answer letters changed (none, by construction, for a confidence
+    adapter) and, for an anchored objective, those :data:`UNANCHORED` changed on the same seed (its rerun
+    in the same float type where there is one), the change in accuracy over all replies (points, against
+    the seed's model before training; the rule allows a fall of
+    :data:`~dca.report.study_rule.MAX_ACCURACY_DROP`), held-out and transfer ρ(C_v, C_i) before
+    (:func:`~dca.report.study_rule.value_before`) → after, mean |ε| with the seed's two no-training
+    baselines, the verbal AUROC as a share of the internal one (the goal asks for 90 %), and how many of
+    the rule's conditions hold (:func:`~dca.report.study_rule.criteria`) with the ones that fail.
+    Empty (with :data:`COLUMNS`) where no job of either route ran.
+
+    >>> list(keeping_table(pd.DataFrame()).columns) == list(COLUMNS)
+    True
+    """
+    out = []
+    for route, job, objective in _jobs(results) if "job" in results.columns else []:
+        seed = int(job.split("-", 1)[0].removeprefix("seed"))
+        held = criteria(results, objective, seed)
+        if not held:
+            continue
+
+        def value(metric: str, dataset: str = "mean", of: str = job, method: str = objective) -> float:
+            return _cell(results, of, dataset, method, metric)
+
+        base = f"seed{seed}"
+        dtype = dtype_of(results, job)
+        name = objective_name(objective)
+        share = value("auroc_verbal") / value("auroc_internal")
+        failed = [CONDITION_WORDS[c] for c, ok in held.items() if not ok]
+        out.append({
+            "route": route,
+            "objective": name + (f", {dtype}" if dtype and dtype not in name else ""),
+            "seed": str(seed),
+            "letters changed % (no anchor)": _letters(value("letter_changed"), route,
+                                                               _unanchored_letters(results, seed, dtype)),
+            "accuracy change": f"{value('accuracy_all') - value('accuracy_all', of=base, method='vanilla'):+.1f}",
+            "ρ held out": _arrow(value_before(results, job, objective, "rho"), value("rho"), 2),
+            "ρ transfer": _arrow(value_before(results, job, objective, "rho", TRANSFER), value("rho", TRANSFER), 2),
+            "mean abs ε (constant / isotonic)": (
+                f"{value('mean_abs_eps'):.1f} ({value('mean_abs_eps', of=base, method='constant'):.1f}/"
+                f"{value('mean_abs_eps', of=base, method='isotonic'):.1f})"),
+            "verbal AUROC, % of internal": _number(100 * share, 0),
+            "conditions held": f"{sum(bool(v) for v in held.values())} of {len(held)}"
+                               + (f" (short on {', '.join(failed)})" if failed else ""),
+        })
+    return pd.DataFrame(out, columns=list(COLUMNS))
+
+
+def keeping_tables(results: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """:func:`keeping_table` split by route and objective: (label, its rows without those two columns),
+    in the table's order. A confidence adapter's rows leave out the letters column (its answers are the base
+    model's, so none change).
+
+    >>> keeping_tables(pd.DataFrame())
+    []
+    """
+    table = keeping_table(results)
+    out = []
+    for (route, objective), rows in table.groupby(["route", "objective"], sort=False):
+        rows = rows.drop(columns=["route", "objective"]).reset_index(drop=True)
+        label = f"{str(route).capitalize()} route: {objective}"
+        if route == "decoding":  # the base model answers: no letter changes
+            rows = rows.drop(columns="letters changed % (no anchor)")
+        out.append((label, rows))
+    return out
