@@ -129,6 +129,14 @@ def test_an_objective_that_works_on_all_three_seeds_says_so_with_its_rho_and_wha
     assert works.endswith("a training result. Every condition holds so far, on fewer seeds, also for y (held-out ρ "
                           "0.24 → 0.44; seeds 1 and 2 not run yet).")
     assert study_answer.check_table(pd.concat([rows, adapter])).set_index("objective").loc["x-base", "works"] == "yes"
+    # two that work: a sentence each, each with its own ρ and kind of result
+    both = pd.DataFrame([r for seed in (0, 1, 2) for r in _objective(f"seed{seed}-y", seed, rho=0.2, mae=15.0,
+                                                                      accuracy=53.0)])
+    works = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter, both]))
+                 if "every condition on all three seeds" in s)
+    assert works == ("X-base meets every condition on all three seeds (held-out ρ 0.24 → 0.69, mean of seeds 0, 1 "
+                     "and 2): an inference choice, not a training result. Y meets every condition on all three "
+                     "seeds (held-out ρ 0.24 → 0.44, mean of seeds 0, 1 and 2).")
     instead = sentences[-1]  # what raises ρ instead is still the objective that pays for it, not the one that works
     assert instead.startswith("What raises ρ instead is brand-new: on all 3 seeds"), instead
 

@@ -175,9 +175,10 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame) -> str:
     ranked = rank_objectives(table, results)
     works = table[table["works"] == "yes"]["objective"].tolist()
     if works:
-        text = (f"{_list([objective_name(o) for o in works])} meet{'s' if len(works) == 1 else ''} every condition "
-                "on all three seeds" + "".join(_how_far(results, checks, o) for o in works[:1]))
-        return text[:1].upper() + text[1:] + _also_holding(results, checks, ranked, works) + "."
+        # one sentence per working objective, each with its own ρ and kind of result
+        text = ". ".join(_capital(f"{objective_name(o)} meets every condition on all three seeds"
+                                  + _how_far(results, checks, o)) for o in works)
+        return text + _also_holding(results, checks, ranked, works) + "."
     top = ranked[(ranked["held"] == ranked["held"].iloc[0]) & (ranked["seeds run"] == ranked["seeds run"].iloc[0])]
     names = [objective_name(o) for o in top["objective"]]
     n_seeds = int(top["seeds run"].iloc[0])
@@ -210,6 +211,10 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame) -> str:
     if not worse and not short and n_seeds < 3:  # every condition on the seeds that ran: say how far it got
         text += _how_far(results, checks, str(top["objective"].iloc[0]))
     return text + _also_holding(results, checks, ranked, list(top["objective"])) + "."
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _also_holding(results: pd.DataFrame, checks: pd.DataFrame, ranked: pd.DataFrame, named: list[str]) -> str:
