@@ -67,10 +67,10 @@ def _arrow(before: float, after: float, digits: int) -> str:
 
 def keeping_table(results: pd.DataFrame) -> pd.DataFrame:
     """One row per job of either route to keeping the answers: the route (``decoding`` or ``training``), the
-    objective's name (with the float type its rows record), the seed, the answer letters changed (none, by construction, for a confidence
-    adapter) and, for an anchored objective, those :data:`UNANCHORED` changed on the same seed (its rerun
-    in the same float type where there is one), the change in accuracy over all replies (points, against
-    the seed's model before training; the rule allows a fall of
+    objective's name (with the float type its rows record), the seed, the answer letters changed (none, by
+    construction, for a confidence adapter) and, for an anchored objective, those :data:`UNANCHORED`
+    changed on the same seed (its rerun in the same float type where there is one), the change in accuracy
+    over all replies (points, against the seed's model before training; the rule allows a fall of
     :data:`~dca.report.study_rule.MAX_ACCURACY_DROP`), held-out and transfer ρ(C_v, C_i) before
     (:func:`~dca.report.study_rule.value_before`) → after, mean |ε| with the seed's two no-training
     baselines, the verbal AUROC as a share of the internal one (the goal asks for 90 %), and how many of
@@ -100,7 +100,7 @@ def keeping_table(results: pd.DataFrame) -> pd.DataFrame:
             "objective": name + (f", {dtype}" if dtype and dtype not in name else ""),
             "seed": str(seed),
             "letters changed % (no anchor)": _letters(value("letter_changed"), route,
-                                                               _unanchored_letters(results, seed, dtype)),
+                                                      _unanchored_letters(results, seed, dtype)),
             "accuracy change": f"{value('accuracy_all') - value('accuracy_all', of=base, method='vanilla'):+.1f}",
             "ρ held out": _arrow(value_before(results, job, objective, "rho"), value("rho"), 2),
             "ρ transfer": _arrow(value_before(results, job, objective, "rho", TRANSFER), value("rho", TRANSFER), 2),
