@@ -459,7 +459,7 @@ display(Markdown(study_answer.dose_sentence(dose)))
 # %% tags=["remove-cell"]
 report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_keep_table": Markdown("\n\n".join(
-                     f"**{report.markdown_text(label)}**\n\n:::{{div}} dca-compact dca-nowrap\n"
+                     f"**{report.markdown_text(label)}**\n\n:::{{div}} dca-compact\n"
                      + report.markdown_table(study_answer.readable(rows)) + "\n:::"
                      for label, rows in keeping.keeping_tables(S_ALL)) or "Neither route has run yet."),
                  "s_goal": study_answer.named(study_report.goal_sentence(S)),
@@ -472,9 +472,8 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # %% [markdown]
 # ## Keeping the answers
 #
-# Two routes keep the answers while the stated number learns to follow $C_i$: *decoding* (the base model
-# writes the reply up to the number, the adapter only the number, so no answer changes) and *training* (a
-# KL term holds the answer letter to the base model's). Per job, before training → after:
+# Two routes keep the answers: *decoding* (the base model writes the reply up to the number, the adapter
+# only the number) and *training* (a KL term holds the answer letter). Per job, before → after:
 #
 # ```{glue:md} s_keep_table
 # :format: myst
