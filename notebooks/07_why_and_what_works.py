@@ -457,11 +457,16 @@ display(Markdown(study_answer.dose_sentence(dose)))
 
 
 # %% tags=["remove-cell"]
+def keeping_markdown(leading: bool) -> str:
+    """The route tables (:func:`dca.report.keeping.keeping_tables`), each under its label, as MyST."""
+    return "\n\n".join(f"**{report.markdown_text(label)}**\n\n:::{{div}} dca-compact\n"
+                       + report.markdown_table(study_answer.readable(rows)) + "\n:::"
+                       for label, rows in keeping.keeping_tables(S_ALL, leading=leading))
+
+
 report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
-                 "s_keep_table": Markdown("\n\n".join(
-                     f"**{report.markdown_text(label)}**\n\n:::{{div}} dca-compact\n"
-                     + report.markdown_table(study_answer.readable(rows)) + "\n:::"
-                     for label, rows in keeping.keeping_tables(S_ALL)) or "Neither route has run yet."),
+                 "s_keep_table": Markdown(keeping_markdown(True) or "Neither route has run yet."),
+                 "s_keep_more": Markdown(keeping_markdown(False) or "No other point of either route has run yet."),
                  "s_goal": study_answer.named(study_report.goal_sentence(S)),
                  "s_recipe_precision": recipes.precision_sentence(S_ALL, SQ_ALL),
                  "s_recipe_rerun": recipes.rerun_sentence(S_ALL, study_results.read(config.questions)),
@@ -473,11 +478,18 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # ## Keeping the answers
 #
 # Two routes keep the answers: *decoding* (the base model writes the reply up to the number, the adapter
-# only the number) and *training* (a KL term holds the answer letter). Per job, before → after:
+# only the number) and *training* (a KL term holds the answer letter). Per job, before → after, the
+# strongest point of each route (most seeds, then highest ρ):
 #
 # ```{glue:md} s_keep_table
 # :format: myst
 # ```
+#
+# ````{dropdown} Every other point tried on either route
+# ```{glue:md} s_keep_more
+# :format: myst
+# ```
+# ````
 #
 # ````{dropdown} The confidence adapter, and the probe of other models
 # {glue:text}`s_goal`

@@ -227,4 +227,5 @@ def test_the_verdict_counts_a_confidence_adapter_apart_and_says_when_it_misses_n
                             "job": "seed0-x"})
     sentence = study_sentences.verdict_sentence(results)
     assert "(1 objective trained and 1 confidence adapter judged so far)" in sentence
-    assert "sft-num-base (1 seed; every condition holds so far)" in sentence and "misses: )" not in sentence
+    assert "confidence adapter (SFT on the number) (1 seed; every condition holds so far)" in sentence
+    assert "misses: )" not in sentence and sentence.endswith("SFT on the number (ρ 3/3, accuracy 1/3).")

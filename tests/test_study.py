@@ -134,7 +134,8 @@ def test_verdict_sentence_and_card_name_the_closest_objective(finished, tmp_path
     best, held, total = study_report.closest_objective(table)
     assert best == "rpo" and total == 6 and held >= 4  # rpo states round(C_i) + 1: close to the ceiling
     sentence = study_report.verdict_sentence(results)
-    assert ("rpo works" in sentence) or ("highest ρ first: rpo (3 seeds; misses: " in sentence)
+    assert ("DPO + NLL (RPO) works" in sentence) or ("highest ρ first: DPO + NLL (RPO) (3 seeds; misses: " in sentence)
+    assert "rpo" not in sentence.replace("RPO", "")  # a reader's names, not the job's
     assert study_report.closest_objective(table, results)[0] == "rpo"
     card = study_report.card_note(results)
     assert card.startswith("```{admonition} Beyond the paper") and "DCA (as published): ρ" in card and "DPO + NLL (RPO): ρ" in card

@@ -163,7 +163,7 @@ def test_the_keeping_table_shows_every_job_of_both_routes_against_the_unanchored
         _objective("seed0-sft-num", 0, rho=0.3, mae=10.4, accuracy=40.0) + _rows("seed0-sft-num", "sft-num", 0, letter_changed=29.7)
         + _objective("seed0-sft-num-kl", 0, rho=0.14, mae=16.0, accuracy=53.2)  # 16.0: above the isotonic 15.9
         + _rows("seed0-sft-num-kl", "sft-num-kl", 0, letter_changed=5.8)
-        + _objective("seed0-sft-num-kl3", 0, rho=0.2, mae=14.0, accuracy=51.0)  # no letter row: "–", not 0
+        + _objective("seed0-sft-num-kl3", 0, rho=0.1, mae=14.0, accuracy=51.0)  # no letter row: "–", not 0
         + _objective("seed0-sft-num-base", 0, rho=0.31, mae=11.8, accuracy=52.0)  # a confidence adapter
         + _rows("seed0-sft-num-base", "sft-num-base", 0, auroc_verbal=0.6, auroc_internal=0.64))
     table = keeping_table(pd.concat([rows, anchored]))
@@ -193,6 +193,12 @@ def test_the_keeping_table_shows_every_job_of_both_routes_against_the_unanchored
     (label, adapter_rows), (kl_label, _), _ = keeping_tables(typed)
     assert label == "Decoding route: confidence adapter (SFT on the number)"
     assert "letters changed % (no anchor)" not in adapter_rows.columns and kl_label.endswith("KL on the letter, float32")
+    # each route leads with its objective of most seeds and highest ρ after; the others fold away
+    assert [label for label, _ in keeping_tables(typed, leading=True)] == [label, kl_label]
+    assert [label for label, _ in keeping_tables(typed, leading=False)] == [
+        "Training route: SFT on the number + KL (weight 3)"]
+    more_seeds = pd.concat([typed, pd.DataFrame(_objective("seed1-sft-num-kl3", 1, rho=0.1, mae=14.0, accuracy=51.0))])
+    assert [label for label, _ in keeping_tables(more_seeds, leading=False)] == [kl_label]
 
 
 def test_the_answer_reads_the_training_log_for_why(rows):

@@ -114,17 +114,31 @@ def keeping_table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(COLUMNS))
 
 
-def keeping_tables(results: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+def _after(cell: str) -> float:
+    """The value after training in a "before→after" cell of :func:`keeping_table` ("0.25→0.70": 0.70)."""
+    return float(cell.split("→")[-1])
+
+
+def keeping_tables(results: pd.DataFrame, leading: bool | None = None) -> list[tuple[str, pd.DataFrame]]:
     """:func:`keeping_table` split by route and objective: (label, its rows without those two columns),
     in the table's order. A confidence adapter's rows leave out the letters column (its answers are the base
     model's, so none change).
+
+    Each route *leads* with one objective: the one that ran on the most seeds, and of those the highest mean
+    held-out ρ after training. ``leading=True`` keeps only those tables, ``False`` only the others (the
+    sweep's points, the other confidence adapters), ``None`` all of them.
 
     >>> keeping_tables(pd.DataFrame())
     []
     """
     table = keeping_table(results)
+    groups = list(table.groupby(["route", "objective"], sort=False))
+    rank = {key: (len(rows), rows["ρ held out"].map(_after).mean()) for key, rows in groups}
+    leads = {route: max((k for k in rank if k[0] == route), key=rank.__getitem__) for route, _ in rank}
     out = []
-    for (route, objective), rows in table.groupby(["route", "objective"], sort=False):
+    for (route, objective), rows in groups:
+        if leading is not None and ((route, objective) in leads.values()) != leading:
+            continue
         rows = rows.drop(columns=["route", "objective"]).reset_index(drop=True)
         label = f"{str(route).capitalize()} route: {objective}"
         if route == "decoding":  # the base model answers: no letter changes

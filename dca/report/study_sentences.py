@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dca.reference.study import OBJECTIVES, RECIPE_SUFFIX
+from dca.report.study_names import CONDITION_WORDS, objective_name
 from dca.report.study_names import _list as _and
 from dca.report.study_rule import (AUROC_SHARE_GOAL, RHO_GOAL, _cell, below_baselines, closest_objective,
                                    conditions_of, criteria, holds_all, objectives_of, rank_objectives, verdict_table,
@@ -23,7 +24,7 @@ def verdict_sentence(results: pd.DataFrame) -> str:
     table = verdict_table(results)
     if table.empty:
         return "The objectives study has not produced results yet (`make study`); nothing is claimed."
-    works = table[table["works"] == "yes"]["objective"].tolist()
+    works = [objective_name(o) for o in table[table["works"] == "yes"]["objective"]]
     seeds_run = sorted(set(results["seed"]))
     recipes = int(table["objective"].astype(str).str.endswith(RECIPE_SUFFIX).sum())
     trained = len(table) - recipes
@@ -32,15 +33,22 @@ def verdict_sentence(results: pd.DataFrame) -> str:
              + (f" and {recipes} confidence adapter{'s' if recipes > 1 else ''} judged" if recipes else "")
              + " so far)")
     if works:
-        return (f"By the study's rule, {', '.join(works)} works {scope}: every condition holds in every seed. "
-                f"DCA as published does {'' if 'dca' in works else 'not '}meet it.")
+        return (f"By the study's rule, {_and(works)} work{'s' if len(works) == 1 else ''} {scope}: "
+                "every condition holds in every seed. "
+                f"DCA as published does {'' if objective_name('dca') in works else 'not '}meet it.")
     ranked = rank_objectives(table, results)
     top = ranked[ranked["held"] == ranked["held"].iloc[0]]
-    named = "; ".join(f"{r['objective']} ({int(r['seeds run'])} seed{'s' if r['seeds run'] > 1 else ''}; "
-                      + (f"misses: {', '.join(r['misses'])})" if r["misses"] else "every condition holds so far)")
-                      for _, r in top.iterrows())
+
+    def misses(row: pd.Series) -> str:
+        if not row["misses"]:
+            return "every condition holds so far)"
+        return f"misses: {', '.join(CONDITION_WORDS.get(m, m) for m in row['misses'])})"
+
+    named = "; ".join(f"{objective_name(r['objective'])} ({int(r['seeds run'])} seed{'s' if r['seeds run'] > 1 else ''}; "
+                      + misses(r) for _, r in top.iterrows())
     judged = ranked[ranked["works"] == "no"]
-    full = "; ".join(f"{r['objective']} (" + ", ".join(f"{c} {r[c]}" for c in conditions_of(table)) + ")"
+    full = "; ".join(f"{objective_name(r['objective'])} ("
+                     + ", ".join(f"{CONDITION_WORDS.get(c, c)} {r[c]}" for c in conditions_of(table)) + ")"
                      for _, r in judged.iterrows())
     return (f"No objective works by the study's rule yet {scope}. Closest, with {int(top['held'].iloc[0])} of the "
             f"{len(conditions_of(table))} conditions holding in every seed it ran, highest ρ first: {named}."
@@ -203,7 +211,7 @@ def card_note(results: pd.DataFrame, training: pd.DataFrame | None = None) -> st
     {ref}`chapter-why-and-what-works`.
     ```
     """
-    from dca.report.study_answer import answer_sentences, objective_name
+    from dca.report.study_answer import answer_sentences
 
     results = without_dose(results)
     lines = answer_sentences(results, training)
