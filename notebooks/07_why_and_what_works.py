@@ -304,17 +304,19 @@ else:
 # {glue:text}`s_shift_ci_before` to {glue:text}`s_shift_ci_after` while its stated numbers fell to a
 # mean of {glue:text}`s_shift_cv_after`, so against the $C_i$ it has after training they are off by
 # {glue:text}`s_shift_vs_after`. The pairs were built for a model that no longer exists once
-# training has run. Why $C_i$ rises is not settled here. One candidate: SFT, RPO, APO-zero and DPOP
-# all reward the chosen reply's own tokens, and every chosen reply repeats the model's answer letter,
-# which would sharpen that letter's probability; but in DCA's plain DPO the tokens both replies
-# share cancel, and its $C_i$ rose too. Two remedies follow: build the pairs again from the trained
+# training has run (why $C_i$ rises: in the fold below). Two remedies follow: build the pairs again from the trained
 # model's $C_i$ and train again (on-policy rounds; not tried here), or leave the answer letter out of
 # the loss so that only the number is trained. The second is a stage-3 parameter, `loss_tokens=number`:
 # the start both replies of a pair share, `Answer: B` and the `Probability:` label, moves into the
 # prompt, so the model trains on the same text but the likelihood term sees the number onwards only
 # (*RPO on the number* and *SFT on the number* in the tables).
 #
-# ```{dropdown} The number-only objectives against the base model's C_i and their own
+# ```{dropdown} Why C_i rises, and the number-only objectives against the base model's C_i and their own
+# Why $C_i$ rises is not settled here. One candidate: SFT, RPO, APO-zero and DPOP all reward the chosen
+# reply's own tokens, and every chosen reply repeats the model's answer letter, which would sharpen that
+# letter's probability; but in DCA's plain DPO the tokens both replies share cancel, and its $C_i$ rose
+# too.
+#
 # {glue:text}`s_letter_out`
 # ```
 #
@@ -346,23 +348,17 @@ kept = study_report.format_kept(SQ) if not SQ.empty else pd.DataFrame()
 if not kept.empty:
     show(kept)
 report.glue_all({"s_format": study_answer.named(study_report.format_sentence(kept)),
-                 **{f"s_kl{key}_status": ("its results are in the tables below"
-                                          if have_study and objective in set(S["objective"]) else "built and tested, not run yet")
-                    for key, objective in (("", "sft-num-kl"), ("_line", "sft-num-kl-line"))}})
+                 "s_kl_line_status": ("its results are under *Every other point tried*"
+                                      if have_study and "sft-num-kl-line" in set(S["objective"])
+                                      else "built and tested, not run yet")})
 
 # %% [markdown]
 # ```{dropdown} Which objectives keep the prompted format, seed by seed
 # {glue:text}`s_format`
 # ```
 #
-# The objectives that train the whole reply's likelihood have the answer line
-# in their loss; DCA's sigmoid loss cancels it, since both replies of a pair share it, and a
-# number-only loss leaves it out. What none of them does: train the number while a second term holds
-# the answer letter's next-token distribution to the base model's (the KL divergence at the letter's
-# position; stage-3 parameter `answer_kl_weight`, *SFT on the number + KL on the letter*: {glue:text}`s_kl_status`).
-# $C_i$ is read from that distribution, so the term holds both the answers and $C_i$. With
-# `answer_kl_span=line` it holds every fixed token of the answer line, so the format too
-# ({glue:text}`s_kl_line_status`).
+# What none of these objectives does, training the number while a second term holds the answer letter
+# where it was, is the training route of {ref}`keeping-the-answers`.
 
 # %% [markdown]
 # ## What the models write
@@ -475,6 +471,7 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                      model_probes.probe_table(S_MODELS))))})
 
 # %% [markdown]
+# (keeping-the-answers)=
 # ## Keeping the answers
 #
 # Two routes keep the answers: *decoding* (the base model writes the reply up to the number, the adapter
@@ -491,10 +488,14 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # ```
 # ````
 #
-# ````{dropdown} The confidence adapter, and the probe of other models
+# ````{dropdown} How each route works, and the probe of other models
 # {glue:text}`s_goal`
 #
-# Holding the answer letter in training is one route (*SFT on the number + KL on the letter*). The other is
+# The training route trains the number while a second term holds the answer letter's next-token
+# distribution to the base model's (the KL divergence at the letter's position; stage-3 parameter
+# `answer_kl_weight`, *SFT on the number + KL on the letter*). $C_i$ is read from that distribution, so
+# the term holds both the answers and $C_i$. With `answer_kl_span=line` it holds every fixed token of the
+# answer line, so the format too ({glue:text}`s_kl_line_status`). The decoding route is
 # an inference choice, not a training result: the base model writes its reply up to the number, so the
 # answers, the accuracy and $C_i$ stay the base model's, and the adapter writes only the number, for one
 # extra prefill per question (`answer_with=base` in `python -m dca evaluate` and `transfer`; the study's

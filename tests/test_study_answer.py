@@ -109,8 +109,8 @@ def test_an_objective_that_holds_everything_on_the_seeds_it_ran_says_which_seeds
     assert closest.endswith("an inference choice, not a training result.")
     trained = pd.DataFrame(_objective("seed0-y", 0, rho=0.2, mae=15.0, accuracy=53.0))  # all six, on seed 0 only
     closest = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter, trained])) if "Closest" in s)
-    assert closest.endswith("an inference choice, not a training result. Every condition holds so far, on fewer "
-                            "seeds, also for y (held-out ρ 0.24 → 0.44; seeds 1 and 2 not run yet).")
+    assert closest.endswith("an inference choice, not a training result. So far, on fewer seeds, every condition "
+                            "holds also for y (held-out ρ 0.24 → 0.44; seeds 1 and 2 not run yet).")
     one = pd.DataFrame(_objective("seed0-x-base", 0, rho=0.4, mae=10.0, accuracy=52.0))
     closest = next(s for s in study_answer.answer_sentences(pd.concat([rows, one])) if "Closest" in s)
     assert "on one seed (held-out ρ 0.24 → 0.64; seeds 1 and 2 not run yet)" in closest
@@ -126,17 +126,22 @@ def test_an_objective_that_works_on_all_three_seeds_says_so_with_its_rho_and_wha
     trained = pd.DataFrame(_objective("seed0-y", 0, rho=0.2, mae=15.0, accuracy=53.0))  # all six, on seed 0 only
     works = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter, trained]))
                  if "every condition on all three seeds" in s)
-    assert works.endswith("a training result. Every condition holds so far, on fewer seeds, also for y (held-out ρ "
+    assert works.endswith("a training result. So far, on fewer seeds, every condition holds also for y (held-out ρ "
                           "0.24 → 0.44; seeds 1 and 2 not run yet).")
+    # a second confidence adapter on fewer seeds: not called an inference choice a second time
+    other = pd.DataFrame(_objective("seed0-z-base", 0, rho=0.2, mae=15.0, accuracy=53.0))
+    works = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter, other]))
+                 if "every condition on all three seeds" in s)
+    assert works.endswith("also for z-base (held-out ρ 0.24 → 0.44; seeds 1 and 2 not run yet).")
     assert study_answer.check_table(pd.concat([rows, adapter])).set_index("objective").loc["x-base", "works"] == "yes"
-    # two that work: a sentence each, each with its own ρ and kind of result
+    # two that work: one list, highest ρ first, each with its own ρ and kind of result
     both = pd.DataFrame([r for seed in (0, 1, 2) for r in _objective(f"seed{seed}-y", seed, rho=0.2, mae=15.0,
                                                                       accuracy=53.0)])
     works = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter, both]))
                  if "every condition on all three seeds" in s)
-    assert works == ("X-base meets every condition on all three seeds (held-out ρ 0.24 → 0.69, mean of seeds 0, 1 "
-                     "and 2): an inference choice, not a training result. Y meets every condition on all three "
-                     "seeds (held-out ρ 0.24 → 0.44, mean of seeds 0, 1 and 2).")
+    assert works == ("Two objectives meet every condition on all three seeds, highest held-out ρ first (mean of the "
+                     "seeds): x-base (ρ 0.24 → 0.69; an inference choice, not a training result) and y (ρ 0.24 → "
+                     "0.44).")
     instead = sentences[-1]  # what raises ρ instead is still the objective that pays for it, not the one that works
     assert instead.startswith("What raises ρ instead is brand-new: on all 3 seeds"), instead
 

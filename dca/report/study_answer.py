@@ -174,11 +174,17 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame) -> str:
     table = verdict_table(without_dose(results))
     ranked = rank_objectives(table, results)
     works = table[table["works"] == "yes"]["objective"].tolist()
-    if works:
-        # one sentence per working objective, each with its own ρ and kind of result
-        text = ". ".join(_capital(f"{objective_name(o)} meets every condition on all three seeds"
-                                  + _how_far(results, checks, o)) for o in works)
-        return text + _also_holding(results, checks, ranked, works) + "."
+    if len(works) == 1:
+        return (_capital(f"{objective_name(works[0])} meets every condition on all three seeds")
+                + _how_far(results, checks, works[0]) + _also_holding(results, checks, ranked, works) + ".")
+    if works:  # one list, highest ρ first, each with its own ρ; a confidence adapter said to be one
+        works = sorted(works, key=lambda o: -_mean(results, o, "rho"))
+        items = [f"{objective_name(o)} ({_rho_span(results, checks, o)[0]}"
+                 + ("; an inference choice, not a training result" if o.endswith(RECIPE_SUFFIX) else "") + ")"
+                 for o in works]
+        return (f"{_capital(_count(len(works)))} objectives meet every condition on all three seeds, highest "
+                f"held-out ρ first (mean of the seeds): {_list(items)}"
+                + _also_holding(results, checks, ranked, works) + ".")
     top = ranked[(ranked["held"] == ranked["held"].iloc[0]) & (ranked["seeds run"] == ranked["seeds run"].iloc[0])]
     names = [objective_name(o) for o in top["objective"]]
     n_seeds = int(top["seeds run"].iloc[0])
@@ -218,29 +224,42 @@ def _capital(text: str) -> str:
 
 
 def _also_holding(results: pd.DataFrame, checks: pd.DataFrame, ranked: pd.DataFrame, named: list[str]) -> str:
-    """``. Every condition holds so far, on fewer seeds, also for …``: the objectives of ``ranked`` (from
-    :func:`rank_objectives`) other than ``named`` that hold every condition on each seed they ran."""
+    """``. So far, on fewer seeds, every condition holds also for …``: the objectives of ``ranked`` (from
+    :func:`rank_objectives`) other than ``named`` that hold every condition on each seed they ran. A
+    confidence adapter is called an inference choice here only where none of ``named`` was."""
     others = ranked[(ranked["misses"].map(len) == 0) & ~ranked["objective"].isin(named)]
     if others.empty:
         return ""
-    return ". Every condition holds so far, on fewer seeds, also for " + _list(
-        [objective_name(o) + _how_far(results, checks, o) for o in others["objective"]])
+    said = any(o.endswith(RECIPE_SUFFIX) for o in named)
+    return ". So far, on fewer seeds, every condition holds also for " + _list(
+        [objective_name(o) + _how_far(results, checks, o, label=not said) for o in others["objective"]])
 
 
-def _how_far(results: pd.DataFrame, checks: pd.DataFrame, objective: str) -> str:
-    """`` (held-out ρ a → b, mean of seeds …; seed k not run yet)``, the mean over the seeds that ran of
-    the objective's ρ before (after minus its paired change) and after; for a confidence adapter, also
-    that it is an inference choice."""
+def _count(n: int) -> str:
+    return {2: "two", 3: "three", 4: "four", 5: "five"}.get(n, str(n))
+
+
+def _rho_span(results: pd.DataFrame, checks: pd.DataFrame, objective: str) -> tuple[str, list[int]]:
+    """(``ρ a → b``, the seeds it ran on): the objective's held-out ρ before (after minus its paired
+    change) and after, each the mean over the seeds that ran."""
     ran = sorted(int(s) for s in set(checks[checks["objective"] == objective]["seed"]))
     after = _mean(results, objective, "rho")
     changes = [_held_out_interval(results, f"seed{s}-{objective}", objective, "rho")[0] for s in ran]
     changes = [c for c in changes if math.isfinite(c)]
     before = after - float(np.mean(changes)) if changes else math.nan
+    return f"ρ {before:.2f} → {after:.2f}", ran
+
+
+def _how_far(results: pd.DataFrame, checks: pd.DataFrame, objective: str, label: bool = True) -> str:
+    """`` (held-out ρ a → b, mean of seeds …; seed k not run yet)`` (:func:`_rho_span`); for a confidence
+    adapter, unless ``label`` is false, also that it is an inference choice."""
+    span, ran = _rho_span(results, checks, objective)
     over = f", mean of seeds {_list([str(s) for s in ran])}" if len(ran) > 1 else ""
     missing = [str(s) for s in (0, 1, 2) if s not in ran]
-    text = (f" (held-out ρ {before:.2f} → {after:.2f}{over}"
+    text = (f" (held-out {span}{over}"
             + (f"; seed{'s' if len(missing) > 1 else ''} {_list(missing)} not run yet" if missing else "") + ")")
-    return text + (": an inference choice, not a training result" if objective.endswith(RECIPE_SUFFIX) else "")
+    inference = label and objective.endswith(RECIPE_SUFFIX)
+    return text + (": an inference choice, not a training result" if inference else "")
 
 
 def _instead(results: pd.DataFrame, checks: pd.DataFrame) -> str:
