@@ -463,6 +463,7 @@ def keeping_markdown(leading: bool) -> str:
 report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_keep_table": Markdown(keeping_markdown(True) or "Neither route has run yet."),
                  "s_keep_more": Markdown(keeping_markdown(False) or "No other point of either route has run yet."),
+                 "s_anchor_cost": keeping.anchor_cost_sentence(S_ALL),
                  "s_goal": study_answer.named(study_report.goal_sentence(S)),
                  "s_recipe_precision": recipes.precision_sentence(S_ALL, SQ_ALL),
                  "s_recipe_rerun": recipes.rerun_sentence(S_ALL, study_results.read(config.questions)),
@@ -495,7 +496,7 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # distribution to the base model's (the KL divergence at the letter's position; stage-3 parameter
 # `answer_kl_weight`, *SFT on the number + KL on the letter*). $C_i$ is read from that distribution, so
 # the term holds both the answers and $C_i$. With `answer_kl_span=line` it holds every fixed token of the
-# answer line, so the format too ({glue:text}`s_kl_line_status`). The decoding route is
+# answer line, so the format too ({glue:text}`s_kl_line_status`). {glue:text}`s_anchor_cost` The decoding route is
 # an inference choice, not a training result: the base model writes its reply up to the number, so the
 # answers, the accuracy and $C_i$ stay the base model's, and the adapter writes only the number, for one
 # extra prefill per question (`answer_with=base` in `python -m dca evaluate` and `transfer`; the study's

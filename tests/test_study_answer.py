@@ -206,6 +206,24 @@ def test_the_keeping_table_shows_every_job_of_both_routes_against_the_unanchored
     assert [label for label, _ in keeping_tables(more_seeds, leading=False)] == [kl_label]
 
 
+def test_the_anchor_cost_sentence_compares_one_adapter_answering_itself_and_after_the_base_answers():
+    from dca.report.keeping import anchor_cost_sentence
+
+    def row(job, objective, seed, rho):
+        return {"job": job, "seed": seed, "dataset": "mean", "objective": objective, "method": objective,
+                "metric": "rho", "value": rho}
+
+    assert anchor_cost_sentence(pd.DataFrame()) == ""
+    only_trained = pd.DataFrame([row("seed0-sft-num-kl", "sft-num-kl", 0, 0.46)])
+    assert anchor_cost_sentence(only_trained) == ""  # no decoding-route twin: nothing to compare
+    both = pd.concat([only_trained, pd.DataFrame([row("seed0-sft-num-kl-base", "sft-num-kl-base", 0, 0.46),
+                                                  row("seed1-sft-num-kl", "sft-num-kl", 1, 0.40),
+                                                  row("seed1-sft-num-kl-base", "sft-num-kl-base", 1, 0.55)])])
+    sentence = anchor_cost_sentence(both)
+    assert "SFT on the number + KL on the letter, 0.46 and 0.46 on seed 0, 0.40 and 0.55 on seed 1." in sentence
+    assert sentence.endswith("Up to 0.15 apart: part of the anchor's cost in ρ goes through the answers it moves.")
+
+
 def test_the_answer_reads_the_training_log_for_why(rows):
     log = pd.DataFrame({"job": "seed0-dca", "step": [0, 99], "heldout_logp_chosen": [-6.3, -80.0],
                         "heldout_logp_rejected": [-2.3, -206.1]})

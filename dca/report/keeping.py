@@ -14,7 +14,7 @@ import math
 
 import pandas as pd
 
-from dca.reference.study import OBJECTIVES, PRECISION_SUFFIX, TRANSFER
+from dca.reference.study import OBJECTIVES, PRECISION_SUFFIX, RECIPE_SUFFIX, TRANSFER
 from dca.report.recipes import recipe_jobs
 from dca.report.study_names import CONDITION_WORDS, objective_name
 from dca.report.study_rule import _cell, criteria, dtype_of, objectives_of, value_before
@@ -145,3 +145,40 @@ def keeping_tables(results: pd.DataFrame, leading: bool | None = None) -> list[t
             rows = rows.drop(columns="letters changed % (no anchor)")
         out.append((label, rows))
     return out
+
+
+def anchor_cost_sentence(results: pd.DataFrame) -> str:
+    """Where the anchor's cost in ρ comes from: per seed on which an anchored adapter ran both ways, its
+    held-out ρ(C_v, C_i) after training when it answers itself (training route) and when the base model
+    answers and it states only the number (decoding route, ``…-base``). Values within 0.05 of each other
+    on every seed mean the cost is not in the answers it moves but in the numbers it learned. Empty where
+    no seed has both.
+
+    >>> rows = pd.DataFrame({"job": ["seed0-sft-num-kl", "seed0-sft-num-kl-base"], "seed": 0, "dataset": "mean",
+    ...                      "objective": ["sft-num-kl", "sft-num-kl-base"], "method": ["sft-num-kl", "sft-num-kl-base"],
+    ...                      "metric": "rho", "value": [0.46, 0.45]})
+    >>> print(anchor_cost_sentence(rows))
+    An anchored adapter's held-out ρ, answering itself and then stating only the number after the base model's answers: SFT on the number + KL on the letter, 0.46 and 0.45 on seed 0. Within 0.05 on every seed: what the anchor costs in ρ lies in the numbers the adapter learned, not in the answers it moves.
+    """
+    if "objective" not in results.columns:
+        return ""
+    clauses, gaps = [], []
+    for objective in ANCHORED:
+        recipe = f"{objective}{RECIPE_SUFFIX}"
+        pairs = []
+        for seed in sorted(int(s) for s in set(results.loc[results["objective"] == recipe, "seed"])):
+            job = f"seed{seed}-{objective}"
+            own = _cell(results, job, "mean", objective, "rho")
+            base = _cell(results, f"{job}{RECIPE_SUFFIX}", "mean", recipe, "rho")
+            if math.isfinite(own) and math.isfinite(base):
+                pairs.append(f"{own:.2f} and {base:.2f} on seed {seed}")
+                gaps.append(abs(own - base))
+        if pairs:
+            clauses.append(f"{objective_name(objective)}, {', '.join(pairs)}")
+    if not clauses:
+        return ""
+    verdict = ("Within 0.05 on every seed: what the anchor costs in ρ lies in the numbers the adapter learned, "
+               "not in the answers it moves" if max(gaps) < 0.05 else
+               f"Up to {max(gaps):.2f} apart: part of the anchor's cost in ρ goes through the answers it moves")
+    return ("An anchored adapter's held-out ρ, answering itself and then stating only the number after the base "
+            f"model's answers: {'; '.join(clauses)}. {verdict}.")
