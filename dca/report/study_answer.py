@@ -177,13 +177,14 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame) -> str:
     if len(works) == 1:
         return (_capital(f"{objective_name(works[0])} meets every condition on all three seeds")
                 + _how_far(results, checks, works[0]) + _also_holding(results, checks, ranked, works) + ".")
-    if works:  # one list, highest ρ first, each with its own ρ; a confidence adapter said to be one
+    if works:  # one list, highest ρ first, each with its own ρ; then what kind of result the adapters are
         works = sorted(works, key=lambda o: -_mean(results, o, "rho"))
-        items = [f"{objective_name(o)} ({_rho_span(results, checks, o)[0]}"
-                 + ("; an inference choice, not a training result" if o.endswith(RECIPE_SUFFIX) else "") + ")"
-                 for o in works]
+        items = [f"{objective_name(o)} ({_rho_span(results, checks, o)[0]})" for o in works]
+        adapters = sum(o.endswith(RECIPE_SUFFIX) for o in works)
+        kind = ("" if not adapters else f". The confidence adapter{'s are' if adapters > 1 else ' is'} an "
+                "inference choice, not a training result")
         return (f"{_capital(_count(len(works)))} objectives meet every condition on all three seeds, highest "
-                f"held-out ρ first (mean of the seeds): {_list(items)}"
+                f"held-out ρ first (mean of the seeds): {_list(items)}{kind}"
                 + _also_holding(results, checks, ranked, works) + ".")
     top = ranked[(ranked["held"] == ranked["held"].iloc[0]) & (ranked["seeds run"] == ranked["seeds run"].iloc[0])]
     names = [objective_name(o) for o in top["objective"]]
