@@ -307,9 +307,8 @@ else:
 # training has run (why $C_i$ rises: in the fold below). Two remedies follow: build the pairs again from the trained
 # model's $C_i$ and train again (on-policy rounds; not tried here), or leave the answer letter out of
 # the loss so that only the number is trained. The second is a stage-3 parameter, `loss_tokens=number`:
-# the start both replies of a pair share, `Answer: B` and the `Probability:` label, moves into the
-# prompt, so the model trains on the same text but the likelihood term sees the number onwards only
-# (*RPO on the number* and *SFT on the number* in the tables).
+# `Answer: B` and the `Probability:` label, which both replies of a pair share, move into the prompt,
+# so the likelihood term sees only the number (*RPO on the number* and *SFT on the number*).
 #
 # ```{dropdown} Why C_i rises, and the number-only objectives against the base model's C_i and their own
 # Why $C_i$ rises is not settled here. One candidate: SFT, RPO, APO-zero and DPOP all reward the chosen
@@ -320,11 +319,11 @@ else:
 # {glue:text}`s_letter_out`
 # ```
 #
-# What holding the target still costs is in the answers. The letter is no longer in the loss, so
-# nothing keeps it where it was, and the training can move it as a side effect. Per objective, on the
-# held-out questions (seed 0): how many greedy answer letters changed, accuracy before and after, how
-# often the changed answers were right before and after, and the most common letter's share (this
-# model already prefers one letter more often than the gold answers do):
+# What holding the target still costs is in the answers: with the letter out of the loss, nothing
+# keeps it where it was. Per objective, on the held-out questions (seed 0): greedy answer letters
+# changed, accuracy before and after, how often the changed answers were right before and after, and
+# the most common letter's share (this model already prefers one letter more often than the gold
+# answers do):
 
 # %% tags=["remove-input", "hide-output"]
 changes = study_report.letter_changes(SQ0) if not SQ0.empty else pd.DataFrame()
