@@ -347,7 +347,7 @@ kept = study_report.format_kept(SQ) if not SQ.empty else pd.DataFrame()
 if not kept.empty:
     show(kept)
 report.glue_all({"s_format": study_answer.named(study_report.format_sentence(kept)),
-                 "s_kl_line_status": ("its results are under *Every other point tried*"
+                 "s_kl_line_status": ("its results are in this section's tables"
                                       if have_study and "sft-num-kl-line" in set(S["objective"])
                                       else "built and tested, not run yet")})
 
@@ -495,8 +495,8 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # distribution to the base model's (the KL divergence at the letter's position; stage-3 parameter
 # `answer_kl_weight`, *SFT on the number + KL on the letter*). $C_i$ is read from that distribution, so
 # the term holds both the answers and $C_i$. With `answer_kl_span=line` it holds every fixed token of the
-# answer line, so the format too ({glue:text}`s_kl_line_status`). {glue:text}`s_anchor_cost` The decoding route is
-# an inference choice, not a training result: the base model writes its reply up to the number, so the
+# answer line, so the format too ({glue:text}`s_kl_line_status`). {glue:text}`s_anchor_cost`
+# The decoding route is an inference choice, not a training result: the base model writes its reply up to the number, so the
 # answers, the accuracy and $C_i$ stay the base model's, and the adapter writes only the number, for one
 # extra prefill per question (`answer_with=base` in `python -m dca evaluate` and `transfer`; the study's
 # jobs named `…-base`, judged by the same rule: `python -m dca.reference.study run --only seed0

@@ -80,6 +80,16 @@ def keeping_table(results: pd.DataFrame) -> pd.DataFrame:
     >>> list(keeping_table(pd.DataFrame()).columns) == list(COLUMNS)
     True
     """
+    return _table(results).drop(columns=_RHO_AFTER)
+
+
+#: A column :func:`_table` adds to :func:`keeping_table`'s: the held-out ρ after training as a number, which
+#: :func:`keeping_tables` ranks by.
+_RHO_AFTER = "_rho_after"
+
+
+def _table(results: pd.DataFrame) -> pd.DataFrame:
+    """:func:`keeping_table` with one more column, :data:`_RHO_AFTER`."""
     out = []
     for route, job, objective in _jobs(results) if "job" in results.columns else []:
         seed = int(job.split("-", 1)[0].removeprefix("seed"))
@@ -110,13 +120,9 @@ def keeping_table(results: pd.DataFrame) -> pd.DataFrame:
             "verbal AUROC, % of internal": _number(100 * share, 0),
             "conditions held": f"{sum(bool(v) for v in held.values())} of {len(held)}"
                                + (f" (short on {', '.join(failed)})" if failed else ""),
+            _RHO_AFTER: value("rho"),
         })
-    return pd.DataFrame(out, columns=list(COLUMNS))
-
-
-def _after(cell: str) -> float:
-    """The value after training in a "before→after" cell of :func:`keeping_table` ("0.25→0.70": 0.70)."""
-    return float(cell.split("→")[-1])
+    return pd.DataFrame(out, columns=[*COLUMNS, _RHO_AFTER])
 
 
 def keeping_tables(results: pd.DataFrame, leading: bool | None = None) -> list[tuple[str, pd.DataFrame]]:
@@ -131,15 +137,15 @@ def keeping_tables(results: pd.DataFrame, leading: bool | None = None) -> list[t
     >>> keeping_tables(pd.DataFrame())
     []
     """
-    table = keeping_table(results)
+    table = _table(results)
     groups = list(table.groupby(["route", "objective"], sort=False))
-    rank = {key: (len(rows), rows["ρ held out"].map(_after).mean()) for key, rows in groups}
+    rank = {key: (len(rows), rows[_RHO_AFTER].mean()) for key, rows in groups}
     leads = {route: max((k for k in rank if k[0] == route), key=rank.__getitem__) for route, _ in rank}
     out = []
     for (route, objective), rows in groups:
         if leading is not None and ((route, objective) in leads.values()) != leading:
             continue
-        rows = rows.drop(columns=["route", "objective"]).reset_index(drop=True)
+        rows = rows.drop(columns=["route", "objective", _RHO_AFTER]).reset_index(drop=True)
         label = f"{str(route).capitalize()} route: {objective}"
         if route == "decoding":  # the base model answers: no letter changes
             rows = rows.drop(columns="letters changed % (no anchor)")
