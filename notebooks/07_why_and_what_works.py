@@ -142,8 +142,8 @@ if not points.empty:
 
 # %% tags=["remove-input"]
 checks = study_answer.check_table(S)
-if not checks.empty:  # a compact table (book/_static/dca.css): one short row per objective
-    display(Markdown(":::{div} dca-compact\n" + report.markdown_table(study_answer.readable(checks)) + "\n:::"))
+if not checks.empty:  # a compact table with a wide name column (book/_static/dca.css): short rows
+    display(Markdown(":::{div} dca-compact dca-marks\n" + report.markdown_table(study_answer.readable(checks)) + "\n:::"))
 
 # %% [markdown]
 # One mark per seed, seed 0 first (✓ holds, ✗ fails, · not run); closest to working first, by the rule's

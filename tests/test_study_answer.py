@@ -320,3 +320,36 @@ def test_the_three_protocols_say_prompt_questions_seeds_and_model_of_each():
     assert f"{ExtractConfig.from_profile('study').n_eval} held-out" in text
     assert "because the models differ" in text  # SmolLM2 beside the reference's model
     assert "gemma" not in text.lower()  # a second model's probe is not the study's protocol
+
+
+def test_the_answer_says_which_objectives_reach_the_goal_beyond_the_rule_and_on_which_seeds(rows):
+    def measured(job: str, seed: int, rho: float, verbal: float) -> list[dict]:
+        method = job.split("-", 1)[1]
+        return (_objective(job, seed, rho=rho, mae=10.0, accuracy=52.0)
+                + _rows(job, method, seed, auroc_verbal=verbal, auroc_internal=0.66))
+
+    # x-base holds all six conditions on three seeds and reaches the goal (rho >= 0.5, AUROC share >= 90 %)
+    # on seed 0 only (seed 1: AUROC 0.58 / 0.66 = 88 %; seed 2: rho 0.24 + 0.2 = 0.44)
+    adapter = pd.DataFrame(measured("seed0-x-base", 0, 0.4, 0.62) + measured("seed1-x-base", 1, 0.4, 0.58)
+                           + measured("seed2-x-base", 2, 0.2, 0.62))
+    works = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter]))
+                 if "every condition on all three seeds" in s)
+    goal = ("The goal beyond the rule (held-out ρ at least 0.5 and a verbal AUROC at least 90 % of the internal one) "
+            "is reached by x-base on seed 0 of the three it ran.")
+    assert works.endswith("an inference choice, not a training result. " + goal)
+    # two on seed 0 only, the same seeds still to run: said once, after both; y reaches the goal there too
+    fewer = pd.DataFrame(measured("seed0-y", 0, 0.45, 0.62) + _objective("seed0-z", 0, rho=0.2, mae=15.0,
+                                                                        accuracy=53.0))
+    works = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter, fewer]))
+                 if "every condition on all three seeds" in s)
+    assert ("So far, on fewer seeds, every condition holds also for y (held-out ρ 0.24 → 0.69) and z (held-out ρ "
+            "0.24 → 0.44), neither yet run on seeds 1 and 2.") in works
+    assert works.endswith("is reached by y on seed 0, the only seed it ran so far, and by x-base on seed 0 of the "
+                          "three it ran.")
+    # held on some seed, measured, reached on none
+    short = pd.DataFrame(measured("seed0-x-base", 0, 0.1, 0.5) + measured("seed1-x-base", 1, 0.1, 0.5)
+                         + measured("seed2-x-base", 2, 0.1, 0.5))
+    works = next(s for s in study_answer.answer_sentences(pd.concat([rows, short]))
+                 if "every condition on all three seeds" in s)
+    assert works.endswith("None reaches the goal beyond the rule (held-out ρ at least 0.5 and a verbal AUROC at "
+                          "least 90 % of the internal one) on any seed.")

@@ -27,8 +27,8 @@ from dca.report.study_names import (  # noqa: F401
     objective_name, readable)
 from dca.report.study_protocols import (  # noqa: F401
     _seed_list, protocol_of, protocols_sentence, recorded_protocol, three_protocols)
-from dca.report.study_rule import (MAX_ACCURACY_DROP, MIN_PARSED_FOR_EPS, MIN_WHOLE_PERCENT, RHO_GOAL, conditions_of,
-                                   criteria, rank_objectives, verdict_table, without_dose)
+from dca.report.study_rule import (AUROC_SHARE_GOAL, MAX_ACCURACY_DROP, MIN_PARSED_FOR_EPS, MIN_WHOLE_PERCENT, RHO_GOAL,
+                                   conditions_of, criteria, goal_values, rank_objectives, verdict_table, without_dose)
 
 __all__ = ["CONDITION_LABELS", "CONDITION_WORDS", "HEADER_NAMES", "NAMES", "VALUE_NAMES", "answer_sentences",
            "check_table", "conditions", "displacement_alt_text", "dose_sentence", "drawable_jobs", "named",
@@ -220,6 +220,39 @@ def _closest(results: pd.DataFrame, checks: pd.DataFrame) -> str:
     return text + _also_holding(results, checks, ranked, list(top["objective"])) + "."
 
 
+def _goal(results: pd.DataFrame, checks: pd.DataFrame) -> str:
+    """Which objectives reach the goal beyond the rule (:func:`~dca.report.study_rule.goal_values`) and on
+    which seeds, most seeds first, then highest held-out ρ; empty where no objective holds every condition
+    on any seed or its AUROC was not measured."""
+    reached, any_held = [], False
+    for objective in dict.fromkeys(checks["objective"]):
+        ran = sorted(int(s) for s in set(checks[checks["objective"] == objective]["seed"]))
+        goals = {seed: goal_values(results, objective, seed) for seed in ran}
+        goals = {seed: g for seed, g in goals.items() if g is not None and math.isfinite(g["share"])}
+        any_held = any_held or bool(goals)
+        seeds = [str(s) for s, g in goals.items() if not g["short"]]
+        if seeds:
+            reached.append((len(seeds), _mean(results, objective, "rho"), objective, seeds, len(ran)))
+    goal = (f"the goal beyond the rule (held-out ρ at least {RHO_GOAL:g} and a verbal AUROC at least "
+            f"{100 * AUROC_SHARE_GOAL:.0f} % of the internal one)")
+    if not reached:
+        return f"None reaches {goal} on any seed." if any_held else ""
+    clauses = []
+    for n, _, objective, seeds, n_ran in sorted(reached, key=lambda r: (-r[0], -r[1])):
+        where = f"seed{'s' if n > 1 else ''} {_list(seeds)}"
+        if n == n_ran:
+            where = ("all three seeds" if n == 3 else
+                     f"{where}, the only seed it ran so far" if n == 1 else f"{where}, every seed it ran so far")
+        else:
+            where += f" of the {_count(n_ran)} it ran"
+        clauses.append(f"by {objective_name(objective)} on {where}")
+    if len(clauses) > 1 and any("," in c for c in clauses[:-1]):  # a clause with its own comma: keep them apart
+        joined = "; ".join(clauses[:-1]) + ("; and " if len(clauses) > 2 else ", and ") + clauses[-1]
+    else:
+        joined = _list(clauses)
+    return f"{_capital(goal)} is reached {joined}."
+
+
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -228,12 +261,25 @@ def _also_holding(results: pd.DataFrame, checks: pd.DataFrame, ranked: pd.DataFr
     """``. So far, on fewer seeds, every condition holds also for …``: the objectives of ``ranked`` (from
     :func:`rank_objectives`) other than ``named`` that hold every condition on each seed they ran. A
     confidence adapter is called an inference choice here only where none of ``named`` was."""
-    others = ranked[(ranked["misses"].map(len) == 0) & ~ranked["objective"].isin(named)]
-    if others.empty:
+    others = list(ranked[(ranked["misses"].map(len) == 0) & ~ranked["objective"].isin(named)]["objective"])
+    if not others:
         return ""
     said = any(o.endswith(RECIPE_SUFFIX) for o in named)
-    return ". So far, on fewer seeds, every condition holds also for " + _list(
-        [objective_name(o) + _how_far(results, checks, o, label=not said) for o in others["objective"]])
+    missing = {tuple(_missing(checks, o)) for o in others}
+    shared = len(others) > 1 and len(missing) == 1 and missing != {()}  # the same seeds still to run: say so once
+    text = ". So far, on fewer seeds, every condition holds also for " + _list(
+        [objective_name(o) + _how_far(results, checks, o, label=not said, say_missing=not shared) for o in others])
+    if shared:
+        seeds = list(missing.pop())
+        text += (f", {'neither' if len(others) == 2 else 'none'} yet run on seed{'s' if len(seeds) > 1 else ''} "
+                 + _list(seeds))
+    return text
+
+
+def _missing(checks: pd.DataFrame, objective: str) -> list[str]:
+    """The seeds (0–2) on which ``objective`` has not run."""
+    ran = set(int(s) for s in checks[checks["objective"] == objective]["seed"])
+    return [str(s) for s in (0, 1, 2) if s not in ran]
 
 
 def _count(n: int) -> str:
@@ -251,12 +297,14 @@ def _rho_span(results: pd.DataFrame, checks: pd.DataFrame, objective: str) -> tu
     return f"ρ {before:.2f} → {after:.2f}", ran
 
 
-def _how_far(results: pd.DataFrame, checks: pd.DataFrame, objective: str, label: bool = True) -> str:
-    """`` (held-out ρ a → b, mean of seeds …; seed k not run yet)`` (:func:`_rho_span`); for a confidence
-    adapter, unless ``label`` is false, also that it is an inference choice."""
+def _how_far(results: pd.DataFrame, checks: pd.DataFrame, objective: str, label: bool = True,
+             say_missing: bool = True) -> str:
+    """`` (held-out ρ a → b, mean of seeds …; seed k not run yet)`` (:func:`_rho_span`; the seeds not run
+    unless ``say_missing`` is false); for a confidence adapter, unless ``label`` is false, also that it is
+    an inference choice."""
     span, ran = _rho_span(results, checks, objective)
     over = f", mean of seeds {_list([str(s) for s in ran])}" if len(ran) > 1 else ""
-    missing = [str(s) for s in (0, 1, 2) if s not in ran]
+    missing = _missing(checks, objective) if say_missing else []
     text = (f" (held-out {span}{over}"
             + (f"; seed{'s' if len(missing) > 1 else ''} {_list(missing)} not run yet" if missing else "") + ")")
     inference = label and objective.endswith(RECIPE_SUFFIX)
@@ -313,8 +361,8 @@ def answer_sentences(results: pd.DataFrame, training: pd.DataFrame | None = None
     checks = conditions(rows) if not rows.empty else pd.DataFrame()
     if checks.empty:
         return ["The objectives study has not produced results yet (`make study`); nothing is claimed."]
-    sentences = [_did_dca_work(rows, checks), _why_not(training), _closest(rows, checks),
-                 _instead(rows, checks)]
+    closest = " ".join(s for s in (_closest(rows, checks), _goal(rows, checks)) if s)
+    sentences = [_did_dca_work(rows, checks), _why_not(training), closest, _instead(rows, checks)]
     return [s for s in sentences if s]
 
 

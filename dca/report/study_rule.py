@@ -161,6 +161,24 @@ def holds_all(conditions: dict[str, bool | float]) -> bool:
     return bool(conditions) and all(bool(v) for v in conditions.values())
 
 
+def goal_values(results: pd.DataFrame, objective: str, seed: int) -> dict[str, float | list[str]] | None:
+    """The goal beyond the rule for one objective on one seed, where every condition of :func:`criteria`
+    holds (``None`` elsewhere): held-out ρ, the verbal and internal AUROC and the share
+    ``auroc_verbal / auroc_internal`` (means over the held-out datasets), and ``short``, what misses the
+    goal of ρ ≥ :data:`RHO_GOAL` and share ≥ :data:`AUROC_SHARE_GOAL` (``[]``: the goal is reached).
+
+    >>> goal_values(pd.DataFrame(), "sft-num", 0) is None
+    True
+    """
+    if not holds_all(criteria(results, objective, seed)):
+        return None
+    job = f"seed{seed}-{objective}"
+    rho, verbal, internal = (_cell(results, job, "mean", objective, m) for m in ("rho", "auroc_verbal", "auroc_internal"))
+    share = verbal / internal if internal else float("nan")
+    short = [what for what, ok in (("ρ", rho >= RHO_GOAL), ("the AUROC", share >= AUROC_SHARE_GOAL)) if not ok]
+    return {"rho": rho, "auroc_verbal": verbal, "auroc_internal": internal, "share": share, "short": short}
+
+
 def verdict_table(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
     """One row per objective: for each condition of :func:`criteria`, in how many of the seeds that
     ran it holds ("2/3"), and ``works`` ("yes" only when every condition holds in all three seeds;

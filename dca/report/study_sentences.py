@@ -10,8 +10,8 @@ import pandas as pd
 from dca.reference.study import OBJECTIVES, RECIPE_SUFFIX
 from dca.report.study_names import CONDITION_WORDS, objective_name
 from dca.report.study_names import _list as _and
-from dca.report.study_rule import (AUROC_SHARE_GOAL, RHO_GOAL, _cell, below_baselines, closest_objective,
-                                   conditions_of, criteria, holds_all, objectives_of, rank_objectives, verdict_table,
+from dca.report.study_rule import (AUROC_SHARE_GOAL, RHO_GOAL, below_baselines, closest_objective,
+                                   conditions_of, criteria, goal_values, objectives_of, rank_objectives, verdict_table,
                                    without_dose)
 
 def verdict_sentence(results: pd.DataFrame) -> str:
@@ -280,15 +280,13 @@ def goal_sentence(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> 
     for objective in objectives_of(results):
         per_seed = []
         for seed in seeds:
-            if not holds_all(criteria(results, objective, seed)):
+            goal = goal_values(results, objective, seed)
+            if goal is None:
                 continue
-            job = f"seed{seed}-{objective}"
-            rho, verbal, internal = (_cell(results, job, "mean", objective, m)
-                                     for m in ("rho", "auroc_verbal", "auroc_internal"))
-            share = verbal / internal if internal else float("nan")
-            short = [what for what, ok in (("ρ", rho >= RHO_GOAL), ("the AUROC", share >= AUROC_SHARE_GOAL)) if not ok]
-            per_seed.append(f"seed {seed}: ρ {rho:.2f}, verbal AUROC {verbal:.3f} against {internal:.3f} "
-                            f"({100 * share:.0f} %), " + (f"short on {_and(short)}" if short else "reaches it"))
+            short = goal["short"]
+            per_seed.append(f"seed {seed}: ρ {goal['rho']:.2f}, verbal AUROC {goal['auroc_verbal']:.3f} against "
+                            f"{goal['auroc_internal']:.3f} ({100 * goal['share']:.0f} %), "
+                            + (f"short on {_and(short)}" if short else "reaches it"))
         if per_seed:
             parts.append(f"{objective}, " + "; ".join(per_seed))
     if not parts:
