@@ -496,11 +496,11 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # `answer_kl_weight`, *SFT on the number + KL on the letter*). $C_i$ is read from that distribution, so
 # the term holds both the answers and $C_i$. With `answer_kl_span=line` it holds every fixed token of the
 # answer line, so the format too ({glue:text}`s_kl_line_status`). {glue:text}`s_anchor_cost`
-# The decoding route is an inference choice, not a training result: the base model writes its reply up to the number, so the
-# answers, the accuracy and $C_i$ stay the base model's, and the adapter writes only the number, for one
-# extra prefill per question (`answer_with=base` in `python -m dca evaluate` and `transfer`; the study's
-# jobs named `…-base`, judged by the same rule: `python -m dca.reference.study run --only seed0
-# seed0-sft-num seed0-sft-num-base`). {glue:text}`s_recipe_precision`
+# The decoding route is an inference choice, not a training result: the base model writes its reply up to
+# the number, so the answers, the accuracy and $C_i$ stay the base model's, and the adapter writes only
+# the number, for one extra prefill per question (`answer_with=base` in `python -m dca evaluate` and
+# `transfer`; the study's jobs named `…-base`, judged by the same rule: `python -m dca.reference.study run
+# --only seed0 seed0-sft-num seed0-sft-num-base`). {glue:text}`s_recipe_precision`
 #
 # {glue:text}`s_recipe_rerun`
 #
