@@ -463,6 +463,7 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_keep_table": Markdown(keeping_markdown(True) or "Neither route has run yet."),
                  "s_keep_more": Markdown(keeping_markdown(False) or "No other point of either route has run yet."),
                  "s_anchor_cost": keeping.anchor_cost_sentence(S_ALL),
+                 "s_sweep": keeping.sweep_sentence(S_ALL) or "The anchor has run at one weight so far.",
                  "s_goal": study_answer.named(study_report.goal_sentence(S)),
                  "s_recipe_precision": recipes.precision_sentence(S_ALL, SQ_ALL),
                  "s_recipe_rerun": recipes.rerun_sentence(S_ALL, study_results.read(config.questions)),
@@ -483,6 +484,8 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # ```
 #
 # ````{dropdown} Every other point tried on either route
+# {glue:text}`s_sweep`
+#
 # ```{glue:md} s_keep_more
 # :format: myst
 # ```

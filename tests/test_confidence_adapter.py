@@ -229,3 +229,26 @@ def test_the_verdict_counts_a_confidence_adapter_apart_and_says_when_it_misses_n
     assert "(1 objective trained and 1 confidence adapter judged so far)" in sentence
     assert "confidence adapter (SFT on the number) (1 seed; every condition holds so far)" in sentence
     assert "misses: )" not in sentence and sentence.endswith("SFT on the number (ρ 3/3, accuracy 1/3).")
+
+
+def test_the_sweep_sentence_lines_up_the_anchor_weights_per_seed_and_concludes_only_when_every_seed_agrees():
+    from dca.report.keeping import sweep_sentence
+
+    def rows(seed, objective, rho, letters):
+        return [{"job": f"seed{seed}-{objective}", "seed": seed, "dataset": "mean", "objective": objective,
+                 "method": objective, "metric": m, "value": v} for m, v in (("rho", rho), ("letter_changed", letters))]
+
+    assert sweep_sentence(pd.DataFrame()) == ""
+    one = pd.DataFrame(rows(0, "sft-num-kl", 0.46, 4.2) + rows(0, "sft-num-kl-line", 0.9, 1.0))
+    assert sweep_sentence(one) == ""  # one weight on the letter; the line anchor is not a point of this sweep
+    seed0 = rows(0, "sft-num-kl", 0.46, 4.2) + rows(0, "sft-num-kl3", 0.53, 4.2) + rows(0, "sft-num", 0.7, 13.2)
+    text = sweep_sentence(pd.DataFrame(seed0))
+    assert text.startswith("The anchor's weight, lightest first, on seed 0: weights 3 and 10, held-out ρ 0.53 and "
+                           "0.46, answer letters changed 4.2 and 4.2 % (13.2 % without the anchor).")
+    assert text.endswith("The lighter the anchor, the higher ρ, while the share of letters it changes stays within 2 "
+                         "points.")
+    # a seed where the lighter anchor moves many more letters: the points are listed, the conclusion is not drawn
+    seed1 = rows(1, "sft-num-kl", 0.5, 4.0) + rows(1, "sft-num-kl1", 0.6, 9.0)
+    text = sweep_sentence(pd.DataFrame(seed0 + seed1))
+    assert "; on seed 1: weights 1 and 10, held-out ρ 0.60 and 0.50, answer letters changed 9.0 and 4.0 %." in text
+    assert "The lighter the anchor" not in text

@@ -16,7 +16,7 @@ import pandas as pd
 
 from dca.reference.study import OBJECTIVES, PRECISION_SUFFIX, RECIPE_SUFFIX, TRANSFER
 from dca.report.recipes import recipe_jobs
-from dca.report.study_names import CONDITION_WORDS, objective_name
+from dca.report.study_names import CONDITION_WORDS, _list, objective_name
 from dca.report.study_rule import _cell, criteria, dtype_of, objectives_of, value_before
 
 #: The objectives that hold the answer with a KL term while training the number (the training route to
@@ -188,3 +188,51 @@ def anchor_cost_sentence(results: pd.DataFrame) -> str:
                f"Up to {max(gaps):.2f} apart: part of the anchor's cost in ρ goes through the answers it moves")
     return ("An anchored adapter's held-out ρ, answering itself and then stating only the number after the base "
             f"model's answers: {'; '.join(clauses)}. {verdict}.")
+
+
+def _weight(objective: str) -> float:
+    """The KL weight of an anchored objective that holds the letter only (``nan`` for one that holds more)."""
+    params = OBJECTIVES[objective][0]
+    if params.get("train.answer_kl_span", "letter") != "letter":
+        return math.nan
+    return float(params["train.answer_kl_weight"])
+
+
+def sweep_sentence(results: pd.DataFrame) -> str:
+    """The anchor's weight against what it buys: per seed on which more than one weight of the KL term on the
+    letter ran (:data:`ANCHORED`), lightest first, the held-out ρ(C_v, C_i) after training and the answer
+    letters changed, beside those :data:`UNANCHORED` changed (in the same float type where it reran). Where
+    on every such seed ρ falls as the weight grows while the letters changed stay within 2 points of each
+    other, it says so. Empty where no seed has two weights.
+
+    >>> rows = pd.DataFrame([{"job": f"seed0-{o}", "seed": 0, "dataset": "mean", "objective": o, "method": o,
+    ...                       "metric": m, "value": v} for o, rho, letters in (("sft-num-kl1", 0.67, 4.8),
+    ...                       ("sft-num-kl", 0.46, 4.2)) for m, v in (("rho", rho), ("letter_changed", letters))])
+    >>> print(sweep_sentence(rows))
+    The anchor's weight, lightest first, on seed 0: weights 1 and 10, held-out ρ 0.67 and 0.46, answer letters changed 4.8 and 4.2 %. The lighter the anchor, the higher ρ, while the share of letters it changes stays within 2 points.
+    """
+    if "objective" not in results.columns:
+        return ""
+    weighted = sorted((w, o) for o in ANCHORED if math.isfinite(w := _weight(o)))
+    clauses, monotone, flat = [], True, True
+    for seed in sorted(int(s) for s in set(results["seed"])) if "seed" in results.columns else []:
+        points = [(w, _cell(results, f"seed{seed}-{o}", "mean", o, "rho"),
+                   _cell(results, f"seed{seed}-{o}", "mean", o, "letter_changed"), o) for w, o in weighted]
+        points = [p for p in points if math.isfinite(p[1]) and math.isfinite(p[2])]
+        if len(points) < 2:
+            continue
+        rhos, letters = [p[1] for p in points], [p[2] for p in points]
+        monotone = monotone and all(a > b for a, b in zip(rhos, rhos[1:]))
+        flat = flat and max(letters) - min(letters) <= 2.0
+        unanchored = _unanchored_letters(results, seed, dtype_of(results, f"seed{seed}-{points[0][3]}"))
+        clauses.append(
+            f"on seed {seed}: weights {_list([f'{p[0]:g}' for p in points])}, held-out ρ "
+            f"{_list([f'{r:.2f}' for r in rhos])}, answer letters changed {_list([f'{x:.1f}' for x in letters])} %"
+            + (f" ({unanchored:.1f} % without the anchor)" if math.isfinite(unanchored) else ""))
+    if not clauses:
+        return ""
+    text = "The anchor's weight, lightest first, " + "; ".join(clauses) + "."
+    if monotone and flat:
+        text += (" The lighter the anchor, the higher ρ, while the share of letters it changes stays within 2 "
+                 "points.")
+    return text
