@@ -459,12 +459,15 @@ def keeping_markdown(leading: bool) -> str:
                        for label, rows in keeping.keeping_tables(S_ALL, leading=leading))
 
 
+goal = study_report.goal_table(S)
 report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_keep_table": Markdown(keeping_markdown(True) or "Neither route has run yet."),
                  "s_keep_more": Markdown(keeping_markdown(False) or "No other point of either route has run yet."),
                  "s_anchor_cost": keeping.anchor_cost_sentence(S_ALL),
                  "s_sweep": keeping.sweep_sentence(S_ALL) or "The anchor has run at one weight so far.",
-                 "s_goal": study_answer.named(study_report.goal_sentence(S)),
+                 "s_goal": study_report.goal_sentence(),
+                 "s_goal_table": Markdown(report.markdown_table(study_answer.readable(goal)) if not goal.empty
+                                          else "No objective holds every condition on any seed yet."),
                  "s_recipe_precision": recipes.precision_sentence(S_ALL, SQ_ALL),
                  "s_recipe_rerun": recipes.rerun_sentence(S_ALL, study_results.read(config.questions)),
                  "s_probe_summary": model_probes.probe_summary(S_MODELS),
@@ -493,6 +496,10 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 #
 # ````{dropdown} How each route works, and the probe of other models
 # {glue:text}`s_goal`
+#
+# ```{glue:md} s_goal_table
+# :format: myst
+# ```
 #
 # The training route trains the number while a second term holds the answer letter's next-token
 # distribution to the base model's (the KL divergence at the letter's position; stage-3 parameter

@@ -146,18 +146,22 @@ def test_an_objective_that_works_on_all_three_seeds_says_so_with_its_rho_and_wha
     assert instead.startswith("What raises ρ instead is brand-new: on all 3 seeds"), instead
 
 
-def test_the_goal_sentence_says_per_seed_how_far_an_objective_that_holds_the_rule_got(rows):
-    from dca.report.study_sentences import goal_sentence
+def test_the_goal_table_says_per_seed_how_far_an_objective_that_holds_the_rule_got(rows):
+    from dca.report.study_tables import goal_table
 
-    assert goal_sentence(rows) == ""  # nothing holds all six conditions on any seed
+    assert goal_table(rows).empty  # nothing holds all six conditions on any seed
     adapter = pd.DataFrame(_objective("seed0-x-base", 0, rho=0.4, mae=10.0, accuracy=52.0)
                            + _rows("seed0-x-base", "x-base", 0, auroc_verbal=0.63, auroc_internal=0.667)
                            + _objective("seed1-x-base", 1, rho=0.5, mae=11.0, accuracy=52.0)
                            + _rows("seed1-x-base", "x-base", 1, auroc_verbal=0.612, auroc_internal=0.689))
-    assert goal_sentence(pd.concat([rows, adapter])) == (
-        "The goal beyond the rule is a held-out ρ of at least 0.5 with a verbal AUROC at least 90 % of the internal "
-        "one: x-base, seed 0: ρ 0.64, verbal AUROC 0.630 against 0.667 (94 %), reaches it; seed 1: ρ 0.74, verbal "
-        "AUROC 0.612 against 0.689 (89 %), short on the AUROC.")
+    # y holds on seed 0 but misses the goal; on seed 1 it fails the rule (accuracy 40 against 52)
+    other = pd.DataFrame(_objective("seed0-y", 0, rho=0.1, mae=15.0, accuracy=53.0)
+                         + _rows("seed0-y", "y", 0, auroc_verbal=0.6, auroc_internal=0.66)
+                         + _objective("seed1-y", 1, rho=0.3, mae=15.0, accuracy=40.0))
+    table = goal_table(pd.concat([rows, other, adapter]))
+    assert table.replace("\u00a0", " ", regex=True).to_dict("records") == [  # the one reaching the goal first
+        {"objective": "x-base", "seed 0": "0.64, 94 % ✓", "seed 1": "0.74, 89 %", "seed 2": "·"},
+        {"objective": "y", "seed 0": "0.34, 91 %", "seed 1": "–", "seed 2": "·"}]
 
 
 def test_the_keeping_table_shows_every_job_of_both_routes_against_the_unanchored_loss(rows):

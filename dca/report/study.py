@@ -28,7 +28,7 @@ from dca.report.study_sentences import (  # noqa: F401
     NUMBER_ONLY_TWINS, WHOLE_REPLY_LIKELIHOOD, _and, card_note, displacement_sentence, format_sentence,
     further_seeds_sentence, goal_sentence, letter_sentence, loss_tokens_sentence, seeds_sentence, verdict_sentence)
 from dca.report.study_tables import (  # noqa: F401
-    LABELS, PROMPTED_FORMAT, dose_response, first_digit_summary, format_kept, labelled, letter_changes,
+    LABELS, PROMPTED_FORMAT, dose_response, first_digit_summary, format_kept, goal_table, labelled, letter_changes,
     number_token_table, objective_summary, per_seed, target_shift, top_replies)
 
 

@@ -13,12 +13,40 @@ from typing import Any
 import pandas as pd
 
 from dca.reference.study import DOSE_OBJECTIVES, OBJECTIVES, TRANSFER
-from dca.report.study_rule import DOSE, _cell, _objective, objectives_of, without_dose
+from dca.report.study_rule import DOSE, _cell, _objective, goal_values, objectives_of, without_dose
 
 #: What the chapter's tables call the metrics (words and symbols that wrap, so that tables fit the page).
 LABELS = {"rho": "ρ", "mean_abs_eps": "mean abs ε", "sigma_eps": "σ ε", "accuracy_all": "accuracy, all replies (%)",
           "whole_percent": "whole-% replies (%)", "distinct_cv": "distinct numbers",
           "exact_round_ci": "states round(C_i) (%)", "top_cv_share": "most common number (%)"}
+
+
+def goal_table(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
+    """How far each objective got against the goal beyond the rule (:func:`~dca.report.study_rule.goal_values`):
+    one row per objective that holds every condition on at least one seed, one column per seed, each cell
+    the held-out ρ and the verbal AUROC as a share of the internal one, ``✓`` where both reach the goal; ``–``
+    where the rule fails on that seed, ``·`` where the seed did not run. Objectives that reach the goal on
+    more seeds first, then higher mean ρ. Raw objective names (:func:`dca.report.study_names.readable`
+    names them for a reader).
+
+    >>> goal_table(pd.DataFrame()).empty
+    True
+    """
+    rows = []
+    for objective in objectives_of(results) if "objective" in results.columns else []:
+        ran = set(int(s) for s in results.loc[results["objective"] == objective, "seed"])
+        goals = {seed: goal_values(results, objective, seed) for seed in seeds}
+        held = [g for g in goals.values() if g is not None]
+        if not held:
+            continue
+        row: dict[str, Any] = {"objective": objective}
+        for seed, g in goals.items():
+            row[f"seed {seed}"] = ("·" if seed not in ran else "–" if g is None else
+                                   # no-break spaces: a cell stays on one line
+                                   f"{g['rho']:.2f},\u00a0{100 * g['share']:.0f}\u00a0%" + ("" if g["short"] else "\u00a0✓"))
+        rows.append((-sum(not g["short"] for g in held), -sum(float(g["rho"]) for g in held) / len(held), row))
+    return pd.DataFrame([r for *_, r in sorted(rows, key=lambda r: r[:2])],
+                        columns=["objective", *(f"seed {s}" for s in seeds)])
 
 
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:
