@@ -67,12 +67,15 @@ def markdown_text(value: Any) -> str:
     """A string from data (a results file, a dataset or model name, a question) as Markdown that shows
     it literally: every ASCII punctuation character backslash-escaped, so ``<script>``, ``<svg ...>``,
     a MyST role (``{glue:text}`x```), ``$`` math, a link or emphasis stay text, and a ``|`` does not
-    end a table cell; line breaks (which would end a table row) become spaces.
+    end a table cell; line breaks (which would end a table row) become spaces, while a no-break space
+    (which keeps a short cell on one line) stays.
 
     >>> print(markdown_text("<b>x</b> | {glue:text}`y`"))
     \\<b\\>x\\<\\/b\\> \\| \\{glue\\:text\\}\\`y\\`
+    >>> markdown_text("84\\u00a0pc\\nx") == "84\\u00a0pc x"
+    True
     """
-    return _PUNCTUATION.sub(r"\\\1", re.sub(r"\s+", " ", str(value)))
+    return _PUNCTUATION.sub(r"\\\1", re.sub(r"[^\S\u00a0]+", " ", str(value)))
 
 
 def markdown_table(frame: pd.DataFrame, markup: Iterable[str] = ()) -> str:
