@@ -41,9 +41,10 @@ def goal_table(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> pd.
             continue
         row: dict[str, Any] = {"objective": objective}
         for seed, g in goals.items():
-            row[f"seed {seed}"] = ("·" if seed not in ran else "–" if g is None else
-                                   # no-break spaces: a cell stays on one line
-                                   f"{g['rho']:.2f},\u00a0{100 * g['share']:.0f}\u00a0%" + ("" if g["short"] else "\u00a0✓"))
+            # no-break spaces: a cell stays on one line
+            cell = "" if g is None else (f"{g['rho']:.2f},\u00a0{100 * g['share']:.0f}\u00a0%"
+                                         + ("" if g["short"] else "\u00a0✓"))
+            row[f"seed {seed}"] = "·" if seed not in ran else "–" if g is None else cell
         rows.append((-sum(not g["short"] for g in held), -sum(float(g["rho"]) for g in held) / len(held), row))
     return pd.DataFrame([r for *_, r in sorted(rows, key=lambda r: r[:2])],
                         columns=["objective", *(f"seed {s}" for s in seeds)])
