@@ -459,6 +459,11 @@ def keeping_markdown(leading: bool) -> str:
                        for label, rows in keeping.keeping_tables(S_ALL, leading=leading))
 
 
+def compact_table(lead: str, rows: pd.DataFrame) -> Markdown:
+    """A lead sentence and a compact table, as MyST; nothing where the table is empty."""
+    return Markdown("" if rows.empty else f"{lead}\n\n:::{{div}} dca-compact\n{report.markdown_table(rows)}\n:::")
+
+
 goal = study_report.goal_table(S)
 report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_keep_table": Markdown(keeping_markdown(True) or "Neither route has run yet."),
@@ -468,8 +473,14 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_goal": study_report.goal_sentence(),
                  "s_goal_table": Markdown(report.markdown_table(study_answer.readable(goal)) if not goal.empty
                                           else "No objective holds every condition on any seed yet."),
-                 "s_recipe_precision": recipes.precision_sentence(S_ALL, SQ_ALL),
-                 "s_recipe_rerun": recipes.rerun_sentence(S_ALL, study_results.read(config.questions)),
+                 "s_recipe_precision": compact_table(
+                     "Where a confidence adapter's base replies come from its seed's stage 1 rerun (in float32 on a "
+                     "machine without bf16 units), not from the stage 1 its adapter trained from, the two stages 1 "
+                     "are compared on the held-out questions (accuracy: the rerun's, then the other's):", study_answer.readable(recipes.precision_table(S_ALL, SQ_ALL))),
+                 "s_recipe_rerun": compact_table(
+                     "The objective behind those adapters was rerun with every stage in float32 too; each rerun beside "
+                     "its committed run (mean over the held-out datasets):",
+                     study_answer.readable(recipes.rerun_table(S_ALL, study_results.read(config.questions)))),
                  "s_probe_summary": model_probes.probe_summary(S_MODELS),
                  "s_probe_table": Markdown(report.markdown_table(study_answer.readable(
                      model_probes.probe_table(S_MODELS))))})
@@ -510,9 +521,15 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # the number, so the answers, the accuracy and $C_i$ stay the base model's, and the adapter writes only
 # the number, for one extra prefill per question (`answer_with=base` in `python -m dca evaluate` and
 # `transfer`; the study's jobs named `…-base`, judged by the same rule: `python -m dca.reference.study run
-# --only seed0 seed0-sft-num seed0-sft-num-base`). {glue:text}`s_recipe_precision`
+# --only seed0 seed0-sft-num seed0-sft-num-base`).
 #
-# {glue:text}`s_recipe_rerun`
+# ```{glue:md} s_recipe_precision
+# :format: myst
+# ```
+#
+# ```{glue:md} s_recipe_rerun
+# :format: myst
+# ```
 #
 # Stage 1 probes a second model on a third of the study's questions (50 held out and 50 for training per
 # dataset, seed 0) before it is given the whole protocol. It qualifies when its $C_i$ separates right from

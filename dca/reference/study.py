@@ -97,7 +97,7 @@ OBJECTIVES: dict[str, tuple[dict[str, str], str]] = {
 
 #: The decoding recipe ``<objective>-base`` is applied to these objectives' adapters (the number-only
 #: ones, and RPO, the whole-reply objective that kept accuracy and format).
-RECIPES = ("sft-num", "sft-num-kl", "rpo-num", "rpo")
+RECIPES = ("sft-num", "sft-num-kl", "sft-num-kl1", "rpo-num", "rpo")
 RECIPE_SUFFIX = "-base"
 
 #: The study's second models (a stage-1 probe on seed 0): packaged short name -> job-name prefix.

@@ -37,24 +37,26 @@ def _in_study_order(results: pd.DataFrame, suffix: str) -> list[str]:
     return known + [j for j in have if j not in known]
 
 
-def precision_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
+def precision_table(results: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFrame:
     """Where a confidence-adapter job's base replies come from another stage 1 than its source job's
     (the same seed rerun, for example in float32 on a machine without bf16 units), how far the two agree
-    on the held-out questions: the same answer letter, accuracy, and the mean distance and Spearman ρ
-    of their C_i. Empty where they are the same replies.
+    on the held-out questions both answered, one row per job: the same answer letter, accuracy of each,
+    and the mean distance and Spearman ρ of their C_i. Empty where they are the same replies.
 
     >>> q = pd.DataFrame({"job": ["seed0-x"] * 2 + ["seed0-x-base"] * 2, "split": "heldout", "id": ["a", "b"] * 2,
     ...                   "letter_before": list("ABAC"), "correct_before": [1, 0, 1, 0],
     ...                   "c_i_before": [60.0, 40.0, 61.0, 42.0]})
-    >>> print(precision_sentence(pd.DataFrame({"job": ["seed0-x-base"], "dtype": ["float32"]}), q))
-    The base replies of seed0-x-base come from seed 0's stage 1 rerun in float32; against the stage 1 that seed0-x trained from, on 2 held-out questions: the same answer letter on 50.0 %, accuracy 50.0 % and 50.0 %, C_i 1.5 points apart on average (Spearman ρ 1.000).
+    >>> precision_table(pd.DataFrame({"job": ["seed0-x-base"], "dtype": ["float32"]}), q).iloc[0].tolist()
+    ['seed0-x-base', '50.0', '50.0 / 50.0', '1.5', '1.000']
     """
     from dca.evaluate.metrics import spearman_rho
 
+    columns = ["job", "same answer letter (%)",
+               "accuracy (%)", "C_i apart (points, mean)", "Spearman ρ of C_i"]
     if questions.empty or "job" not in results.columns:
-        return ""
+        return pd.DataFrame(columns=columns)
     held = questions[questions["split"] == "heldout"]
-    parts = []
+    rows = []
     for job in _in_study_order(results, RECIPE_SUFFIX):
         source = job.removesuffix(RECIPE_SUFFIX).removesuffix(PRECISION_SUFFIX)  # the committed run's stage 1
         mine = held[held["job"] == job].set_index("id")
@@ -67,55 +69,49 @@ def precision_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
         ci = pd.concat([a["c_i_before"], b["c_i_before"]], axis=1, keys=["a", "b"]).dropna()
         if same == 1.0 and (ci["a"] == ci["b"]).all():
             continue
-        dtype, seed = dtype_of(results, job), SEED_OF.search(job).group(1)
-        parts.append(
-            f"The base replies of {job} come from seed {seed}'s stage 1 rerun"
-            + (f" in {dtype}" if dtype else "") + f"; against the stage 1 that {source} trained from, on "
-            f"{len(both)} held-out questions: the same answer letter on {100 * same:.1f} %, accuracy "
-            f"{100 * a['correct_before'].mean():.1f} % and {100 * b['correct_before'].mean():.1f} %, C_i "
-            f"{(ci['a'] - ci['b']).abs().mean():.1f} points apart on average (Spearman ρ "
-            f"{spearman_rho(ci['a'].to_numpy(), ci['b'].to_numpy()):.3f}).")
-    return " ".join(parts)
+        rows.append([job, f"{100 * same:.1f}",
+                     f"{100 * a['correct_before'].mean():.1f} / {100 * b['correct_before'].mean():.1f}",
+                     f"{(ci['a'] - ci['b']).abs().mean():.1f}",
+                     f"{spearman_rho(ci['a'].to_numpy(), ci['b'].to_numpy()):.3f}"])
+    return pd.DataFrame(rows, columns=columns)
 
 
-def rerun_sentence(results: pd.DataFrame, questions: pd.DataFrame) -> str:
+def rerun_table(results: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFrame:
     """Each rerun in another float type (``seedN-<objective>-fp32``) beside the committed run of the same
-    job: held-out ρ, mean |ε|, accuracy (all replies) and the share of answer letters training changed,
-    with the float type and commit of each. Empty where no rerun has rows.
+    job, two rows per pair (both under the committed job's name): held-out ρ, mean |ε|, accuracy (all replies) and the share of answer letters
+    training changed, with the float type and commit of each. Empty where no rerun has rows.
 
     >>> r = pd.DataFrame({"job": ["seed0-x", "seed0-x-fp32"] * 2, "dataset": "mean", "method": "x",
     ...                   "metric": ["rho", "rho", "accuracy_all", "accuracy_all"], "value": [0.5, 0.7, 40.0, 52.0],
     ...                   "dtype": ["bfloat16", "float32"] * 2, "commit": ["aaaaaaa1", "bbbbbbb2"] * 2})
-    >>> print(rerun_sentence(r, pd.DataFrame()))
-    seed0-x rerun with every stage in float32 (commit bbbbbbb): ρ 0.70, accuracy 52.0 %; its bfloat16 run (commit aaaaaaa): ρ 0.50, accuracy 40.0 %.
+    >>> for row in rerun_table(r, pd.DataFrame()).values.tolist():
+    ...     print(row)
+    ['seed0-x', 'rerun, float32', 'bbbbbbb', '0.70', '–', '52.0', '–']
+    ['seed0-x', 'committed, bfloat16', 'aaaaaaa', '0.50', '–', '40.0', '–']
     """
+    columns = ["job", "run", "commit", "ρ held out", "mean abs ε", "accuracy (%)", "letters changed (%)"]
     if "job" not in results.columns:
-        return ""
-    parts = []
+        return pd.DataFrame(columns=columns)
+    rows = []
     for rerun in _in_study_order(results, PRECISION_SUFFIX):
         job = rerun.removesuffix(PRECISION_SUFFIX)
         if job not in set(results["job"]):
             continue
         objective = job.split("-", 1)[1]
-
-        def facts(name: str) -> str:
-            text = f"ρ {_cell(results, name, 'mean', objective, 'rho'):.2f}"
-            eps = _cell(results, name, 'mean', objective, "mean_abs_eps")
-            text += f", mean |ε| {eps:.1f}" if math.isfinite(eps) else ""
-            text += f", accuracy {_cell(results, name, 'mean', objective, 'accuracy_all'):.1f} %"
+        for name, run in ((rerun, "rerun"), (job, "committed")):
+            eps = _cell(results, name, "mean", objective, "mean_abs_eps")
+            letters = "–"
             if not questions.empty and "letter_after" in questions.columns:
                 q = questions[(questions["job"] == name) & (questions["split"] == "heldout")]
                 if not q.empty:
-                    text += f", {100 * (q['letter_before'] != q['letter_after']).mean():.1f} % of answer letters changed"
-            return text
-
-        def commit(name: str) -> str:
-            rows = results.loc[results["job"] == name, "commit"] if "commit" in results.columns else pd.Series()
-            return f" (commit {str(rows.iloc[0])[:7]})" if not rows.empty else ""
-
-        parts.append(f"{job} rerun with every stage in {dtype_of(results, rerun) or 'float32'}{commit(rerun)}: "
-                     f"{facts(rerun)}; its {dtype_of(results, job) or 'committed'} run{commit(job)}: {facts(job)}.")
-    return " ".join(parts)
+                    letters = f"{100 * (q['letter_before'] != q['letter_after']).mean():.1f}"
+            commits = results.loc[results["job"] == name, "commit"] if "commit" in results.columns else pd.Series()
+            dtype = dtype_of(results, name)
+            rows.append([job, f"{run}, {dtype}" if dtype else run, str(commits.iloc[0])[:7] if not commits.empty else "–",
+                         f"{_cell(results, name, 'mean', objective, 'rho'):.2f}",
+                         f"{eps:.1f}" if math.isfinite(eps) else "–",
+                         f"{_cell(results, name, 'mean', objective, 'accuracy_all'):.1f}", letters])
+    return pd.DataFrame(rows, columns=columns)
 
 
-__all__ = ["precision_sentence", "rerun_sentence", "recipe_jobs"]
+__all__ = ["precision_table", "recipe_jobs", "rerun_table"]

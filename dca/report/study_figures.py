@@ -86,7 +86,9 @@ def plot_summary(points: pd.DataFrame, size: tuple[float, float] = (4.8, 4.6)):
 
     shown = points.dropna(subset=["held-out ρ change"]) if not points.empty else points
     objectives = list(dict.fromkeys(shown["objective"])) if not shown.empty else []
-    colours = sns.color_palette("colorblind", max(len(objectives), 1))
+    palette = sns.color_palette("colorblind")  # ten colours; past them a darker shade, and every marker differs
+    colours = [tuple(c * (0.55 if k >= len(palette) else 1.0) for c in palette[k % len(palette)])
+               for k in range(len(objectives))]
     markers = "osD^vP*Xh<>p"
     with sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(1, 2, figsize=size, sharex=True, sharey=True, layout="constrained")

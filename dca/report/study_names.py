@@ -29,6 +29,7 @@ NAMES = {
     # the confidence adapters: an inference choice (the base model answers, the adapter states the number)
     "sft-num-base": "confidence adapter (SFT on the number)",
     "sft-num-kl-base": "confidence adapter (SFT on the number + KL)",
+    "sft-num-kl1-base": "confidence adapter (SFT on the number + KL, weight 1)",
     "rpo-num-base": "confidence adapter (RPO on the number)",
     "rpo-base": "confidence adapter (RPO)",
     "sft-num-fp32-base": "confidence adapter (SFT on the number, float32)",
