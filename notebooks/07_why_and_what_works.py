@@ -71,7 +71,7 @@ from dca.reference import study, study_results
 from dca.report import study as study_report
 from dca.report import study_answer
 from dca.report import models as model_probes
-from dca.report import keeping, recipes
+from dca.report import keeping, recipes, spread
 from dca.report.plots import figure_html, legend_below, panels, plot_dose_response, plot_logp_curves, use_book_style
 
 use_book_style()
@@ -465,6 +465,14 @@ def compact_table(lead: str, rows: pd.DataFrame) -> Markdown:
 
 
 goal = study_report.goal_table(S)
+spread_points = spread.spread_points(S_ALL)
+said = spread.spread_sentence(spread_points)
+if said:
+    spread_figure = spread.plot_spread(spread_points)
+    report.glue_all({"s_spread_figure": Markdown(figure_html(spread_figure, spread.spread_alt_text(spread_points)))})
+    plt.close(spread_figure)
+else:
+    report.glue_all({"s_spread_figure": Markdown("")})
 report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_keep_table": Markdown(keeping_markdown(True) or "Neither route has run yet."),
                  "s_keep_more": Markdown(keeping_markdown(False) or "No other point of either route has run yet."),
@@ -473,6 +481,7 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_goal": study_report.goal_sentence(),
                  "s_goal_table": Markdown(report.markdown_table(study_answer.readable(goal)) if not goal.empty
                                           else "No objective holds every condition on any seed yet."),
+                 "s_spread": said or "Fewer than three trained jobs have rows yet.",
                  "s_recipe_precision": compact_table(
                      "Where a confidence adapter's base replies come from its seed's stage 1 rerun (in float32 on a "
                      "machine without bf16 units), not from the stage 1 its adapter trained from, the two stages 1 "
@@ -509,6 +518,15 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # {glue:text}`s_goal`
 #
 # ```{glue:md} s_goal_table
+# :format: myst
+# ```
+#
+# {glue:text}`s_spread` The spread matters because an AUROC ranks each pair of a right and a wrong
+# answer, and a pair given the same number counts one half: a job that states one number on most replies
+# stays near chance however well its numbers follow $C_i$. The jobs differ in more than their spread, so
+# this is an association, not a controlled test.
+#
+# ```{glue:md} s_spread_figure
 # :format: myst
 # ```
 #
