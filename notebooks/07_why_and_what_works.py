@@ -348,7 +348,7 @@ if not kept.empty:
     show(kept)
 report.glue_all({"s_format": study_answer.named(study_report.format_sentence(kept)),
                  "s_kl_line_status": ("its results are in this section's tables"
-                                      if have_study and "sft-num-kl-line" in set(S["objective"])
+                                      if have_study and set(keeping.LINE_ANCHORED) & set(S["objective"])
                                       else "built and tested, not run yet")})
 
 # %% [markdown]

@@ -24,9 +24,10 @@ The objectives (stage-2 and stage-3 parameters, see ``python -m dca help train``
   (``answer_kl_weight=10``, :mod:`dca.train.answer_anchor`): seed 0 showed that with the letter out
   of the loss, nothing holds it, and SFT on the number changed 30 % of the answer letters and cost
   12.7 points of accuracy;
-* ``sft-num-kl1``, ``sft-num-kl3``, ``sft-num-kl-line`` — where the trade-off between held answers and
-  rho lies: the same anchor at weights 1 and 3, and at weight 10 on every fixed token of the answer
-  line (``answer_kl_span=line``: the letter, the line break and ``Probability:``, summed);
+* ``sft-num-kl1``, ``sft-num-kl3``, ``sft-num-kl-line``, ``sft-num-kl1-line`` — where the trade-off
+  between held answers and rho lies: the same anchor at weights 1 and 3, and at weights 10 and 1 on every
+  fixed token of the answer line (``answer_kl_span=line``: the letter, the line break and
+  ``Probability:``, summed; weight 1 was the best point on the letter);
 * ``dca-q25``, ``dca-q50``, ``sft-num-q25``, ``sft-num-q50`` — DCA and SFT on the number (the lowest mean
   abs eps of seed 0's screen) on a quarter and a half of the training questions (dose-response; the
   full job is the third point).
@@ -92,6 +93,10 @@ OBJECTIVES: dict[str, tuple[dict[str, str], str]] = {
                          "train.answer_kl_span": "line"},
                         "SFT on the stated number only, every fixed token of the answer line held "
                         "('Answer: X', the line break, 'Probability:'; KL weight 10, summed)"),
+    "sft-num-kl1-line": ({"train.method": "sft", "train.loss_tokens": "number", "train.answer_kl_weight": "1",
+                          "train.answer_kl_span": "line"},
+                         "SFT on the stated number only, every fixed token of the answer line held (KL weight 1, "
+                         "summed)"),
 }
 
 

@@ -22,6 +22,8 @@ from dca.report.study_rule import _cell, criteria, dtype_of, objectives_of, valu
 #: The objectives that hold the answer with a KL term while training the number (the training route to
 #: keeping the answers), in the study's order.
 ANCHORED = tuple(o for o, (params, _) in OBJECTIVES.items() if "train.answer_kl_weight" in params)
+#: The anchored objectives that hold every fixed token of the answer line (``answer_kl_span=line``).
+LINE_ANCHORED = tuple(o for o in ANCHORED if OBJECTIVES[o][0].get("train.answer_kl_span") == "line")
 
 #: The objective the anchored ones add their KL term to: their letters changed are compared with its.
 UNANCHORED = "sft-num"

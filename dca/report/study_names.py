@@ -26,6 +26,7 @@ NAMES = {
     "sft-num-kl1": "SFT on the number + KL (weight 1)",
     "sft-num-kl3": "SFT on the number + KL (weight 3)",
     "sft-num-kl-line": "SFT on the number + KL on the line",
+    "sft-num-kl1-line": "SFT on the number + KL on the line (weight 1)",
     # the confidence adapters: an inference choice (the base model answers, the adapter states the number)
     "sft-num-base": "confidence adapter (SFT on the number)",
     "sft-num-kl-base": "confidence adapter (SFT on the number + KL)",
