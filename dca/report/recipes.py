@@ -10,7 +10,6 @@ the stated numbers can differ. Computed from the committed ``book/data/study_res
 from __future__ import annotations
 
 import math
-import re
 
 import pandas as pd
 
@@ -24,9 +23,6 @@ def recipe_jobs(results: pd.DataFrame) -> list[str]:
         return []
     second = tuple(f"{prefix}-" for prefix in SECOND_MODELS.values())
     return [j for j in _in_study_order(results, RECIPE_SUFFIX) if not j.startswith(second)]
-
-
-SEED_OF = re.compile(r"seed(\d+)")
 
 
 def _in_study_order(results: pd.DataFrame, suffix: str) -> list[str]:
@@ -51,8 +47,7 @@ def precision_table(results: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFr
     """
     from dca.evaluate.metrics import spearman_rho
 
-    columns = ["job", "same answer letter (%)",
-               "accuracy (%)", "C_i apart (points, mean)", "Spearman ρ of C_i"]
+    columns = ["job", "same answer letter (%)", "accuracy (%)", "C_i apart (points, mean)", "Spearman ρ of C_i"]
     if questions.empty or "job" not in results.columns:
         return pd.DataFrame(columns=columns)
     held = questions[questions["split"] == "heldout"]
@@ -78,8 +73,9 @@ def precision_table(results: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFr
 
 def rerun_table(results: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFrame:
     """Each rerun in another float type (``seedN-<objective>-fp32``) beside the committed run of the same
-    job, two rows per pair (both under the committed job's name): held-out ρ, mean |ε|, accuracy (all replies) and the share of answer letters
-    training changed, with the float type and commit of each. Empty where no rerun has rows.
+    job, two rows per pair (both under the committed job's name): held-out ρ, mean |ε|, accuracy (all
+    replies) and the share of answer letters training changed, with the float type and commit of each.
+    Empty where no rerun has rows.
 
     >>> r = pd.DataFrame({"job": ["seed0-x", "seed0-x-fp32"] * 2, "dataset": "mean", "method": "x",
     ...                   "metric": ["rho", "rho", "accuracy_all", "accuracy_all"], "value": [0.5, 0.7, 40.0, 52.0],
@@ -107,7 +103,8 @@ def rerun_table(results: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFrame:
                     letters = f"{100 * (q['letter_before'] != q['letter_after']).mean():.1f}"
             commits = results.loc[results["job"] == name, "commit"] if "commit" in results.columns else pd.Series()
             dtype = dtype_of(results, name)
-            rows.append([job, f"{run}, {dtype}" if dtype else run, str(commits.iloc[0])[:7] if not commits.empty else "–",
+            rows.append([job, f"{run}, {dtype}" if dtype else run,
+                         str(commits.iloc[0])[:7] if not commits.empty else "–",
                          f"{_cell(results, name, 'mean', objective, 'rho'):.2f}",
                          f"{eps:.1f}" if math.isfinite(eps) else "–",
                          f"{_cell(results, name, 'mean', objective, 'accuracy_all'):.1f}", letters])

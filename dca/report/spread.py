@@ -58,8 +58,9 @@ def spread_sentence(points: pd.DataFrame) -> str:
     ...                   "share": [0.75, 0.86, 0.94, 0.97]})
     >>> print(spread_sentence(p))  # doctest: +NORMALIZE_WHITESPACE
     Over the 4 jobs after training (trained objectives and confidence adapters), the verbal AUROC's share of
-    the internal one rises with the distinct numbers a job states (Spearman ρ 1.00): every job at or above the goal's 90 % states at least 13.0 distinct
-    numbers per dataset on average, and the 2 jobs that state fewer reach at most 86 %.
+    the internal one rises with the distinct numbers a job states (Spearman ρ 1.00): every job at or above
+    the goal's 90 % states at least 13.0 distinct numbers per dataset on average, and the 2 jobs that state
+    fewer reach at most 86 %.
     """
     from dca.evaluate.metrics import spearman_rho
 
@@ -100,10 +101,11 @@ def plot_spread(points: pd.DataFrame, size: tuple[float, float] = (4.8, 3.4)):
         if not rows.empty:
             ax.scatter(rows["distinct"], 100 * rows["share"], s=28, alpha=0.8, zorder=3, **style)
     ax.axhline(100 * AUROC_SHARE_GOAL, color="0.3", lw=1, ls="--")
-    ax.annotate(f"goal: {100 * AUROC_SHARE_GOAL:g} %", (0.01, 100 * AUROC_SHARE_GOAL), xycoords=("axes fraction", "data"),
-                ha="left", va="bottom", fontsize=MIN_FONT_PT, color="0.3")
+    ax.annotate(f"goal: {100 * AUROC_SHARE_GOAL:g} %", (0.01, 100 * AUROC_SHARE_GOAL),
+                xycoords=("axes fraction", "data"), ha="left", va="bottom", fontsize=MIN_FONT_PT, color="0.3")
     ax.set_xscale("log")
-    ticks = [t for t in (2, 3, 5, 10, 20, 30, 50) if points["distinct"].min() / 1.2 <= t <= points["distinct"].max() * 1.2]
+    low, high = points["distinct"].min() / 1.2, points["distinct"].max() * 1.2
+    ticks = [t for t in (2, 3, 5, 10, 20, 30, 50) if low <= t <= high]
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("distinct numbers stated per dataset")
@@ -124,14 +126,14 @@ def spread_alt_text(points: pd.DataFrame) -> str:
     """
     shares, distinct = 100 * points["share"].to_numpy(float), points["distinct"].to_numpy(float)
     n_before = int((points["objective"] == "vanilla").sum())
+    n_after = len(points) - n_before
     if not len(points) or not np.isfinite(shares).any() or math.isnan(float(np.nanmin(distinct))):
         return "Scatter plot of the verbal AUROC's share against the distinct numbers stated: no job yet."
     return (f"Scatter plot, one point per study job: the verbal AUROC as a share of the internal AUROC "
             f"({np.nanmin(shares):.0f} to {np.nanmax(shares):.0f} %) against the distinct numbers the job states "
             f"per dataset ({np.nanmin(distinct):.1f} to {np.nanmax(distinct):.1f}, log scale), with a dashed line at "
-            f"the goal's {100 * AUROC_SHARE_GOAL:g} %; {len(points) - n_before} job"
-            f"{'s' if len(points) - n_before != 1 else ''} after training, {n_before} point{'s' if n_before != 1 else ''} before "
-            "training.")
+            f"the goal's {100 * AUROC_SHARE_GOAL:g} %; {n_after} job{'s' if n_after != 1 else ''} after training, "
+            f"{n_before} point{'s' if n_before != 1 else ''} before training.")
 
 
 __all__ = ["plot_spread", "spread_alt_text", "spread_points", "spread_sentence"]
