@@ -481,11 +481,12 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_goal": study_report.goal_sentence(),
                  "s_goal_table": Markdown(report.markdown_table(study_answer.readable(goal)) if not goal.empty
                                           else "No objective holds every condition on any seed yet."),
-                 "s_spread": said or "Fewer than three trained jobs have rows yet.",
+                 "s_spread": said or "Fewer than three jobs after training have rows yet.",
                  "s_recipe_precision": compact_table(
                      "Where a confidence adapter's base replies come from its seed's stage 1 rerun (in float32 on a "
                      "machine without bf16 units), not from the stage 1 its adapter trained from, the two stages 1 "
-                     "are compared on the held-out questions (accuracy: the rerun's, then the other's):", study_answer.readable(recipes.precision_table(S_ALL, SQ_ALL))),
+                     "are compared on the held-out questions (accuracy: the rerun's, then the other's):",
+                     study_answer.readable(recipes.precision_table(S_ALL, SQ_ALL))),
                  "s_recipe_rerun": compact_table(
                      "The objective behind those adapters was rerun with every stage in float32 too; each rerun beside "
                      "its committed run (mean over the held-out datasets):",
@@ -514,7 +515,7 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # ```
 # ````
 #
-# ````{dropdown} How each route works, and the probe of other models
+# ````{dropdown} How each route works, what limits the AUROC, and the probe of other models
 # {glue:text}`s_goal`
 #
 # ```{glue:md} s_goal_table
