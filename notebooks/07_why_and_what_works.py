@@ -490,7 +490,7 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_recipe_rerun": compact_table(
                      "The objective behind those adapters was rerun with every stage in float32 too; each rerun beside "
                      "its committed run (mean over the held-out datasets):",
-                     study_answer.readable(recipes.rerun_table(S_ALL, study_results.read(config.questions)))),
+                     study_answer.readable(recipes.rerun_table(S_ALL))),
                  "s_probe_summary": model_probes.probe_summary(S_MODELS),
                  "s_probe_table": Markdown(report.markdown_table(study_answer.readable(
                      model_probes.probe_table(S_MODELS))))})
@@ -515,7 +515,7 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # ```
 # ````
 #
-# ````{dropdown} How each route works, what limits the AUROC, and the probe of other models
+# ````{dropdown} How each route works, what limits the AUROC, other models
 # {glue:text}`s_goal`
 #
 # ```{glue:md} s_goal_table

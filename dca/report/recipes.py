@@ -71,16 +71,16 @@ def precision_table(results: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFr
     return pd.DataFrame(rows, columns=columns)
 
 
-def rerun_table(results: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFrame:
+def rerun_table(results: pd.DataFrame) -> pd.DataFrame:
     """Each rerun in another float type (``seedN-<objective>-fp32``) beside the committed run of the same
     job, two rows per pair (both under the committed job's name): held-out ρ, mean |ε|, accuracy (all
-    replies) and the share of answer letters training changed, with the float type and commit of each.
-    Empty where no rerun has rows.
+    replies) and the answer letters training changed (%), each the mean over the held-out datasets, with
+    the float type and commit of each. Empty where no rerun has rows.
 
     >>> r = pd.DataFrame({"job": ["seed0-x", "seed0-x-fp32"] * 2, "dataset": "mean", "method": "x",
     ...                   "metric": ["rho", "rho", "accuracy_all", "accuracy_all"], "value": [0.5, 0.7, 40.0, 52.0],
     ...                   "dtype": ["bfloat16", "float32"] * 2, "commit": ["aaaaaaa1", "bbbbbbb2"] * 2})
-    >>> for row in rerun_table(r, pd.DataFrame()).values.tolist():
+    >>> for row in rerun_table(r).values.tolist():
     ...     print(row)
     ['seed0-x', 'rerun, float32', 'bbbbbbb', '0.70', '–', '52.0', '–']
     ['seed0-x', 'committed, bfloat16', 'aaaaaaa', '0.50', '–', '40.0', '–']
@@ -95,19 +95,15 @@ def rerun_table(results: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFrame:
             continue
         objective = job.split("-", 1)[1]
         for name, run in ((rerun, "rerun"), (job, "committed")):
-            eps = _cell(results, name, "mean", objective, "mean_abs_eps")
-            letters = "–"
-            if not questions.empty and "letter_after" in questions.columns:
-                q = questions[(questions["job"] == name) & (questions["split"] == "heldout")]
-                if not q.empty:
-                    letters = f"{100 * (q['letter_before'] != q['letter_after']).mean():.1f}"
+            eps, letters = (_cell(results, name, "mean", objective, m) for m in ("mean_abs_eps", "letter_changed"))
             commits = results.loc[results["job"] == name, "commit"] if "commit" in results.columns else pd.Series()
             dtype = dtype_of(results, name)
             rows.append([job, f"{run}, {dtype}" if dtype else run,
                          str(commits.iloc[0])[:7] if not commits.empty else "–",
                          f"{_cell(results, name, 'mean', objective, 'rho'):.2f}",
                          f"{eps:.1f}" if math.isfinite(eps) else "–",
-                         f"{_cell(results, name, 'mean', objective, 'accuracy_all'):.1f}", letters])
+                         f"{_cell(results, name, 'mean', objective, 'accuracy_all'):.1f}",
+                         f"{letters:.1f}" if math.isfinite(letters) else "–"])
     return pd.DataFrame(rows, columns=columns)
 
 
