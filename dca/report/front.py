@@ -74,7 +74,7 @@ def reproduction_report(reference: pd.DataFrame, study: pd.DataFrame, study_trai
     if not study.empty:
         sentences = answer_sentences(study, study_training)
         results += (" The objectives study judges each objective by six conditions fixed before it ran (the rule "
-                    "of {ref}`chapter-why-and-what-works`): " + " ".join(s for s in sentences[2:]))
+                    "of {ref}`chapter-why-and-what-works`). " + " ".join(s for s in sentences[2:]))
     lines.append(results)
     parsed = _value(reference, "vanilla", "parse_rate")
     lines.append(f"**What was easy.** Every stage the paper describes, from asking the questions to the "
