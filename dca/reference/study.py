@@ -121,8 +121,9 @@ SECOND_MODEL_OBJECTIVES: tuple[str, ...] = ()
 #: with every stage in float32 (job ``seed<N>-<objective>-fp32``), and its adapter as a confidence adapter
 #: (``seed<N>-<objective>-fp32-base``). Like the dose-response jobs they are not the objective's run of the
 #: seed and stay out of its means; the rerun copies the seed's stage 1 as the machine has it (float32 where
-#: it ran: a machine without bf16 units reruns stage 1 in float32 too).
-PRECISION_OBJECTIVES = ("sft-num",)
+#: it ran: a machine without bf16 units reruns stage 1 in float32 too). RPO on the number and RPO are here
+#: so that their adapters can be confidence adapters on such a machine too.
+PRECISION_OBJECTIVES = ("sft-num", "rpo-num", "rpo")
 PRECISION_SUFFIX = "-fp32"
 FLOAT32 = {"train.precision": "fp32", "evaluate.dtype": "float32", "transfer.dtype": "float32"}
 

@@ -34,6 +34,8 @@ NAMES = {
     "rpo-num-base": "confidence adapter (RPO on the number)",
     "rpo-base": "confidence adapter (RPO)",
     "sft-num-fp32-base": "confidence adapter (SFT on the number, float32)",
+    "rpo-num-fp32-base": "confidence adapter (RPO on the number, float32)",
+    "rpo-fp32-base": "confidence adapter (RPO, float32)",
 }
 
 
