@@ -173,8 +173,11 @@ if not checks.empty:  # a compact table with a wide name column (book/_static/dc
 # (`init_adapter=`). **DPO + distractors** adds rejected replies stating round($C_i$) ±
 # {glue:text}`s_distractor` points (`distractors=`). **RPO on the number** and **SFT on the number**: the
 # loss sees the stated number only (`loss_tokens=number`); **SFT on the number + KL on the letter** also
-# holds the answer letter in place (`answer_kl_weight=10`). Any other name in the tables is a study job's
-# objective as the study's files name it.
+# holds the answer letter in place (`answer_kl_weight=10`), and **+ KL (weight 1)** and **(weight 3)** hold
+# it more lightly; **KL on the line** holds every fixed token of the answer line (`answer_kl_span=line`).
+# A **confidence adapter** is not an objective but a way to use one's adapter: the base model answers, the
+# adapter states the number (`answer_with=base`). Any other name in the tables is a study job's objective
+# as the study's files name it.
 # ```
 
 # %% [markdown]
