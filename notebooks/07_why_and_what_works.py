@@ -491,8 +491,8 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                      "are compared on the held-out questions (accuracy: the rerun's, then the other's):",
                      study_answer.readable(recipes.precision_table(S_ALL, SQ_ALL))),
                  "s_recipe_rerun": compact_table(
-                     "The objective behind those adapters was rerun with every stage in float32 too; each rerun beside "
-                     "its committed run (mean over the held-out datasets):",
+                     "The objectives behind those adapters were rerun with every stage in float32 too; each rerun "
+                     "beside its committed run (mean over the held-out datasets):",
                      study_answer.readable(recipes.rerun_table(S_ALL))),
                  "s_probe_summary": model_probes.probe_summary(S_MODELS),
                  "s_probe_table": Markdown(report.markdown_table(study_answer.readable(
