@@ -143,7 +143,7 @@ if not points.empty:
 # %% tags=["remove-input"]
 checks = study_answer.check_table(S)
 if not checks.empty:  # a compact table with a wide name column (book/_static/dca.css): short rows
-    display(Markdown(":::{div} dca-compact dca-marks\n" + report.markdown_table(study_answer.readable(checks)) + "\n:::"))
+    display(Markdown(report.compact_table(study_answer.readable(checks), "dca-marks")))
 
 # %% [markdown]
 # One mark per seed, seed 0 first (✓ holds, ✗ fails, · not run); closest to working first, by the rule's
@@ -457,14 +457,13 @@ display(Markdown(study_answer.dose_sentence(dose)))
 # %% tags=["remove-cell"]
 def keeping_markdown(leading: bool) -> str:
     """The route tables (:func:`dca.report.keeping.keeping_tables`), each under its label, as MyST."""
-    return "\n\n".join(f"**{report.markdown_text(label)}**\n\n:::{{div}} dca-compact\n"
-                       + report.markdown_table(study_answer.readable(rows)) + "\n:::"
+    return "\n\n".join(f"**{report.markdown_text(label)}**\n\n{report.compact_table(study_answer.readable(rows))}"
                        for label, rows in keeping.keeping_tables(S_ALL, leading=leading))
 
 
-def compact_table(lead: str, rows: pd.DataFrame) -> Markdown:
+def led_table(lead: str, rows: pd.DataFrame) -> Markdown:
     """A lead sentence and a compact table, as MyST; nothing where the table is empty."""
-    return Markdown("" if rows.empty else f"{lead}\n\n:::{{div}} dca-compact\n{report.markdown_table(rows)}\n:::")
+    return Markdown("" if rows.empty else f"{lead}\n\n{report.compact_table(rows)}")
 
 
 goal = study_report.goal_table(S)
@@ -485,12 +484,12 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_goal_table": Markdown(report.markdown_table(study_answer.readable(goal)) if not goal.empty
                                           else "No objective holds every condition on any seed yet."),
                  "s_spread": said or "Fewer than three jobs after training have rows yet.",
-                 "s_recipe_precision": compact_table(
+                 "s_recipe_precision": led_table(
                      "Where a confidence adapter's base replies come from its seed's stage 1 rerun (in float32 on a "
                      "machine without bf16 units), not from the stage 1 its adapter trained from, the two stages 1 "
                      "are compared on the held-out questions (accuracy: the rerun's, then the other's):",
                      study_answer.readable(recipes.precision_table(S_ALL, SQ_ALL))),
-                 "s_recipe_rerun": compact_table(
+                 "s_recipe_rerun": led_table(
                      "The objectives behind those adapters were rerun with every stage in float32 too; each rerun "
                      "beside its committed run (mean over the held-out datasets):",
                      study_answer.readable(recipes.rerun_table(S_ALL))),

@@ -40,6 +40,7 @@ from dca.report.format import (
     METHOD_TITLES,
     PAPER_KEYS,
     better_side,
+    compact_table,
     fmt,
     glue_all,
     label,
@@ -94,7 +95,7 @@ from dca.train.log import heldout_summary, training_summary
 __all__ = [
     "CALIBRATION_KEYS", "COLLAPSE_MAX_DISTINCT", "COLLAPSE_TOP_SHARE", "DATASET_TITLES", "EXTRA_LABELS", "METHOD_TITLES",
     "PAPER_KEYS", "ReferenceChapterConfig", "ablation_summary", "ablation_table", "beats_constant", "better_side",
-    "change_word",
+    "change_word", "compact_table",
     "collapse_sentence", "collapsed", "comparison_markdown", "datasets", "direction", "evaluation_summary", "fmt",
     "glue_all", "heldout_summary", "interval_change", "is_collapsed", "label", "markdown_table", "markdown_text",
     "math_label", "math_text", "mean_sd", "method_table", "moved", "paper_form", "per_seed", "pm",

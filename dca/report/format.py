@@ -17,8 +17,8 @@ import pandas as pd
 
 from dca.evaluate.metrics import METRICS
 
-__all__ = ["CALIBRATION_KEYS", "DATASET_TITLES", "EXTRA_LABELS", "METHOD_TITLES", "PAPER_KEYS", "better_side", "fmt", "glue_all",
-           "label", "markdown_table", "markdown_text", "math_label", "math_text", "mean_sd", "model_title", "pm"]
+__all__ = ["CALIBRATION_KEYS", "DATASET_TITLES", "EXTRA_LABELS", "METHOD_TITLES", "PAPER_KEYS", "better_side",
+           "compact_table", "fmt", "glue_all", "label", "markdown_table", "markdown_text", "math_label", "math_text", "mean_sd", "model_title", "pm"]
 
 
 PAPER_KEYS = ("rho", "sigma_eps", "mean_abs_eps", "sigma_m", "accuracy")
@@ -87,6 +87,20 @@ def markdown_table(frame: pd.DataFrame, markup: Iterable[str] = ()) -> str:
         if column not in markup:
             shown[column] = [markdown_text(v) for v in shown[column]]
     return shown.to_markdown(index=False, disable_numparse=True)
+
+
+def compact_table(frame: pd.DataFrame, classes: str = "") -> str:
+    """``frame`` as a Markdown table (:func:`markdown_table`) in a MyST ``div`` of class ``dca-compact``
+    (the book's CSS: small type, short rows), plus any other ``classes``.
+
+    >>> print(compact_table(pd.DataFrame({"a": [1]}), "dca-marks"))
+    :::{div} dca-compact dca-marks
+    | a   |
+    |:----|
+    | 1   |
+    :::
+    """
+    return f":::{{div}} {' '.join(['dca-compact', *classes.split()])}\n{markdown_table(frame)}\n:::"
 
 
 def fmt(value: float, key: str) -> str:

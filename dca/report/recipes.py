@@ -88,10 +88,10 @@ def rerun_table(results: pd.DataFrame) -> pd.DataFrame:
     columns = ["job", "run", "commit", "ρ held out", "mean abs ε", "accuracy (%)", "letters changed (%)"]
     if "job" not in results.columns:
         return pd.DataFrame(columns=columns)
-    rows = []
+    rows, committed = [], set(results["job"])
     for rerun in _in_study_order(results, PRECISION_SUFFIX):
         job = rerun.removesuffix(PRECISION_SUFFIX)
-        if job not in set(results["job"]):
+        if job not in committed:
             continue
         objective = job.split("-", 1)[1]
         for name, run in ((rerun, "rerun"), (job, "committed")):
