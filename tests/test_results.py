@@ -102,6 +102,8 @@ def test_each_objective_of_the_study_is_named_in_the_store_as_in_the_studys_file
         train = cli.stage_config("train").from_dict(params["train"]).to_dict()
         pairs = cli.stage_config("pairs").from_dict(params["pairs"]).to_dict()
         name = objective_name(train, pairs)
+        if j.params.get("evaluate.readout") == "expected":  # what run_objective adds for the expected number
+            name += "-expected"
         if j.params.get("evaluate.answer_with") == "base":  # what run_objective adds for a confidence adapter
             name += "-base"
         # a rerun in another float type trains the same objective: the study's name says the precision

@@ -164,6 +164,8 @@ DECISIONS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
     ("who writes the evaluated reply: the trained model, or the base model up to the number and the adapter "
      "the number (a confidence adapter; the answers and $C_i$ stay the base model's)", ("evaluate.answer_with",),
      "chapter-results", "", "`base`"),
+    ("how the stated number is read: the one the model writes (greedy), or the mean of 0–100 weighted by the "
+     "probability the model gives each number, rounded", ("evaluate.readout",), "chapter-results", "", "`expected`"),
 )
 
 

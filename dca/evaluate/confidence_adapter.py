@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from dca.data.questions import option_letters
+from dca.evaluate.expected_number import READOUTS, expected_numbers
 from dca.extract.elicit import generate_replies
 from dca.extract.parsing import combined_reason, parse_confidence, parse_letter
 
@@ -50,7 +51,7 @@ def reply_head(response: str, number_start: int) -> str | None:
 
 
 def state_confidence(model: Any, tokenizer: Any, base: pd.DataFrame, *, batch_size: int = 8,
-                     max_new_tokens: int = STATE_TOKENS, progress: bool = True) -> pd.DataFrame:
+                     max_new_tokens: int = STATE_TOKENS, progress: bool = True, readout: str = "greedy") -> pd.DataFrame:
     """The base model's replies with their stated number rewritten by ``model`` (the adapter on).
 
     Parameters
@@ -59,11 +60,14 @@ def state_confidence(model: Any, tokenizer: Any, base: pd.DataFrame, *, batch_si
     base : a stage-1 table of the base model's replies (columns of
         :data:`dca.extract.stage.COLUMNS`): ``prompt`` (the rendered chat prompt), ``response``,
         ``letter``, ``c_i`` and ``cv_start``.
+    readout : ``"greedy"`` (the adapter's greedy continuation) or ``"expected"`` (the number the
+        adapter expects, :func:`dca.evaluate.expected_number.expected_numbers`, rounded to a whole
+        number and written as `` N%``).
 
     Returns
     -------
     A table with the same rows and columns. Where the base reply states a number after a parsed
-    letter, ``response`` is its head (:func:`reply_head`) plus the adapter's greedy continuation, and
+    letter, ``response`` is its head (:func:`reply_head`) plus the adapter's continuation, and
     ``c_v``, ``cv_*``, ``parse_ok`` and ``parse_reason`` are read from that reply; ``letter``,
     ``correct``, ``c_i`` and ``c_i_norm`` stay the base model's. Any other row (no letter, or no
     number to replace) is the base row unchanged.
@@ -74,9 +78,14 @@ def state_confidence(model: Any, tokenizer: Any, base: pd.DataFrame, *, batch_si
     heads = {k: reply_head(r, int(s)) for k, (r, s, letter) in
              enumerate(zip(out["response"], out["cv_start"], out["letter"])) if isinstance(letter, str) and letter}
     asked = [k for k, h in heads.items() if h is not None]
-    tails = generate_replies(model, tokenizer, [out["prompt"].iat[k] + heads[k] for k in asked],
-                             batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress,
-                             desc="stating", heads=[heads[k] for k in asked], strip=False)
+    contexts = [out["prompt"].iat[k] + heads[k] for k in asked]
+    if readout == "expected":
+        tails = [f" {round(value)}%" for value, _ in expected_numbers(model, tokenizer, contexts, progress=progress)]
+    elif readout == "greedy":
+        tails = generate_replies(model, tokenizer, contexts, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                 progress=progress, desc="stating", heads=[heads[k] for k in asked], strip=False)
+    else:
+        raise ValueError(f"readout={readout!r} is not one of {', '.join(READOUTS)}")
     for k, tail in zip(asked, tails):
         response = (heads[k] + tail).strip()
         letter = parse_letter(response, option_letters(len(out["choices"].iat[k])))
@@ -90,18 +99,22 @@ def state_confidence(model: Any, tokenizer: Any, base: pd.DataFrame, *, batch_si
 
 def judged_table(model: Any, tokenizer: Any, questions: list[Any], base: pd.DataFrame | None, *,
                  answer_with: str = "adapter", k_shot: int = 0, batch_size: int = 8, max_new_tokens: int = 16,
-                 progress: bool = True) -> pd.DataFrame:
+                 progress: bool = True, readout: str = "greedy") -> pd.DataFrame:
     """The replies an evaluation judges: ``model``'s own replies to ``questions`` (``answer_with="adapter"``),
     or the base model's replies ``base`` with the number stated by ``model`` (``"base"``,
-    :func:`state_confidence`)."""
+    :func:`state_confidence`). With ``readout="expected"`` the stated number is the one ``model``
+    expects after the reply's head (its own reply's, or the base model's), not its greedy one."""
     if answer_with == "base":
         if base is None:
             raise ValueError("answer_with='base' needs the base model's replies (base=)")
-        return state_confidence(model, tokenizer, base, batch_size=batch_size, progress=progress)
+        return state_confidence(model, tokenizer, base, batch_size=batch_size, progress=progress, readout=readout)
     from dca.extract.stage import extract_table
 
-    return extract_table(model, tokenizer, questions, ["eval"] * len(questions), k_shot=k_shot,
-                         batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress)
+    table = extract_table(model, tokenizer, questions, ["eval"] * len(questions), k_shot=k_shot,
+                          batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress)
+    if readout == "greedy":
+        return table
+    return state_confidence(model, tokenizer, table, batch_size=batch_size, progress=progress, readout=readout)
 
 
 def answer_then_state(model: Any, tokenizer: Any, questions: list[Any], *, k_shot: int = 0,
@@ -123,4 +136,4 @@ def answer_then_state(model: Any, tokenizer: Any, questions: list[Any], *, k_sho
     return base, state_confidence(model, tokenizer, base, batch_size=batch_size, progress=progress)
 
 
-__all__ = ["ANSWER_WITH", "STATE_TOKENS", "answer_then_state", "judged_table", "reply_head", "state_confidence"]
+__all__ = ["ANSWER_WITH", "READOUTS", "STATE_TOKENS", "answer_then_state", "judged_table", "reply_head", "state_confidence"]

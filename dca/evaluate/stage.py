@@ -54,6 +54,9 @@ class EvalConfig(StageConfig):
     answer_with: str = field(default="adapter", metadata={
         "help": "adapter (the trained model writes the whole reply) | base (a confidence adapter: the base "
                 "model's reply up to the number, so its answers and C_i, and the number from the adapter)"})
+    readout: str = field(default="greedy", metadata={
+        "help": "greedy (the number the model writes) | expected (the mean of the numbers 0-100 weighted by the "
+                "probability the model gives each after 'Probability:', rounded to a whole number)"})
 
     def validate(self) -> None:
         check_answer_with(self)
@@ -71,17 +74,22 @@ class EvalConfig(StageConfig):
 
 def check_answer_with(config: Any) -> None:
     """Raise :class:`ConfigError` unless ``config.answer_with`` is one of
-    :data:`~dca.evaluate.confidence_adapter.ANSWER_WITH`."""
+    :data:`~dca.evaluate.confidence_adapter.ANSWER_WITH` and ``config.readout`` one of
+    :data:`~dca.evaluate.expected_number.READOUTS`."""
     from dca.evaluate.confidence_adapter import ANSWER_WITH
+    from dca.evaluate.expected_number import READOUTS
 
     if config.answer_with not in ANSWER_WITH:
         raise ConfigError(f"answer_with={config.answer_with!r} is not one of {', '.join(ANSWER_WITH)}")
+    if config.readout not in READOUTS:
+        raise ConfigError(f"readout={config.readout!r} is not one of {', '.join(READOUTS)}")
 
 
 def fingerprint_exclude(config: Any, *names: str) -> tuple[str, ...]:
-    """``names`` plus ``answer_with`` at its default, which stays out of the fingerprint so that the
-    evaluations made before the parameter existed are still found done."""
-    return (*names, *(("answer_with",) if config.answer_with == "adapter" else ()))
+    """``names`` plus ``answer_with`` and ``readout`` at their defaults, which stay out of the fingerprint
+    so that the evaluations made before the parameters existed are still found done."""
+    return (*names, *(("answer_with",) if config.answer_with == "adapter" else ()),
+            *(("readout",) if config.readout == "greedy" else ()))
 
 
 def triples(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -178,13 +186,15 @@ def result_rows(result: dict[str, Any], *, run: str, model: str, dataset: str, s
     return pd.DataFrame(rows, columns=list(results.COLUMNS))
 
 
-def run_objective(run: artifacts.RunFolder, answer_with: str = "adapter") -> str:
+def run_objective(run: artifacts.RunFolder, answer_with: str = "adapter", readout: str = "greedy") -> str:
     """The objective a run's adapter trained (from the provenance of its adapter and pairs), with the
-    suffix ``-base`` when it is used as a confidence adapter (``answer_with="base"``), as the study names
-    those jobs (:data:`dca.reference.study.RECIPE_SUFFIX`)."""
+    suffix ``-expected`` when its number is read as the expected one (``readout="expected"``) and then
+    ``-base`` when it is used as a confidence adapter (``answer_with="base"``), as the study names those
+    jobs (:data:`dca.reference.study.READOUT_SUFFIX`, :data:`dca.reference.study.RECIPE_SUFFIX`)."""
     from dca.train.objective import objective_name
 
     name = objective_name(run.provenance("adapter").get("params", {}), run.provenance("pairs").get("params", {}))
+    name += "-expected" if readout == "expected" else ""
     return f"{name}-base" if answer_with == "base" else name
 
 
@@ -222,7 +232,7 @@ def run(config: EvalConfig, *, progress: bool = True, force: bool = False) -> Pa
     # with answer_with="base" the base model's replies are stage 1's, and the adapter states the number
     after = judged_table(loaded.model, loaded.tokenizer, questions, before, answer_with=config.answer_with,
                          k_shot=params["k_shot"], batch_size=config.batch_size,
-                         max_new_tokens=params["max_new_tokens"], progress=progress)
+                         max_new_tokens=params["max_new_tokens"], progress=progress, readout=config.readout)
     seconds = time.perf_counter() - start
     if distributed.is_main_process():
         # The order of the writes is the contract: the metrics' provenance, which marks the stage
@@ -251,7 +261,7 @@ def store_rows(config: EvalConfig, run: artifacts.RunFolder, params: dict[str, A
     """The result rows of one evaluation, keyed by the run folder's real path."""
     return result_rows(result, run=results.run_key(run.path), model=params["model"], dataset=params["dataset"],
                        seed=params["seed"], profile=config.profile,
-                       objective=run_objective(run, config.answer_with))
+                       objective=run_objective(run, config.answer_with, config.readout))
 
 
 def ensure_rows(config: EvalConfig, run: artifacts.RunFolder, params: dict[str, Any]) -> bool:

@@ -74,6 +74,9 @@ class TransferConfig(StageConfig):
     answer_with: str = field(default="adapter", metadata={
         "help": "adapter (the trained model writes the whole reply) | base (a confidence adapter: the base "
                 "model's reply up to the number, so its answers and C_i, and the number from the adapter)"})
+    readout: str = field(default="greedy", metadata={
+        "help": "greedy (the number the model writes) | expected (the mean of the numbers 0-100 weighted by the "
+                "probability the model gives each after 'Probability:', rounded to a whole number)"})
 
     def validate(self) -> None:
         check_answer_with(self)
@@ -170,7 +173,8 @@ def _ask(model_name: str, adapter: Path | None, questions: list[Any], params: di
     loaded = load_model(model_name, device=config.device, dtype=config.dtype, adapter=adapter)
     table = judged_table(loaded.model, loaded.tokenizer, questions, base,
                          answer_with=config.answer_with if base is not None else "adapter", k_shot=params["k_shot"],
-                         batch_size=config.batch_size, max_new_tokens=params["max_new_tokens"], progress=progress)
+                         batch_size=config.batch_size, max_new_tokens=params["max_new_tokens"], progress=progress,
+                         readout=config.readout if adapter is not None else "greedy")
     del loaded
     return table
 
@@ -188,7 +192,7 @@ def store_rows(config: TransferConfig, files: TransferFiles, params: dict[str, A
     """The result rows of one transfer evaluation, keyed by the real path of its folder."""
     return result_rows(result, run=results.run_key(files.folder), model=params["model"], dataset=config.questions,
                        seed=params["seed"], profile=config.profile,
-                       objective=run_objective(RunFolder(config.run_dir), config.answer_with))
+                       objective=run_objective(RunFolder(config.run_dir), config.answer_with, config.readout))
 
 
 def ensure_rows(config: TransferConfig, files: TransferFiles, params: dict[str, Any]) -> bool:
@@ -213,7 +217,8 @@ def run(config: TransferConfig, *, progress: bool = True, force: bool = False) -
     files = transfer_files(run_folder.path, config.questions)
     fp_before = before_fingerprint(config, params)
     fp_after = fp_before + run_folder.provenance("adapter").get("fingerprint", "") + (
-        "-answer-with-base" if config.answer_with == "base" else "")
+        "-answer-with-base" if config.answer_with == "base" else "") + (
+        "-readout-expected" if config.readout == "expected" else "")
     fp_metrics = config.fingerprint(exclude=fingerprint_exclude(
         config, "run_dir", "batch_size", "device", "results_store", "profile")) + fp_after
     if not force and artifacts.is_done(files.metrics, fp_metrics):

@@ -39,6 +39,12 @@ Beside the objectives, a decoding recipe and a second model:
   up to the number, then the number from the adapter; :mod:`dca.evaluate.confidence_adapter`). No
   training: its stages are the evaluation and the transfer questions. The answers and C_i are the
   base model's by construction, so the recipe is judged only on what it states;
+* ``<objective>-expected-base`` and ``<objective>-expected`` (for the objectives of
+  :data:`EXPECTED_RECIPES`) — the same adapter with its number read as the *expected* one
+  (``readout=expected``: the mean of the numbers 0-100 weighted by the probability the adapter gives
+  each; :mod:`dca.evaluate.expected_number`), as a confidence adapter and answering itself. Greedy
+  decoding collapses the adapter's broad distribution onto a few numbers, and the ties cap the AUROC.
+  No training either;
 * ``qwen05-seed0``, ``gemma270-seed0`` — stage 1 of seed 0 with the second models of
   :data:`SECOND_MODELS`, on a third of the study's questions (:data:`PROBE`: 50 held-out and 50
   training questions per dataset): a probe of whether their C_i carries information and whether they
@@ -104,6 +110,12 @@ OBJECTIVES: dict[str, tuple[dict[str, str], str]] = {
 #: ones, and RPO, the whole-reply objective that kept accuracy and format).
 RECIPES = ("sft-num", "sft-num-kl", "sft-num-kl1", "rpo-num", "rpo")
 RECIPE_SUFFIX = "-base"
+
+#: The readout ``expected`` (:mod:`dca.evaluate.expected_number`) is tried on these objectives' adapters, as a
+#: confidence adapter (``seedN-<objective>-expected-base``) and answering itself (``seedN-<objective>-expected``).
+EXPECTED_RECIPES = ("sft-num-kl1",)
+READOUT_SUFFIX = "-expected"
+READOUT_EXPECTED = {"evaluate.readout": "expected", "transfer.readout": "expected"}
 
 #: The study's second models (a stage-1 probe on seed 0): packaged short name -> job-name prefix.
 SECOND_MODELS = {"qwen2.5-coder-0.5b": "qwen05", "gemma-3-270m": "gemma270"}
@@ -194,6 +206,22 @@ def recipe_job(seed: int, objective: str, model: str = "", extra: dict[str, str]
                after=source, adapter_from=source, prefix=prefix)
 
 
+def readout_jobs(seed: int, objective: str) -> list[Job]:
+    """The expected-number jobs of one objective's adapter on one seed: as a confidence adapter, then
+    answering itself (each evaluates the objective's adapter; nothing trains).
+
+    >>> [(j.name, j.objective, j.adapter_from) for j in readout_jobs(2, "sft-num-kl1")]
+    [('seed2-sft-num-kl1-expected-base', 'sft-num-kl1-expected-base', 'seed2-sft-num-kl1'), \
+('seed2-sft-num-kl1-expected', 'sft-num-kl1-expected', 'seed2-sft-num-kl1')]
+    """
+    base = recipe_job(seed, objective, extra=READOUT_EXPECTED)
+    source = f"seed{seed}-{objective}"
+    own = Job(f"{source}{READOUT_SUFFIX}", seed, f"{objective}{READOUT_SUFFIX}", dict(READOUT_EXPECTED),
+              after=source, adapter_from=source)
+    return [Job(f"{source}{READOUT_SUFFIX}{RECIPE_SUFFIX}", seed, f"{objective}{READOUT_SUFFIX}{RECIPE_SUFFIX}",
+                base.params, base.after, base.adapter_from), own]
+
+
 def _precision_jobs(seed: int) -> list[Job]:
     """One seed's float32 reruns (:data:`PRECISION_OBJECTIVES`) and their confidence adapters."""
     return ([objective_job(seed, o, PRECISION_SUFFIX, FLOAT32) for o in PRECISION_OBJECTIVES]
@@ -212,6 +240,8 @@ def _jobs() -> list[Job]:
         jobs += [objective_job(seed, o) for o in OBJECTIVES]
         jobs += [recipe_job(seed, o) for o in RECIPES]
         jobs += _precision_jobs(seed)
+    for seed in SEEDS:
+        jobs += [j for o in EXPECTED_RECIPES for j in readout_jobs(seed, o)]
     for model, prefix in SECOND_MODELS.items():
         jobs.append(Job(f"{prefix}-seed0", 0, params={"model": model, **PROBE}, prefix=f"{prefix}-"))
         jobs += [objective_job(0, o, model=model) for o in SECOND_MODEL_OBJECTIVES]
@@ -246,7 +276,11 @@ def describe(j: Job) -> str:
     'stage 1 of the seed with qwen2.5-coder-0.5b (a probe: 100 questions per dataset, 50 held out)'
     """
     if j.adapter_from:
-        return f"{j.adapter_from}'s adapter as a confidence adapter: the base model answers, the adapter states the number"
+        expected = " its expected number" if j.params.get("evaluate.readout") == "expected" else " the number"
+        if j.params.get("evaluate.answer_with") != "base":
+            return f"{j.adapter_from}'s adapter answering itself, stating{expected}"
+        return (f"{j.adapter_from}'s adapter as a confidence adapter: the base model answers, the adapter "
+                f"states{expected}")
     if not j.objective:
         probe = (f" with {j.params['model']} (a probe: {j.params['extract.n_questions']} questions per dataset, "
                  f"{j.params['extract.n_eval']} held out)") if "model" in j.params else ""

@@ -36,6 +36,9 @@ NAMES = {
     "sft-num-fp32-base": "confidence adapter (SFT on the number, float32)",
     "rpo-num-fp32-base": "confidence adapter (RPO on the number, float32)",
     "rpo-fp32-base": "confidence adapter (RPO, float32)",
+    # the expected readout: the number read as the mean of 0-100 under the adapter's distribution
+    "sft-num-kl1-expected": "SFT on the number + KL (weight 1), expected number",
+    "sft-num-kl1-expected-base": "confidence adapter (SFT on the number + KL, weight 1), expected number",
 }
 
 
