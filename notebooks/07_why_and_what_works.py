@@ -71,7 +71,7 @@ from dca.reference import study, study_results
 from dca.report import study as study_report
 from dca.report import study_answer
 from dca.report import models as model_probes
-from dca.report import keeping, recipes, spread
+from dca.report import keeping, readout, recipes, spread
 from dca.report.plots import figure_html, legend_below, panels, plot_dose_response, plot_logp_curves, use_book_style
 
 use_book_style()
@@ -484,6 +484,12 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
                  "s_goal_table": Markdown(report.markdown_table(study_answer.readable(goal)) if not goal.empty
                                           else "No objective holds every condition on any seed yet."),
                  "s_spread": said or "Fewer than three jobs after training have rows yet.",
+                 "s_readout": readout.readout_sentence(S_ALL) or (
+                     "No expected-number job has finished yet (`python -m dca.reference.study run --only "
+                     "seed2-sft-num-kl1-expected seed2-sft-num-kl1-expected-base`)."),
+                 "s_readout_table": led_table("Each expected-number job under its greedy twin (the same adapter and "
+                                              "replies; means over the held-out datasets):",
+                                              study_answer.readable(readout.readout_table(S_ALL))),
                  "s_recipe_precision": led_table(
                      "Where a confidence adapter's base replies come from its seed's stage 1 rerun (in float32 on a "
                      "machine without bf16 units), not from the stage 1 its adapter trained from, the two stages 1 "
@@ -530,6 +536,19 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # this is an association, not a controlled test.
 #
 # ```{glue:md} s_spread_figure
+# :format: myst
+# ```
+#
+# The spread can be had without training again. Greedy decoding writes the single most likely number,
+# while a number-only adapter spreads its probability over many: the most likely one often holds a few
+# per cent of it, and the argmax lands on the same few numbers for most questions. The *expected* readout
+# (`readout=expected` in `python -m dca evaluate` and `transfer`; jobs named `…-expected`) states
+# instead the mean of 0–100 weighted by the probability the adapter gives each number after
+# `Probability:`, rounded to a whole number, for about the cost of greedy decoding (one pass per digit
+# position on the cached reply head). Like the confidence adapter, it is an inference choice.
+# {glue:text}`s_readout`
+#
+# ```{glue:md} s_readout_table
 # :format: myst
 # ```
 #

@@ -14,6 +14,7 @@ from dca.evaluate.transfer import transfer_files
 from dca.reference import study, study_results
 from dca.report import study as study_report
 from dca.report import study_sentences
+from dca.runs import artifacts
 
 
 def test_jobs_their_order_and_commands_the_cli_accepts():
@@ -369,3 +370,18 @@ def test_the_probe_table_and_sentence_from_the_committed_rows():
         assert record["model"] in sentence
         assert ("does not qualify" in sentence) or record["qualifies"]
     assert "nan" not in sentence
+
+
+def test_a_job_evaluating_an_adapter_needs_the_adapter_not_its_jobs_evaluation(tmp_path, monkeypatch):
+    """The expected-number jobs can start once the objective's adapter is trained; a job that trains
+    still waits for its stage 1."""
+    monkeypatch.setattr(study, "RUNS", tmp_path / "runs")
+    readout_job = study.job("seed2-sft-num-kl1-expected")
+    assert not study.ready_after(readout_job)
+    adapter = artifacts.RunFolder(study.job("seed2-sft-num-kl1").run_dir).adapter
+    adapter.mkdir(parents=True)
+    assert not study.ready_after(readout_job)  # a folder without its provenance is a half-written adapter
+    artifacts.provenance_path(adapter).write_text("{}")
+    assert study.ready_after(readout_job)
+    assert not study.ready_after(study.job("seed2-sft-num-kl1"))  # seed2's stage 1 has not run
+    assert study.ready_after(study.job("seed0"))

@@ -298,6 +298,17 @@ def is_finished(j: Job) -> bool:
     return transfer_files(j.run_dir, TRANSFER).metrics.exists() and artifacts.RunFolder(j.run_dir).metrics.exists()
 
 
+def ready_after(j: Job) -> bool:
+    """Whether what ``j`` needs of the job it runs after is there: a job that evaluates another job's adapter
+    (``adapter_from``) needs that adapter (with its provenance), not that job's own evaluation; any other job
+    needs the job before it finished.
+    """
+    if j.adapter_from and j.after == j.adapter_from:
+        adapter = artifacts.RunFolder(job(j.adapter_from).run_dir).adapter
+        return adapter.exists() and artifacts.provenance_path(adapter).exists()
+    return is_finished(job(j.after)) if j.after else True
+
+
 def command(j: Job, stage: str) -> list[str]:
     """The ``python -m dca <stage>`` command of one stage of a job.
 
@@ -359,7 +370,7 @@ def run_job(j: Job) -> float:
     """Run one job's stages (each skips what it finished); append its record to ``jobs.jsonl``."""
     from dca.evaluate.transfer import transfer_files
 
-    if j.after and not is_finished(job(j.after)):
+    if j.after and not ready_after(j):
         raise RuntimeError(f"job {j.name} needs job {j.after} first")
     prepare(j)
     j.run_dir.mkdir(parents=True, exist_ok=True)

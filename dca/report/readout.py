@@ -1,0 +1,108 @@
+"""The expected readout in the objectives study: each expected-number job beside its greedy twin.
+
+A job named ``seedN-<objective>-expected`` (or ``…-expected-base``, as a confidence adapter) evaluates the
+same adapter as ``seedN-<objective>`` (``…-base``) with ``readout=expected``: the stated number is the mean of
+0–100 under the adapter's own distribution (:mod:`dca.evaluate.expected_number`), not its greedy number.
+Everything else is the same replies, so the pair isolates what the readout changes: how many distinct
+numbers are stated, and with them the share of the internal AUROC the stated numbers reach (ties count
+one half in an AUROC; :mod:`dca.report.spread`). Computed from the committed ``book/data/study_results.csv``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from dca.reference.study import JOBS, READOUT_SUFFIX, RECIPE_SUFFIX, TRANSFER
+from dca.report.study_rule import _cell, criteria, holds_all
+
+#: The columns of :func:`readout_table`.
+COLUMNS = ["answers", "seed", "readout", "ρ held out", "AUROC verbal / internal", "distinct numbers",
+           "mean abs ε", "ρ transfer", "conditions held"]
+
+
+def greedy_twin(job: str) -> str:
+    """The job that evaluates the same adapter with the greedy readout.
+
+    >>> greedy_twin("seed2-sft-num-kl1-expected-base"), greedy_twin("seed2-sft-num-kl1-expected")
+    ('seed2-sft-num-kl1-base', 'seed2-sft-num-kl1')
+    """
+    if job.endswith(READOUT_SUFFIX + RECIPE_SUFFIX):
+        return job.removesuffix(READOUT_SUFFIX + RECIPE_SUFFIX) + RECIPE_SUFFIX
+    return job.removesuffix(READOUT_SUFFIX)
+
+
+def expected_jobs(results: pd.DataFrame) -> list[str]:
+    """The expected-number jobs that have rows, in the study's job order."""
+    if "job" not in results.columns:
+        return []
+    have = set(results["job"].astype(str))
+    return [j.name for j in JOBS if j.params.get("evaluate.readout") == "expected" and j.name in have]
+
+
+def _row(results: pd.DataFrame, job: str, readout: str) -> list[str]:
+    objective = job.split("-", 1)[1]
+    seed = int(job.split("-", 1)[0].removeprefix("seed"))
+
+    def cell(metric: str, dataset: str = "mean") -> float:
+        return _cell(results, job, dataset, objective, metric)
+
+    answers = "base model's" if job.endswith(RECIPE_SUFFIX) else "adapter's"
+    if job not in set(results["job"]):
+        return [answers, str(seed), readout, *["not run"] + ["–"] * (len(COLUMNS) - 4)]
+    verbal, internal = cell("auroc_verbal"), cell("auroc_internal")
+    conditions = criteria(results, objective, seed)
+    held = sum(bool(v) for v in conditions.values())
+    return [answers, str(seed), readout, f"{cell('rho'):.2f}",
+            f"{verbal:.3f} / {internal:.3f} ({100 * verbal / internal:.0f} %)" if internal else "–",
+            f"{cell('distinct_cv'):.1f}" if math.isfinite(cell("distinct_cv")) else "–",
+            f"{cell('mean_abs_eps'):.1f}", f"{cell('rho', TRANSFER):.2f}",
+            f"{held} of {len(conditions)}" + (" ✓" if holds_all(conditions) else "")]
+
+
+def readout_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per expected-number job, two rows: its greedy twin (:func:`greedy_twin`; "not run" where it has no
+    rows) and the job, each with held-out ρ, the verbal and internal AUROC, the distinct numbers stated per
+    held-out dataset and mean abs ε (means over the datasets), transfer ρ, and how many of the rule's
+    conditions hold (✓ all). Empty where no expected-number job has rows.
+
+    >>> readout_table(pd.DataFrame({"job": ["seed0"]})).empty
+    True
+    """
+    rows = []
+    for job in expected_jobs(results):
+        rows.append(_row(results, greedy_twin(job), "greedy"))
+        rows.append(_row(results, job, "expected"))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def readout_sentence(results: pd.DataFrame) -> str:
+    """What the expected readout changed, per job whose greedy twin has rows: the distinct numbers, the AUROC
+    share and ρ, greedy → expected. Empty where no pair has rows.
+
+    >>> readout_sentence(pd.DataFrame({"job": ["seed0"]}))
+    ''
+    """
+    said = []
+    for job in expected_jobs(results):
+        twin = greedy_twin(job)
+        if twin not in set(results["job"]):
+            continue
+        values = {}
+        for name in (twin, job):
+            objective = name.split("-", 1)[1]
+            verbal, internal, rho, distinct = (_cell(results, name, "mean", objective, m)
+                                               for m in ("auroc_verbal", "auroc_internal", "rho", "distinct_cv"))
+            values[name] = (distinct, verbal / internal if internal else math.nan, rho)
+        (d0, s0, r0), (d1, s1, r1) = values[twin], values[job]
+        seed = job.split("-", 1)[0].removeprefix("seed")
+        who = "as a confidence adapter" if job.endswith(RECIPE_SUFFIX) else "answering itself"
+        said.append(f"on seed {seed}, {who}, the distinct numbers go from {d0:.1f} to {d1:.1f} per dataset, the "
+                    f"AUROC share from {100 * s0:.0f} % to {100 * s1:.0f} % and ρ from {r0:.2f} to {r1:.2f}")
+    if not said:
+        return ""
+    return "Read as the expected number instead of the greedy one, " + "; ".join(said) + "."
+
+
+__all__ = ["COLUMNS", "expected_jobs", "greedy_twin", "readout_sentence", "readout_table"]
