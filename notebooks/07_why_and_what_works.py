@@ -125,11 +125,13 @@ report.glue_all({
 })
 
 # %% tags=["remove-input"]
+# the answer, its figure and table: one entry per adapter (its expected-number readout is judged in a fold below)
+S_OPEN = study_report.without_readouts(S)
 display(Markdown("```{admonition} The answer\n:class: important\n"
-                 + "\n\n".join(study_answer.answer_sentences(S, ST)) + "\n```"))
+                 + "\n\n".join(study_answer.answer_sentences(S_OPEN, ST)) + "\n```"))
 
 # %% tags=["remove-input"]
-points = study_answer.summary_points(S)
+points = study_answer.summary_points(S_OPEN)
 if not points.empty:
     figure = study_answer.plot_summary(points)
     display(HTML(figure_html(figure, study_answer.summary_alt_text(points))))
@@ -141,7 +143,7 @@ if not points.empty:
         + study_answer.undrawn_sentence(points)))
 
 # %% tags=["remove-input"]
-checks = study_answer.check_table(S)
+checks = study_answer.check_table(S_OPEN)
 if not checks.empty:  # a compact table with a wide name column (book/_static/dca.css): short rows
     display(Markdown(report.compact_table(study_answer.readable(checks), "dca-marks")))
 

@@ -32,7 +32,7 @@ def test_each_expected_job_follows_its_greedy_twin_and_a_missing_twin_says_not_r
     assert table[["answers", "readout"]].values.tolist() == [
         ["base model's", "greedy"], ["base model's", "expected"], ["adapter's", "greedy"], ["adapter's", "expected"]]
     assert table.iloc[0]["ρ held out"] == "not run"  # seed2-sft-num-kl1-base has no rows here
-    assert table.iloc[2]["AUROC verbal / internal"] == "0.600 / 0.690 (87 %)"
+    assert table.iloc[2]["AUROC share"] == "87 %"
     assert table.iloc[3]["distinct numbers"] == "27.0" and table.iloc[3]["ρ transfer"] == "0.60"
 
 

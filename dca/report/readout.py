@@ -18,8 +18,8 @@ from dca.reference.study import JOBS, READOUT_SUFFIX, RECIPE_SUFFIX, TRANSFER
 from dca.report.study_rule import _cell, criteria, holds_all
 
 #: The columns of :func:`readout_table`.
-COLUMNS = ["answers", "seed", "readout", "ρ held out", "AUROC verbal / internal", "distinct numbers",
-           "mean abs ε", "ρ transfer", "conditions held"]
+COLUMNS = ["answers", "seed", "readout", "ρ held out", "AUROC share", "distinct numbers", "mean abs ε",
+           "ρ transfer", "conditions held"]
 
 
 def greedy_twin(job: str) -> str:
@@ -55,7 +55,7 @@ def _row(results: pd.DataFrame, job: str, readout: str) -> list[str]:
     conditions = criteria(results, objective, seed)
     held = sum(bool(v) for v in conditions.values())
     return [answers, str(seed), readout, f"{cell('rho'):.2f}",
-            f"{verbal:.3f} / {internal:.3f} ({100 * verbal / internal:.0f} %)" if internal else "–",
+            f"{100 * verbal / internal:.0f} %" if internal else "–",
             f"{cell('distinct_cv'):.1f}" if math.isfinite(cell("distinct_cv")) else "–",
             f"{cell('mean_abs_eps'):.1f}", f"{cell('rho', TRANSFER):.2f}",
             f"{held} of {len(conditions)}" + (" ✓" if holds_all(conditions) else "")]
@@ -63,9 +63,9 @@ def _row(results: pd.DataFrame, job: str, readout: str) -> list[str]:
 
 def readout_table(results: pd.DataFrame) -> pd.DataFrame:
     """Per expected-number job, two rows: its greedy twin (:func:`greedy_twin`; "not run" where it has no
-    rows) and the job, each with held-out ρ, the verbal and internal AUROC, the distinct numbers stated per
-    held-out dataset and mean abs ε (means over the datasets), transfer ρ, and how many of the rule's
-    conditions hold (✓ all). Empty where no expected-number job has rows.
+    rows) and the job, each with held-out ρ, the verbal AUROC as a share of the internal one, the distinct
+    numbers stated per held-out dataset and mean abs ε (means over the datasets), transfer ρ, and how many
+    of the rule's conditions hold (✓ all). Empty where no expected-number job has rows.
 
     >>> readout_table(pd.DataFrame({"job": ["seed0"]})).empty
     True

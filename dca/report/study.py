@@ -23,7 +23,7 @@ from dca.reference.study_results import read  # noqa: F401 (the chapter reads th
 from dca.report.study_rule import (  # noqa: F401 (this module's names before the split)
     DOSE, MAX_ACCURACY_DROP, MIN_PARSED_FOR_EPS, MIN_WHOLE_PERCENT, RHO_GOAL, SECOND_MODEL_JOBS, _cell, _objective,
     below_baselines, closest_objective, conditions_of, criteria, objectives_of, rank_objectives, verdict_table,
-    without_dose, without_second_models)
+    without_dose, without_readouts, without_second_models)
 from dca.report.study_sentences import (  # noqa: F401
     NUMBER_ONLY_TWINS, WHOLE_REPLY_LIKELIHOOD, _and, card_note, displacement_sentence, format_sentence,
     further_seeds_sentence, goal_sentence, letter_sentence, loss_tokens_sentence, seeds_sentence, verdict_sentence)

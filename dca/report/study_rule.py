@@ -50,6 +50,21 @@ def without_dose(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[~frame["job"].isin(DOSE.keys() | RERUNS)] if "job" in frame.columns else frame
 
 
+#: The jobs that read an adapter's number as the expected one (:data:`dca.reference.study.READOUT_SUFFIX`).
+READOUT_JOBS = frozenset(j.name for j in JOBS if j.params.get("evaluate.readout") == "expected")
+
+
+def without_readouts(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the rows of the expected-number jobs (:data:`READOUT_JOBS`): another readout of an
+    adapter that has its own rows, judged beside its greedy twin (:mod:`dca.report.readout`), so the
+    chapter's opening table and figure keep one entry per adapter.
+
+    >>> without_readouts(pd.DataFrame({"job": ["seed2-sft-num-kl1", "seed2-sft-num-kl1-expected"]}))["job"].tolist()
+    ['seed2-sft-num-kl1']
+    """
+    return frame[~frame["job"].isin(READOUT_JOBS)] if "job" in frame.columns else frame
+
+
 def objectives_of(results: pd.DataFrame) -> list[str]:
     """The trained objectives of study rows, in the order they first appear (dose-response jobs and the
     seeds' own rows, objective ``none``, left out): every table and sentence of the study covers the
