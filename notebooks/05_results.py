@@ -53,6 +53,7 @@ dtype = 'auto'  # auto (bf16 on CUDA and on CPUs with AMX or AVX512-BF16, else f
 results_store = 'runs/results.csv'  # CSV the tidy result rows are appended to (the results chapter reads it)
 profile = ''  # profile name recorded with the results (set by the CLI/book)
 answer_with = 'adapter'  # adapter (the trained model writes the whole reply) | base (a confidence adapter: the base model's reply up to the number, so its answers and C_i, and the number from the adapter)
+readout = 'greedy'  # greedy (the number the model writes) | expected (the mean of the numbers 0-100 weighted by the probability the model gives each after 'Probability:', rounded to a whole number)
 
 # %%
 from dca.runs.artifacts import enter_repo_root
