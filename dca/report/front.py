@@ -56,9 +56,9 @@ def reproduction_report(reference: pd.DataFrame, study: pd.DataFrame, study_trai
            f"a 2-core CPU).")
     if not study.empty:
         from dca.reference.study import RECIPE_SUFFIX
-        from dca.report.study import objectives_of, without_dose
+        from dca.report.study import objectives_of, without_dose, without_readouts
 
-        rows = without_dose(study)
+        rows = without_readouts(without_dose(study))  # the jobs' count and hours below keep every job
         objectives = objectives_of(rows)
         recipes = sum(o.endswith(RECIPE_SUFFIX) for o in objectives)  # confidence adapters train nothing
         ran += (f" An objectives study on a larger protocol: {len(objectives) - recipes} training objectives"
@@ -72,7 +72,9 @@ def reproduction_report(reference: pd.DataFrame, study: pd.DataFrame, study_trai
                f"seeds their mean gap went from {before:.1f} to {after:.1f} points (a constant stated number "
                f"reaches {constant:.1f}) and their rank correlation from {rho_b:.2f} to {rho_a:.2f}.")
     if not study.empty:
-        sentences = answer_sentences(study, study_training)
+        from dca.report.study import without_readouts
+
+        sentences = answer_sentences(without_readouts(study), study_training)
         results += (" The objectives study judges each objective by six conditions fixed before it ran (the rule "
                     "of {ref}`chapter-why-and-what-works`). " + " ".join(s for s in sentences[2:]))
     lines.append(results)
