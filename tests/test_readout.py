@@ -36,12 +36,15 @@ def test_each_expected_job_follows_its_greedy_twin_and_a_missing_twin_says_not_r
     assert table.iloc[3]["distinct numbers"] == "27.0" and table.iloc[3]["ρ transfer"] == "0.60"
 
 
-def test_the_sentence_names_only_pairs_whose_twin_ran():
+def test_the_sentence_compares_with_the_twin_where_it_ran_and_says_where_it_did_not():
     said = readout.readout_sentence(_results())
-    assert said == ("Read as the expected number instead of the greedy one, on seed 2, answering itself, the "
-                    "distinct numbers go from 6.0 to 27.0 per dataset, the AUROC share from 87 % to 93 % and ρ "
+    assert said == ("Read as the expected number instead of the greedy one, on seed 2, as a confidence adapter, it "
+                    "states 31.0 distinct numbers per dataset, with an AUROC share of 96 % and ρ 0.66 (the greedy "
+                    "readout of the same adapter as a confidence adapter has not run); on seed 2, answering itself, "
+                    "the distinct numbers go from 6.0 to 27.0 per dataset, the AUROC share from 87 % to 93 % and ρ "
                     "from 0.56 to 0.62.")
-    assert readout.readout_sentence(_results(twin=False)) == ""
+    assert "go from" not in readout.readout_sentence(_results(twin=False))
+    assert readout.readout_sentence(pd.DataFrame(_rows("seed2-sft-num-kl1", (0.5, 0.6, 0.7, 6.0, 14.0)))) == ""
 
 
 def test_no_expected_job_gives_an_empty_table():

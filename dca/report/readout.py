@@ -78,28 +78,33 @@ def readout_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def readout_sentence(results: pd.DataFrame) -> str:
-    """What the expected readout changed, per job whose greedy twin has rows: the distinct numbers, the AUROC
-    share and ρ, greedy → expected. Empty where no pair has rows.
+    """What the expected readout changed, per expected-number job: the distinct numbers, the AUROC share and ρ,
+    greedy → expected where its greedy twin has rows, the expected readout's alone (and that the twin has not
+    run) where it has none. Empty where no expected-number job has rows.
 
     >>> readout_sentence(pd.DataFrame({"job": ["seed0"]}))
     ''
     """
+    def values(name: str) -> tuple[float, float, float]:
+        objective = name.split("-", 1)[1]
+        verbal, internal, rho, distinct = (_cell(results, name, "mean", objective, m)
+                                           for m in ("auroc_verbal", "auroc_internal", "rho", "distinct_cv"))
+        return distinct, verbal / internal if internal else math.nan, rho
+
     said = []
     for job in expected_jobs(results):
-        twin = greedy_twin(job)
-        if twin not in set(results["job"]):
-            continue
-        values = {}
-        for name in (twin, job):
-            objective = name.split("-", 1)[1]
-            verbal, internal, rho, distinct = (_cell(results, name, "mean", objective, m)
-                                               for m in ("auroc_verbal", "auroc_internal", "rho", "distinct_cv"))
-            values[name] = (distinct, verbal / internal if internal else math.nan, rho)
-        (d0, s0, r0), (d1, s1, r1) = values[twin], values[job]
         seed = job.split("-", 1)[0].removeprefix("seed")
         who = "as a confidence adapter" if job.endswith(RECIPE_SUFFIX) else "answering itself"
-        said.append(f"on seed {seed}, {who}, the distinct numbers go from {d0:.1f} to {d1:.1f} per dataset, the "
-                    f"AUROC share from {100 * s0:.0f} % to {100 * s1:.0f} % and ρ from {r0:.2f} to {r1:.2f}")
+        d1, s1, r1 = values(job)
+        twin = greedy_twin(job)
+        if twin in set(results["job"]):
+            d0, s0, r0 = values(twin)
+            said.append(f"on seed {seed}, {who}, the distinct numbers go from {d0:.1f} to {d1:.1f} per dataset, the "
+                        f"AUROC share from {100 * s0:.0f} % to {100 * s1:.0f} % and ρ from {r0:.2f} to {r1:.2f}")
+        else:
+            said.append(f"on seed {seed}, {who}, it states {d1:.1f} distinct numbers per dataset, with an AUROC share "
+                        f"of {100 * s1:.0f} % and ρ {r1:.2f} (the greedy readout of the same adapter {who} has not "
+                        "run)")
     if not said:
         return ""
     return "Read as the expected number instead of the greedy one, " + "; ".join(said) + "."
