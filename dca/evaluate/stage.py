@@ -60,6 +60,7 @@ class EvalConfig(StageConfig):
 
     def validate(self) -> None:
         check_answer_with(self)
+        check_readout(self)
         positive(self, "n_boot", "batch_size")
         at_most(self, 1_000_000, "n_boot")
         at_most(self, 4096, "batch_size")
@@ -74,13 +75,18 @@ class EvalConfig(StageConfig):
 
 def check_answer_with(config: Any) -> None:
     """Raise :class:`ConfigError` unless ``config.answer_with`` is one of
-    :data:`~dca.evaluate.confidence_adapter.ANSWER_WITH` and ``config.readout`` one of
-    :data:`~dca.evaluate.expected_number.READOUTS`."""
+    :data:`~dca.evaluate.confidence_adapter.ANSWER_WITH`."""
     from dca.evaluate.confidence_adapter import ANSWER_WITH
-    from dca.evaluate.expected_number import READOUTS
 
     if config.answer_with not in ANSWER_WITH:
         raise ConfigError(f"answer_with={config.answer_with!r} is not one of {', '.join(ANSWER_WITH)}")
+
+
+def check_readout(config: Any) -> None:
+    """Raise :class:`ConfigError` unless ``config.readout`` is one of
+    :data:`~dca.evaluate.expected_number.READOUTS`."""
+    from dca.evaluate.expected_number import READOUTS
+
     if config.readout not in READOUTS:
         raise ConfigError(f"readout={config.readout!r} is not one of {', '.join(READOUTS)}")
 

@@ -39,6 +39,7 @@ from dca.config import N_BOOT, SEED, ConfigError, StageConfig, at_most, check_de
 from dca.data import LOCAL_SUFFIXES, content_digest, load_local, load_questions, read_questions, set_digest
 from dca.evaluate.stage import (
     check_answer_with,
+    check_readout,
     compare,
     fingerprint_exclude,
     restore_rows,
@@ -80,6 +81,7 @@ class TransferConfig(StageConfig):
 
     def validate(self) -> None:
         check_answer_with(self)
+        check_readout(self)
         positive(self, "n_questions", "n_boot", "batch_size")
         at_most(self, 1_000_000, "n_questions", "n_boot")
         at_most(self, 4096, "batch_size")
