@@ -541,9 +541,9 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # :format: myst
 # ```
 #
-# The spread can be had without training again. Greedy decoding writes the single most likely number,
-# while a number-only adapter spreads its probability over many: the most likely one often holds a few
-# per cent of it, and the argmax lands on the same few numbers for most questions. The *expected* readout
+# The spread can be had without training again. Greedy decoding writes the single most likely number;
+# a number-only adapter can spread its probability over many numbers and still put its argmax on the same
+# few for most questions, and those questions tie. The *expected* readout
 # (`readout=expected` in `python -m dca evaluate` and `transfer`; jobs named `…-expected`) states
 # instead the mean of 0–100 weighted by the probability the adapter gives each number after
 # `Probability:`, rounded to a whole number, for about the cost of greedy decoding (one pass per digit
