@@ -15,7 +15,7 @@ import math
 import pandas as pd
 
 from dca.reference.study import JOBS, READOUT_SUFFIX, RECIPE_SUFFIX, TRANSFER
-from dca.report.study_rule import _cell, criteria, holds_all
+from dca.report.study_rule import _cell, _objective, criteria, holds_all
 
 #: The columns of :func:`readout_table`.
 COLUMNS = ["answers", "seed", "readout", "ρ held out", "AUROC share", "distinct numbers", "mean abs ε",
@@ -41,9 +41,20 @@ def expected_jobs(results: pd.DataFrame) -> list[str]:
     return [j.name for j in JOBS if j.params.get("evaluate.readout") == "expected" and j.name in have]
 
 
+def _seed(job: str) -> int:
+    return int(job.split("-", 1)[0].removeprefix("seed"))
+
+
+def _spread(results: pd.DataFrame, job: str) -> tuple[float, float, float]:
+    """A job's distinct numbers per held-out dataset, AUROC share (verbal / internal) and ρ (means over the datasets)."""
+    objective = _objective(job)
+    verbal, internal, rho, distinct = (_cell(results, job, "mean", objective, m)
+                                       for m in ("auroc_verbal", "auroc_internal", "rho", "distinct_cv"))
+    return distinct, verbal / internal if internal else math.nan, rho
+
+
 def _row(results: pd.DataFrame, job: str, readout: str) -> list[str]:
-    objective = job.split("-", 1)[1]
-    seed = int(job.split("-", 1)[0].removeprefix("seed"))
+    objective, seed = _objective(job), _seed(job)
 
     def cell(metric: str, dataset: str = "mean") -> float:
         return _cell(results, job, dataset, objective, metric)
@@ -51,12 +62,12 @@ def _row(results: pd.DataFrame, job: str, readout: str) -> list[str]:
     answers = "base model's" if job.endswith(RECIPE_SUFFIX) else "adapter's"
     if job not in set(results["job"]):
         return [answers, str(seed), readout, *["not run"] + ["–"] * (len(COLUMNS) - 4)]
-    verbal, internal = cell("auroc_verbal"), cell("auroc_internal")
+    distinct, share, rho = _spread(results, job)
     conditions = criteria(results, objective, seed)
     held = sum(bool(v) for v in conditions.values())
-    return [answers, str(seed), readout, f"{cell('rho'):.2f}",
-            f"{100 * verbal / internal:.0f} %" if internal else "–",
-            f"{cell('distinct_cv'):.1f}" if math.isfinite(cell("distinct_cv")) else "–",
+    return [answers, str(seed), readout, f"{rho:.2f}",
+            f"{100 * share:.0f} %" if math.isfinite(share) else "–",
+            f"{distinct:.1f}" if math.isfinite(distinct) else "–",
             f"{cell('mean_abs_eps'):.1f}", f"{cell('rho', TRANSFER):.2f}",
             f"{held} of {len(conditions)}" + (" ✓" if holds_all(conditions) else "")]
 
@@ -85,20 +96,14 @@ def readout_sentence(results: pd.DataFrame) -> str:
     >>> readout_sentence(pd.DataFrame({"job": ["seed0"]}))
     ''
     """
-    def values(name: str) -> tuple[float, float, float]:
-        objective = name.split("-", 1)[1]
-        verbal, internal, rho, distinct = (_cell(results, name, "mean", objective, m)
-                                           for m in ("auroc_verbal", "auroc_internal", "rho", "distinct_cv"))
-        return distinct, verbal / internal if internal else math.nan, rho
-
     said = []
     for job in expected_jobs(results):
-        seed = job.split("-", 1)[0].removeprefix("seed")
+        seed = _seed(job)
         who = "as a confidence adapter" if job.endswith(RECIPE_SUFFIX) else "answering itself"
-        d1, s1, r1 = values(job)
+        d1, s1, r1 = _spread(results, job)
         twin = greedy_twin(job)
         if twin in set(results["job"]):
-            d0, s0, r0 = values(twin)
+            d0, s0, r0 = _spread(results, twin)
             said.append(f"on seed {seed}, {who}, the distinct numbers go from {d0:.1f} to {d1:.1f} per dataset, the "
                         f"AUROC share from {100 * s0:.0f} % to {100 * s1:.0f} % and ρ from {r0:.2f} to {r1:.2f}")
         else:
