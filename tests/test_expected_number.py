@@ -98,6 +98,24 @@ def test_the_readout_equals_scoring_each_number_on_its_own(tiny_model):
         assert 0.0 <= value <= 100.0
 
 
+def test_batched_prefills_on_a_shared_prefix_read_what_each_context_reads_alone(tiny_model, monkeypatch):
+    """Contexts of different lengths on one long common prefix, two to a batch, each trie pass split into
+    chunks of three rows: the same values and masses as one context at a time with no shared prefix."""
+    from dca.evaluate import expected_number
+
+    model, tok = tiny_model.model, tiny_model.tokenizer
+    system = "You answer multiple-choice questions and say how sure you are. " * 3
+    contexts = [system + q + "\nAnswer: B\nProbability:" for q in
+                ("Which is larger? A) 3 B) 5", "Pick one. A) cat B) dog C) a bird that sings", "Odd? A) 2 B) 7",
+                 "Which planet is closest to the sun? A) Venus B) Mercury C) Mars D) Earth", "Two? A) 1 B) 2")]
+    alone = expected_numbers(model, tok, contexts, batch_size=1, share_prefix=False, progress=False)
+    monkeypatch.setattr(expected_number, "ROWS_PER_PASS", 3)
+    batched = expected_numbers(model, tok, contexts, batch_size=2, progress=False)
+    for (v1, m1), (v2, m2) in zip(alone, batched):
+        assert v2 == pytest.approx(v1, abs=1e-3) and m2 == pytest.approx(m1, rel=1e-4)
+    assert expected_numbers(model, tok, [], progress=False) == []
+
+
 def test_a_tokenizer_that_rewrites_the_head_is_refused():
     class Merging:  # writes "Probability:" differently when a number follows
         def __call__(self, text, add_special_tokens=False):

@@ -80,7 +80,8 @@ def state_confidence(model: Any, tokenizer: Any, base: pd.DataFrame, *, batch_si
     asked = [k for k, h in heads.items() if h is not None]
     contexts = [out["prompt"].iat[k] + heads[k] for k in asked]
     if readout == "expected":
-        tails = [f" {round(value)}%" for value, _ in expected_numbers(model, tokenizer, contexts, progress=progress)]
+        tails = [f" {round(value)}%" for value, _ in expected_numbers(model, tokenizer, contexts, batch_size=batch_size,
+                                                                                  progress=progress)]
     elif readout == "greedy":
         tails = generate_replies(model, tokenizer, contexts, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                  progress=progress, desc="stating", heads=[heads[k] for k in asked], strip=False)

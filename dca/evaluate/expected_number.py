@@ -22,9 +22,12 @@ values, scores all of them:
   there. A candidate that no other extends is taken to end (the token after it is not scored, which
   saves a forward pass per two-digit number).
 
-On Qwen2.5 that is a prefill and three small passes (1 + 9 × 2 + 3 tokens) per question. Each context
-is prefilled on its own (greedy stating shares the prompts' common prefix across a batch), so on a
-2-core CPU it took about three times as long per question as greedy stating. The reply then states :math:`\\hat C_v` rounded to a whole number, as the
+On Qwen2.5 the stem every number starts with (the space) rides along in the prefill, and two small
+passes follow (9 rows of one token, then 1 row of two) per question. The prefills of a batch share the
+prompts' common prefix, as greedy stating does (:func:`expected_numbers`): on a 2-core CPU, in float32,
+the 1.5B model read 24 held-out questions at 0.96 s a question this way, against 2.60 s a question
+prefilling each on its own (the same rounded numbers; the values within 1e-3).
+The reply then states :math:`\\hat C_v` rounded to a whole number, as the
 prompt asks: it is still a reply a reader could see.
 """
 
@@ -106,41 +109,109 @@ def number_distribution(next_logprobs: dict[tuple[int, ...], np.ndarray],
     return q_arr / mass, mass
 
 
-def expected_numbers(model: Any, tokenizer: Any, contexts: list[str], *, progress: bool = True,
+#: Contexts prefilled together, and the most rows (contexts × trie paths) one trie pass scores at once.
+CONTEXTS_PER_BATCH, ROWS_PER_PASS = 8, 64
+
+
+def expected_numbers(model: Any, tokenizer: Any, contexts: list[str], *, batch_size: int = CONTEXTS_PER_BATCH,
+                     share_prefix: bool = True, progress: bool = True,
                      numbers: tuple[int, ...] = NUMBERS) -> list[tuple[float, float]]:
     """For each context (a prompt plus reply head ending in ``Probability:``), ``(expected number,
     candidate mass)``: :math:`\\sum_N N\\,p(N)` and how much probability the whole numbers held before
-    normalising (see the module's docstring). One context at a time: its prefill, then one pass per
-    trie level on copies of its cache.
+    normalising (see the module's docstring).
+
+    The contexts' common token prefix is computed once (:class:`dca.extract.prefix.PrefixCache`, as
+    greedy stating does), and ``batch_size`` contexts are prefilled together, each left-padded after the
+    prefix with the position ids it would have alone (:func:`dca.extract.prefix.pad_batch`). The trie's
+    stem (the tokens every number starts with: on Qwen2.5 the space) is part of that prefill, so its
+    probabilities come from the prefill's last positions. Each deeper trie level is then one pass on
+    copies of the batch's cache, one row per context and path (at most ``ROWS_PER_PASS`` rows a pass).
+    The values equal those of scoring each context alone up to floating-point rounding.
     """
     import torch
 
     from tqdm.auto import tqdm
 
+    from dca.extract.prefix import PrefixCache, batches, common_prefix_length, length_order, pad_batch
+
     sequences = continuation_ids(tokenizer, numbers=numbers)
-    levels = trie_levels(sequences)
     values = np.asarray(list(sequences), dtype=float)
+    stem = common_stem(list(sequences.values()))
+    deeper = [level for level in trie_levels(sequences) if len(level[0]) > len(stem)]
     device = next(model.parameters()).device
-    out = []
-    for context in tqdm(contexts, desc="expected number", disable=not progress, unit="question"):
-        ids = tokenizer(context, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
-        with torch.no_grad():
-            first = model(input_ids=ids, use_cache=True)
-            logprobs = {(): torch.log_softmax(first.logits[0, -1].float(), -1).cpu().numpy()}
-            for level in levels:
-                paths = [p for p in level if p]
-                if not paths:
-                    continue
-                cache = copy.deepcopy(first.past_key_values)
-                cache.batch_repeat_interleave(len(paths))
-                step = torch.tensor(paths, device=device)
-                mask = torch.ones(len(paths), ids.shape[1] + step.shape[1], dtype=torch.long, device=device)
-                logits = model(input_ids=step, past_key_values=cache, attention_mask=mask, use_cache=True).logits
-                for path, row in zip(paths, torch.log_softmax(logits[:, -1].float(), -1).cpu().numpy()):
-                    logprobs[path] = row
-        p, mass = number_distribution(logprobs, sequences)
-        out.append((float(values @ p), mass))
+    encoded = [tokenizer(c, add_special_tokens=False)["input_ids"] + list(stem) for c in contexts]
+    shared = common_prefix_length(encoded, keep=len(stem) + 1) if share_prefix else 0
+    prefix = PrefixCache(model, encoded[0][:shared]) if encoded else None
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out: list[tuple[float, float]] = [(float("nan"), 0.0)] * len(contexts)
+    bar = tqdm(total=len(contexts), desc="expected number", disable=not progress, unit="question")
+    for batch in batches(length_order([len(e) for e in encoded]), batch_size):
+        ids, mask, positions = pad_batch([encoded[i][shared:] for i in batch], shared, pad_id)
+        with torch.inference_mode():
+            first = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                          past_key_values=prefix.for_batch(len(batch)), use_cache=True, logits_to_keep=len(stem) + 1)
+            head = torch.log_softmax(first.logits.float(), -1).cpu().numpy()
+            logprobs = [{stem[:j]: head[row, j] for j in range(len(stem) + 1)} for row in range(len(batch))]
+            for level in deeper:
+                steps = torch.tensor([path[len(stem):] for path in level], device=device)
+                per_pass = max(1, ROWS_PER_PASS // len(level))
+                for chunk in batches(list(range(len(batch))), per_pass):
+                    rows = torch.tensor(chunk, device=device)
+                    cache = _rows_of(first.past_key_values, rows, len(level))
+                    width = steps.shape[1]
+                    chunk_mask = torch.cat([mask.to(device)[rows].repeat_interleave(len(level), 0),
+                                            torch.ones(len(chunk) * len(level), width, dtype=mask.dtype, device=device)], 1)
+                    chunk_pos = (positions.to(device)[rows, -1:].repeat_interleave(len(level), 0)
+                                 + 1 + torch.arange(width, device=device))
+                    logits = model(input_ids=steps.repeat(len(chunk), 1), attention_mask=chunk_mask,
+                                   position_ids=chunk_pos, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+                    scored = torch.log_softmax(logits[:, -1].float(), -1).cpu().numpy()
+                    for c, row in enumerate(chunk):
+                        for j, path in enumerate(level):
+                            logprobs[row][path] = scored[c * len(level) + j]
+        for row, i in enumerate(batch):
+            p, mass = number_distribution(logprobs[row], sequences)
+            out[i] = (float(values @ p), mass)
+        bar.update(len(batch))
+    bar.close()
     return out
 
 
-__all__ = ["NUMBERS", "READOUTS", "continuation_ids", "expected_numbers", "number_distribution", "trie_levels"]
+def common_stem(sequences: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """The tokens every sequence starts with, leaving at least one token of the shortest beyond them
+    (so the stem is a proper prefix of every sequence).
+
+    >>> common_stem([(5, 1), (5, 2, 0), (5, 3)])
+    (5,)
+    >>> common_stem([(1,), (2,)])
+    ()
+    """
+    if not sequences:
+        return ()
+    stem = min(sequences, key=len)[:-1]
+    for seq in sequences:
+        k = 0
+        while k < len(stem) and seq[k] == stem[k]:
+            k += 1
+        stem = stem[:k]
+    return tuple(stem)
+
+
+def _rows_of(cache: Any, rows: Any, repeats: int) -> Any:
+    """A copy of ``cache`` holding only ``rows`` (batch indices), each repeated ``repeats`` times in turn;
+    ``cache`` itself is left as it was (the layers' tensors are replaced on the copy, never written)."""
+    layers = getattr(cache, "layers", None)
+    if layers is None:  # pragma: no cover - a cache without layers (older transformers)
+        out = copy.deepcopy(cache)
+        out.batch_select_indices(rows)
+        out.batch_repeat_interleave(repeats)
+        return out
+    out = copy.copy(cache)
+    out.layers = [copy.copy(layer) for layer in layers]
+    for layer in out.layers:
+        layer.batch_select_indices(rows)
+        layer.batch_repeat_interleave(repeats)
+    return out
+
+
+__all__ = ["CONTEXTS_PER_BATCH", "NUMBERS", "READOUTS", "ROWS_PER_PASS", "common_stem", "continuation_ids", "expected_numbers", "number_distribution", "trie_levels"]
