@@ -546,9 +546,9 @@ report.glue_all({"s_probes": model_probes.probe_sentence(S_MODELS),
 # few for most questions, and those questions tie. The *expected* readout
 # (`readout=expected` in `python -m dca evaluate` and `transfer`; jobs named `…-expected`) states
 # instead the mean of 0–100 weighted by the probability the adapter gives each number after
-# `Probability:`, rounded to a whole number. It costs more than the greedy number: each reply head is
-# prefilled on its own, then scored once per digit position on its cache. Like the confidence adapter, it
-# is an inference choice.
+# `Probability:`, rounded to a whole number. The reply heads are prefilled in batches on the prompts' shared
+# prefix, as for the greedy number, and two small passes on their caches score every number's digits.
+# Like the confidence adapter, it is an inference choice.
 # {glue:text}`s_readout`
 #
 # ```{glue:md} s_readout_table
