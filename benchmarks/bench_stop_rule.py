@@ -6,7 +6,10 @@ with and without that rule and reports the time, the tokens generated and whethe
 the same letter and number (it must: text after a complete reply cannot change either). It also times
 ``dca.evaluate.confidence_adapter.state_confidence`` (the adapter writes only the number after the
 base model's reply head; here with the base model standing in for the adapter, which costs the same)
-against asking the questions again, which is what evaluating an adapter otherwise costs.
+against asking the questions again, which is what evaluating an adapter otherwise costs, and the
+expected readout (``readout="expected"``: the mean of 0-100 under the model's distribution after the
+head, ``dca.evaluate.expected_number.expected_numbers``) batched on the shared prefix, as the stages run
+it, against one context at a time with no shared prefix (the values must agree to rounding).
 
 ``python benchmarks/bench_stop_rule.py --model gemma-3-270m --n 16 --k-shot 0 --max-new-tokens 16``
 """
@@ -34,7 +37,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     import pandas as pd
 
-    from dca.evaluate.confidence_adapter import state_confidence
+    from dca.evaluate.confidence_adapter import reply_head, state_confidence
+    from dca.evaluate.expected_number import expected_numbers
     from dca.extract.elicit import generate_replies
     from dca.extract.parsing import parse_confidence, parse_letter
     from dca.extract.stage import extract_table
@@ -61,22 +65,33 @@ def main(argv: list[str] | None = None) -> dict:
 
     base = extract_table(m, tok, work.questions, ["eval"] * args.n, k_shot=args.k_shot, batch_size=args.batch_size,
                          max_new_tokens=args.max_new_tokens, progress=False)
-    cost, _ = interleaved({
+    heads = [p + reply_head(r, int(s)) for p, r, s in zip(base["prompt"], base["response"], base["cv_start"]) if s >= 0]
+    cost, costed = interleaved({
         "ask again (an adapter's whole replies)": lambda: extract_table(
             m, tok, work.questions, ["eval"] * args.n, k_shot=args.k_shot, batch_size=args.batch_size,
             max_new_tokens=args.max_new_tokens, progress=False),
         "state the number after the base reply's head": lambda: state_confidence(
-            m, tok, base, batch_size=args.batch_size, progress=False)}, repeats=args.repeats)
+            m, tok, base, batch_size=args.batch_size, progress=False),
+        "state the expected number (batched, shared prefix)": lambda: expected_numbers(
+            m, tok, heads, batch_size=args.batch_size, progress=False),
+        "the expected number, one context at a time": lambda: expected_numbers(
+            m, tok, heads, batch_size=1, share_prefix=False, progress=False)}, repeats=args.repeats)
     asked = int((base["cv_start"] >= 0).sum())
+    batched, alone = costed["state the expected number (batched, shared prefix)"], costed["the expected number, one context at a time"]
+    gap = max((abs(a[0] - b[0]) for a, b in zip(batched, alone)), default=0.0)
+    agree = sum(round(a[0]) == round(b[0]) for a, b in zip(batched, alone))
     cost_rows = [[name, secs, args.n / secs] for name, secs in cost.items()]
     text = (f"{args.model} in {args.dtype}; {args.n} questions ({args.dataset}, seed 0), {args.k_shot}-shot prompt, "
             f"greedy, max_new_tokens={args.max_new_tokens}, batch size {args.batch_size}; best of {args.repeats}.\n\n"
             + table(["generation", "seconds", "questions/s", "tokens/reply"], rows)
             + f"\n\nReplies read alike (letter and number) with and without the rule: {same}/{args.n}.\n\n"
             + table(["evaluation of an adapter", "seconds", "questions/s"], cost_rows)
-            + f"\n\nReplies with a number for the adapter to restate: {asked}/{args.n}.\n")
+            + f"\n\nReplies with a number for the adapter to restate: {asked}/{args.n}. The expected number, batched "
+            f"against one context at a time: largest difference {gap:.1e} points, the same whole number on "
+            f"{agree}/{len(heads)}.\n")
     data = {"model": args.model, "dtype": args.dtype, "n": args.n, "stop": dict(times), "tokens": tokens,
             "same_reading": same, "adapter_cost": dict(cost), "restated": asked,
+            "expected_gap": gap, "expected_same_whole": agree,
             "examples": pd.Series(full[:3]).tolist()}
     report(tagged("stop_rule", args.tag), "1c. Stopping complete replies; the cost of a confidence adapter", text, data)
     return data

@@ -62,6 +62,21 @@ def continuation_ids(tokenizer: Any, head: str = "Probability:", numbers: tuple[
     return out
 
 
+def extensions(sequences: dict[int, tuple[int, ...]]) -> dict[tuple[int, ...], set[int]]:
+    """For each candidate that another candidate extends, the tokens that extend it (``" 1"`` → the digits
+    of ``" 10"`` … ``" 19"``): the tokens whose probability says the number goes on.
+
+    >>> extensions({1: (7, 1), 10: (7, 1, 0), 11: (7, 1, 1), 2: (7, 2)})
+    {(7, 1): {0, 1}}
+    """
+    out: dict[tuple[int, ...], set[int]] = {}
+    for seq in sequences.values():
+        for other in sequences.values():
+            if len(other) > len(seq) and other[:len(seq)] == seq:
+                out.setdefault(seq, set()).add(other[len(seq)])
+    return out
+
+
 def trie_levels(sequences: dict[int, tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
     """The trie's inner nodes (the proper prefixes of the sequences, the empty one included), grouped by
     length, shortest first: the paths a forward pass has to score.
@@ -70,8 +85,7 @@ def trie_levels(sequences: dict[int, tuple[int, ...]]) -> list[list[tuple[int, .
     [[()], [(7,)], [(7, 1)]]
     """
     inner = {seq[:k] for seq in sequences.values() for k in range(len(seq))}
-    # a candidate that another extends is inner too (its end probability needs its next token)
-    inner |= {seq for seq in sequences.values() if any(o != seq and o[:len(seq)] == seq for o in sequences.values())}
+    inner |= set(extensions(sequences))  # its end probability needs its next token
     by_length: dict[int, list[tuple[int, ...]]] = {}
     for path in sorted(inner):
         by_length.setdefault(len(path), []).append(path)
@@ -90,11 +104,7 @@ def number_distribution(next_logprobs: dict[tuple[int, ...], np.ndarray],
     >>> np.round(p, 3).tolist(), round(mass, 3)
     ([0.0, 0.5, 0.5], 1.0)
     """
-    children: dict[tuple[int, ...], set[int]] = {}
-    for seq in sequences.values():
-        for other in sequences.values():
-            if len(other) > len(seq) and other[:len(seq)] == seq:
-                children.setdefault(seq, set()).add(other[len(seq)])
+    children = extensions(sequences)
     q = []
     for seq in sequences.values():
         logp = sum(float(next_logprobs[seq[:t]][tok]) for t, tok in enumerate(seq))
@@ -214,4 +224,4 @@ def _rows_of(cache: Any, rows: Any, repeats: int) -> Any:
     return out
 
 
-__all__ = ["CONTEXTS_PER_BATCH", "NUMBERS", "READOUTS", "ROWS_PER_PASS", "common_stem", "continuation_ids", "expected_numbers", "number_distribution", "trie_levels"]
+__all__ = ["CONTEXTS_PER_BATCH", "NUMBERS", "READOUTS", "ROWS_PER_PASS", "common_stem", "continuation_ids", "expected_numbers", "extensions", "number_distribution", "trie_levels"]
