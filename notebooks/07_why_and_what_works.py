@@ -138,8 +138,8 @@ if not points.empty:
     plt.close(figure)
     display(Markdown(
         "One point per seed of each objective: change in ρ (bars: paired 95 % intervals) against change in "
-        "held-out accuracy. The rule asks for the shaded corner: above the solid line (ρ rises; on transfer, "
-        f"no fall) and right of the dashed one (accuracy within {study_report.MAX_ACCURACY_DROP:g} points). "
+        "held-out accuracy. The rule asks for the shaded corner: ρ rises (on transfer: no fall), accuracy "
+        f"within {study_report.MAX_ACCURACY_DROP:g} points (the dashed line). "
         + study_answer.undrawn_sentence(points)))
 
 # %% tags=["remove-input"]
@@ -148,9 +148,8 @@ if not checks.empty:  # a compact table with a wide name column (book/_static/dc
     display(Markdown(report.compact_table(study_answer.readable(checks), "dca-marks")))
 
 # %% [markdown]
-# One mark per seed, seed 0 first (✓ holds, ✗ fails, · not run); closest to working first, by the rule's
-# ranking. *works*: *no* once a condition fails on a seed, *so far* while all hold on the seeds that ran,
-# *yes* on all three.
+# One mark per seed, seed 0 first (✓ holds, ✗ fails, · not run), closest to working first. *works*: *no*
+# once a condition fails, *so far* while all hold where run, *yes* on all three.
 #
 # ```{dropdown} The rule, condition by condition
 # An objective *works* when, as the mean over the three held-out datasets and in each of the three

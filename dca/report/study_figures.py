@@ -100,12 +100,12 @@ def plot_summary(points: pd.DataFrame, size: tuple[float, float] = (4.8, 4.6)):
             err = np.vstack([y - g[f"{where} low"].to_numpy(float), g[f"{where} high"].to_numpy(float) - y])
             ax.errorbar(g["accuracy change"], y, yerr=np.where(np.isfinite(err), err, 0), fmt=markers[k % len(markers)],
                         color=colours[k], ms=6, lw=1, capsize=2, zorder=3,
-                        label=textwrap.fill(objective_name(objective), 24))  # two legend columns fit the figure
+                        label=textwrap.fill(objective_name(objective), 26))  # two legend columns fit the figure
         ax.axhline(0, color="0.3", lw=1)
         ax.axvline(-drop, color="0.3", lw=1, ls="--")
         ax.set_title(title)
         ax.set_xlabel("accuracy change (points)")
-    axes[0].set_ylabel("ρ change after training")
+    axes[0].set_ylabel("ρ change")  # the caption says: after training minus before
     for ax in axes:  # the region where both conditions hold, once the limits are known
         (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
         ax.axvspan(-drop, max(x1, 3.0), ymin=(0 - y0) / (y1 - y0) if y1 > y0 else 0, color="#2ca02c",
