@@ -32,16 +32,16 @@ def test_each_expected_job_follows_its_greedy_twin_and_a_missing_twin_says_not_r
     assert table[["answers", "readout"]].values.tolist() == [
         ["base model's", "greedy"], ["base model's", "expected"], ["adapter's", "greedy"], ["adapter's", "expected"]]
     assert table.iloc[0]["ρ held out"] == "not run"  # seed2-sft-num-kl1-base has no rows here
-    assert table.iloc[2]["AUROC share"] == "87 %"
+    assert table.iloc[2]["AUROC share"] == "86.9 %"  # cut at the decimal, not rounded up
     assert table.iloc[3]["distinct numbers"] == "27.0" and table.iloc[3]["ρ transfer"] == "0.60"
 
 
 def test_the_sentence_compares_with_the_twin_where_it_ran_and_says_where_it_did_not():
     said = readout.readout_sentence(_results())
     assert said == ("Read as the expected number instead of the greedy one, on seed 2, as a confidence adapter, it "
-                    "states 31.0 distinct numbers per dataset, with an AUROC share of 96 % and ρ 0.66 (the greedy "
+                    "states 31.0 distinct numbers per dataset, with an AUROC share of 95.6 % and ρ 0.66 (the greedy "
                     "readout of the same adapter as a confidence adapter has not run); on seed 2, answering itself, "
-                    "the distinct numbers go from 6.0 to 27.0 per dataset, the AUROC share from 87 % to 93 % and ρ "
+                    "the distinct numbers go from 6.0 to 27.0 per dataset, the AUROC share from 86.9 % to 92.7 % and ρ "
                     "from 0.56 to 0.62.")
     assert "go from" not in readout.readout_sentence(_results(twin=False))
     assert readout.readout_sentence(pd.DataFrame(_rows("seed2-sft-num-kl1", (0.5, 0.6, 0.7, 6.0, 14.0)))) == ""

@@ -17,7 +17,7 @@ import pandas as pd
 from dca.reference.study import OBJECTIVES, PRECISION_SUFFIX, RECIPE_SUFFIX, TRANSFER
 from dca.report.recipes import recipe_jobs
 from dca.report.study_names import CONDITION_WORDS, _list, objective_name
-from dca.report.study_rule import _cell, criteria, dtype_of, objectives_of, value_before
+from dca.report.study_rule import _cell, criteria, dtype_of, objectives_of, share_percent, value_before
 
 #: The objectives that hold the answer with a KL term while training the number (the training route to
 #: keeping the answers), in the study's order.
@@ -119,7 +119,7 @@ def _table(results: pd.DataFrame) -> pd.DataFrame:
             "mean abs ε (constant / isotonic)": (
                 f"{value('mean_abs_eps'):.1f} ({value('mean_abs_eps', of=base, method='constant'):.1f}/"
                 f"{value('mean_abs_eps', of=base, method='isotonic'):.1f})"),
-            "verbal AUROC, % of internal": _number(100 * share, 0),
+            "verbal AUROC, % of internal": share_percent(share),
             "conditions held": f"{sum(bool(v) for v in held.values())} of {len(held)}"
                                + (f" (short on {', '.join(failed)})" if failed else ""),
             _RHO_AFTER: value("rho"),

@@ -15,7 +15,7 @@ import math
 import pandas as pd
 
 from dca.reference.study import JOBS, READOUT_SUFFIX, RECIPE_SUFFIX, TRANSFER
-from dca.report.study_rule import _cell, _objective, criteria, holds_all
+from dca.report.study_rule import _cell, _objective, criteria, holds_all, share_percent
 
 #: The columns of :func:`readout_table`.
 COLUMNS = ["answers", "seed", "readout", "ρ held out", "AUROC share", "distinct numbers", "mean abs ε",
@@ -66,7 +66,7 @@ def _row(results: pd.DataFrame, job: str, readout: str) -> list[str]:
     conditions = criteria(results, objective, seed)
     held = sum(bool(v) for v in conditions.values())
     return [answers, str(seed), readout, f"{rho:.2f}",
-            f"{100 * share:.0f} %" if math.isfinite(share) else "–",
+            f"{share_percent(share)} %" if math.isfinite(share) else "–",
             f"{distinct:.1f}" if math.isfinite(distinct) else "–",
             f"{cell('mean_abs_eps'):.1f}", f"{cell('rho', TRANSFER):.2f}",
             f"{held} of {len(conditions)}" + (" ✓" if holds_all(conditions) else "")]
@@ -105,10 +105,10 @@ def readout_sentence(results: pd.DataFrame) -> str:
         if twin in set(results["job"]):
             d0, s0, r0 = _spread(results, twin)
             said.append(f"on seed {seed}, {who}, the distinct numbers go from {d0:.1f} to {d1:.1f} per dataset, the "
-                        f"AUROC share from {100 * s0:.0f} % to {100 * s1:.0f} % and ρ from {r0:.2f} to {r1:.2f}")
+                        f"AUROC share from {share_percent(s0)} % to {share_percent(s1)} % and ρ from {r0:.2f} to {r1:.2f}")
         else:
             said.append(f"on seed {seed}, {who}, it states {d1:.1f} distinct numbers per dataset, with an AUROC share "
-                        f"of {100 * s1:.0f} % and ρ {r1:.2f} (the greedy readout of the same adapter {who} has not "
+                        f"of {share_percent(s1)} % and ρ {r1:.2f} (the greedy readout of the same adapter {who} has not "
                         "run)")
     if not said:
         return ""

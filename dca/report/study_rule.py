@@ -27,6 +27,18 @@ RHO_GOAL = 0.5  # the goal to aim for (the paper's best model reaches 0.42)
 AUROC_SHARE_GOAL = 0.9
 
 
+def share_percent(share: float) -> str:
+    """The verbal AUROC as a share of the internal one, in per cent with one decimal, cut (not rounded) at
+    the decimal, so that a share just under the goal never reads as the goal; "–" where undefined.
+
+    >>> share_percent(0.8963), share_percent(0.9445), share_percent(0.9), share_percent(float("nan"))
+    ('89.6', '94.4', '90.0', '–')
+    """
+    if not math.isfinite(share):
+        return "–"
+    return f"{math.floor(1000 * share + 1e-9) / 10:.1f}"
+
+
 #: mean abs eps is measured on the replies that state a number; on fewer than this % of them it is not
 #: a measurement of the model (a run that stopped writing numbers would pass on a handful of replies).
 MIN_PARSED_FOR_EPS = 50.0

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from dca.reference.study import DOSE_OBJECTIVES, OBJECTIVES, TRANSFER
-from dca.report.study_rule import DOSE, _cell, _objective, goal_values, objectives_of, without_dose
+from dca.report.study_rule import DOSE, _cell, _objective, goal_values, objectives_of, share_percent, without_dose
 
 #: What the chapter's tables call the metrics (words and symbols that wrap, so that tables fit the page).
 LABELS = {"rho": "ρ", "mean_abs_eps": "mean abs ε", "sigma_eps": "σ ε", "accuracy_all": "accuracy, all replies (%)",
@@ -42,7 +42,7 @@ def goal_table(results: pd.DataFrame, seeds: tuple[int, ...] = (0, 1, 2)) -> pd.
         row: dict[str, Any] = {"objective": objective}
         for seed, g in goals.items():
             # no-break spaces: a cell stays on one line
-            cell = "" if g is None else (f"{g['rho']:.2f},\u00a0{100 * g['share']:.0f}\u00a0%"
+            cell = "" if g is None else (f"{g['rho']:.2f},\u00a0{share_percent(g['share'])}\u00a0%"
                                          + ("" if g["short"] else "\u00a0✓"))
             row[f"seed {seed}"] = "·" if seed not in ran else "–" if g is None else cell
         rows.append((-sum(not g["short"] for g in held), -sum(float(g["rho"]) for g in held) / len(held), row))
