@@ -26,7 +26,9 @@ On Qwen2.5 the stem every number starts with (the space) rides along in the pref
 passes follow (9 rows of one token, then 1 row of two) per question. The prefills of a batch share the
 prompts' common prefix, as greedy stating does (:func:`expected_numbers`): on a 2-core CPU, in float32,
 the 1.5B model read 24 held-out questions at 0.96 s a question this way, against 2.60 s a question
-prefilling each on its own (the same rounded numbers; the values within 1e-3).
+prefilling each on its own (the same rounded numbers; the values within 1e-3). In a study job (600
+held-out questions, batches of 8, the longest first: some MMLU prompts run to 1,000 tokens) it took
+1,014 s, 1.7 s a question, where the one-at-a-time readout had taken 2,200 s.
 The reply then states :math:`\\hat C_v` rounded to a whole number, as the
 prompt asks: it is still a reply a reader could see.
 """
@@ -224,4 +226,5 @@ def _rows_of(cache: Any, rows: Any, repeats: int) -> Any:
     return out
 
 
-__all__ = ["CONTEXTS_PER_BATCH", "NUMBERS", "READOUTS", "ROWS_PER_PASS", "common_stem", "continuation_ids", "expected_numbers", "extensions", "number_distribution", "trie_levels"]
+__all__ = ["CONTEXTS_PER_BATCH", "NUMBERS", "READOUTS", "ROWS_PER_PASS", "common_stem", "continuation_ids",
+           "expected_numbers", "extensions", "number_distribution", "trie_levels"]
