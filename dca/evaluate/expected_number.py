@@ -158,9 +158,9 @@ def expected_numbers(model: Any, tokenizer: Any, contexts: list[str], *, batch_s
     out: list[tuple[float, float]] = [(float("nan"), 0.0)] * len(contexts)
     bar = tqdm(total=len(contexts), desc="expected number", disable=not progress, unit="question")
     for batch in batches(length_order([len(e) for e in encoded]), batch_size):
-        ids, mask, positions = pad_batch([encoded[i][shared:] for i in batch], shared, pad_id)
+        ids, mask, positions = (t.to(device) for t in pad_batch([encoded[i][shared:] for i in batch], shared, pad_id))
         with torch.inference_mode():
-            first = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+            first = model(input_ids=ids, attention_mask=mask, position_ids=positions,
                           past_key_values=prefix.for_batch(len(batch)), use_cache=True, logits_to_keep=len(stem) + 1)
             head = torch.log_softmax(first.logits.float(), -1).cpu().numpy()
             logprobs = [{stem[:j]: head[row, j] for j in range(len(stem) + 1)} for row in range(len(batch))]
@@ -171,9 +171,9 @@ def expected_numbers(model: Any, tokenizer: Any, contexts: list[str], *, batch_s
                     rows = torch.tensor(chunk, device=device)
                     cache = _rows_of(first.past_key_values, rows, len(level))
                     width = steps.shape[1]
-                    chunk_mask = torch.cat([mask.to(device)[rows].repeat_interleave(len(level), 0),
+                    chunk_mask = torch.cat([mask[rows].repeat_interleave(len(level), 0),
                                             torch.ones(len(chunk) * len(level), width, dtype=mask.dtype, device=device)], 1)
-                    chunk_pos = (positions.to(device)[rows, -1:].repeat_interleave(len(level), 0)
+                    chunk_pos = (positions[rows, -1:].repeat_interleave(len(level), 0)
                                  + 1 + torch.arange(width, device=device))
                     logits = model(input_ids=steps.repeat(len(chunk), 1), attention_mask=chunk_mask,
                                    position_ids=chunk_pos, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
