@@ -385,3 +385,35 @@ def test_a_job_evaluating_an_adapter_needs_the_adapter_not_its_jobs_evaluation(t
     assert study.ready_after(readout_job)
     assert not study.ready_after(study.job("seed2-sft-num-kl1"))  # seed2's stage 1 has not run
     assert study.ready_after(study.job("seed0"))
+
+
+def test_run_until_train_gives_the_adapter_back_without_evaluating_or_recording(tmp_path, monkeypatch, capsys):
+    """``run --until train``: for an objective whose rows are committed, only its pairs and training run (a
+    readout job then finds the adapter); no ``jobs.jsonl`` record, which would restate the rows' provenance."""
+    from dca.reference import study_cli
+
+    monkeypatch.setattr(study, "RUNS", tmp_path / "runs")
+    seed_run = artifacts.RunFolder(study.job("seed1").run_dir)
+    seed_run.stage1.parent.mkdir(parents=True)
+    seed_run.stage1.write_text("table")
+    ran = []
+
+    def fake_run(cmd, check, cwd):
+        stage = cmd[3]
+        ran.append(stage)
+        if stage == "train":
+            adapter = artifacts.RunFolder(study.job("seed1-sft-num-kl1").run_dir).adapter
+            adapter.mkdir(parents=True)
+            artifacts.provenance_path(adapter).write_text("{}")
+
+    monkeypatch.setattr(study.subprocess, "run", fake_run)
+    assert study_cli.main(["run", "--only", "seed1-sft-num-kl1", "--until", "train"]) == 0
+    assert ran == ["pairs", "train"]
+    assert not (study.RUNS / "jobs.jsonl").exists()
+    assert study.ready_after(study.job("seed1-sft-num-kl1-expected-base"))
+    assert study_cli.main(["run", "--only", "seed1-sft-num-kl1", "--until", "train"]) == 0
+    assert ran == ["pairs", "train"] and "seed1-sft-num-kl1: done" in capsys.readouterr().out  # nothing again
+    assert study_cli.main(["run", "--only", "seed1-sft-num-kl1-base", "--until", "train"]) == 2
+    err = capsys.readouterr().err
+    assert "job seed1-sft-num-kl1-base has no stage 'train'" in err  # a readout trains nothing
+    assert "rerun `python -m dca.reference.study run` to resume" in err  # the module that exists

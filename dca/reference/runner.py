@@ -171,7 +171,8 @@ def run_in_order(only: list[str] | None, jobs: list, find: Any, finished: Any, r
         try:
             run(j)
         except (RuntimeError, subprocess.CalledProcessError) as err:
-            print(f"error: job {j.name}: {err}; rerun `python -m dca.{name} run` to resume", file=sys.stderr)
+            module = "dca.reference" if name == "reference" else f"dca.reference.{name}"
+            print(f"error: job {j.name}: {err}; rerun `python -m {module} run` to resume", file=sys.stderr)
             return 2
     return 0
 

@@ -51,7 +51,10 @@ Beside the objectives, a decoding recipe and a second model:
   keep the format, before a model is given the whole protocol.
 
 Each finished job appends a line (wall time, machine, commit) to ``runs/study/jobs.jsonl``;
-``--only NAME ...`` runs some of them.
+``--only NAME ...`` runs some of them, and ``--until train`` stops each after training: a readout job
+needs its objective's adapter, and when that objective's rows are committed but its run folder is gone
+(a fresh machine), ``run --only seed1-sft-num-kl1 --until train`` gives the adapter back without
+evaluating it again.
 """
 
 from __future__ import annotations
@@ -366,20 +369,57 @@ def prepare(j: Job) -> None:
         _copy(shared, transfer_files(j.run_dir, TRANSFER).before)
 
 
-def run_job(j: Job) -> float:
-    """Run one job's stages (each skips what it finished); append its record to ``jobs.jsonl``."""
+def stages_until(j: Job, until: str | None) -> tuple[str, ...]:
+    """The stages of ``j`` up to and including ``until`` (all of them when ``until`` is None). A seed's
+    stage 1 comes before every stage, so it runs whole; a readout job, which trains nothing, cannot stop
+    after training.
+
+    >>> stages_until(job("seed1-sft-num-kl1"), "train"), stages_until(job("seed1"), "train")
+    (('pairs', 'train'), ('extract',))
+    >>> stages_until(job("seed1-sft-num-kl1-base"), "train")
+    Traceback (most recent call last):
+    ...
+    RuntimeError: job seed1-sft-num-kl1-base has no stage 'train' (its stages: evaluate, transfer)
+    """
+    if until is None or not j.objective:
+        return j.stages
+    if until not in j.stages:
+        raise RuntimeError(f"job {j.name} has no stage {until!r} (its stages: {', '.join(j.stages)})")
+    return j.stages[: j.stages.index(until) + 1]
+
+
+def is_finished_until(j: Job, until: str | None) -> bool:
+    """Whether ``j`` has run as far as ``until``: the trained adapter (with its provenance) for
+    ``until="train"``, the job's last output otherwise."""
+    if until == "train" and "train" in j.stages:
+        adapter = artifacts.RunFolder(j.run_dir).adapter
+        return adapter.exists() and artifacts.provenance_path(adapter).exists()
+    return is_finished(j)
+
+
+def run_job(j: Job, until: str | None = None) -> float:
+    """Run one job's stages (each skips what it finished); append its record to ``jobs.jsonl``.
+
+    ``until`` stops after that stage (``run --until train``: the adapter a readout job needs, for an
+    objective whose evaluation rows are already committed). A job stopped early appends no record, since
+    a record is the provenance of the job's rows and its wall time is the whole job's.
+    """
     from dca.evaluate.transfer import transfer_files
 
+    stages = stages_until(j, until)
     if j.after and not ready_after(j):
         raise RuntimeError(f"job {j.name} needs job {j.after} first")
     prepare(j)
     j.run_dir.mkdir(parents=True, exist_ok=True)
     start, seconds = time.time(), {}
-    for stage in j.stages:  # one process per stage: training's memory is returned before evaluation loads
+    for stage in stages:  # one process per stage: training's memory is returned before evaluation loads
         t0 = time.time()
         print(f"[study] {j.name}: {' '.join(command(j, stage)[3:])}", flush=True)
         subprocess.run(command(j, stage), check=True, cwd=ROOT)
         seconds[stage] = round(time.time() - t0, 1)
+    if stages != j.stages:
+        print(f"[study] {j.name}: stopped after {until} ({seconds}); no record appended", flush=True)
+        return time.time() - start
     if j.objective:
         _copy(transfer_files(j.run_dir, TRANSFER).before, transfer_files(j.shared_before, TRANSFER).before)
     total = time.time() - start

@@ -2,12 +2,13 @@
 
 A module of its own because ``collect`` and ``diagnose`` need :mod:`dca.reference.study_results`, which
 reads the job table of :mod:`dca.reference.study`: the table does not import what reads it.
+``run --only NAME ... [--until pairs|train]`` runs jobs, or their first stages (see the study's docstring).
 """
 
 from __future__ import annotations
 
 from dca.paths import at_root
-from dca.reference.study import JOBS, RUNS, describe, is_finished, job, run_job
+from dca.reference.study import JOBS, RUNS, describe, is_finished, is_finished_until, job, run_job
 from dca.reference.study import __doc__ as STUDY_DOC
 
 
@@ -27,6 +28,9 @@ def _main(argv: list[str] | None) -> int:
                                            "(added to the committed table; other jobs' rows kept)")
     diag.add_argument("jobs", nargs="+")
     diag.add_argument("--n", type=int, default=6)
+    sub.choices["run"].add_argument("--until", choices=("pairs", "train"),
+                                    help="stop each job after this stage (its adapter for a readout job, "
+                                         "when the objective's rows are committed); no record appended")
     args = parser.parse_args(argv)
     if args.cmd == "collect":
         from dca.reference.runner import report_collected
@@ -46,4 +50,7 @@ def _main(argv: list[str] | None) -> int:
         return 0
     from dca.reference.runner import run_in_order
 
+    if args.until:
+        return run_in_order(args.only, JOBS, job, lambda j: is_finished_until(j, args.until),
+                            lambda j: run_job(j, until=args.until), RUNS, "study")
     return run_in_order(args.only, JOBS, job, is_finished, run_job, RUNS, "study")
