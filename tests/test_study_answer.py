@@ -110,7 +110,7 @@ def test_an_objective_that_holds_everything_on_the_seeds_it_ran_says_which_seeds
     trained = pd.DataFrame(_objective("seed0-y", 0, rho=0.2, mae=15.0, accuracy=53.0))  # all six, on seed 0 only
     closest = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter, trained])) if "Closest" in s)
     assert closest.endswith("an inference choice, not a training result. So far, on fewer seeds, every condition "
-                            "holds also for y (held-out ρ 0.24 → 0.44; seeds 1 and 2 not run yet).")
+                            "holds also for y (held-out ρ 0.24 → 0.44 on seed 0).")
     one = pd.DataFrame(_objective("seed0-x-base", 0, rho=0.4, mae=10.0, accuracy=52.0))
     closest = next(s for s in study_answer.answer_sentences(pd.concat([rows, one])) if "Closest" in s)
     assert "on one seed (held-out ρ 0.24 → 0.64; seeds 1 and 2 not run yet)" in closest
@@ -127,12 +127,12 @@ def test_an_objective_that_works_on_all_three_seeds_says_so_with_its_rho_and_wha
     works = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter, trained]))
                  if "every condition on all three seeds" in s)
     assert works.endswith("a training result. So far, on fewer seeds, every condition holds also for y (held-out ρ "
-                          "0.24 → 0.44; seeds 1 and 2 not run yet).")
+                          "0.24 → 0.44 on seed 0).")
     # a second confidence adapter on fewer seeds: not called an inference choice a second time
     other = pd.DataFrame(_objective("seed0-z-base", 0, rho=0.2, mae=15.0, accuracy=53.0))
     works = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter, other]))
                  if "every condition on all three seeds" in s)
-    assert works.endswith("also for z-base (held-out ρ 0.24 → 0.44; seeds 1 and 2 not run yet).")
+    assert works.endswith("also for z-base (held-out ρ 0.24 → 0.44 on seed 0).")
     assert study_answer.check_table(pd.concat([rows, adapter])).set_index("objective").loc["x-base", "works"] == "yes"
     # two that work: one list, highest ρ first, each with its own ρ and kind of result
     both = pd.DataFrame([r for seed in (0, 1, 2) for r in _objective(f"seed{seed}-y", seed, rho=0.2, mae=15.0,
@@ -338,8 +338,8 @@ def test_the_answer_says_which_objectives_reach_the_goal_beyond_the_rule_and_on_
                            + measured("seed2-x-base", 2, 0.2, 0.62))
     works = next(s for s in study_answer.answer_sentences(pd.concat([rows, adapter]))
                  if "every condition on all three seeds" in s)
-    goal = ("The goal beyond the rule (held-out ρ at least 0.5 and a verbal AUROC at least 90 % of the internal one) "
-            "is reached by x-base on seed 0 of the three it ran.")
+    goal = ("The goal beyond the rule (held-out ρ ≥ 0.5, verbal AUROC ≥ 90 % of the internal) "
+            "is reached by x-base on seed 0, not 1 or 2.")
     assert works.endswith("an inference choice, not a training result. " + goal)
     # two on seed 0 only, the same seeds still to run: said once, after both; y reaches the goal there too
     fewer = pd.DataFrame(measured("seed0-y", 0, 0.45, 0.62) + _objective("seed0-z", 0, rho=0.2, mae=15.0,
@@ -348,12 +348,12 @@ def test_the_answer_says_which_objectives_reach_the_goal_beyond_the_rule_and_on_
                  if "every condition on all three seeds" in s)
     assert ("So far, on fewer seeds, every condition holds also for y (held-out ρ 0.24 → 0.69) and z (held-out ρ "
             "0.24 → 0.44), neither yet run on seeds 1 and 2.") in works
-    assert works.endswith("is reached by y on seed 0, the only seed it ran so far, and by x-base on seed 0 of the "
-                          "three it ran.")
+    assert works.endswith("is reached by y on seed 0, the only seed it ran so far, and by x-base on seed 0, not 1 "
+                          "or 2.")
     # held on some seed, measured, reached on none
     short = pd.DataFrame(measured("seed0-x-base", 0, 0.1, 0.5) + measured("seed1-x-base", 1, 0.1, 0.5)
                          + measured("seed2-x-base", 2, 0.1, 0.5))
     works = next(s for s in study_answer.answer_sentences(pd.concat([rows, short]))
                  if "every condition on all three seeds" in s)
-    assert works.endswith("None reaches the goal beyond the rule (held-out ρ at least 0.5 and a verbal AUROC at "
-                          "least 90 % of the internal one) on any seed.")
+    assert works.endswith("None reaches the goal beyond the rule (held-out ρ ≥ 0.5, verbal AUROC ≥ 90 % of the "
+                          "internal) on any seed.")

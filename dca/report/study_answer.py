@@ -224,7 +224,7 @@ def _goal(results: pd.DataFrame, checks: pd.DataFrame) -> str:
     """Which objectives reach the goal beyond the rule (:func:`~dca.report.study_rule.goal_values`) and on
     which seeds, most seeds first, then highest held-out ρ; empty where no objective holds every condition
     on any seed or its AUROC was not measured."""
-    reached, any_held = [], False
+    reached, any_held, ran_of = [], False, {}
     for objective in dict.fromkeys(checks["objective"]):
         ran = sorted(int(s) for s in set(checks[checks["objective"] == objective]["seed"]))
         goals = {seed: goal_values(results, objective, seed) for seed in ran}
@@ -233,8 +233,9 @@ def _goal(results: pd.DataFrame, checks: pd.DataFrame) -> str:
         seeds = [str(s) for s, g in goals.items() if not g["short"]]
         if seeds:
             reached.append((len(seeds), _mean(results, objective, "rho"), objective, seeds, len(ran)))
-    goal = (f"the goal beyond the rule (held-out ρ at least {RHO_GOAL:g} and a verbal AUROC at least "
-            f"{100 * AUROC_SHARE_GOAL:.0f} % of the internal one)")
+            ran_of[objective] = ran
+    goal = (f"the goal beyond the rule (held-out ρ ≥ {RHO_GOAL:g}, verbal AUROC ≥ {100 * AUROC_SHARE_GOAL:.0f} % of "
+            "the internal)")
     if not reached:
         return f"None reaches {goal} on any seed." if any_held else ""
     clauses = []
@@ -243,8 +244,9 @@ def _goal(results: pd.DataFrame, checks: pd.DataFrame) -> str:
         if n == n_ran:
             where = ("all three seeds" if n == 3 else
                      f"{where}, the only seed it ran so far" if n == 1 else f"{where}, every seed it ran so far")
-        else:
-            where += f" of the {_count(n_ran)} it ran"
+        else:  # the seeds it ran and missed the goal on
+            missed = [str(s) for s in ran_of[objective] if str(s) not in seeds]
+            where += ", not " + (" or ".join([", ".join(missed[:-1]), missed[-1]]) if len(missed) > 1 else missed[0])
         clauses.append(f"by {objective_name(objective)} on {where}")
     if len(clauses) > 1 and any("," in c for c in clauses[:-1]):  # a clause with its own comma: keep them apart
         joined = "; ".join(clauses[:-1]) + ("; and " if len(clauses) > 2 else ", and ") + clauses[-1]
@@ -268,7 +270,8 @@ def _also_holding(results: pd.DataFrame, checks: pd.DataFrame, ranked: pd.DataFr
     missing = {tuple(_missing(checks, o)) for o in others}
     shared = len(others) > 1 and len(missing) == 1 and missing != {()}  # the same seeds still to run: say so once
     text = ". So far, on fewer seeds, every condition holds also for " + _list(
-        [objective_name(o) + _how_far(results, checks, o, label=not said, say_missing=not shared) for o in others])
+        [objective_name(o) + _how_far(results, checks, o, label=not said, say_missing=not shared, seeds_run=True)
+         for o in others])
     if shared:
         seeds = list(missing.pop())
         text += (f", {'neither' if len(others) == 2 else 'none'} yet run on seed{'s' if len(seeds) > 1 else ''} "
@@ -298,15 +301,21 @@ def _rho_span(results: pd.DataFrame, checks: pd.DataFrame, objective: str) -> tu
 
 
 def _how_far(results: pd.DataFrame, checks: pd.DataFrame, objective: str, label: bool = True,
-             say_missing: bool = True) -> str:
+             say_missing: bool = True, seeds_run: bool = False) -> str:
     """`` (held-out ρ a → b, mean of seeds …; seed k not run yet)`` (:func:`_rho_span`; the seeds not run
-    unless ``say_missing`` is false); for a confidence adapter, unless ``label`` is false, also that it is
-    an inference choice."""
+    unless ``say_missing`` is false). With ``seeds_run``, the shorter `` (held-out ρ a → b on seeds …)``
+    (the seeds it ran, where the sentence already says they are fewer than three; none named unless
+    ``say_missing``). For a confidence adapter, unless ``label`` is false, also that it is an inference
+    choice."""
     span, ran = _rho_span(results, checks, objective)
-    over = f", mean of seeds {_list([str(s) for s in ran])}" if len(ran) > 1 else ""
-    missing = _missing(checks, objective) if say_missing else []
-    text = (f" (held-out {span}{over}"
-            + (f"; seed{'s' if len(missing) > 1 else ''} {_list(missing)} not run yet" if missing else "") + ")")
+    if seeds_run:
+        on = f" on seed{'s' if len(ran) > 1 else ''} {_list([str(s) for s in ran])}" if say_missing else ""
+        text = f" (held-out {span}{on})"
+    else:
+        over = f", mean of seeds {_list([str(s) for s in ran])}" if len(ran) > 1 else ""
+        missing = _missing(checks, objective) if say_missing else []
+        text = (f" (held-out {span}{over}"
+                + (f"; seed{'s' if len(missing) > 1 else ''} {_list(missing)} not run yet" if missing else "") + ")")
     inference = label and objective.endswith(RECIPE_SUFFIX)
     return text + (": an inference choice, not a training result" if inference else "")
 
