@@ -50,7 +50,5 @@ def _main(argv: list[str] | None) -> int:
         return 0
     from dca.reference.runner import run_in_order
 
-    if args.until:
-        return run_in_order(args.only, JOBS, job, lambda j: is_finished_until(j, args.until),
-                            lambda j: run_job(j, until=args.until), RUNS, "study")
-    return run_in_order(args.only, JOBS, job, is_finished, run_job, RUNS, "study")
+    return run_in_order(args.only, JOBS, job, lambda j: is_finished_until(j, args.until),
+                        lambda j: run_job(j, until=args.until), RUNS, "study")

@@ -224,7 +224,7 @@ def _goal(results: pd.DataFrame, checks: pd.DataFrame) -> str:
     """Which objectives reach the goal beyond the rule (:func:`~dca.report.study_rule.goal_values`) and on
     which seeds, most seeds first, then highest held-out ρ; empty where no objective holds every condition
     on any seed or its AUROC was not measured."""
-    reached, any_held, ran_of = [], False, {}
+    reached, any_held = [], False
     for objective in dict.fromkeys(checks["objective"]):
         ran = sorted(int(s) for s in set(checks[checks["objective"] == objective]["seed"]))
         goals = {seed: goal_values(results, objective, seed) for seed in ran}
@@ -232,21 +232,19 @@ def _goal(results: pd.DataFrame, checks: pd.DataFrame) -> str:
         any_held = any_held or bool(goals)
         seeds = [str(s) for s, g in goals.items() if not g["short"]]
         if seeds:
-            reached.append((len(seeds), _mean(results, objective, "rho"), objective, seeds, len(ran)))
-            ran_of[objective] = ran
+            reached.append((len(seeds), _mean(results, objective, "rho"), objective, seeds, ran))
     goal = (f"the goal beyond the rule (held-out ρ ≥ {RHO_GOAL:g}, verbal AUROC ≥ {100 * AUROC_SHARE_GOAL:.0f} % of "
             "the internal)")
     if not reached:
         return f"None reaches {goal} on any seed." if any_held else ""
     clauses = []
-    for n, _, objective, seeds, n_ran in sorted(reached, key=lambda r: (-r[0], -r[1])):
+    for n, _, objective, seeds, ran in sorted(reached, key=lambda r: (-r[0], -r[1])):
         where = f"seed{'s' if n > 1 else ''} {_list(seeds)}"
-        if n == n_ran:
+        if n == len(ran):
             where = ("all three seeds" if n == 3 else
                      f"{where}, the only seed it ran so far" if n == 1 else f"{where}, every seed it ran so far")
         else:  # the seeds it ran and missed the goal on
-            missed = [str(s) for s in ran_of[objective] if str(s) not in seeds]
-            where += ", not " + (" or ".join([", ".join(missed[:-1]), missed[-1]]) if len(missed) > 1 else missed[0])
+            where += ", not " + _list([str(s) for s in ran if str(s) not in seeds], "or")
         clauses.append(f"by {objective_name(objective)} on {where}")
     if len(clauses) > 1 and any("," in c for c in clauses[:-1]):  # a clause with its own comma: keep them apart
         joined = "; ".join(clauses[:-1]) + ("; and " if len(clauses) > 2 else ", and ") + clauses[-1]

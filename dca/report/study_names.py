@@ -144,5 +144,5 @@ def named(text: str, names: dict[str, str] | None = None) -> str:
     return pattern.sub(replace, text)
 
 
-def _list(names: list[str]) -> str:
-    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+def _list(names: list[str], last: str = "and") -> str:
+    return ", ".join(names[:-1]) + f" {last} " + names[-1] if len(names) > 1 else "".join(names)
